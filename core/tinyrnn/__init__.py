@@ -1,0 +1,33 @@
+"""tinyrnn: a small, exact character-level RNN. See docs/api.md for the whole public API.
+
+    import tinyrnn
+    trainer = tinyrnn.Trainer(tinyrnn.default_corpus(), tinyrnn.TrainConfig(hidden_size=64))
+    trainer.run(300)
+    print(trainer.sample(200, prime="MACBETH:\\n"))
+"""
+
+from .bptt import BPTTResult, manual_bptt
+from .checkpoint import Checkpoint, checkpoint_bytes, load_checkpoint, save_checkpoint
+from .corpora import corpus_names, default_corpus, describe_corpus, load_corpus
+from .errors import (CheckpointError, ConfigError, TextError, TinyRNNError, TrainingDiverged,
+                     UnknownCharacterError)
+from .gradcheck import GradCheckReport, gradient_check, relative_error
+from .model import (ENGINES, NATS_TO_BITS, PARAM_NAMES, LossAndGrads, ModelConfig, evaluate_loss, forward,
+                    init_hidden, init_params, loss, loss_and_grads)
+from .optim import (OPTIMIZERS, SGD, Adagrad, Adam, clip_by_global_norm, clip_by_value, global_norm,
+                    make_optimizer)
+from .sampling import sample
+from .trainer import StepMetrics, TrainConfig, Trainer
+from .vocab import Vocabulary, read_text_file
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BPTTResult", "Checkpoint", "CheckpointError", "ConfigError", "ENGINES", "GradCheckReport", "LossAndGrads",
+    "ModelConfig", "NATS_TO_BITS", "OPTIMIZERS", "PARAM_NAMES", "SGD", "Adagrad", "Adam", "StepMetrics", "TextError",
+    "TinyRNNError", "TrainConfig", "Trainer", "TrainingDiverged", "UnknownCharacterError", "Vocabulary",
+    "checkpoint_bytes", "clip_by_global_norm", "clip_by_value", "corpus_names", "default_corpus", "describe_corpus",
+    "evaluate_loss", "forward", "global_norm", "gradient_check", "init_hidden", "init_params", "load_checkpoint",
+    "load_corpus", "loss", "loss_and_grads", "make_optimizer", "manual_bptt", "read_text_file", "relative_error",
+    "sample", "save_checkpoint",
+]

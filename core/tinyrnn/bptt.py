@@ -1,0 +1,98 @@
+"""Hand-written backpropagation through time, in plain numpy, independent of autograd.
+
+Notation (docs/math.md): inputs x_t are ids, so W_hx x_t is column x_t of W_hx.
+    a_t = W_hx[:, x_t] + W_hh h_{t-1} + b_h        h_t = tanh(a_t)
+    y_t = W_yh h_t + b_y                           p_t = softmax(y_t)
+    L   = -(1 / (B T)) sum_{b,t} log p_t[target_t]
+Backward, from t = T down to 1, with dh_{T+1}-contribution zero:
+    dL/dy_t  = (p_t - onehot(target_t)) / (B T)
+    dL/dh_t  = W_yh^T dL/dy_t + W_hh^T dL/da_{t+1}        (the quantity that vanishes or explodes)
+    dL/da_t  = dL/dh_t * (1 - h_t^2)
+Internally everything is time-major: arrays are (T, B, ...), so one time step is a contiguous (B, ...) block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class BPTTResult:
+    loss: float  # mean nats per character
+    grads: dict  # same keys as params, plus "h0"
+    h_last: np.ndarray  # (B, H)
+    dh_norms: np.ndarray  # (T,): ||dL/dh_t|| over the whole batch
+
+
+def recurrence_forward(W_hx, W_hh, b_h, h0, inputs_tm):
+    """Hidden states for time-major ids ``inputs_tm`` (T, B) from ``h0`` (B, H): returns hs (T, B, H)."""
+    a = W_hx.T[inputs_tm]  # (T, B, H): the embedding lookup replaces a one-hot product
+    a += b_h
+    W_hh_T = W_hh.T
+    h = h0
+    for t in range(a.shape[0]):
+        h = np.tanh(a[t] + h @ W_hh_T)
+        a[t] = h  # reuse the buffer: a now holds h_t
+    return a
+
+
+def recurrence_backward(W_hh, hs, h0, inputs_tm, dhs, vocab_size, with_norms=False):
+    """Backward through the recurrence alone.
+
+    ``dhs`` (T, B, H) is the gradient reaching each h_t from outside the recurrence (the output layer).
+    Returns (dW_hx (H, V), dW_hh (H, H), db_h (H,), dh0 (B, H), dh_norms (T,) or None)."""
+    T, B, H = hs.shape
+    das = np.empty_like(hs)
+    norms = np.empty(T) if with_norms else None
+    dh_next = np.zeros_like(h0)  # W_hh^T dL/da_{t+1}, zero beyond the window
+    for t in range(T - 1, -1, -1):
+        dh = dhs[t] + dh_next
+        if with_norms:
+            norms[t] = np.sqrt(np.vdot(dh, dh))
+        h = hs[t]
+        da = dh * (1 - h * h)
+        das[t] = da
+        dh_next = da @ W_hh
+    h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)  # (T, B, H): h_{t-1}
+    das_flat = das.reshape(T * B, H)
+    dW_hh = das_flat.T @ h_prev.reshape(T * B, H)
+    db_h = das_flat.sum(axis=0)
+    dW_hx_T = np.zeros((vocab_size, H), dtype=hs.dtype)
+    np.add.at(dW_hx_T, inputs_tm.reshape(-1), das_flat)
+    return dW_hx_T.T.copy(), dW_hh, db_h, dh_next, norms
+
+
+def softmax_cross_entropy(logits, targets_tm):
+    """Mean cross-entropy (nats) and its gradient w.r.t. ``logits`` (T, B, V) for ids ``targets_tm`` (T, B)."""
+    T, B, V = logits.shape
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    total = exp.sum(axis=-1, keepdims=True)
+    t_idx, b_idx = np.indices((T, B), sparse=True)
+    log_p_target = shifted[t_idx, b_idx, targets_tm] - np.log(total[..., 0])
+    loss = -float(log_p_target.mean(dtype=np.float64))
+    dlogits = exp / total
+    dlogits[t_idx, b_idx, targets_tm] -= 1
+    dlogits /= T * B
+    return loss, dlogits
+
+
+def manual_bptt(params, inputs, targets, h0, with_norms=True) -> BPTTResult:
+    """Loss and gradients of the vanilla RNN on a batch, by hand. ``inputs``/``targets``: int (B, T); ``h0``: (B, H)."""
+    W_hx, W_hh, b_h, W_yh, b_y = (params[k] for k in ("W_hx", "W_hh", "b_h", "W_yh", "b_y"))
+    inputs_tm = np.ascontiguousarray(np.asarray(inputs).T)
+    targets_tm = np.ascontiguousarray(np.asarray(targets).T)
+    T, B = inputs_tm.shape
+    H, V = W_hx.shape
+    hs = recurrence_forward(W_hx, W_hh, b_h, h0, inputs_tm)
+    logits = hs @ W_yh.T + b_y
+    loss, dlogits = softmax_cross_entropy(logits, targets_tm)
+    dlogits_flat = dlogits.reshape(T * B, V)
+    dW_yh = dlogits_flat.T @ hs.reshape(T * B, H)
+    db_y = dlogits_flat.sum(axis=0)
+    dhs = dlogits @ W_yh
+    dW_hx, dW_hh, db_h, dh0, norms = recurrence_backward(W_hh, hs, h0, inputs_tm, dhs, V, with_norms)
+    grads = {"W_hx": dW_hx, "W_hh": dW_hh, "b_h": db_h, "W_yh": dW_yh, "b_y": db_y, "h0": dh0}
+    return BPTTResult(loss, grads, hs[-1].copy(), norms)

@@ -1,0 +1,145 @@
+"""Optimisers (SGD with momentum, Adagrad, Adam) and gradient clipping, as pure updates over params dicts.
+
+An optimiser's state is a flat dict of arrays and numbers, so it saves into a checkpoint as it is.
+``compute(params, grads, state)`` returns (new_params, new_state) and changes nothing, so a caller can
+check the result for NaN before keeping it; ``update`` is the everyday form that keeps the new state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import ConfigError
+
+OPTIMIZERS = ("sgd", "adagrad", "adam")
+
+
+def global_norm(grads: dict) -> float:
+    """sqrt of the sum of squares of every gradient entry."""
+    return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+
+
+def clip_by_global_norm(grads: dict, max_norm: float):
+    """Scale all gradients together so that their global norm is at most ``max_norm``: (grads, norm before)."""
+    norm = global_norm(grads)
+    if not math.isfinite(norm) or norm <= max_norm:
+        return grads, norm
+    scale = max_norm / norm
+    return {k: g * np.asarray(scale, dtype=g.dtype) for k, g in grads.items()}, norm
+
+
+def clip_by_value(grads: dict, value: float) -> dict:
+    """Clip every gradient entry into [-value, value] (min-char-rnn's choice)."""
+    return {k: np.clip(g, -value, value) for k, g in grads.items()}
+
+
+class Optimizer:
+    name = ""
+    slots: tuple = ()  # per-parameter state arrays, stored as "<slot>/<param name>"
+
+    def __init__(self, lr: float):
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr <= 10) or not math.isfinite(lr):
+            raise ConfigError(f"learning rate must be a number in (0, 10], got {lr!r}")
+        self.lr = float(lr)
+        self.state: dict = {}
+
+    def compute(self, params: dict, grads: dict, state: dict):
+        raise NotImplementedError
+
+    def update(self, params: dict, grads: dict) -> dict:
+        """New params after one step (``params`` is not modified); the optimiser keeps its new state."""
+        new_params, self.state = self.compute(params, grads, self.state)
+        return new_params
+
+    def state_dict(self) -> dict:
+        return dict(self.state)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.state = dict(state)
+
+    def hyperparameters(self) -> dict:
+        return {"name": self.name, "lr": self.lr}
+
+
+def _slot(state, key, like):
+    return state.get(key, np.zeros_like(like))
+
+
+class SGD(Optimizer):
+    """v ← μ v − lr g;  θ ← θ + v."""
+
+    name = "sgd"
+    slots = ("v",)
+
+    def __init__(self, lr: float, momentum: float = 0.9):
+        super().__init__(lr)
+        if not 0 <= momentum < 1:
+            raise ConfigError(f"momentum must lie in [0, 1), got {momentum!r}")
+        self.momentum = float(momentum)
+
+    def compute(self, params, grads, state):
+        new_params, new_state = {}, {}
+        for k, p in params.items():
+            v = self.momentum * _slot(state, "v/" + k, p) - self.lr * grads[k]
+            new_state["v/" + k] = v.astype(p.dtype, copy=False)
+            new_params[k] = p + new_state["v/" + k]
+        return new_params, new_state
+
+    def hyperparameters(self):
+        return {**super().hyperparameters(), "momentum": self.momentum}
+
+
+class Adagrad(Optimizer):
+    """s ← s + g²;  θ ← θ − lr g / sqrt(s + ε)  (min-char-rnn's optimiser)."""
+
+    name = "adagrad"
+    slots = ("s",)
+    eps = 1e-8
+
+    def compute(self, params, grads, state):
+        new_params, new_state = {}, {}
+        for k, p in params.items():
+            g = grads[k]
+            s = _slot(state, "s/" + k, p) + g * g
+            new_state["s/" + k] = s
+            new_params[k] = p - self.lr * g / np.sqrt(s + self.eps)
+        return new_params, new_state
+
+
+class Adam(Optimizer):
+    """m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  θ ← θ − lr m̂ / (sqrt(v̂) + ε), bias-corrected."""
+
+    name = "adam"
+    slots = ("m", "v")
+
+    def __init__(self, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        super().__init__(lr)
+        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
+            raise ConfigError("Adam's beta1 and beta2 must lie in [0, 1)")
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def compute(self, params, grads, state):
+        t = int(state.get("t", 0)) + 1
+        b1, b2 = self.beta1, self.beta2
+        step = self.lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+        new_params, new_state = {}, {"t": t}
+        for k, p in params.items():
+            g = grads[k]
+            m = b1 * _slot(state, "m/" + k, p) + (1 - b1) * g
+            v = b2 * _slot(state, "v/" + k, p) + (1 - b2) * (g * g)
+            new_state["m/" + k], new_state["v/" + k] = m, v
+            new_params[k] = p - step * m / (np.sqrt(v) + self.eps)
+        return new_params, new_state
+
+    def hyperparameters(self):
+        return {**super().hyperparameters(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+
+def make_optimizer(name: str, lr: float) -> Optimizer:
+    """An optimiser by name: one of ``OPTIMIZERS``."""
+    classes = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}
+    if name not in classes:
+        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+    return classes[name](lr)

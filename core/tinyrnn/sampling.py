@@ -1,0 +1,42 @@
+"""Sampling text from a trained model, one character at a time."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import ConfigError
+
+MAX_SAMPLE_LENGTH = 100_000
+
+
+def sample(params: dict, vocab, length: int, prime: str = "", temperature: float = 1.0,
+           seed: int | None = None) -> str:
+    """``length`` characters continuing ``prime`` (the prime itself is not returned).
+
+    The next-character distribution from hidden state h is softmax((W_yh h + b_y) / temperature). The prime is
+    fed through the network first; with no prime the state is zero, so the first character comes from
+    softmax(b_y / temperature). ``temperature == 0`` picks the most likely character (greedy)."""
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or not 0 <= length <= MAX_SAMPLE_LENGTH:
+        raise ConfigError(f"length must be a whole number from 0 to {MAX_SAMPLE_LENGTH:,}, got {length!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
+            math.isfinite(temperature) and 0 <= temperature <= 100):
+        raise ConfigError(f"temperature must be a number in [0, 100], got {temperature!r}")
+    W_hx, W_hh, b_h, W_yh, b_y = (np.asarray(params[k], dtype=np.float64) for k in ("W_hx", "W_hh", "b_h", "W_yh", "b_y"))
+    rng = np.random.default_rng(seed)
+    h = np.zeros(W_hh.shape[0])
+    for i in vocab.encode(prime):
+        h = np.tanh(W_hx[:, i] + W_hh @ h + b_h)
+    out = []
+    for _ in range(length):
+        logits = W_yh @ h + b_y
+        if temperature == 0:
+            i = int(np.argmax(logits))
+        else:
+            z = logits / temperature
+            p = np.exp(z - z.max())
+            i = int(rng.choice(p.size, p=p / p.sum()))
+        out.append(i)
+        h = np.tanh(W_hx[:, i] + W_hh @ h + b_h)
+    return vocab.decode(out)

@@ -1,0 +1,274 @@
+"""Training: truncated BPTT over a text with B parallel streams, an optimiser, clipping, validation.
+
+The loader is char-rnn's: the training ids are cut into B equal contiguous streams; step k reads the window
+[k·T, k·T + T] of every stream, and the hidden state at the end of one window is the start of the next, so
+the network sees each stream as one long sequence. After the last whole window the streams start again
+from the beginning with a zero hidden state (a new epoch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+
+from . import model as model_lib
+from .bptt import manual_bptt
+from .errors import CheckpointError, ConfigError, TextError, TrainingDiverged
+from .optim import OPTIMIZERS, clip_by_global_norm, clip_by_value, global_norm, make_optimizer
+from .vocab import MAX_TEXT_BYTES, Vocabulary
+
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of a training run. ``validate()`` checks every field's range."""
+
+    hidden_size: int = 128
+    seq_len: int = 25
+    batch_size: int = 16
+    lr: float = 2e-3
+    optimizer: str = "adam"
+    clip_norm: float | None = 5.0
+    clip_value: float | None = None
+    val_fraction: float = 0.1
+    seed: int = 0
+    engine: str = "fused"
+    dtype: str = "float32"
+    eval_every: int = 100
+    eval_chars: int = 4096
+
+    _INT_RANGES = {"hidden_size": (1, model_lib.MAX_HIDDEN_SIZE), "seq_len": (1, 1000), "batch_size": (1, 1024),
+                   "seed": (0, 2**32 - 1), "eval_every": (1, 10**9), "eval_chars": (2, 10**9)}
+
+    def validate(self) -> "TrainConfig":
+        for name, (low, high) in self._INT_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+                raise ConfigError(f"{name} must be a whole number from {low} to {high:,}, got {value!r}")
+        _number_in("lr", self.lr, 0, 10, low_open=True)
+        for name in ("clip_norm", "clip_value"):
+            if getattr(self, name) is not None:
+                _number_in(name, getattr(self, name), 0, 1e6, low_open=True)
+        _number_in("val_fraction", self.val_fraction, 0, 0.5)
+        for name, allowed in (("optimizer", OPTIMIZERS), ("engine", model_lib.ENGINES), ("dtype", DTYPES)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        return cls(**data).validate()
+
+
+def _number_in(name, value, low, high, low_open=False):
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.floating)) and math.isfinite(value)
+    ok = ok and (low < value if low_open else low <= value) and value <= high
+    if not ok:
+        bracket = "(" if low_open else "["
+        raise ConfigError(f"{name} must be a number in {bracket}{low}, {high}], got {value!r}")
+
+
+@dataclass
+class StepMetrics:
+    step: int
+    train_loss: float  # nats/char on this step's window
+    val_loss: float | None  # nats/char, when evaluated at this step
+    chars_per_sec: float
+    grad_norm: float  # global norm before clipping
+    chars_seen: int
+    elapsed: float  # seconds spent training so far
+
+    @property
+    def train_bits(self) -> float:
+        return self.train_loss * model_lib.NATS_TO_BITS
+
+
+def text_fingerprint(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Trainer:
+    """Trains a model on one text, one truncated-BPTT window at a time (``step``), resumable at any step."""
+
+    def __init__(self, text: str, config: TrainConfig = TrainConfig(), *, vocab: Vocabulary | None = None,
+                 params: dict | None = None):
+        self.config = config.validate()
+        if not isinstance(text, str):
+            raise TextError(f"text must be a str, got {type(text).__name__}")
+        if len(text) > MAX_TEXT_BYTES:
+            raise TextError(f"the text has {len(text):,} characters; the limit is {MAX_TEXT_BYTES:,}")
+        self.vocab = vocab if vocab is not None else Vocabulary.from_text(text)
+        self.text_sha256 = text_fingerprint(text)
+        ids = self.vocab.encode(text)
+        self.model_config = model_lib.ModelConfig(self.vocab.size, config.hidden_size)
+        self.dtype = np.dtype(config.dtype)
+        n_val = int(len(ids) * config.val_fraction)
+        self.train_ids, self.val_ids = ids[: len(ids) - n_val], ids[len(ids) - n_val:]
+        B, T = config.batch_size, config.seq_len
+        self.stream_len = (len(self.train_ids) - 1) // B  # each stream needs stream_len + 1 ids for its targets
+        if self.stream_len < T:
+            fit = max(0, (len(self.train_ids) - 1) // T)
+            raise ConfigError(
+                f"the training text has {len(self.train_ids):,} characters, too few for batch_size={B} × "
+                f"seq_len={T} (needs at least {B * T + 1:,}); use a longer text"
+                + (f" or batch_size ≤ {fit}" if fit >= 1 else " or a shorter seq_len")
+            )
+        streams = self.train_ids[: B * self.stream_len + 1]
+        # stream b covers ids[b·L : (b+1)·L + 1]: inputs are its first L ids, targets its last L
+        self._inputs = streams[:-1].reshape(B, self.stream_len)
+        self._targets = streams[1:].reshape(B, self.stream_len)
+        self.windows_per_epoch = self.stream_len // T
+        self.params = params if params is not None else model_lib.init_params(self.model_config, config.seed, self.dtype)
+        self.optimizer = make_optimizer(config.optimizer, config.lr)
+        self.hidden = model_lib.init_hidden(self.model_config, B, self.dtype)
+        self.window = 0  # index of the next window within the epoch
+        self.step_count = 0
+        self.chars_seen = 0
+        self.elapsed = 0.0
+        self.history: list[StepMetrics] = []
+
+    # --- data ---------------------------------------------------------------------------------------------
+    def current_batch(self):
+        """(inputs, targets) int (B, T) of the next window."""
+        start = self.window * self.config.seq_len
+        stop = start + self.config.seq_len
+        return self._inputs[:, start:stop], self._targets[:, start:stop]
+
+    # --- training -----------------------------------------------------------------------------------------
+    def step(self) -> StepMetrics:
+        """One window on all streams and one optimiser update. Raises ``TrainingDiverged`` (keeping the last
+        good parameters and optimiser state) if the loss, gradients or new parameters are not finite."""
+        cfg = self.config
+        started = time.perf_counter()
+        inputs, targets = self.current_batch()
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite values are detected just below
+            result = model_lib.loss_and_grads(self.params, inputs, targets, self.hidden, cfg.engine)
+        grads = {k: g for k, g in result.grads.items() if k != "h0"}
+        norm = global_norm(grads)
+        if not (math.isfinite(result.loss) and math.isfinite(norm)):
+            raise TrainingDiverged(
+                f"training diverged at step {self.step_count + 1} (loss {result.loss:.4g}, gradient norm "
+                f"{norm:.4g}); the last good model was kept — lower the learning rate (now {cfg.lr:g})"
+            )
+        if cfg.clip_value is not None:
+            grads = clip_by_value(grads, cfg.clip_value)
+        if cfg.clip_norm is not None:
+            grads, _ = clip_by_global_norm(grads, cfg.clip_norm)
+        with np.errstate(over="ignore", invalid="ignore"):
+            new_params, new_state = self.optimizer.compute(self.params, grads, self.optimizer.state)
+        if not all(np.isfinite(p).all() for p in new_params.values()):
+            raise TrainingDiverged(
+                f"training diverged at step {self.step_count + 1}: the update made parameters infinite; the last "
+                f"good model was kept — lower the learning rate (now {cfg.lr:g})"
+            )
+        self.params, self.optimizer.state = new_params, new_state
+        self.hidden = result.h_last.astype(self.dtype, copy=False)
+        self.window += 1
+        if self.window >= self.windows_per_epoch:
+            self.window = 0
+            self.hidden = np.zeros_like(self.hidden)
+        self.step_count += 1
+        n_chars = inputs.size
+        self.chars_seen += n_chars
+        seconds = time.perf_counter() - started
+        self.elapsed += seconds
+        val = None
+        if self.val_ids.size >= 2 and self.step_count % cfg.eval_every == 0:
+            val = self.evaluate()
+        metrics = StepMetrics(self.step_count, result.loss, val, n_chars / max(seconds, 1e-9), norm,
+                              self.chars_seen, self.elapsed)
+        self.history.append(metrics)
+        return metrics
+
+    def run(self, n_steps: int, callback=None) -> list[StepMetrics]:
+        """``n_steps`` calls of ``step``; ``callback(metrics)`` after each."""
+        out = []
+        for _ in range(int(n_steps)):
+            out.append(self.step())
+            if callback is not None:
+                callback(out[-1])
+        return out
+
+    # --- looking inside -----------------------------------------------------------------------------------
+    def evaluate(self) -> float:
+        """Validation loss (nats/char) on the first ``eval_chars`` characters of the validation text."""
+        if self.val_ids.size < 2:
+            raise ConfigError("there is no validation text (val_fraction is 0 or the text is too short)")
+        return model_lib.evaluate_loss(self.params, self.val_ids[: self.config.eval_chars + 1])
+
+    def gradient_flow(self) -> np.ndarray:
+        """‖∂L/∂h_t‖ for t = 1..T on the current batch (manual BPTT), shape (T,)."""
+        inputs, targets = self.current_batch()
+        params64 = {k: v.astype(np.float64) for k, v in self.params.items()}
+        return manual_bptt(params64, inputs, targets, self.hidden.astype(np.float64)).dh_norms
+
+    def gradient_check(self, max_batch: int = 2, max_len: int = 8, n_probes: int = 12):
+        """Compare the gradient methods on a small slice of the current batch (see ``gradcheck``)."""
+        from .gradcheck import gradient_check
+
+        inputs, targets = self.current_batch()
+        return gradient_check(self.params, inputs[:max_batch, :max_len], targets[:max_batch, :max_len],
+                              self.hidden[:max_batch], n_probes=n_probes, seed=self.step_count)
+
+    def sample(self, length: int, prime: str = "", temperature: float = 1.0, seed: int | None = None) -> str:
+        from .sampling import sample
+
+        return sample(self.params, self.vocab, length, prime=prime, temperature=temperature, seed=seed)
+
+    @property
+    def epoch(self) -> float:
+        return self.step_count / self.windows_per_epoch
+
+    # --- resuming -----------------------------------------------------------------------------------------
+    def progress(self) -> dict:
+        """Everything besides params and optimiser state that a checkpoint needs to resume exactly."""
+        return {"step": self.step_count, "window": self.window, "chars_seen": self.chars_seen,
+                "elapsed": self.elapsed, "text_sha256": self.text_sha256}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint, text: str | None = None, config: TrainConfig | None = None) -> "Trainer":
+        """A trainer that continues ``checkpoint``. With the same text and config it continues exactly where
+        the saved run stopped; with another text (same vocabulary) it continues from the saved weights."""
+        config = config or checkpoint.config
+        if config.hidden_size != checkpoint.config.hidden_size:
+            raise CheckpointError(
+                f"the checkpoint has hidden size {checkpoint.config.hidden_size}, not {config.hidden_size}")
+        if text is None:
+            raise TextError("give the text to train on (the checkpoint does not store it)")
+        unknown = sorted({c for c in set(text) if c not in checkpoint.vocab})
+        if unknown and checkpoint.vocab.unknown is None:
+            shown = "".join(unknown[:10])
+            raise CheckpointError(
+                f"the text has {len(unknown)} character(s) the model does not know (e.g. {shown!r}); train a new model"
+            )
+        params = {k: v.astype(np.dtype(config.dtype)) for k, v in checkpoint.params.items()}
+        trainer = cls(text, config, vocab=checkpoint.vocab, params=params)
+        same_run = (checkpoint.progress.get("text_sha256") == trainer.text_sha256 and config == checkpoint.config)
+        if config.optimizer == checkpoint.config.optimizer:
+            trainer.optimizer.load_state_dict(checkpoint.optimizer_state)
+        progress = checkpoint.progress
+        trainer.step_count = int(progress.get("step", 0))
+        trainer.chars_seen = int(progress.get("chars_seen", 0))
+        trainer.elapsed = float(progress.get("elapsed", 0.0))
+        trainer.history = list(checkpoint.history)
+        if same_run and checkpoint.hidden is not None and checkpoint.hidden.shape == trainer.hidden.shape:
+            trainer.window = int(progress.get("window", 0)) % trainer.windows_per_epoch
+            trainer.hidden = checkpoint.hidden.astype(trainer.dtype)
+        return trainer
+
+
+def replace_config(config: TrainConfig, **changes) -> TrainConfig:
+    """A copy of ``config`` with ``changes``, validated."""
+    return replace(config, **changes).validate()

@@ -1,0 +1,130 @@
+"""Vocabulary: characters (Unicode code points) <-> integer ids, and reading text files safely."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import TextError, UnknownCharacterError
+
+MAX_TEXT_BYTES = 64 * 1024 * 1024  # 64 MiB: larger texts are refused with a clear message
+MAX_VOCAB_SIZE = 65_536
+
+
+def _describe(char: str) -> str:
+    name = unicodedata.name(char, "unnamed character")
+    return f"{char!r} (U+{ord(char):04X} {name})"
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """An ordered set of symbols. A symbol is one Unicode code point, so an emoji with a skin-tone modifier or a
+    letter with a combining accent is several symbols. Ids follow code-point order, so the same text always gives
+    the same vocabulary. ``unknown`` (optional) is a reserved symbol that characters outside the vocabulary map to.
+    """
+
+    chars: tuple[str, ...]
+    unknown: str | None = None
+
+    def __post_init__(self):
+        if any(not isinstance(c, str) or len(c) != 1 for c in self.chars):
+            raise TextError("every vocabulary symbol must be exactly one Unicode code point")
+        if len(set(self.chars)) != len(self.chars):
+            raise TextError("the vocabulary lists a symbol twice")
+        if len(self.chars) < 2:
+            raise TextError(f"a vocabulary needs at least 2 distinct characters, got {len(self.chars)}")
+        if len(self.chars) > MAX_VOCAB_SIZE:
+            raise TextError(f"the vocabulary has {len(self.chars)} symbols; at most {MAX_VOCAB_SIZE} are supported")
+        if self.unknown is not None and self.unknown not in self.chars:
+            raise TextError(f"the unknown symbol {self.unknown!r} is not in the vocabulary")
+        object.__setattr__(self, "_index", {c: i for i, c in enumerate(self.chars)})
+
+    @classmethod
+    def from_text(cls, text: str, unknown: str | None = None) -> "Vocabulary":
+        """Every distinct code point of ``text`` (plus ``unknown`` if given), sorted by code point."""
+        if not isinstance(text, str):
+            raise TextError(f"text must be a str, got {type(text).__name__}")
+        if not text:
+            raise TextError("the text is empty; give at least a few sentences to learn from")
+        symbols = set(text)
+        if len(symbols) < 2:
+            raise TextError(
+                f"the text has only one distinct character ({_describe(text[0])}); there is nothing to predict"
+            )
+        if unknown is not None:
+            symbols.add(unknown)
+        return cls(tuple(sorted(symbols)), unknown)
+
+    @property
+    def size(self) -> int:
+        return len(self.chars)
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __contains__(self, char: str) -> bool:
+        return char in self._index
+
+    def encode(self, text: str) -> np.ndarray:
+        """Ids of ``text``'s characters, shape (N,), int64."""
+        index = self._index
+        if self.unknown is not None:
+            fallback = index[self.unknown]
+            return np.fromiter((index.get(c, fallback) for c in text), dtype=np.int64, count=len(text))
+        try:
+            return np.fromiter((index[c] for c in text), dtype=np.int64, count=len(text))
+        except KeyError:
+            position, char = next((i, c) for i, c in enumerate(text) if c not in index)
+            raise UnknownCharacterError(
+                f"character {_describe(char)} at position {position} is not in the model's vocabulary"
+            ) from None
+
+    def decode(self, ids) -> str:
+        """The text for ``ids`` (any iterable of ints in [0, V))."""
+        chars = self.chars
+        try:
+            return "".join(chars[int(i)] for i in np.asarray(ids, dtype=np.int64).ravel())
+        except IndexError:
+            raise ValueError(f"ids must lie in [0, {self.size})") from None
+
+    def to_dict(self) -> dict:
+        return {"chars": list(self.chars), "unknown": self.unknown}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Vocabulary":
+        if not isinstance(data, dict) or not isinstance(data.get("chars"), list):
+            raise TextError("a vocabulary must be a dict with a list under 'chars'")
+        return cls(tuple(data["chars"]), data.get("unknown"))
+
+
+def read_text_file(source, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """Text from a path, bytes or a binary file object. UTF-8 only (a leading BOM is dropped); raises
+    ``TextError`` for empty, binary (NUL bytes), invalid UTF-8 or larger than ``max_bytes`` input."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, label = bytes(source), "the uploaded data"
+    elif isinstance(source, (str, os.PathLike)):
+        label = f"{os.fspath(source)!r}"
+        try:
+            size = os.path.getsize(source)
+            if size > max_bytes:
+                raise TextError(f"{label} is {size:,} bytes; the limit is {max_bytes:,} bytes")
+            with open(source, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise TextError(f"cannot read {label}: {e.strerror or e}") from None
+    else:
+        data, label = source.read(max_bytes + 1), "the file"
+    if len(data) > max_bytes:
+        raise TextError(f"{label} is larger than the limit of {max_bytes:,} bytes")
+    if not data:
+        raise TextError(f"{label} is empty")
+    if b"\x00" in data:
+        raise TextError(f"{label} looks binary (it contains NUL bytes); give a UTF-8 text file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TextError(f"{label} is not valid UTF-8 (bad byte at offset {e.start}); save it as UTF-8 text") from None
+    return text.removeprefix("\ufeff")

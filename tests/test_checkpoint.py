@@ -1,0 +1,139 @@
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import tinyrnn
+from tinyrnn import CheckpointError, TrainConfig, Trainer
+
+CONFIG = TrainConfig(hidden_size=16, seq_len=8, batch_size=3, eval_every=5, eval_chars=300)
+TEXT = tinyrnn.default_corpus()[:30_000]
+
+
+@pytest.fixture
+def trained():
+    trainer = Trainer(TEXT, CONFIG)
+    trainer.run(12)
+    return trainer
+
+
+def test_round_trip_keeps_everything(trained, tmp_path):
+    path = tmp_path / "model.npz"
+    tinyrnn.save_checkpoint(trained, path)
+    ckpt = tinyrnn.load_checkpoint(path)
+    assert ckpt.config == trained.config and ckpt.vocab == trained.vocab
+    for name, value in trained.params.items():
+        np.testing.assert_array_equal(ckpt.params[name], value)
+        assert ckpt.params[name].dtype == np.float32
+    assert ckpt.progress["step"] == 12 and ckpt.progress["chars_seen"] == trained.chars_seen
+    assert [m.train_loss for m in ckpt.history] == [m.train_loss for m in trained.history]
+    assert [m.val_loss for m in ckpt.history] == [m.val_loss for m in trained.history]
+    assert tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(trained)).progress == ckpt.progress
+    assert tinyrnn.sample(ckpt.params, ckpt.vocab, 30, seed=3) == trained.sample(30, seed=3)
+
+
+@pytest.mark.parametrize("optimizer", tinyrnn.OPTIMIZERS)
+@pytest.mark.parametrize("engine", tinyrnn.ENGINES)
+def test_resume_is_exactly_like_not_stopping(optimizer, engine):
+    config = TrainConfig(**{**CONFIG.to_dict(), "optimizer": optimizer, "engine": engine, "lr": 0.01})
+    straight = Trainer(TEXT, config)
+    expected = [m.train_loss for m in straight.run(16)]
+    first = Trainer(TEXT, config)
+    got = [m.train_loss for m in first.run(8)]
+    resumed = Trainer.from_checkpoint(tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(first)), TEXT)
+    got += [m.train_loss for m in resumed.run(8)]
+    assert got == expected
+    for name in straight.params:
+        np.testing.assert_array_equal(resumed.params[name], straight.params[name])
+    assert resumed.step_count == 16
+
+
+def test_continue_on_another_text_needs_known_characters(trained):
+    ckpt = tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(trained))
+    other = Trainer.from_checkpoint(ckpt, TEXT[5000:20000])
+    other.step()
+    with pytest.raises(CheckpointError, match="character\\(s\\) the model does not know"):
+        Trainer.from_checkpoint(ckpt, TEXT + "😀")
+
+
+def _rewrite(data: bytes, change) -> bytes:
+    """Load the members of a checkpoint, let ``change`` edit the dict, save again."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        members = {k: npz[k] for k in npz.files}
+    change(members)
+    out = io.BytesIO()
+    np.savez(out, **members)
+    return out.getvalue()
+
+
+def _meta_edit(edit):
+    def change(members):
+        meta = json.loads(members["meta"].tobytes())
+        edit(meta)
+        members["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    return change
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.__setitem__("param/W_hh", np.zeros((3, 3), np.float32)), r"'W_hh' has shape \(3, 3\), expected \(16, 16\)"),
+    (lambda m: m.__setitem__("param/b_y", m["param/b_y"].astype(np.float64)), "'b_y' has dtype float64, expected float32"),
+    (lambda m: m.pop("param/W_yh"), "no parameter 'W_yh'"),
+    (lambda m: m["param/b_h"].__setitem__(0, np.nan), "'b_h' contains NaN"),
+    (lambda m: m.__setitem__("extra", np.zeros(2)), "unexpected members: extra"),
+    (lambda m: m.__setitem__("optim/m/W_hh", np.zeros((2, 2), np.float32)), "optimizer state 'm/W_hh' does not fit"),
+    (lambda m: m.pop("meta"), "no 'meta' member"),
+    (_meta_edit(lambda meta: meta.__setitem__("version", 99)), "format version 99 is not supported"),
+    (_meta_edit(lambda meta: meta["config"].__setitem__("hidden_size", -1)), "settings are invalid: hidden_size"),
+    (_meta_edit(lambda meta: meta.__setitem__("format", "other")), "not a tinyrnn checkpoint"),
+    (_meta_edit(lambda meta: meta.pop("vocab")), "metadata is incomplete"),
+])
+def test_invalid_checkpoints_say_what_is_wrong(trained, change, message):
+    data = _rewrite(tinyrnn.checkpoint_bytes(trained), change)
+    with pytest.raises(CheckpointError, match=message):
+        tinyrnn.load_checkpoint(data)
+
+
+def test_corrupt_and_truncated_files(trained, tmp_path):
+    data = tinyrnn.checkpoint_bytes(trained)
+    with pytest.raises(CheckpointError, match="not an .npz archive, or the file is truncated"):
+        tinyrnn.load_checkpoint(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="not a tinyrnn checkpoint"):
+        tinyrnn.load_checkpoint(b"hello, I am a text file")
+    with pytest.raises(CheckpointError, match="is empty"):
+        tinyrnn.load_checkpoint(b"")
+    flipped = bytearray(data)
+    flipped[len(flipped) // 3] ^= 0xFF  # inside a compressed member
+    with pytest.raises(CheckpointError):
+        tinyrnn.load_checkpoint(bytes(flipped))
+    with pytest.raises(CheckpointError, match="cannot read"):
+        tinyrnn.load_checkpoint(tmp_path / "missing.npz")
+
+
+class Boom:
+    def __reduce__(self):
+        return (exec, ("raise SystemExit('pickle executed')",))
+
+
+def test_a_file_that_needs_pickle_is_refused_without_unpickling(trained):
+    def add_object(members):
+        members["param/W_hh"] = np.array([Boom()], dtype=object)
+
+    with np.load(io.BytesIO(tinyrnn.checkpoint_bytes(trained)), allow_pickle=False) as npz:
+        members = {k: npz[k] for k in npz.files}
+    add_object(members)
+    out = io.BytesIO()
+    np.savez(out, **members)  # numpy pickles the object array into the .npy member
+    with pytest.raises(CheckpointError, match="holds Python objects \\(pickle\\); refusing to load it"):
+        tinyrnn.load_checkpoint(out.getvalue())
+
+
+def test_a_hostile_huge_header_is_refused_before_allocation():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
+        archive.writestr("meta.npy", header.getvalue())  # the header alone: no data follows
+    with pytest.raises(CheckpointError, match="implausibly large"):
+        tinyrnn.load_checkpoint(buffer.getvalue())

@@ -1,0 +1,120 @@
+"""autograd (traced) ≡ fused primitive ≡ manual BPTT ≡ centred finite differences."""
+
+import math
+
+import autograd
+import numpy as np
+import pytest
+
+import tinyrnn
+from tinyrnn.gradcheck import relative_error
+
+from helpers import random_problem
+
+SHAPES = [  # (V, H, B, T)
+    (2, 1, 1, 1),
+    (5, 3, 1, 1),
+    (7, 6, 3, 5),
+    (11, 4, 2, 17),
+    (3, 16, 4, 2),
+    (30, 20, 5, 12),
+]
+
+
+def _max_elementwise_rel(a, b):
+    return float(np.max(np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-300)))
+
+
+@pytest.mark.parametrize("V,H,B,T", SHAPES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_autograd_engines_and_manual_bptt_agree_to_1e_10(V, H, B, T, seed):
+    params, inputs, targets, h0 = random_problem(V, H, B, T, seed)
+    traced = tinyrnn.loss_and_grads(params, inputs, targets, h0, engine="autograd")
+    fused = tinyrnn.loss_and_grads(params, inputs, targets, h0, engine="fused")
+    manual = tinyrnn.manual_bptt(params, inputs, targets, h0)
+    assert math.isclose(traced.loss, manual.loss, rel_tol=1e-13)
+    assert math.isclose(fused.loss, manual.loss, rel_tol=1e-13)
+    assert set(traced.grads) == set(tinyrnn.PARAM_NAMES) | {"h0"} == set(manual.grads) == set(fused.grads)
+    for name in traced.grads:
+        assert traced.grads[name].shape == (h0.shape if name == "h0" else params[name].shape)
+        assert relative_error(traced.grads[name], manual.grads[name]) <= 1e-10, name
+        assert relative_error(fused.grads[name], traced.grads[name]) <= 1e-10, name
+        # entry by entry as well, wherever the gradient is not vanishingly small
+        big = np.abs(traced.grads[name]) > 1e-8
+        assert _max_elementwise_rel(traced.grads[name][big], manual.grads[name][big]) <= 1e-9, name
+    np.testing.assert_allclose(traced.h_last, manual.h_last, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(fused.h_last, manual.h_last, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("V,H,B,T", [(5, 3, 1, 1), (7, 6, 3, 5), (4, 5, 2, 9)])
+def test_finite_differences_agree_with_both(V, H, B, T):
+    params, inputs, targets, h0 = random_problem(V, H, B, T, seed=3)
+    report = tinyrnn.gradient_check(params, inputs, targets, h0)
+    assert report.max_rel_error["fd_vs_autograd"] <= 1e-6
+    assert report.max_rel_error["fd_vs_manual"] <= 1e-6
+    assert report.max_rel_error["autograd_vs_manual"] <= 1e-10
+    assert report.max_rel_error["fused_vs_autograd"] <= 1e-10
+    assert report.passed
+    assert set(report.per_param) == set(tinyrnn.PARAM_NAMES) | {"h0"}
+
+
+def test_gradient_check_detects_a_wrong_gradient(monkeypatch):
+    """The checker must be able to fail: break manual BPTT's tanh derivative and it reports it."""
+    from tinyrnn import bptt
+
+    params, inputs, targets, h0 = random_problem(5, 4, 2, 4, seed=0)
+    original = bptt.recurrence_backward
+
+    def wrong(W_hh, hs, *args, **kwargs):
+        return original(W_hh, hs * 0.9, *args, **kwargs)  # uses a wrong h_t in 1 - h_t^2 and dW_hh
+
+    monkeypatch.setattr(bptt, "recurrence_backward", wrong)
+    report = tinyrnn.gradient_check(params, inputs, targets, h0)
+    assert not report.passed
+    assert report.max_rel_error["autograd_vs_manual"] > 1e-3
+
+
+def test_loss_function_is_differentiable_by_autograd_directly():
+    params, inputs, targets, h0 = random_problem(6, 5, 2, 3, seed=4)
+    grad_h0 = autograd.grad(lambda h: tinyrnn.loss(params, inputs, targets, h))(h0)
+    manual = tinyrnn.manual_bptt(params, inputs, targets, h0)
+    assert relative_error(grad_h0, manual.grads["h0"]) <= 1e-10
+
+
+def test_fused_engine_in_float32_stays_close_to_float64():
+    params, inputs, targets, h0 = random_problem(20, 32, 4, 25, seed=5)
+    exact = tinyrnn.loss_and_grads(params, inputs, targets, h0, engine="fused")
+    p32 = {k: v.astype(np.float32) for k, v in params.items()}
+    fast = tinyrnn.loss_and_grads(p32, inputs, targets, h0.astype(np.float32), engine="fused")
+    assert all(g.dtype == np.float32 for g in fast.grads.values())
+    assert math.isclose(fast.loss, exact.loss, rel_tol=1e-5)
+    for name in exact.grads:
+        assert relative_error(fast.grads[name], exact.grads[name]) <= 1e-4, name
+
+
+def test_dh_norms_are_the_norms_of_dL_dh():
+    """‖∂L/∂h_t‖ from manual BPTT equals the norm of autograd's gradient w.r.t. each h_t."""
+    V, H, B, T = 6, 5, 2, 7
+    params, inputs, targets, h0 = random_problem(V, H, B, T, seed=6)
+    from tinyrnn.model import _output_loss  # the output layer, given the hidden states
+
+    inputs_tm = np.ascontiguousarray(inputs.T)
+    hs = tinyrnn.bptt.recurrence_forward(params["W_hx"], params["W_hh"], params["b_h"], h0, inputs_tm)
+
+    def loss_from(h_t, t):  # loss as a function of h_t alone, later states recomputed from it
+        states = [hs[i] for i in range(t)] + [h_t]
+        h = h_t
+        for i in range(t + 1, T):
+            h = autograd.numpy.tanh(params["W_hx"].T[inputs_tm[i]] + autograd.numpy.dot(h, params["W_hh"].T) + params["b_h"])
+            states.append(h)
+        return _output_loss(autograd.numpy.stack(states), params["W_yh"], params["b_y"], np.ascontiguousarray(targets.T))
+
+    expected = [np.linalg.norm(autograd.grad(loss_from)(hs[t], t)) for t in range(T)]
+    norms = tinyrnn.manual_bptt(params, inputs, targets, h0).dh_norms
+    np.testing.assert_allclose(norms, expected, rtol=1e-10)
+
+
+def test_unknown_engine_is_a_clear_error(problem):
+    params, inputs, targets, h0 = problem(3, 2, 1, 2)
+    with pytest.raises(tinyrnn.ConfigError, match="engine must be one of fused, autograd"):
+        tinyrnn.loss_and_grads(params, inputs, targets, h0, engine="jax")

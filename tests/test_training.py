@@ -1,0 +1,145 @@
+import math
+
+import numpy as np
+import pytest
+
+import tinyrnn
+from tinyrnn import ConfigError, TextError, TrainConfig, Trainer, TrainingDiverged
+from helpers import REPETITIVE
+
+SMALL = TrainConfig(hidden_size=24, seq_len=10, batch_size=4, lr=1e-2, eval_every=20, eval_chars=500)
+
+
+def test_loss_at_initialisation_is_about_ln_V():
+    trainer = Trainer(tinyrnn.default_corpus(), SMALL)
+    V = trainer.vocab.size
+    first = trainer.step()
+    assert abs(first.train_loss - math.log(V)) < 0.02
+    assert abs(trainer.evaluate() - math.log(V)) < 0.05
+
+
+@pytest.mark.parametrize("optimizer, lr", [("adam", 1e-2), ("adagrad", 1e-1), ("sgd", 0.1)])
+def test_training_on_repetitive_text_drives_the_loss_far_below_ln_V(optimizer, lr):
+    trainer = Trainer(REPETITIVE, TrainConfig(hidden_size=24, seq_len=10, batch_size=4, lr=lr, optimizer=optimizer,
+                                              eval_every=50))
+    history = trainer.run(300)
+    ln_v = math.log(trainer.vocab.size)
+    assert history[0].train_loss > 0.9 * ln_v
+    assert history[-1].train_loss < 0.1 * ln_v
+    assert trainer.evaluate() < 0.1 * ln_v
+    assert trainer.sample(20, prime="abc", temperature=0) == "defghijabcdefghijabc"
+
+
+@pytest.mark.parametrize("engine", tinyrnn.ENGINES)
+def test_a_fixed_seed_reproduces_losses_bit_for_bit(engine):
+    config = TrainConfig(hidden_size=16, seq_len=8, batch_size=3, seed=7, engine=engine)
+    runs = [[m.train_loss for m in Trainer(tinyrnn.default_corpus(), config).run(15)] for _ in range(2)]
+    assert runs[0] == runs[1]
+    other = [m.train_loss for m in Trainer(tinyrnn.default_corpus(), TrainConfig(
+        hidden_size=16, seq_len=8, batch_size=3, seed=8, engine=engine)).run(15)]
+    assert other != runs[0]
+
+
+def test_engines_train_the_same_model():
+    text = tinyrnn.default_corpus()[:20_000]
+    config = TrainConfig(hidden_size=16, seq_len=8, batch_size=3, dtype="float64")
+    fused = Trainer(text, config).run(10)
+    traced = Trainer(text, TrainConfig(**{**config.to_dict(), "engine": "autograd"})).run(10)
+    np.testing.assert_allclose([m.train_loss for m in fused], [m.train_loss for m in traced], rtol=1e-12)
+
+
+def test_streams_and_hidden_state_follow_the_char_rnn_loader():
+    text = "".join(chr(65 + i % 26) for i in range(1001))  # ids 0..25 repeating
+    trainer = Trainer(text, TrainConfig(hidden_size=4, seq_len=5, batch_size=4, val_fraction=0.0))
+    L = trainer.stream_len
+    assert L == 250 and trainer.windows_per_epoch == 50
+    x, y = trainer.current_batch()
+    ids = trainer.vocab.encode(text)
+    for b in range(4):
+        np.testing.assert_array_equal(x[b], ids[b * L: b * L + 5])
+        np.testing.assert_array_equal(y[b], ids[b * L + 1: b * L + 6])
+    trainer.step()
+    assert np.any(trainer.hidden != 0)  # carried into the next window
+    x2, _ = trainer.current_batch()
+    np.testing.assert_array_equal(x2[0], ids[5:10])
+    trainer.run(49)
+    assert trainer.window == 0 and np.all(trainer.hidden == 0)  # a new epoch restarts the streams
+
+
+def test_metrics_are_reported():
+    trainer = Trainer(tinyrnn.default_corpus(), SMALL)
+    history = trainer.run(20)
+    last = history[-1]
+    assert [m.step for m in history] == list(range(1, 21))
+    assert last.chars_seen == 20 * 4 * 10
+    assert last.val_loss is not None and history[0].val_loss is None
+    assert last.chars_per_sec > 0 and last.grad_norm > 0 and last.elapsed > 0
+    assert trainer.history == history
+    assert trainer.gradient_flow().shape == (10,)
+    report = trainer.gradient_check()
+    assert report.passed, report.summary()
+
+
+def test_divergence_stops_with_a_clear_error_and_keeps_the_last_good_model():
+    """A tanh RNN with a shifted log-softmax stays finite for any learning rate we accept (≤ 10): a too-large one
+    shows as a loss far above ln V. NaN needs overflow, so we push the output weights to the edge of float32 —
+    as a run of absurd updates would — and check that the next step is refused and nothing is lost."""
+    trainer = Trainer(REPETITIVE, TrainConfig(hidden_size=16, seq_len=10, batch_size=4, lr=5.0, optimizer="sgd"))
+    trainer.run(3)
+    trainer.params["W_yh"] = np.full_like(trainer.params["W_yh"], np.finfo(np.float32).max)  # logits overflow
+    good = {k: v.copy() for k, v in trainer.params.items()}
+    good_state = {k: np.copy(v) for k, v in trainer.optimizer.state.items()}
+    with pytest.raises(TrainingDiverged, match=r"training diverged at step 4 .*lower the learning rate \(now 5\)"):
+        trainer.step()
+    assert trainer.step_count == 3 and len(trainer.history) == 3
+    for name, value in trainer.params.items():
+        np.testing.assert_array_equal(value, good[name])
+    for name, value in trainer.optimizer.state.items():
+        np.testing.assert_array_equal(value, good_state[name])
+    trainer.params = Trainer(REPETITIVE, trainer.config).params  # e.g. the app reloading its last good checkpoint
+    assert math.isfinite(trainer.step().train_loss)
+
+
+def test_a_too_large_learning_rate_is_visible_as_a_high_loss():
+    trainer = Trainer(REPETITIVE, TrainConfig(hidden_size=24, seq_len=10, batch_size=4, lr=2.0, optimizer="sgd"))
+    history = trainer.run(100)
+    assert all(math.isfinite(m.train_loss) for m in history)
+    assert history[-1].train_loss > math.log(trainer.vocab.size)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"hidden_size": 0}, "hidden_size must be a whole number from 1 to 4,096, got 0"),
+    ({"hidden_size": -3}, "hidden_size must be a whole number"),
+    ({"hidden_size": 10**6}, "hidden_size must be a whole number"),
+    ({"seq_len": 0}, "seq_len must be a whole number from 1 to 1,000, got 0"),
+    ({"batch_size": 2.5}, "batch_size must be a whole number"),
+    ({"lr": 0.0}, r"lr must be a number in \(0, 10\], got 0.0"),
+    ({"lr": float("nan")}, "lr must be a number"),
+    ({"lr": 1e9}, "lr must be a number"),
+    ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, adagrad, adam"),
+    ({"clip_norm": -1.0}, "clip_norm must be a number"),
+    ({"val_fraction": 0.9}, r"val_fraction must be a number in \[0, 0.5\]"),
+    ({"dtype": "float16"}, "dtype must be one of float32, float64"),
+])
+def test_absurd_hyperparameters_are_refused_by_name(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        Trainer(REPETITIVE, TrainConfig(**{**SMALL.to_dict(), **changes}))
+
+
+def test_text_too_short_for_the_batch_says_what_fits():
+    with pytest.raises(ConfigError, match=r"too few for batch_size=16 × seq_len=25 .* or batch_size ≤ 1"):
+        Trainer("hello world, " * 3, TrainConfig(val_fraction=0.0))
+
+
+@pytest.mark.parametrize("text, message", [("", "the text is empty"), ("zzzz", "only one distinct character")])
+def test_unusable_text(text, message):
+    with pytest.raises(TextError, match=message):
+        Trainer(text, SMALL)
+
+
+def test_trains_on_emoji_and_cjk():
+    text = "我爱学习 🐍🔥 naïve café\n" * 200
+    trainer = Trainer(text, SMALL)
+    trainer.run(5)
+    out = trainer.sample(50, prime="我", seed=1)
+    assert len(out) == 50 and set(out) <= set(text)
