@@ -118,3 +118,13 @@ def test_unknown_engine_is_a_clear_error(problem):
     params, inputs, targets, h0 = problem(3, 2, 1, 2)
     with pytest.raises(tinyrnn.ConfigError, match="engine must be one of fused, autograd"):
         tinyrnn.loss_and_grads(params, inputs, targets, h0, engine="jax")
+
+
+def test_fused_primitives_scale_with_the_upstream_gradient():
+    """A primitive's VJP must multiply by the incoming gradient, not assume it is 1."""
+    params, inputs, targets, h0 = random_problem(6, 5, 2, 4, seed=8)
+    scaled = autograd.grad(lambda p: 2.5 * tinyrnn.loss(p, inputs, targets, h0, engine="fused") ** 2)(params)
+    value = tinyrnn.loss(params, inputs, targets, h0)
+    reference = tinyrnn.manual_bptt(params, inputs, targets, h0).grads
+    for name in params:
+        assert relative_error(scaled[name], 5.0 * value * reference[name]) <= 1e-10, name

@@ -64,18 +64,16 @@ def recurrence_backward(W_hh, hs, h0, inputs_tm, dhs, vocab_size, with_norms=Fal
     return dW_hx_T.T.copy(), dW_hh, db_h, dh_next, norms
 
 
-def softmax_cross_entropy(logits, targets_tm):
-    """Mean cross-entropy (nats) and its gradient w.r.t. ``logits`` (T, B, V) for ids ``targets_tm`` (T, B)."""
-    T, B, V = logits.shape
+def softmax_cross_entropy(logits, targets):
+    """Mean cross-entropy (nats) and its gradient (p - onehot) / N w.r.t. ``logits`` (N, V), for ids ``targets`` (N,)."""
+    rows = np.arange(logits.shape[0])
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
-    total = exp.sum(axis=-1, keepdims=True)
-    t_idx, b_idx = np.indices((T, B), sparse=True)
-    log_p_target = shifted[t_idx, b_idx, targets_tm] - np.log(total[..., 0])
-    loss = -float(log_p_target.mean(dtype=np.float64))
-    dlogits = exp / total
-    dlogits[t_idx, b_idx, targets_tm] -= 1
-    dlogits /= T * B
+    total = exp.sum(axis=-1)
+    loss = -float((shifted[rows, targets] - np.log(total)).mean(dtype=np.float64))
+    dlogits = exp / total[:, None]
+    dlogits[rows, targets] -= 1
+    dlogits /= logits.shape[0]
     return loss, dlogits
 
 
@@ -87,12 +85,11 @@ def manual_bptt(params, inputs, targets, h0, with_norms=True) -> BPTTResult:
     T, B = inputs_tm.shape
     H, V = W_hx.shape
     hs = recurrence_forward(W_hx, W_hh, b_h, h0, inputs_tm)
-    logits = hs @ W_yh.T + b_y
-    loss, dlogits = softmax_cross_entropy(logits, targets_tm)
-    dlogits_flat = dlogits.reshape(T * B, V)
-    dW_yh = dlogits_flat.T @ hs.reshape(T * B, H)
-    db_y = dlogits_flat.sum(axis=0)
-    dhs = dlogits @ W_yh
+    hs_flat = hs.reshape(T * B, H)
+    loss, dlogits = softmax_cross_entropy(hs_flat @ W_yh.T + b_y, targets_tm.reshape(T * B))
+    dW_yh = dlogits.T @ hs_flat
+    db_y = dlogits.sum(axis=0)
+    dhs = (dlogits @ W_yh).reshape(T, B, H)
     dW_hx, dW_hh, db_h, dh0, norms = recurrence_backward(W_hh, hs, h0, inputs_tm, dhs, V, with_norms)
     grads = {"W_hx": dW_hx, "W_hh": dW_hh, "b_h": db_h, "W_yh": dW_yh, "b_y": db_y, "h0": dh0}
     return BPTTResult(loss, grads, hs[-1].copy(), norms)

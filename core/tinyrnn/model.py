@@ -22,7 +22,7 @@ from typing import NamedTuple
 import autograd.numpy as anp
 import numpy as np
 from autograd import value_and_grad
-from autograd.extend import defvjp_argnums, primitive
+from autograd.extend import defvjp, defvjp_argnums, primitive
 from autograd.tracer import getval
 
 from . import bptt
@@ -115,17 +115,32 @@ def _fused_vjp(argnums, hs, args, kwargs):
 
 defvjp_argnums(fused_hidden_states, _fused_vjp)
 
-_HIDDEN_STATES = {"autograd": _traced_hidden_states, "fused": fused_hidden_states}
+@primitive
+def fused_cross_entropy(logits, targets):
+    """Mean softmax cross-entropy (nats) of ``logits`` (N, V) against ids ``targets`` (N,), as one primitive."""
+    return bptt.softmax_cross_entropy(logits, targets)[0]
 
 
-def _output_loss(hs, W_yh, b_y, targets_tm):
-    """Mean softmax cross-entropy (nats) of logits W_yh h_t + b_y against ``targets_tm`` (T, B)."""
-    logits = anp.dot(hs, anp.transpose(W_yh)) + b_y  # (T, B, V): the whole window in one product
+defvjp(fused_cross_entropy, lambda ans, logits, targets: lambda g: g * bptt.softmax_cross_entropy(logits, targets)[1])
+
+
+def _traced_cross_entropy(logits, targets):
+    """The same loss with every operation traced by autograd."""
     shift = np.max(getval(logits), axis=-1, keepdims=True)  # a constant: log-softmax is shift-invariant
     log_norm = anp.log(anp.sum(anp.exp(logits - shift), axis=-1)) + shift[..., 0]
-    onehot = np.eye(logits.shape[-1], dtype=bool)[targets_tm]  # (T, B, V) constant mask
-    picked = anp.sum(logits * onehot, axis=-1)
-    return anp.mean(log_norm - picked)
+    onehot = np.eye(logits.shape[-1], dtype=bool)[targets]  # (N, V) constant mask
+    return anp.mean(log_norm - anp.sum(logits * onehot, axis=-1))
+
+
+_HIDDEN_STATES = {"autograd": _traced_hidden_states, "fused": fused_hidden_states}
+_CROSS_ENTROPY = {"autograd": _traced_cross_entropy, "fused": fused_cross_entropy}
+
+
+def _output_loss(hs, W_yh, b_y, targets_tm, engine="autograd"):
+    """Mean softmax cross-entropy (nats) of logits W_yh h_t + b_y against ``targets_tm`` (T, B)."""
+    T, B, H = hs.shape
+    logits = anp.dot(anp.reshape(hs, (T * B, H)), anp.transpose(W_yh)) + b_y  # the whole window in one product
+    return _CROSS_ENTROPY[engine](logits, targets_tm.reshape(T * B))
 
 
 def _check_engine(engine):
@@ -143,7 +158,7 @@ def _time_major(inputs, targets=None):
 def _loss_tm(params, h0, inputs_tm, targets_tm, engine):
     hidden_states = _HIDDEN_STATES[engine]
     hs = hidden_states(params["W_hx"], params["W_hh"], params["b_h"], h0, inputs_tm)
-    return _output_loss(hs, params["W_yh"], params["b_y"], targets_tm), hs
+    return _output_loss(hs, params["W_yh"], params["b_y"], targets_tm, engine), hs
 
 
 def loss(params, inputs, targets, h0, engine="autograd"):

@@ -1,0 +1,65 @@
+# tinyrnn: one entry point for the README's commands and for CI.
+#   make run    set everything up, build the in-browser app (self-contained, offline) and serve it on 127.0.0.1:8000
+#   make test   set everything up and run every test (library, minimum versions, real browser)
+#   make train  train on the bundled corpus from the command line and print a sample
+#   make bench  benchmarks (not tests): throughput against numpy and PyTorch, in-browser ratio
+PYTHON ?= python3
+PYTHON_MIN ?= $(firstword $(wildcard /root/.pyenv/versions/3.12*/bin/python3) python3.12)
+VENV := .venv
+BIN := $(VENV)/bin
+SITE := build/site
+MIRROR := .cache/mirror
+PORT ?= 8000
+
+.PHONY: setup run train site mirror browser-deps test test-core test-min test-browser bench quality clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt -e .
+	touch $@
+
+setup: $(VENV)/.installed
+
+train: setup
+	$(BIN)/python -m tinyrnn train --steps 1500 --out model.npz
+	$(BIN)/python -m tinyrnn sample model.npz --prime "MACBETH:" --length 400 --temperature 0.8 --seed 0
+
+browser-deps:
+	bash scripts/install_browser_deps.sh
+
+mirror: setup browser-deps
+	$(BIN)/python webapp/mirror.py --dest $(MIRROR)
+
+site: mirror
+	$(BIN)/python webapp/build_site.py --mode self-contained --mirror $(MIRROR) --out $(SITE)
+
+run: site
+	$(BIN)/python webapp/serve.py --site $(SITE) --port $(PORT)
+
+test: test-core test-min test-browser
+
+test-core: setup
+	$(BIN)/python -m pytest -q -m "not browser" tests
+
+# The oldest versions we support are the ones the browser runtime ships (Pyodide 0.27.7).
+test-min:
+	test -x .venv-min/bin/python || $(PYTHON_MIN) -m venv .venv-min
+	.venv-min/bin/pip install -q numpy==2.0.2 autograd==1.7.0 pytest==9.2.0 hypothesis==6.170.17 build==1.6.1
+	.venv-min/bin/pip install -q --no-deps -e .
+	.venv-min/bin/python -m pytest -q -p no:cacheprovider tests/test_gradients.py tests/test_training.py \
+		tests/test_checkpoint.py tests/test_sampling.py tests/test_vocab.py
+
+test-browser: site
+	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m browser tests/browser
+
+bench: setup
+	$(BIN)/python -m bench.throughput
+
+quality: setup
+	$(BIN)/python -m bench.quality
+
+clean:
+	rm -rf build dist .cache artifacts $(VENV) .venv-min
