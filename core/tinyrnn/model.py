@@ -178,18 +178,17 @@ def loss_and_grads(params, inputs, targets, h0, engine="fused") -> LossAndGrads:
     """Loss and its gradient w.r.t. every parameter and ``h0``, from autograd."""
     _check_engine(engine)
     inputs_tm, targets_tm = _time_major(inputs, targets)
+    names = PARAM_NAMES + ("h0",)
     hs_box = []
 
-    def objective(params_and_h0):
-        value, hs = _loss_tm(params_and_h0[0], params_and_h0[1], inputs_tm, targets_tm, engine)
+    def objective(arrays):  # a flat tuple: autograd boxes it more cheaply than a dict
+        value, hs = _loss_tm(dict(zip(PARAM_NAMES, arrays)), arrays[-1], inputs_tm, targets_tm, engine)
         hs_box.append(hs)
         return value
 
-    value, (g_params, g_h0) = value_and_grad(objective)((params, h0))
-    grads = dict(g_params)
-    grads["h0"] = g_h0
+    value, gradients = value_and_grad(objective)(tuple(params[k] for k in PARAM_NAMES) + (h0,))
     h_last = np.array(getval(hs_box[-1])[-1])
-    return LossAndGrads(float(value), grads, h_last)
+    return LossAndGrads(float(value), dict(zip(names, gradients)), h_last)
 
 
 def forward(params, inputs, h0):
