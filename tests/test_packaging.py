@@ -35,3 +35,16 @@ def test_import_does_not_need_tqdm_or_ui_packages():
             "import tinyrnn; print(len(tinyrnn.default_corpus()))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_installed_wheel_trains_and_samples_outside_the_source_tree(wheel, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)], check=True, timeout=600)
+    code = ("import tinyrnn, pathlib; assert 'site-packages' in tinyrnn.__file__, tinyrnn.__file__; "
+            "t = tinyrnn.Trainer(tinyrnn.default_corpus(), tinyrnn.TrainConfig(hidden_size=8, batch_size=2)); "
+            "t.run(3); print(len(t.sample(20, seed=0)))")
+    result = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "20"
