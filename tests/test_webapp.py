@@ -1,0 +1,450 @@
+"""The web app's state and logic in CPython, no browser: webapp/app.py is imported as a module (which builds and
+starts nothing) and its TrainingSession is driven directly, the way the buttons drive it."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import importlib.util
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pn = pytest.importorskip("panel", reason="the web app needs panel (requirements-dev.txt)")
+import tinyrnn  # noqa: E402
+
+APP_PATH = Path(__file__).resolve().parents[1] / "webapp" / "app.py"
+PAYLOAD = "<img src=x onerror=alert(1)>"
+TEXT = ("the cat sat on the mat. the dog sat on the log. " * 60) + PAYLOAD + "\n"
+SMALL = dict(hidden_size=24, seq_len=12, batch_size=4, lr=1e-2)
+
+
+@pytest.fixture(scope="module")
+def app():
+    spec = importlib.util.spec_from_file_location("tinyrnn_webapp_under_test", APP_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def session(app):
+    s = app.TrainingSession(text=TEXT, **SMALL)
+    s.ui_interval = 0.0  # show every tick's numbers (the app throttles to UI_INTERVAL)
+    return s
+
+
+def train_ticks(session, n, budget=0.02):
+    for _ in range(n):
+        session.tick(budget)
+
+
+def decoded_once(pane) -> str:
+    """What the browser puts into innerHTML for an HTML pane: Panel sends ``escape(object)`` and the page decodes
+    it once (``html_decode`` in panel/models/html.ts)."""
+    return html.unescape(pane._transform_object(pane.object)["object"])
+
+
+def find(layout, css_class):
+    hits = [o for o in layout.select() if css_class in (getattr(o, "css_classes", None) or [])]
+    assert hits, f"no component with class {css_class}"
+    return hits[0]
+
+
+def all_objects(template):
+    return [o for part in (template.main, template.sidebar) for item in part for o in item.select()]
+
+
+# --- importing -------------------------------------------------------------------------------------------------
+
+
+def test_importing_the_app_builds_and_starts_nothing(app):
+    assert hasattr(app, "TrainingSession") and hasattr(app, "create_app")
+    assert not pn.state._periodic, "importing the app started a periodic callback"
+    src = APP_PATH.read_text(encoding="utf-8")
+    # panel convert ships this one file: no local imports besides tinyrnn
+    imports = set(re.findall(r"^(?:from|import) ([\w.]+)", src, flags=re.M))
+    assert imports <= {"__future__", "asyncio", "functools", "html", "io", "math", "time", "numpy", "panel", "param",
+                       "bokeh.models", "bokeh.plotting", "tinyrnn"}, imports
+    # Panel 1.9.4's Str pane does not escape (it wraps raw text in <pre>); Markdown interprets text
+    assert "pn.pane.Str(" not in src
+
+
+def test_default_text_is_the_bundled_corpus(app):
+    s = app.TrainingSession()
+    assert s.text == tinyrnn.default_corpus()
+    assert s.corpus == tinyrnn.corpus_names()[0]
+    assert f"vocabulary of {len(set(s.text))} characters" in s.text_info
+    assert f"{len(s.text):,} characters" in s.text_info
+    assert not s.has_model and not s.running
+
+
+def test_picking_a_corpus_loads_it_and_editing_switches_to_custom(app):
+    s = app.TrainingSession()
+    name = tinyrnn.corpus_names()[1]
+    s.corpus = name
+    assert s.text == tinyrnn.load_corpus(name)
+    s.text = "hello there, general kenobi"
+    assert s.corpus == app.CUSTOM_TEXT
+    assert "vocabulary of" in s.text_info
+
+
+# --- training ---------------------------------------------------------------------------------------------------
+
+
+def test_train_ticks_lower_the_loss_and_fill_the_readouts(session):
+    assert session.train() and session.running and session.has_model
+    train_ticks(session, 1)
+    first_loss = session.train_loss
+    assert first_loss is not None and session.step >= 1
+    while session.step < 250:
+        session.tick(0.05)
+    assert session.train_loss < first_loss - 0.5, (first_loss, session.train_loss)
+    cfg = session.trainer.config
+    assert session.chars_seen == session.step * cfg.batch_size * cfg.seq_len
+    assert session.chars_per_sec > 0 and session.elapsed > 0
+    assert len(session.loss_source.data["step"]) >= 2
+    assert session.loss_source.data["step"][-1] == session.step
+    # validation points arrive every eval_every steps
+    assert session.val_loss is not None and len(session.val_source.data["step"]) >= 2
+    # gradient flow: one norm per time step of the window, all positive
+    norms = session.flow_source.data["norm"]
+    assert len(norms) == cfg.seq_len and min(norms) > 0
+    assert "Training" in session.status
+
+
+def test_a_tick_runs_for_its_budget_then_returns(session):
+    session.train()
+    steps = session.tick(0.0)
+    assert steps == 1  # at least one step, then back to the event loop
+
+
+def test_pause_stops_training_and_resume_continues_the_same_model(session):
+    session.train()
+    train_ticks(session, 3)
+    session.pause()
+    assert not session.running and "Paused" in session.status
+    step, params = session.step, {k: v.copy() for k, v in session.trainer.params.items()}
+    assert session.tick() == 0 and session.step == step
+    assert all(np.array_equal(params[k], v) for k, v in session.trainer.params.items())
+    trainer = session.trainer
+    assert session.resume() and session.running
+    train_ticks(session, 2)
+    assert session.trainer is trainer and session.step > step
+
+
+def test_train_starts_a_new_model_only_when_text_or_settings_changed(session):
+    session.train()
+    train_ticks(session, 3)
+    session.pause()
+    trainer, step = session.trainer, session.step
+    session.train()  # nothing changed: continue
+    assert session.trainer is trainer
+    session.pause()
+    session.hidden_size = 16
+    assert "Train starts a new model" in session.status
+    session.train()
+    assert session.trainer is not trainer and session.trainer.config.hidden_size == 16
+    assert session.step == 0 and len(session.loss_source.data["step"]) == 0
+    assert step > 0
+
+
+def test_reset_discards_the_model(session):
+    session.train()
+    train_ticks(session, 2)
+    session.reset()
+    assert session.trainer is None and not session.has_model and not session.running
+    assert session.step == 0 and session.train_loss is None and len(session.loss_source.data["step"]) == 0
+
+
+def test_the_periodic_callback_runs_a_tick_and_yields(session):
+    session.train()
+    asyncio.run(session._periodic())
+    assert session.step >= 1
+
+
+def test_divergence_to_nan_pauses_with_a_clear_message_and_keeps_the_model(session):
+    session.train()
+    train_ticks(session, 2)
+    step = session.step
+    # weights that overflow: the next step's loss is not finite (what a runaway learning rate leads to)
+    session.trainer.params = {k: np.full_like(v, np.inf) if k == "W_yh" else v for k, v in session.trainer.params.items()}
+    session.tick()
+    assert not session.running
+    assert "diverged" in session.error.lower() and "learning rate" in session.error
+    assert session.step == step and session.trainer.step_count == step
+    assert session.has_model  # nothing thrown away; the app still works
+    session.reset()
+    assert session.train() and session.tick() >= 1
+
+
+def test_bad_settings_are_refused_by_the_inputs(session):
+    with pytest.raises(ValueError):
+        session.hidden_size = 0
+    with pytest.raises(ValueError):
+        session.lr = 11.0
+    with pytest.raises(ValueError):
+        session.temperature = -1.0
+
+
+def test_settings_that_do_not_fit_the_text_give_a_message(app):
+    s = app.TrainingSession(text="abcabcabcabc", seq_len=25, batch_size=16)
+    assert not s.train()
+    assert "too few" in s.error and not s.has_model and not s.running
+
+
+# --- bad text ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, words", [("", "empty"), ("aaaaaaaaaaaa", "one distinct character")]
+)
+def test_unusable_text_gives_a_message_and_keeps_the_model(session, text, words):
+    session.train()
+    train_ticks(session, 2)
+    session.pause()
+    trainer = session.trainer
+    session.text = text
+    assert words in session.text_info
+    assert not session.train()
+    assert words in session.error
+    assert session.trainer is trainer and not session.running
+
+
+def test_a_huge_paste_gets_a_message_not_a_model(app, session):
+    session.text = "ab" * (app.MAX_TEXT_CHARS // 2) + "c"
+    assert "too long" in session.error and "too long" in session.text_info
+    assert not session.train() and not session.has_model
+    session.text = TEXT
+    assert session.error == ""  # the message goes once the text is fine again
+    assert session.train()
+
+
+def test_the_text_area_stops_just_past_the_limit(app):
+    tpl = app.create_app(app.TrainingSession())
+    area = find(pn.Column(*tpl.main), "tr-text")
+    assert area.max_length == app.MAX_TEXT_CHARS + 1
+
+
+def test_uploading_a_text_file(session):
+    assert session.load_text_file("naïve café — ünïcödé text, repeated. ".encode("utf-8") * 20, "mine.txt")
+    assert session.text.startswith("naïve café") and "mine.txt" in session.status
+    text = session.text
+    for data in (b"\x00\x01\x02binary\x00", b"\xff\xfe\xfa not utf-8", b""):
+        assert not session.load_text_file(data, "bad.txt")
+        assert "bad.txt" in session.error and session.text == text
+
+
+# --- sampling ----------------------------------------------------------------------------------------------------
+
+
+def test_sample_with_prime_temperature_and_length(session):
+    assert not session.sample() and "no model" in session.error
+    session.train()
+    train_ticks(session, 3)
+    session.pause()
+    session.prime, session.temperature, session.sample_length = "the cat", 0.0, 40
+    assert session.sample()
+    first = session.sample_output
+    assert first.startswith("the cat") and len(first) == len("the cat") + 40
+    assert session.sample()
+    assert session.sample_output == first  # temperature 0 is greedy
+    assert "temperature 0" in session.sample_info
+
+
+def test_a_prime_with_unknown_characters_gives_a_message(session):
+    session.train()
+    train_ticks(session, 1)
+    session.prime = "the Ω"
+    assert not session.sample()
+    assert "Cannot sample" in session.error and "Ω" in session.error
+    assert session.has_model
+
+
+def test_live_samples_appear_while_training(app, session):
+    session.train()
+    session._last_sample_time -= app.LIVE_SAMPLE_EVERY  # as if a few seconds had passed
+    session.tick(0.01)
+    assert len(session.sample_output) == app.LIVE_SAMPLE_LENGTH and "Live sample" in session.sample_info
+
+
+# --- escaping ----------------------------------------------------------------------------------------------------
+
+
+def test_user_and_model_text_is_shown_as_plain_text(app, session):
+    tpl = app.create_app(session)
+    layout = pn.Column(*tpl.main)
+    session.train()
+    train_ticks(session, 2)
+    session.pause()
+    session.prime = PAYLOAD
+    session.sample_length = 5
+    assert session.sample(), session.error
+    out = decoded_once(find(layout, "tr-sample-output"))
+    assert "<img" not in out and html.escape(PAYLOAD) in out
+    session.load_model(b"junk", filename=PAYLOAD + ".npz")
+    err = decoded_once(find(layout, "tr-error"))
+    assert "<img" not in err and html.escape(PAYLOAD) in err
+    session.load_text_file(PAYLOAD.encode() * 3, "<b>x</b>.txt")
+    status = decoded_once(find(layout, "tr-status"))
+    assert "<b>" not in status and "&lt;b&gt;" in status
+    assert app.plain_html('a<b>"&') == '<pre class="tr-pre">a&lt;b&gt;&quot;&amp;</pre>'
+
+
+def test_the_error_alert_is_hidden_without_an_error(app, session):
+    tpl = app.create_app(session)
+    alert = find(pn.Column(*tpl.main), "tr-error")
+    assert not alert.visible
+    session.sample()
+    assert alert.visible and "no model" in decoded_once(alert)
+
+
+# --- checkpoints -------------------------------------------------------------------------------------------------
+
+
+def test_download_round_trips_through_load_checkpoint(session):
+    assert session.checkpoint_file() is None and "no model" in session.error
+    session.train()
+    train_ticks(session, 3)
+    session.pause()
+    data = session.checkpoint_file().getvalue()
+    ckpt = tinyrnn.load_checkpoint(data)
+    assert ckpt.progress["step"] == session.step
+    for name, value in session.trainer.params.items():
+        np.testing.assert_array_equal(ckpt.params[name], value)
+    assert ckpt.vocab.chars == session.trainer.vocab.chars
+    resumed = tinyrnn.Trainer.from_checkpoint(ckpt, TEXT)
+    assert resumed.step_count == session.step
+
+
+def test_uploading_a_checkpoint_continues_training_where_it_stopped(app, session):
+    session.train()
+    train_ticks(session, 4)
+    session.pause()
+    data = session.checkpoint_file().getvalue()
+    other = app.TrainingSession(text=TEXT)  # default settings: the upload sets the inputs from the file
+    other.ui_interval = 0.0
+    assert other.load_model(data, "model.npz"), other.error
+    assert other.hidden_size == SMALL["hidden_size"] and other.seq_len == SMALL["seq_len"]
+    assert other.step == session.step and "Loaded model.npz" in other.status
+    assert len(other.loss_source.data["step"]) > 0  # the saved history is on the chart
+    assert other.resume() and other.tick(0.01) >= 1 and other.step > session.step
+    # the continued run is the same run: one more step here equals one more step in the original session
+    session.resume()
+    other2 = app.TrainingSession(text=TEXT)
+    other2.load_model(data, "model.npz")
+    a = session.trainer.step().train_loss
+    b = other2.trainer.step().train_loss
+    assert a == pytest.approx(b, rel=1e-6)
+
+
+def test_a_corrupt_upload_keeps_the_last_good_model(session):
+    session.train()
+    train_ticks(session, 2)
+    session.pause()
+    trainer, step = session.trainer, session.step
+    good = session.checkpoint_file().getvalue()
+    for bad in (b"not a checkpoint", good[: len(good) // 2], b"\x00" * 100):
+        assert not session.load_model(bad, "bad.npz")
+        assert "Could not load bad.npz" in session.error and "current model is kept" in session.error
+        assert session.trainer is trainer and session.step == step
+    assert session.resume() and session.tick(0.01) >= 1
+
+
+def test_a_checkpoint_for_other_text_can_sample_but_not_train(app, session):
+    session.train()
+    train_ticks(session, 2)
+    session.pause()
+    data = session.checkpoint_file().getvalue()
+    other = app.TrainingSession(text="ZZZZ qqqq XXXX " * 50)  # characters the model does not know
+    assert other.load_model(data, "m.npz")
+    assert other.has_model and not other.trainable and "can sample but cannot train" in other.status
+    other.prime, other.sample_length = "the ", 20
+    assert other.sample() and len(other.sample_output) == 24
+    assert not other.resume() and "cannot train on the current text" in other.error
+    assert other.checkpoint_file().getvalue() == data  # downloads hand back the same model
+    other.text = TEXT  # text that fits: now it can continue
+    assert other.resume() and other.trainable and other.tick(0.01) >= 1
+
+
+# --- gradient check ----------------------------------------------------------------------------------------------
+
+
+def test_gradient_check_shows_the_relative_errors(session):
+    assert session.gradient_check(), session.error  # builds the model if there is none
+    out = session.gradcheck_output
+    assert "PASSED" in out
+    for words in ("autograd vs manual BPTT", "fused engine vs autograd", "finite differences vs autograd"):
+        line = next(line for line in out.splitlines() if words in line)
+        assert float(line.split()[-1]) < 1e-4
+
+
+# --- layout ------------------------------------------------------------------------------------------------------
+
+WIDGET_SELECTORS = [
+    "tr-text", "tr-upload-text", "tr-corpus", "tr-train", "tr-pause", "tr-resume", "tr-reset", "tr-sample-output",
+    "tr-prime", "tr-temperature", "tr-length", "tr-sample", "tr-download", "tr-upload-model", "tr-error",
+    "tr-gradcheck", "tr-gradcheck-output", "tr-status", "tr-text-info", "tr-loss-chart", "tr-flow-chart",
+    "tr-hidden-size", "tr-seq-len", "tr-batch-size", "tr-lr", "tr-optimizer", "tr-clip-norm", "tr-engine",
+    "tr-readouts", "tr-sample-info",
+]
+READOUT_SELECTORS = ["tr-step", "tr-loss", "tr-val-loss", "tr-chars", "tr-speed", "tr-elapsed"]
+
+
+def test_every_documented_selector_is_on_exactly_one_component(app):
+    tpl = app.create_app(app.TrainingSession())
+    classes = [c for o in all_objects(tpl) for c in (getattr(o, "css_classes", None) or []) if c.startswith("tr-")]
+    for name in WIDGET_SELECTORS:
+        assert classes.count(name) == 1, name
+        assert name in app.__doc__, f"{name} is not documented at the top of app.py"
+    readouts = decoded_once(find(pn.Column(*tpl.main), "tr-readouts"))
+    for name in READOUT_SELECTORS:
+        assert readouts.count(f'<div class="{name}"><span class="tr-kv">') == 1, name
+        assert name in app.__doc__
+
+
+def test_readouts_show_the_numbers(app, session):
+    layout = pn.Column(*app.create_app(session).main)
+    session.train()
+    train_ticks(session, 3)
+    text = decoded_once(find(layout, "tr-readouts"))
+    assert f"Step {session.step}<" in text
+    assert f"Chars seen {session.chars_seen:,}<" in text
+    loss = re.search(r"Train loss ([0-9.]+) nats/char \(([0-9.]+) bits/char\)", text)
+    assert loss and float(loss.group(1)) == pytest.approx(session.train_loss, abs=1e-4)
+    assert float(loss.group(2)) == pytest.approx(session.train_loss / np.log(2), abs=1e-4)
+
+
+def test_buttons_follow_the_session_state(app):
+    s = app.TrainingSession(text=TEXT, **SMALL)
+    layout = pn.Column(*app.create_app(s).main)
+    train, pause, resume = (find(layout, c) for c in ("tr-train", "tr-pause", "tr-resume"))
+    download, sample = find(layout, "tr-download"), find(layout, "tr-sample")
+    assert not train.disabled and pause.disabled and resume.disabled and download.disabled and sample.disabled
+    train.clicks += 1  # what a click does
+    assert s.running and train.disabled and not pause.disabled and not download.disabled
+    pause.clicks += 1
+    assert not s.running and not resume.disabled and not train.disabled
+    # the download button's callback hands over a checkpoint
+    assert tinyrnn.load_checkpoint(download.callback().getvalue()).progress["step"] == s.step
+
+
+def test_the_upload_widgets_feed_the_session(app, session):
+    layout = pn.Column(*app.create_app(session).main)
+    up_text, up_model = find(layout, "tr-upload-text"), find(layout, "tr-upload-model")
+    up_text.param.update(filename="t.txt", value="upload me, please; upload me again. ".encode() * 10)
+    assert session.text.startswith("upload me")
+    up_model.param.update(filename="x.npz", value=b"garbage")
+    assert "Could not load x.npz" in session.error
+    # the same bad file again still reports (the watcher fires on every upload, not only on changes)
+    session.clear_error()
+    up_model.param.update(filename="x.npz", value=b"garbage")
+    assert "Could not load x.npz" in session.error
+
+
+def test_checkpoint_stream_is_bytes_io(session):
+    session.gradient_check()
+    assert isinstance(session.checkpoint_file(), io.BytesIO)
