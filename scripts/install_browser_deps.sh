@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Install what the in-browser app's build and real-browser test need, on a bare Debian machine. Idempotent.
+#
+#   bash scripts/install_browser_deps.sh
+#
+# - Debian's Chromium (never `playwright install`: it downloads a browser build, which cannot work offline)
+#   and a basic font, so screenshots have legible text;
+# - Node.js/npm (the mirror fetches the Pyodide core with `npm pack pyodide@0.27.7`);
+# - a Python 3.12 venv with pyodide-build (for `pyodide lockfile add-wheels` and `pyodide py-compile`;
+#   Pyodide 0.27.7 runs CPython 3.12). webapp/mirror.py creates the same venv on demand; doing it here
+#   keeps the mirror step's time predictable.
+# The Python packages of the dev venv (panel, bokeh, playwright, build, ...) are installed by the project's
+# own setup (pip install -e .[test] plus the webapp pins), not here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+need_apt=()
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need_apt+=(fonts-dejavu-core)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "[install_browser_deps] apt-get install ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+else
+  echo "[install_browser_deps] chromium, fonts and npm already installed"
+fi
+/usr/bin/chromium --version 2>/dev/null | head -1 || true
+
+# Python 3.12 for pyodide-build: $PYTHON312, else pyenv's 3.12, else python3.12 on PATH, else Debian's.
+PY312="${PYTHON312:-}"
+if [ -z "$PY312" ]; then
+  for cand in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python3.12; do
+    [ -x "$cand" ] && PY312="$cand"
+  done
+fi
+if [ -z "$PY312" ] && command -v python3.12 >/dev/null 2>&1 && python3.12 -c "" 2>/dev/null; then
+  PY312="$(command -v python3.12)"
+fi
+if [ -z "$PY312" ]; then
+  echo "[install_browser_deps] no Python 3.12 found: apt-get install python3.12 python3.12-venv"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3.12 python3.12-venv
+  PY312="$(command -v python3.12)"
+fi
+echo "[install_browser_deps] Python 3.12 for pyodide-build: $PY312"
+# The venv itself (and its pinned pyodide-build) is made by mirror.py, which owns the pins.
+PYTHON312="$PY312" python3 - <<'PY'
+import os, sys
+sys.path.insert(0, "webapp")
+import mirror
+venv = mirror.pyodide_build_venv(mirror.REPO / ".cache" / "mirror")
+print(f"[install_browser_deps] pyodide-build venv ready: {venv}")
+PY

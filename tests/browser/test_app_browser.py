@@ -1,0 +1,203 @@
+"""The in-browser trainer, driven in Debian's Chromium, offline: the built self-contained site from 127.0.0.1,
+everything else only from the offline mirror (any other request fails the test).
+
+One scenario, as a person would use the page: wait for it to be ready, paste a text, train and watch the loss
+fall and a sample appear, pause (the step counter stops), sample with a priming text, download the model and load
+it in CPython with tinyrnn, upload a corrupt file (clear error, model kept), and put an HTML payload through every
+text path (nothing executes, no element is created). Screenshots go to artifacts/browser/.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"  # same folder as conftest's
+
+pytestmark = pytest.mark.browser
+
+READY_TIMEOUT_MS = 240_000
+PAYLOAD = "<img src=x onerror=alert(1)>"
+# A small, very regular text: a char RNN learns its frequent bigrams within seconds. It contains the payload
+# so the vocabulary covers it and the payload can later be used as a priming text.
+TRAINING_TEXT = (
+    "the cat sat on the mat. the dog sat on the log. the cat and the dog sat together.\n" * 30
+    + PAYLOAD + "\n"
+)
+
+
+# Known upstream bug (holoviz/panel#5830, open): a converted app with a Panel template logs one
+# "reference <id> isn't known" from Bokeh while the worker links the documents right after the first render.
+# It is tolerated only in exactly that form; every other uncaught page error fails the test.
+KNOWN_UPSTREAM_ERROR = re.compile(r"^reference [0-9a-f-]{36} isn't known$")
+
+
+def unexpected_page_errors(net) -> list[str]:
+    return [e for e in net.page_errors if not KNOWN_UPSTREAM_ERROR.match(e.strip())]
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def text_of(page, selector: str) -> str:
+    """Text inside a component's shadow DOM (Playwright CSS locators pierce open shadow roots)."""
+    return page.locator(selector).first.inner_text()
+
+
+def step_of(page) -> int:
+    m = re.search(r"Step\s+([\d,]+)", text_of(page, ".tr-step .tr-kv"))
+    assert m, "no step readout"
+    return int(m.group(1).replace(",", ""))
+
+
+def train_loss_of(page) -> float | None:
+    m = re.search(r"Train loss\s+([0-9.]+)\s+nats/char", text_of(page, ".tr-loss .tr-kv"))
+    return float(m.group(1)) if m else None
+
+
+def wait_until(page, predicate, timeout_s: float, what: str, interval_ms: int = 250):
+    deadline = time.monotonic() + timeout_s
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - readouts may be mid-render; retry until the deadline
+            last_exc = e
+        page.wait_for_timeout(interval_ms)
+    shot(page, f"timeout-{re.sub(r'[^a-z0-9]+', '-', what.lower())}")
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for: {what}" + (f" ({last_exc})" if last_exc else ""))
+
+
+def set_text(page, selector: str, value: str) -> None:
+    """Type into a Bokeh text widget and commit it (Panel syncs `value` on change)."""
+    box = page.locator(selector).first
+    box.fill(value)
+    box.dispatch_event("change")
+    box.blur()
+
+
+def click(page, css: str) -> None:
+    page.locator(f"{css} button").first.click()
+
+
+def assert_no_payload_executed(page) -> None:
+    net = page.net
+    assert not net.dialogs, f"a dialog opened: {net.dialogs}"
+    assert page.locator("img[src='x']").count() == 0, "the payload became an <img> element"
+
+
+def test_train_sample_download_upload_offline(app_page, site_url, tmp_path):
+    import tinyrnn
+
+    page = app_page
+    net = page.net
+    t0 = time.monotonic()
+    page.goto(site_url, wait_until="domcontentloaded")
+    wait_until(page, lambda: unexpected_page_errors(net) and pytest.fail(f"the page failed: {net.page_errors}")
+               or page.evaluate("() => !document.body.classList.contains('pn-loading')"),
+               READY_TIMEOUT_MS / 1000, "the page to be ready (body loses pn-loading)")
+    ready_s = time.monotonic() - t0
+    (ARTIFACTS / "ready-time.json").write_text(json.dumps({"navigation_to_ready_s": round(ready_s, 2)}))
+    print(f"page ready in {ready_s:.1f}s")
+    shot(page, "01-ready")
+    assert not net.unmirrored, f"requests outside the site and the mirror: {net.unmirrored}"
+    # The widgets are live: the default corpus is in the text area and its size is reported.
+    assert page.locator(".tr-text textarea").first.input_value().strip(), "the text area should be pre-filled"
+
+    # --- paste a text ------------------------------------------------------------------------------------------
+    set_text(page, ".tr-text textarea", TRAINING_TEXT)
+    n_chars = len(TRAINING_TEXT)
+    wait_until(page, lambda: f"{n_chars:,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
+               "the pasted text to reach Python (size readout)")
+    info = text_of(page, ".tr-text-info .tr-pre")
+    assert f"vocabulary of {len(set(TRAINING_TEXT))} characters" in info, info
+
+    # --- train: the loss falls below its starting value, a live sample appears ---------------------------------
+    click(page, ".tr-train")
+    first_loss = wait_until(page, lambda: train_loss_of(page), 60, "a first training loss")
+    assert 0 < first_loss < 10, first_loss
+    wait_until(page, lambda: (train_loss_of(page) or 99) < first_loss - 0.3, 120,
+               f"the training loss to fall below its start ({first_loss:.3f}) by 0.3 nats/char")
+    sample = wait_until(page, lambda: text_of(page, ".tr-sample-output .tr-pre").strip(), 60, "a live sample")
+    assert set(sample) <= set(TRAINING_TEXT), "the sample uses characters outside the vocabulary"
+    assert step_of(page) > 0
+    shot(page, "02-training")
+
+    # --- pause: the step counter stops ---------------------------------------------------------------------
+    t_pause = time.monotonic()
+    click(page, ".tr-pause")
+    wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status .tr-pre"), 10, "the Paused status")
+    pause_latency = time.monotonic() - t_pause
+    paused_step = step_of(page)
+    page.wait_for_timeout(2500)
+    assert step_of(page) == paused_step, "training went on after Pause"
+    assert f"Paused at step {paused_step}" in text_of(page, ".tr-status .tr-pre")
+    assert pause_latency < 5, f"Pause took {pause_latency:.1f}s"
+    assert page.locator(".tr-resume button").first.is_enabled()
+    shot(page, "03-paused")
+
+    # --- sample with a priming text ------------------------------------------------------------------------
+    set_text(page, ".tr-prime input", "the dog ")
+    page.locator(".tr-prime input").first.press("Enter")
+    set_text(page, ".tr-length input", "80")
+    click(page, ".tr-sample")
+    wait_until(page, lambda: "after a 8-character prime" in text_of(page, ".tr-sample-info .tr-pre"), 30,
+               "the primed sample")
+    primed = text_of(page, ".tr-sample-output .tr-pre")
+    assert primed.startswith("the dog "), primed
+    assert len(primed) == len("the dog ") + 80, len(primed)
+    shot(page, "04-sampled")
+
+    # --- download the model and load it in CPython ---------------------------------------------------------
+    with page.expect_download(timeout=60_000) as dl_info:
+        click(page, ".tr-download")
+    download = dl_info.value
+    path = tmp_path / download.suggested_filename
+    download.save_as(str(path))
+    assert path.suffix == ".npz" and path.stat().st_size > 0
+    ckpt = tinyrnn.load_checkpoint(str(path))
+    assert ckpt.config.hidden_size == int(page.locator(".tr-hidden-size input").first.input_value())
+    assert ckpt.vocab.size == len(set(TRAINING_TEXT))
+    trainer = tinyrnn.Trainer.from_checkpoint(ckpt, TRAINING_TEXT)
+    assert trainer.step_count == paused_step
+    assert set(trainer.sample(50, prime="the ", temperature=0.5)) <= set(TRAINING_TEXT)
+
+    # --- upload a corrupt file: a clear error, the model is kept -------------------------------------------
+    bad_name = f"{PAYLOAD}.npz"
+    page.locator(".tr-upload-model input[type=file]").first.set_input_files(
+        files=[{"name": bad_name, "mimeType": "application/octet-stream", "buffer": b"PK\x03\x04 this is not a model"}]
+    )
+    err = wait_until(page, lambda: page.locator(".tr-error .tr-alert").first.inner_text(), 30, "an error message")
+    assert "Could not load" in err and "model" in err, err
+    if "<img" in err or "onerror" in err:  # if the app names the file, it shows the name literally
+        assert bad_name in err, f"the file name is shown, but not literally: {err!r}"
+    assert "current model is kept" in err, err
+    assert step_of(page) == paused_step
+    shot(page, "05-corrupt-upload")
+    assert_no_payload_executed(page)
+
+    # --- the payload as text: pasted, primed and sampled, shown literally, never executed -------------------
+    set_text(page, ".tr-prime input", PAYLOAD)
+    page.locator(".tr-prime input").first.press("Enter")
+    click(page, ".tr-sample")
+    wait_until(page, lambda: text_of(page, ".tr-sample-output .tr-pre").startswith(PAYLOAD), 30,
+               "a sample primed with the payload, shown literally")
+    set_text(page, ".tr-text textarea", PAYLOAD)
+    wait_until(page, lambda: f"{len(PAYLOAD)} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
+               "the payload as training text")
+    page.wait_for_timeout(1000)
+    shot(page, "06-payload")
+    assert_no_payload_executed(page)
+
+    # --- nothing beyond the site and its mirror; no errors -------------------------------------------------
+    assert not net.unmirrored, f"requests outside the site and the mirror: {net.unmirrored}"
+    assert not net.local_errors, f"failed requests to the site: {net.local_errors}"
+    assert not unexpected_page_errors(net), f"uncaught errors in the page: {net.page_errors}"
+    assert not math.isnan(ready_s)
