@@ -55,11 +55,20 @@ test-min:
 test-browser: site
 	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m browser tests/browser
 
-bench: setup
-	$(BIN)/python -m bench.throughput
+# Benchmarks have their own venv: PyTorch is a bench extra, never a dependency (torch==2.13.0 is the CPU build).
+BENCH := .venv-bench/bin
+$(BENCH)/.installed: pyproject.toml
+	test -x $(BENCH)/python || $(PYTHON) -m venv .venv-bench
+	$(BENCH)/pip install -q torch==2.13.0 numpy autograd threadpoolctl pyinstrument
+	$(BENCH)/pip install -q -e .
+	touch $@
 
-quality: setup
-	$(BIN)/python -m bench.quality
+bench: $(BENCH)/.installed mirror
+	$(BENCH)/python -m bench.throughput
+	$(BENCH)/python -m bench.pyodide_bench --batches 1 16 32
+
+quality: $(BENCH)/.installed
+	$(BENCH)/python -m bench.quality
 
 clean:
-	rm -rf build dist .cache artifacts $(VENV) .venv-min
+	rm -rf build dist .cache artifacts $(VENV) .venv-min .venv-bench

@@ -128,3 +128,20 @@ def test_fused_primitives_scale_with_the_upstream_gradient():
     reference = tinyrnn.manual_bptt(params, inputs, targets, h0).grads
     for name in params:
         assert relative_error(scaled[name], 5.0 * value * reference[name]) <= 1e-10, name
+
+
+def test_the_webassembly_code_path_gives_the_same_results(monkeypatch):
+    """In Pyodide the products go through einsum instead of BLAS; the numbers must not change."""
+    from tinyrnn import bptt
+
+    params, inputs, targets, h0 = random_problem(9, 7, 3, 6, seed=9)
+    native = tinyrnn.loss_and_grads(params, inputs, targets, h0, engine="fused")
+    native_manual = tinyrnn.manual_bptt(params, inputs, targets, h0)
+    monkeypatch.setattr(bptt, "WASM", True)
+    wasm = tinyrnn.loss_and_grads(params, inputs, targets, h0, engine="fused")
+    wasm_manual = tinyrnn.manual_bptt(params, inputs, targets, h0)
+    assert math.isclose(wasm.loss, native.loss, rel_tol=1e-13)
+    for name in native.grads:
+        assert relative_error(wasm.grads[name], native.grads[name]) <= 1e-12, name
+        assert relative_error(wasm_manual.grads[name], native_manual.grads[name]) <= 1e-12, name
+    np.testing.assert_allclose(wasm_manual.dh_norms, native_manual.dh_norms, rtol=1e-12)

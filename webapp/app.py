@@ -105,7 +105,11 @@ NATS_TO_BITS = tinyrnn.NATS_TO_BITS
 # Python overhead dominates in wasm), and H=64 runs about 2.5x the steps/s of H=128. After 40 s the validation loss
 # was 1.96 nats/char for H=64/B=32 against 2.01 (H=64/B=16) and 2.11-2.18 (H=128/B=16 or 32). CPython (one BLAS
 # thread) is about 5x faster than the browser at these sizes.
-DEFAULTS = dict(hidden_size=64, seq_len=25, batch_size=32, lr=5e-3, optimizer="adam", clip_norm=5.0, engine="fused")
+# The library's defaults are the app's: the settings that learned most in 5 minutes of in-browser training
+# (docs/performance.md, "Learning quality").
+_LIBRARY_DEFAULTS = tinyrnn.TrainConfig()
+DEFAULTS = {name: getattr(_LIBRARY_DEFAULTS, name)
+            for name in ("hidden_size", "seq_len", "batch_size", "lr", "optimizer", "clip_norm", "engine")}
 MAX_HIDDEN_SIZE = int(getattr(getattr(tinyrnn, "model", None), "MAX_HIDDEN_SIZE", 4096))
 
 
@@ -828,17 +832,14 @@ PAGE_CSS = """
 """
 
 
+def _chart(title: str, x_label: str, y_label: str, **options):
+    """A Bokeh figure with the app's common size, tools and toolbar."""
+    return figure(height=330, sizing_mode="stretch_width", min_width=260, tools="pan,wheel_zoom,box_zoom,reset,save",
+                  toolbar_location="above", title=title, x_axis_label=x_label, y_axis_label=y_label, **options)
+
+
 def _loss_figure(session: TrainingSession):
-    fig = figure(
-        height=330,
-        sizing_mode="stretch_width",
-        min_width=260,
-        x_axis_label="step",
-        y_axis_label="loss (nats/char)",
-        tools="pan,wheel_zoom,box_zoom,reset,save",
-        toolbar_location="above",
-        title="Loss",
-    )
+    fig = _chart("Loss", "step", "loss (nats/char)")
     train = fig.line("step", "loss", source=session.loss_source, line_width=2, color="#1f77b4")
     val = fig.scatter("step", "loss", source=session.val_source, size=7, color="#d62728")
     fig.line("step", "loss", source=session.val_source, line_width=1, color="#d62728", line_dash="dashed")
@@ -860,17 +861,8 @@ def _loss_figure(session: TrainingSession):
 
 
 def _flow_figure(session: TrainingSession):
-    fig = figure(
-        height=330,
-        sizing_mode="stretch_width",
-        min_width=260,
-        y_axis_type="log",
-        x_axis_label="t (position in the BPTT window)",
-        y_axis_label="‖∂L/∂h_t‖",
-        tools="pan,wheel_zoom,box_zoom,reset,save",
-        toolbar_location="above",
-        title="Gradient flow (manual BPTT, current batch)",
-    )
+    fig = _chart("Gradient flow (manual BPTT, current batch)", "t (position in the BPTT window)", "‖∂L/∂h_t‖",
+                 y_axis_type="log")
     ref = fig.line("t", "norm", source=session.flow_ref_source, color="#999999", line_dash="dashed", line_width=1.5)
     cur = fig.line("t", "norm", source=session.flow_source, color="#2ca02c", line_width=2)
     fig.scatter("t", "norm", source=session.flow_source, color="#2ca02c", size=4)

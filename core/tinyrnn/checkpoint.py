@@ -10,6 +10,7 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,11 +68,17 @@ def checkpoint_bytes(trainer) -> bytes:
 
 # --- reading ------------------------------------------------------------------------------------------------
 
+# whatever a damaged or odd archive makes zipfile, zlib or numpy's header reader raise
+_DAMAGE = (ValueError, OSError, EOFError, KeyError, NotImplementedError, RuntimeError, zipfile.BadZipFile, zlib.error)
+
+
 def _read_members(data: bytes) -> dict:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         raise CheckpointError("this is not a tinyrnn checkpoint (not an .npz archive, or the file is truncated)") from None
+    except _DAMAGE as e:
+        raise CheckpointError(f"the checkpoint archive is damaged ({e})") from None
     arrays = {}
     with archive:
         for info in archive.infolist():
@@ -89,9 +96,7 @@ def _read_members(data: bytes) -> dict:
                         raise CheckpointError(f"member {name!r} is implausibly large ({shape})")
                 with archive.open(info) as member:
                     arrays[name[:-4]] = np.lib.format.read_array(member, allow_pickle=False)
-            except TinyRNNError:
-                raise
-            except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+            except _DAMAGE as e:
                 raise CheckpointError(f"member {name!r} of the checkpoint is corrupt ({e})") from None
     return arrays
 

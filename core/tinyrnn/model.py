@@ -22,7 +22,7 @@ from typing import NamedTuple
 import autograd.numpy as anp
 import numpy as np
 from autograd import value_and_grad
-from autograd.extend import defvjp, defvjp_argnums, primitive
+from autograd.extend import defvjp_argnums, primitive
 from autograd.tracer import getval
 
 from . import bptt
@@ -116,12 +116,27 @@ def _fused_vjp(argnums, hs, args, kwargs):
 defvjp_argnums(fused_hidden_states, _fused_vjp)
 
 @primitive
-def fused_cross_entropy(logits, targets):
-    """Mean softmax cross-entropy (nats) of ``logits`` (N, V) against ids ``targets`` (N,), as one primitive."""
-    return bptt.softmax_cross_entropy(logits, targets)[0]
+def fused_output_loss(hs, W_yh, b_y, targets_tm):
+    """Output layer + mean softmax cross-entropy (nats) of hs (T, B, H) against ids (T, B), as one primitive."""
+    T, B, H = hs.shape
+    return bptt.softmax_cross_entropy(bptt.a_bt(hs.reshape(T * B, H), W_yh) + b_y, targets_tm.reshape(T * B))[0]
 
 
-defvjp(fused_cross_entropy, lambda ans, logits, targets: lambda g: g * bptt.softmax_cross_entropy(logits, targets)[1])
+def _fused_output_vjp(argnums, ans, args, kwargs):
+    hs, W_yh, b_y, targets_tm = args
+    T, B, H = hs.shape
+    hs_flat = hs.reshape(T * B, H)
+    dlogits = bptt.softmax_cross_entropy(bptt.a_bt(hs_flat, W_yh) + b_y, targets_tm.reshape(T * B))[1]
+
+    def vjp(g):
+        d = dlogits * np.asarray(g, dtype=dlogits.dtype)
+        by_arg = {0: lambda: bptt.mm(d, W_yh).reshape(T, B, H), 1: lambda: bptt.at_b(d, hs_flat), 2: lambda: d.sum(axis=0)}
+        return tuple(by_arg[i]() for i in argnums)
+
+    return vjp
+
+
+defvjp_argnums(fused_output_loss, _fused_output_vjp)
 
 
 def _traced_cross_entropy(logits, targets):
@@ -133,14 +148,15 @@ def _traced_cross_entropy(logits, targets):
 
 
 _HIDDEN_STATES = {"autograd": _traced_hidden_states, "fused": fused_hidden_states}
-_CROSS_ENTROPY = {"autograd": _traced_cross_entropy, "fused": fused_cross_entropy}
 
 
 def _output_loss(hs, W_yh, b_y, targets_tm, engine="autograd"):
     """Mean softmax cross-entropy (nats) of logits W_yh h_t + b_y against ``targets_tm`` (T, B)."""
+    if engine == "fused":
+        return fused_output_loss(hs, W_yh, b_y, targets_tm)
     T, B, H = hs.shape
     logits = anp.dot(anp.reshape(hs, (T * B, H)), anp.transpose(W_yh)) + b_y  # the whole window in one product
-    return _CROSS_ENTROPY[engine](logits, targets_tm.reshape(T * B))
+    return _traced_cross_entropy(logits, targets_tm.reshape(T * B))
 
 
 def _check_engine(engine):
@@ -195,7 +211,8 @@ def forward(params, inputs, h0):
     """Logits (B, T, V) and hidden states (B, T, H) for ids ``inputs`` (B, T) from ``h0`` (B, H)."""
     inputs_tm = _time_major(inputs)
     hs = bptt.recurrence_forward(params["W_hx"], params["W_hh"], params["b_h"], h0, inputs_tm)
-    logits = hs @ params["W_yh"].T + params["b_y"]
+    T, B, H = hs.shape
+    logits = (bptt.a_bt(hs.reshape(T * B, H), params["W_yh"]) + params["b_y"]).reshape(T, B, -1)
     return logits.transpose(1, 0, 2), hs.transpose(1, 0, 2)
 
 

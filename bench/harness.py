@@ -1,0 +1,216 @@
+"""Timing harness shared by the native benchmark and the in-browser (Pyodide) one.
+
+Only the standard library and numpy at import time, so that Pyodide can run it unchanged; tinyrnn and
+torch are imported by the step builders that need them.
+
+One *step* is one training step on a (B, T) window: forward + backward + gradient clipping (global norm
+5.0) + Adam update (lr 2e-3), with the hidden state carried to the next window.  Throughput is
+characters per second = B*T / seconds per step.  Each repeat times as many steps as fill ``min_time``
+seconds (at least one); the reported number is the median over repeats; warm-up steps are not timed.
+"""
+
+from __future__ import annotations
+
+import statistics
+import string
+import time
+
+import numpy as np
+
+IMPLS = ("tinyrnn-fused", "tinyrnn-trainer", "tinyrnn-autograd", "numpy-minchar", "torch")
+DEFAULT_IMPL = "tinyrnn-fused"
+LR = 2e-3
+CLIP_NORM = 5.0
+# 65 distinct characters, like tinyshakespeare's vocabulary (the speed does not depend on which ones).
+_ALPHABET = string.ascii_letters + string.digits + " .,"
+assert len(_ALPHABET) == 65
+
+
+def synthetic_windows(V: int, B: int, T: int, n: int = 16, seed: int = 0):
+    """``n`` (inputs, targets) pairs of int64 arrays (B, T): random ids, targets are inputs shifted by one."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        w = rng.integers(0, V, (B, T + 1))
+        out.append((np.ascontiguousarray(w[:, :-1]), np.ascontiguousarray(w[:, 1:])))
+    return out
+
+
+def synthetic_text(V: int = 65, n_chars: int = 200_000, seed: int = 0) -> str:
+    """Random text over ``V`` <= 65 distinct characters (for the Trainer, which builds its own loader)."""
+    if V > len(_ALPHABET):
+        raise ValueError(f"synthetic text supports V <= {len(_ALPHABET)}")
+    rng = np.random.default_rng(seed)
+    alphabet = np.array(list(_ALPHABET[:V]))
+    ids = rng.integers(0, V, n_chars)
+    ids[:V] = np.arange(V)  # every character occurs
+    return "".join(alphabet[ids])
+
+
+# --- step builders: each returns (step_fn, info) where step_fn() runs one training step ------------------
+
+def _tinyrnn_loss_and_grads_step(H, B, T, V, engine, seed=0):
+    import tinyrnn
+
+    cfg = tinyrnn.ModelConfig(vocab_size=V, hidden_size=H)
+    params = tinyrnn.init_params(cfg, seed=seed, dtype=np.float32)
+    opt = tinyrnn.make_optimizer("adam", LR)
+    windows = synthetic_windows(V, B, T, seed=seed)
+    state = {"params": params, "h": tinyrnn.init_hidden(cfg, B, np.float32), "i": 0}
+
+    def step():
+        x, y = windows[state["i"] % len(windows)]
+        state["i"] += 1
+        res = tinyrnn.loss_and_grads(state["params"], x, y, state["h"], engine=engine)
+        grads = {k: v for k, v in res.grads.items() if k != "h0"}
+        grads, _ = tinyrnn.clip_by_global_norm(grads, CLIP_NORM)
+        state["params"] = opt.update(state["params"], grads)
+        state["h"] = res.h_last
+        return res.loss
+
+    return step, {"api": f"loss_and_grads(engine={engine!r}) + clip_by_global_norm + make_optimizer('adam')",
+                  "dtype": str(params["W_hh"].dtype)}
+
+
+def _tinyrnn_trainer_step(H, B, T, V, seed=0):
+    import dataclasses
+
+    import tinyrnn
+
+    cfg = tinyrnn.TrainConfig()
+    overrides = {"hidden_size": H, "batch_size": B, "seq_len": T, "engine": "fused", "dtype": "float32",
+                 "optimizer": "adam", "lr": LR, "clip_norm": CLIP_NORM, "clip_value": None, "seed": seed}
+    # Evaluation every k steps is part of training, but not of "one training step": push it out of range.
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    if "eval_every" in fields:
+        overrides["eval_every"] = _max_allowed_eval_every(tinyrnn, cfg)
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if k in fields})
+    trainer = tinyrnn.Trainer(synthetic_text(V, seed=seed), cfg)
+    if trainer.vocab.size != V:
+        raise RuntimeError(f"synthetic text gave V={trainer.vocab.size}, expected {V}")
+
+    def step():
+        return trainer.step().train_loss
+
+    return step, {"api": "Trainer.step()", "config": dataclasses.asdict(cfg)}
+
+
+def _max_allowed_eval_every(tinyrnn, cfg):
+    import dataclasses
+
+    for candidate in (10**9, 10**6, 100_000, 10_000, 1000):
+        try:
+            dataclasses.replace(cfg, eval_every=candidate).validate()
+            return candidate
+        except ValueError:  # tinyrnn.ConfigError: not in the allowed range
+            continue
+    return cfg.eval_every
+
+
+def _numpy_step(H, B, T, V, seed=0, dtype=np.float32):
+    from bench.minchar_numpy import MinCharRNN
+
+    net = MinCharRNN(V, H, B, dtype=dtype, seed=seed, lr=LR, clip_norm=CLIP_NORM)
+    windows = synthetic_windows(V, B, T, seed=seed)
+    state = {"i": 0}
+
+    def step():
+        x, y = windows[state["i"] % len(windows)]
+        state["i"] += 1
+        return net.step(x, y)
+
+    return step, {"api": "bench.minchar_numpy.MinCharRNN.step", "dtype": str(np.dtype(dtype))}
+
+
+def _torch_step(H, B, T, V, seed=0):
+    import torch
+
+    from bench.torch_rnn import TorchTrainer
+
+    tr = TorchTrainer(V, H, B, seed=seed, lr=LR, clip_norm=CLIP_NORM, threads=1)
+    windows = synthetic_windows(V, B, T, seed=seed)
+    state = {"i": 0}
+
+    def step():
+        x, y = windows[state["i"] % len(windows)]
+        state["i"] += 1
+        return tr.step(x, y)
+
+    return step, {"api": "nn.RNN(tanh)+nn.Linear, Adam, clip_grad_norm_", "dtype": "float32",
+                  "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+
+
+def make_step(impl: str, H: int, B: int, T: int = 25, V: int = 65, seed: int = 0):
+    if impl == "tinyrnn-fused":
+        return _tinyrnn_loss_and_grads_step(H, B, T, V, "fused", seed)
+    if impl == "tinyrnn-autograd":
+        return _tinyrnn_loss_and_grads_step(H, B, T, V, "autograd", seed)
+    if impl == "tinyrnn-trainer":
+        return _tinyrnn_trainer_step(H, B, T, V, seed)
+    if impl == "numpy-minchar":
+        return _numpy_step(H, B, T, V, seed)
+    if impl == "torch":
+        return _torch_step(H, B, T, V, seed)
+    raise ValueError(f"unknown impl {impl!r}; choose from {', '.join(IMPLS)}")
+
+
+def calibrate(step, min_time: float, warmup: int = 3, clock=time.perf_counter) -> tuple[int, float]:
+    """Run ``warmup`` untimed steps, then return (steps per repeat filling ``min_time``, last loss)."""
+    loss = None
+    for _ in range(max(1, warmup)):
+        loss = float(step())
+    t0 = clock()
+    k = 0
+    while True:  # time at least 2 steps or 20 ms, so one slow outlier does not fix n
+        loss = float(step())
+        k += 1
+        dt = clock() - t0
+        if k >= 2 and dt >= 0.02 or dt >= min_time:
+            break
+    return max(1, round(min_time * k / max(dt, 1e-7))), loss
+
+
+def timed_repeat(step, n: int, clock=time.perf_counter, cpu_clock=time.process_time) -> tuple[float, float, float]:
+    """Wall-clock seconds and CPU seconds of this process for ``n`` steps, and the last loss."""
+    c0 = cpu_clock()
+    t0 = clock()
+    for _ in range(n):
+        loss = step()
+    return clock() - t0, cpu_clock() - c0, float(loss)
+
+
+def time_step(step, chars_per_step: int, repeats: int = 5, min_time: float = 0.5, warmup: int = 3,
+              clock=time.perf_counter) -> dict:
+    """Median chars/s over ``repeats`` timed runs of ``step`` (after ``warmup`` untimed steps)."""
+    n, first_loss = calibrate(step, min_time, warmup, clock)
+    rates, cpu_rates = [], []
+    for _ in range(repeats):
+        dt, cpu, loss = timed_repeat(step, n, clock)
+        rates.append(n * chars_per_step / dt)
+        cpu_rates.append(n * chars_per_step / max(cpu, 1e-9))
+    return summarize(rates, n, chars_per_step, first_loss, loss, cpu_rates)
+
+
+def summarize(rates, n, chars_per_step, first_loss=None, last_loss=None, cpu_rates=None) -> dict:
+    """``rates``: chars/s by wall clock per repeat; ``cpu_rates``: the same by the process's CPU time, which
+    a busy shared machine disturbs much less (a process waiting for a core uses no CPU time)."""
+    med = statistics.median(rates)
+    return {
+        "chars_per_sec": med,
+        "best_chars_per_sec": max(rates),
+        "cpu_chars_per_sec": statistics.median(cpu_rates) if cpu_rates else None,
+        "repeats": rates,
+        "cpu_repeats": cpu_rates,
+        "steps_per_repeat": n,
+        "ms_per_step": 1000.0 * chars_per_step / med,
+        "first_loss": first_loss,
+        "last_loss": last_loss,
+    }
+
+
+def run_cell(impl: str, H: int, B: int, T: int = 25, V: int = 65, repeats: int = 5, min_time: float = 0.5,
+             warmup: int = 3, seed: int = 0) -> dict:
+    step, info = make_step(impl, H, B, T, V, seed)
+    res = time_step(step, B * T, repeats=repeats, min_time=min_time, warmup=warmup)
+    res.update({"impl": impl, "H": H, "B": B, "T": T, "V": V, "info": info})
+    return res

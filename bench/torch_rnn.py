@@ -1,0 +1,122 @@
+"""PyTorch reference for the benchmark: ``nn.RNN(tanh, batch_first=True)`` + ``nn.Linear``, CPU, float32.
+
+Same model as tinyrnn (one-hot input of size V -> tanh recurrence of size H -> linear logits of size V;
+PyTorch carries two hidden biases, ``b_ih`` and ``b_hh``, where tinyrnn has one), same loss (mean softmax
+cross-entropy, nats/char), same optimiser (Adam, lr 2e-3) and the same global-norm clipping (5.0).
+The hidden state is carried (detached) from one window to the next, as in a char-rnn loader.
+
+Torch is a bench extra only (``.venv-bench``), never a runtime dependency of tinyrnn.
+
+Cross-check against the numpy baseline (same weights -> same loss and gradients)::
+
+    python -m bench.torch_rnn --check
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class TorchCharRNN(nn.Module):
+    def __init__(self, vocab_size: int, hidden_size: int):
+        super().__init__()
+        self.V = vocab_size
+        self.rnn = nn.RNN(vocab_size, hidden_size, nonlinearity="tanh", batch_first=True)
+        self.out = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, inputs: torch.Tensor, h0: torch.Tensor):
+        x = F.one_hot(inputs, self.V).to(self.out.weight.dtype)  # (B, T, V)
+        hs, h_last = self.rnn(x, h0)  # hs (B, T, H), h_last (1, B, H)
+        return self.out(hs), h_last
+
+
+class TorchTrainer:
+    """One training step = forward + backward + clip + Adam update on a (B, T) window."""
+
+    def __init__(self, vocab_size: int, hidden_size: int, batch_size: int, seed: int = 0,
+                 lr: float = 2e-3, clip_norm: float | None = 5.0, threads: int = 1):
+        torch.set_num_threads(threads)
+        torch.manual_seed(seed)
+        self.model = TorchCharRNN(vocab_size, hidden_size)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8)
+        self.clip_norm = clip_norm
+        self.h = torch.zeros(1, batch_size, hidden_size)
+
+    def step(self, inputs: np.ndarray, targets: np.ndarray) -> float:
+        x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.int64))
+        y = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.int64))
+        logits, h_last = self.model(x, self.h)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.clip_norm is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
+        self.opt.step()
+        self.h = h_last.detach()
+        return float(loss.detach())
+
+
+def check_against_numpy(seed: int = 0, verbose: bool = True) -> float:
+    """Load the numpy baseline's weights into the torch model and compare loss and gradients (float64)."""
+    from bench.minchar_numpy import MinCharRNN
+
+    rng = np.random.default_rng(seed)
+    V, H, B, T = 11, 8, 4, 9
+    net = MinCharRNN(V, H, B, dtype=np.float64, seed=seed)
+    for k in net.params:
+        net.params[k] = rng.standard_normal(net.params[k].shape) * 0.4
+    inputs = rng.integers(0, V, (B, T))
+    targets = rng.integers(0, V, (B, T))
+    h0 = rng.standard_normal((H, B)) * 0.3
+    loss_np, grads_np, _, _ = net.loss_and_grads(inputs, targets, h0)
+
+    model = TorchCharRNN(V, H).double()
+    p = net.params
+    with torch.no_grad():
+        model.rnn.weight_ih_l0.copy_(torch.from_numpy(p["Wxh"]))
+        model.rnn.weight_hh_l0.copy_(torch.from_numpy(p["Whh"]))
+        model.rnn.bias_ih_l0.copy_(torch.from_numpy(p["bh"][:, 0]))
+        model.rnn.bias_hh_l0.zero_()
+        model.out.weight.copy_(torch.from_numpy(p["Why"]))
+        model.out.bias.copy_(torch.from_numpy(p["by"][:, 0]))
+    x = torch.from_numpy(inputs)
+    logits, _ = model.forward(x, torch.from_numpy(h0.T.copy())[None])
+    loss = F.cross_entropy(logits.reshape(-1, V), torch.from_numpy(targets).reshape(-1))
+    loss.backward()
+    pairs = {
+        "Wxh": model.rnn.weight_ih_l0.grad, "Whh": model.rnn.weight_hh_l0.grad,
+        "bh": model.rnn.bias_ih_l0.grad[:, None], "Why": model.out.weight.grad, "by": model.out.bias.grad[:, None],
+    }
+    worst = abs(float(loss.detach()) - loss_np) / abs(loss_np)
+    if verbose:
+        print(f"loss torch {float(loss.detach()):.12f} numpy {loss_np:.12f}")
+    for k, g in pairs.items():
+        a, b = g.numpy(), grads_np[k]
+        rel = float(np.abs(a - b).max() / max(1e-12, np.abs(b).max()))
+        worst = max(worst, rel)
+        if verbose:
+            print(f"{k:4s} max rel diff {rel:.2e}")
+    return worst
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="compare loss and gradients with the numpy baseline")
+    args = ap.parse_args(argv)
+    if args.check:
+        worst = check_against_numpy()
+        ok = worst < 1e-9
+        print(f"torch vs numpy baseline {'agree' if ok else 'DISAGREE'} (max rel diff {worst:.2e})")
+        return 0 if ok else 1
+    ap.print_help()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
