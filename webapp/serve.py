@@ -45,10 +45,18 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
             super().log_message(format, *args)
 
 
+class SiteServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A browser that closes a connection early (reload, cancelled download) is normal: no traceback."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(site: Path, host: str = "127.0.0.1", port: int = 8000, verbose: bool = False):
     """A ThreadingHTTPServer serving ``site``; port 0 picks a free port (see ``server.server_address``)."""
     handler = functools.partial(SiteHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer((host, port), handler)
+    server = SiteServer((host, port), handler)
     server.daemon_threads = True
     server.verbose = verbose
     return server
