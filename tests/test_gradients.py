@@ -96,7 +96,7 @@ def test_dh_norms_are_the_norms_of_dL_dh():
     """‖∂L/∂h_t‖ from manual BPTT equals the norm of autograd's gradient w.r.t. each h_t."""
     V, H, B, T = 6, 5, 2, 7
     params, inputs, targets, h0 = random_problem(V, H, B, T, seed=6)
-    from tinyrnn.model import _output_loss  # the output layer, given the hidden states
+    from tinyrnn.model import _traced_output_loss  # the output layer, given the hidden states
 
     inputs_tm = np.ascontiguousarray(inputs.T)
     hs = tinyrnn.bptt.recurrence_forward(params["W_hx"], params["W_hh"], params["b_h"], h0, inputs_tm)
@@ -107,7 +107,7 @@ def test_dh_norms_are_the_norms_of_dL_dh():
         for i in range(t + 1, T):
             h = autograd.numpy.tanh(params["W_hx"].T[inputs_tm[i]] + autograd.numpy.dot(h, params["W_hh"].T) + params["b_h"])
             states.append(h)
-        return _output_loss(autograd.numpy.stack(states), params["W_yh"], params["b_y"], np.ascontiguousarray(targets.T))
+        return _traced_output_loss(autograd.numpy.stack(states), params["W_yh"], params["b_y"], np.ascontiguousarray(targets.T))
 
     expected = [np.linalg.norm(autograd.grad(loss_from)(hs[t], t)) for t in range(T)]
     norms = tinyrnn.manual_bptt(params, inputs, targets, h0).dh_norms

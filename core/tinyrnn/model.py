@@ -115,6 +115,9 @@ def _fused_vjp(argnums, hs, args, kwargs):
 
 defvjp_argnums(fused_hidden_states, _fused_vjp)
 
+
+# --- the output layer and the loss, two ways ----------------------------------------------------------------
+
 @primitive
 def fused_output_loss(hs, W_yh, b_y, targets_tm):
     """Output layer + mean softmax cross-entropy (nats) of hs (T, B, H) against ids (T, B), as one primitive."""
@@ -139,24 +142,18 @@ def _fused_output_vjp(argnums, ans, args, kwargs):
 defvjp_argnums(fused_output_loss, _fused_output_vjp)
 
 
-def _traced_cross_entropy(logits, targets):
+def _traced_output_loss(hs, W_yh, b_y, targets_tm):
     """The same loss with every operation traced by autograd."""
+    T, B, H = hs.shape
+    logits = anp.dot(anp.reshape(hs, (T * B, H)), anp.transpose(W_yh)) + b_y  # the whole window in one product
     shift = np.max(getval(logits), axis=-1, keepdims=True)  # a constant: log-softmax is shift-invariant
     log_norm = anp.log(anp.sum(anp.exp(logits - shift), axis=-1)) + shift[..., 0]
-    onehot = np.eye(logits.shape[-1], dtype=bool)[targets]  # (N, V) constant mask
+    onehot = np.eye(logits.shape[-1], dtype=bool)[targets_tm.reshape(T * B)]  # (T·B, V) constant mask
     return anp.mean(log_norm - anp.sum(logits * onehot, axis=-1))
 
 
 _HIDDEN_STATES = {"autograd": _traced_hidden_states, "fused": fused_hidden_states}
-
-
-def _output_loss(hs, W_yh, b_y, targets_tm, engine="autograd"):
-    """Mean softmax cross-entropy (nats) of logits W_yh h_t + b_y against ``targets_tm`` (T, B)."""
-    if engine == "fused":
-        return fused_output_loss(hs, W_yh, b_y, targets_tm)
-    T, B, H = hs.shape
-    logits = anp.dot(anp.reshape(hs, (T * B, H)), anp.transpose(W_yh)) + b_y  # the whole window in one product
-    return _traced_cross_entropy(logits, targets_tm.reshape(T * B))
+_OUTPUT_LOSS = {"autograd": _traced_output_loss, "fused": fused_output_loss}
 
 
 def _check_engine(engine):
@@ -174,7 +171,7 @@ def _time_major(inputs, targets=None):
 def _loss_tm(params, h0, inputs_tm, targets_tm, engine):
     hidden_states = _HIDDEN_STATES[engine]
     hs = hidden_states(params["W_hx"], params["W_hh"], params["b_h"], h0, inputs_tm)
-    return _output_loss(hs, params["W_yh"], params["b_y"], targets_tm, engine), hs
+    return _OUTPUT_LOSS[engine](hs, params["W_yh"], params["b_y"], targets_tm), hs
 
 
 def loss(params, inputs, targets, h0, engine="autograd"):
