@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-every", type=int, default=DEFAULTS.eval_every)
     train.add_argument("--seed", type=int, default=DEFAULTS.seed)
     train.add_argument("--steps", type=int, default=1000)
-    train.add_argument("--resume", help="continue from this checkpoint (with its own settings; the flags above are ignored)")
+    train.add_argument("--resume", help="continue from this checkpoint, with its own hyper-parameters (--hidden, --lr, ... are then ignored)")
     train.add_argument("--out", default="model.npz", help="checkpoint to write (default model.npz)")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(run=_train)
