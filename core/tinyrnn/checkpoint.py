@@ -96,6 +96,8 @@ def _read_members(data: bytes) -> dict:
                         raise CheckpointError(f"member {name!r} is implausibly large ({shape})")
                 with archive.open(info) as member:
                     arrays[name[:-4]] = np.lib.format.read_array(member, allow_pickle=False)
+            except CheckpointError:
+                raise  # already says what is wrong (CheckpointError is a ValueError: keep it from the next clause)
             except _DAMAGE as e:
                 raise CheckpointError(f"member {name!r} of the checkpoint is corrupt ({e})") from None
     return arrays
