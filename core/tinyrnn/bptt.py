@@ -94,6 +94,16 @@ def recurrence_backward(W_hh, hs, h0, inputs_tm, dhs, vocab_size, with_norms=Fal
     return dW_hx, dW_hh, db_h, dh_next, norms
 
 
+def output_logits(hs_flat, W_yh, b_y):
+    """Logits (N, V) = W_yh h + b_y for every row of ``hs_flat`` (N, H): the whole window in one product."""
+    return a_bt(hs_flat, W_yh) + b_y
+
+
+def output_backward(dlogits, hs_flat, W_yh):
+    """Gradients through the output layer from dL/dlogits (N, V): (dL/dh (N, H), dW_yh (V, H), db_y (V,))."""
+    return mm(dlogits, W_yh), at_b(dlogits, hs_flat), dlogits.sum(axis=0)
+
+
 def softmax_cross_entropy(logits, targets):
     """Mean cross-entropy (nats) and its gradient (p - onehot) / N w.r.t. ``logits`` (N, V), for ids ``targets`` (N,)."""
     rows = np.arange(logits.shape[0])
@@ -116,10 +126,9 @@ def manual_bptt(params, inputs, targets, h0, with_norms=True) -> BPTTResult:
     H, V = W_hx.shape
     hs = recurrence_forward(W_hx, W_hh, b_h, h0, inputs_tm)
     hs_flat = hs.reshape(T * B, H)
-    loss, dlogits = softmax_cross_entropy(a_bt(hs_flat, W_yh) + b_y, targets_tm.reshape(T * B))
-    dW_yh = at_b(dlogits, hs_flat)
-    db_y = dlogits.sum(axis=0)
-    dhs = mm(dlogits, W_yh).reshape(T, B, H)
-    dW_hx, dW_hh, db_h, dh0, norms = recurrence_backward(W_hh, hs, h0, inputs_tm, dhs, V, with_norms)
+    loss, dlogits = softmax_cross_entropy(output_logits(hs_flat, W_yh, b_y), targets_tm.reshape(T * B))
+    dhs, dW_yh, db_y = output_backward(dlogits, hs_flat, W_yh)
+    dW_hx, dW_hh, db_h, dh0, norms = recurrence_backward(W_hh, hs, h0, inputs_tm, dhs.reshape(T, B, H), V,
+                                                         with_norms)
     grads = {"W_hx": dW_hx, "W_hh": dW_hh, "b_h": db_h, "W_yh": dW_yh, "b_y": db_y, "h0": dh0}
     return BPTTResult(loss, grads, hs[-1].copy(), norms)

@@ -122,19 +122,19 @@ defvjp_argnums(fused_hidden_states, _fused_vjp)
 def fused_output_loss(hs, W_yh, b_y, targets_tm):
     """Output layer + mean softmax cross-entropy (nats) of hs (T, B, H) against ids (T, B), as one primitive."""
     T, B, H = hs.shape
-    return bptt.softmax_cross_entropy(bptt.a_bt(hs.reshape(T * B, H), W_yh) + b_y, targets_tm.reshape(T * B))[0]
+    return bptt.softmax_cross_entropy(bptt.output_logits(hs.reshape(T * B, H), W_yh, b_y), targets_tm.reshape(T * B))[0]
 
 
 def _fused_output_vjp(argnums, ans, args, kwargs):
     hs, W_yh, b_y, targets_tm = args
     T, B, H = hs.shape
     hs_flat = hs.reshape(T * B, H)
-    dlogits = bptt.softmax_cross_entropy(bptt.a_bt(hs_flat, W_yh) + b_y, targets_tm.reshape(T * B))[1]
+    dlogits = bptt.softmax_cross_entropy(bptt.output_logits(hs_flat, W_yh, b_y), targets_tm.reshape(T * B))[1]
 
     def vjp(g):
-        d = dlogits * np.asarray(g, dtype=dlogits.dtype)
-        by_arg = {0: lambda: bptt.mm(d, W_yh).reshape(T, B, H), 1: lambda: bptt.at_b(d, hs_flat), 2: lambda: d.sum(axis=0)}
-        return tuple(by_arg[i]() for i in argnums)
+        dhs, dW_yh, db_y = bptt.output_backward(dlogits * np.asarray(g, dtype=dlogits.dtype), hs_flat, W_yh)
+        by_arg = (dhs.reshape(T, B, H), dW_yh, db_y)
+        return tuple(by_arg[i] for i in argnums)
 
     return vjp
 
@@ -209,7 +209,7 @@ def forward(params, inputs, h0):
     inputs_tm = _time_major(inputs)
     hs = bptt.recurrence_forward(params["W_hx"], params["W_hh"], params["b_h"], h0, inputs_tm)
     T, B, H = hs.shape
-    logits = (bptt.a_bt(hs.reshape(T * B, H), params["W_yh"]) + params["b_y"]).reshape(T, B, -1)
+    logits = bptt.output_logits(hs.reshape(T * B, H), params["W_yh"], params["b_y"]).reshape(T, B, -1)
     return logits.transpose(1, 0, 2), hs.transpose(1, 0, 2)
 
 
