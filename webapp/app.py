@@ -110,7 +110,7 @@ NATS_TO_BITS = tinyrnn.NATS_TO_BITS
 _LIBRARY_DEFAULTS = tinyrnn.TrainConfig()
 DEFAULTS = {name: getattr(_LIBRARY_DEFAULTS, name)
             for name in ("hidden_size", "seq_len", "batch_size", "lr", "optimizer", "clip_norm", "engine")}
-MAX_HIDDEN_SIZE = int(getattr(getattr(tinyrnn, "model", None), "MAX_HIDDEN_SIZE", 4096))
+MAX_HIDDEN_SIZE = tinyrnn.model.MAX_HIDDEN_SIZE
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -415,13 +415,13 @@ class TrainingSession(param.Parameterized):
         self._checkpoint = None
         self._checkpoint_data = None
         self._clear_charts()
-        self._replay_history(getattr(trainer, "history", None) or [])
+        self._replay_history(trainer.history)
         self.has_model = True
         self.trainable = True
         self.step = int(trainer.step_count)
         self.chars_seen = int(trainer.chars_seen)
         self.chars_per_sec = 0.0
-        self.elapsed = float(getattr(trainer, "elapsed", 0.0))
+        self.elapsed = float(trainer.elapsed)
         self.gradcheck_output = ""
         self._refresh_flow(reference=True)
 
@@ -432,7 +432,7 @@ class TrainingSession(param.Parameterized):
         self._checkpoint = checkpoint
         self._checkpoint_data = bytes(data)
         self._clear_charts()
-        self._replay_history(list(getattr(checkpoint, "history", None) or []))
+        self._replay_history(checkpoint.history)
         self.has_model = True
         self.trainable = False
         progress = checkpoint.progress or {}
@@ -721,15 +721,12 @@ class TrainingSession(param.Parameterized):
             "max relative error over all parameters:",
         ]
         for key, value in report.max_rel_error.items():
-            lines.append(f"  {labels.get(key, key):<34} {value:.2e}")
+            lines.append(f"  {labels[key]:<34} {value:.2e}")
         lines.append("per parameter (autograd vs manual BPTT, finite differences vs autograd):")
         for name, errs in report.per_param.items():
-            a = errs.get("autograd_vs_manual", float("nan"))
-            f = errs.get("fd_vs_autograd", float("nan"))
-            lines.append(f"  {name:<6} {a:.2e}  {f:.2e}")
-        exact, fd = getattr(report, "tolerance_exact", None), getattr(report, "tolerance_fd", None)
-        if exact is not None and fd is not None:
-            lines.append(f"pass if exact methods agree within {exact:g} and finite differences within {fd:g}")
+            lines.append(f"  {name:<6} {errs['autograd_vs_manual']:.2e}  {errs['fd_vs_autograd']:.2e}")
+        lines.append(f"pass if exact methods agree within {report.tolerance_exact:g} and finite differences "
+                     f"within {report.tolerance_fd:g}")
         self.gradcheck_output = "\n".join(lines)
         self.status = f"Gradient check at step {self.trainer.step_count}: {'passed' if report.passed else 'FAILED'}."
         return True
