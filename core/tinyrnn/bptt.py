@@ -18,24 +18,56 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# In Pyodide (WebAssembly) numpy has no BLAS: its matmul is a plain loop, and einsum's loops are 1.5-3x faster
-# on these shapes (measured in Pyodide 0.27.7; see docs/performance.md). Natively, matmul calls BLAS.
+from . import wasm_kernels
+
+# In Pyodide (WebAssembly) numpy has no BLAS: its matmul is a scalar loop. There, float32 products and the two
+# time loops run in WebAssembly SIMD kernels that work in place on numpy's buffers (wasm_kernels.py); anything
+# else (float64, e.g. gradient checks) uses einsum, whose loops beat numpy's matmul 1.5-3x on these shapes
+# (measured in Pyodide 0.27.7; docs/performance.md). Natively, matmul calls BLAS. The numpy code below is the
+# reference the kernels are tested against.
 WASM = sys.platform == "emscripten"
+
+
+def _load_simd_kernels():
+    """(kernels or None, what computes this platform's matrix products: shown by the app and the benchmarks)."""
+    if not WASM:
+        return None, "numpy (BLAS)"
+    try:
+        return wasm_kernels.load_in_pyodide(), "WebAssembly SIMD kernels (float32); numpy einsum for float64"
+    except Exception as exc:  # an unexpected runtime: numpy alone still computes everything
+        return None, f"numpy einsum (the SIMD kernels did not load: {exc})"
+
+
+SIMD, BACKEND = _load_simd_kernels()
+
+
+def _simd_for(*arrays):
+    """The SIMD kernels if they are loaded and can read these arrays, else None."""
+    return SIMD if SIMD is not None and wasm_kernels.usable(*arrays) else None
 
 
 def mm(a, b):
     """``a @ b`` for 2-D arrays (I, K) and (K, J)."""
-    return np.einsum("ik,kj->ij", a, b) if WASM else a @ b
+    if not WASM:
+        return a @ b
+    simd = _simd_for(a, b)
+    return simd.mm(a, b) if simd else np.einsum("ik,kj->ij", a, b)
 
 
 def at_b(a, b):
     """``a.T @ b`` for 2-D ``a`` (N, I) and ``b`` (N, J)."""
-    return np.einsum("ni,nj->ij", a, b) if WASM else a.T @ b
+    if not WASM:
+        return a.T @ b
+    simd = _simd_for(a, b)
+    return simd.at_b(a, b) if simd else np.einsum("ni,nj->ij", a, b)
 
 
 def a_bt(a, b):
     """``a @ b.T`` for 2-D ``a`` (N, K) and ``b`` (J, K)."""
-    return np.einsum("nk,jk->nj", a, b) if WASM else a @ b.T
+    if not WASM:
+        return a @ b.T
+    simd = _simd_for(a, b)
+    return simd.a_bt(a, b) if simd else np.einsum("nk,jk->nj", a, b)
 
 
 def scatter_rows_t(ids, rows, n_ids):
@@ -63,9 +95,13 @@ def recurrence_forward(W_hx, W_hh, b_h, h0, inputs_tm):
     """Hidden states for time-major ids ``inputs_tm`` (T, B) from ``h0`` (B, H): returns hs (T, B, H)."""
     a = W_hx.T[inputs_tm]  # (T, B, H): the embedding lookup replaces a one-hot product
     a += b_h
+    W_hh_t = np.ascontiguousarray(W_hh.T)  # once, so that every step is a plain (B, H) @ (H, H) product
+    simd = WASM and _simd_for(a, W_hh_t, h0)
+    if simd:
+        return simd.rnn_forward(a, W_hh_t, h0)
     h = h0
     for t in range(a.shape[0]):
-        h = np.tanh(a[t] + a_bt(h, W_hh))
+        h = np.tanh(a[t] + mm(h, W_hh_t))
         a[t] = h  # reuse the buffer: a now holds h_t
     return a
 
@@ -78,14 +114,18 @@ def recurrence_backward(W_hh, hs, h0, inputs_tm, dhs, vocab_size, with_norms=Fal
     T, B, H = hs.shape
     das = 1 - hs * hs  # tanh'(a_t) for every step in one vectorised op; scaled in place below
     norms = np.empty(T) if with_norms else None
-    dh_next = np.zeros_like(h0)  # W_hh^T dL/da_{t+1}, zero beyond the window
-    for t in range(T - 1, -1, -1):
-        dh = dhs[t] + dh_next
-        if with_norms:
-            norms[t] = np.sqrt(np.vdot(dh, dh))
-        da = das[t]
-        da *= dh  # dL/da_t = dL/dh_t * (1 - h_t^2)
-        dh_next = mm(da, W_hh)
+    simd = WASM and _simd_for(das, dhs, W_hh)
+    if simd:
+        dh_next = simd.rnn_backward(das, dhs, W_hh, norms)
+    else:
+        dh_next = np.zeros_like(h0)  # W_hh^T dL/da_{t+1}, zero beyond the window
+        for t in range(T - 1, -1, -1):
+            dh = dhs[t] + dh_next
+            if with_norms:
+                norms[t] = np.sqrt(np.vdot(dh, dh))
+            da = das[t]
+            da *= dh  # dL/da_t = dL/dh_t * (1 - h_t^2)
+            dh_next = mm(da, W_hh)
     h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)  # (T, B, H): h_{t-1}
     das_flat = das.reshape(T * B, H)
     dW_hh = at_b(das_flat, h_prev.reshape(T * B, H))

@@ -1,0 +1,117 @@
+/* float32 kernels for the browser, in WebAssembly SIMD (128 bits: four floats per vector).
+ *
+ * Pyodide's numpy has no BLAS: its matrix products are scalar loops, and each numpy call inside a time loop
+ * costs interpreter time. These three kernels take over the hot part of training there (see
+ * core/tinyrnn/wasm_kernels.py; the numpy code in bptt.py stays the reference they are tested against):
+ *
+ *   sgemm        C = A B                       one matrix product (the output layer, dW_hh)
+ *   rnn_forward  h_t = tanh(a_t + h_{t-1} W)   the whole forward time loop, in place
+ *   rnn_backward dL/da_t, dL/dh_0              the whole backward time loop, in place
+ *
+ * The module imports its caller's linear memory (Pyodide's heap, where numpy keeps its arrays) and works on
+ * numpy's buffers in place, so it must never touch memory it was not given: it has no data segment and uses
+ * no stack (tools/build_kernel.py refuses a build whose code reads or writes a global, i.e. the stack pointer).
+ * Arrays are row-major float32. Build: python tools/build_kernel.py (Debian's clang, lld and wasi-libc).
+ */
+#include <math.h>
+#include <wasm_simd128.h>
+
+#define INLINE static inline __attribute__((always_inline))
+#define EXPORT(name) __attribute__((export_name(name)))
+
+/* C (M, N) = [C +] A B over k < K, A(i, k) = A[i*sa_i + k*sa_k] (so A may be read transposed in place),
+ * B(k, j) = B[k*ldb + j], C contiguous. Rows go 4 (or 1) at a time, columns 8, then 4, then 1 at a time. */
+INLINE void block(int R, int K, const float *A, int sa_i, int sa_k, const float *B, int ldb, int j,
+                  float *C, int ldc, int accumulate) {
+    v128_t lo[4], hi[4];
+    for (int r = 0; r < R; r++) {
+        lo[r] = accumulate ? wasm_v128_load(C + r * ldc + j) : wasm_f32x4_splat(0.0f);
+        hi[r] = accumulate ? wasm_v128_load(C + r * ldc + j + 4) : wasm_f32x4_splat(0.0f);
+    }
+    for (int k = 0; k < K; k++) {
+        v128_t b_lo = wasm_v128_load(B + k * ldb + j), b_hi = wasm_v128_load(B + k * ldb + j + 4);
+        for (int r = 0; r < R; r++) {
+            v128_t a = wasm_f32x4_splat(A[r * sa_i + k * sa_k]);
+            lo[r] = wasm_f32x4_add(lo[r], wasm_f32x4_mul(a, b_lo));
+            hi[r] = wasm_f32x4_add(hi[r], wasm_f32x4_mul(a, b_hi));
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        wasm_v128_store(C + r * ldc + j, lo[r]);
+        wasm_v128_store(C + r * ldc + j + 4, hi[r]);
+    }
+}
+
+INLINE void block4(int R, int K, const float *A, int sa_i, int sa_k, const float *B, int ldb, int j,
+                   float *C, int ldc, int accumulate) {
+    v128_t acc[4];
+    for (int r = 0; r < R; r++) acc[r] = accumulate ? wasm_v128_load(C + r * ldc + j) : wasm_f32x4_splat(0.0f);
+    for (int k = 0; k < K; k++) {
+        v128_t b = wasm_v128_load(B + k * ldb + j);
+        for (int r = 0; r < R; r++)
+            acc[r] = wasm_f32x4_add(acc[r], wasm_f32x4_mul(wasm_f32x4_splat(A[r * sa_i + k * sa_k]), b));
+    }
+    for (int r = 0; r < R; r++) wasm_v128_store(C + r * ldc + j, acc[r]);
+}
+
+INLINE void block1(int R, int K, const float *A, int sa_i, int sa_k, const float *B, int ldb, int j,
+                   float *C, int ldc, int accumulate) {
+    float acc[4];
+    for (int r = 0; r < R; r++) acc[r] = accumulate ? C[r * ldc + j] : 0.0f;
+    for (int k = 0; k < K; k++)
+        for (int r = 0; r < R; r++) acc[r] += A[r * sa_i + k * sa_k] * B[k * ldb + j];
+    for (int r = 0; r < R; r++) C[r * ldc + j] = acc[r];
+}
+
+INLINE void row_block(int R, int N, int K, const float *A, int sa_i, int sa_k, const float *B, int ldb,
+                      float *C, int accumulate) {
+    int j = 0;
+    for (; j + 8 <= N; j += 8) block(R, K, A, sa_i, sa_k, B, ldb, j, C, N, accumulate);
+    for (; j + 4 <= N; j += 4) block4(R, K, A, sa_i, sa_k, B, ldb, j, C, N, accumulate);
+    for (; j < N; j++) block1(R, K, A, sa_i, sa_k, B, ldb, j, C, N, accumulate);
+}
+
+static void gemm(int M, int N, int K, const float *A, int sa_i, int sa_k, const float *B, int ldb, float *C,
+                 int accumulate) {
+    int i = 0;
+    for (; i + 4 <= M; i += 4) row_block(4, N, K, A + i * sa_i, sa_i, sa_k, B, ldb, C + i * N, accumulate);
+    for (; i < M; i++) row_block(1, N, K, A + i * sa_i, sa_i, sa_k, B, ldb, C + i * N, accumulate);
+}
+
+EXPORT("sgemm")
+void sgemm(int M, int N, int K, const float *A, int sa_i, int sa_k, const float *B, int ldb, float *C) {
+    gemm(M, N, K, A, sa_i, sa_k, B, ldb, C, 0);
+}
+
+/* a (T, B, H) holds W_hx x_t + b_h on entry and h_t on exit: h_t = tanh(a_t + h_{t-1} w), h_{-1} = h0 (B, H),
+ * w (H, H) = W_hh transposed. */
+EXPORT("rnn_forward")
+void rnn_forward(int T, int B, int H, float *a, const float *w, const float *h0) {
+    const float *h_prev = h0;
+    for (int t = 0; t < T; t++) {
+        float *a_t = a + t * B * H;
+        gemm(B, H, H, h_prev, H, 1, w, H, a_t, 1);
+        for (int i = 0; i < B * H; i++) a_t[i] = tanhf(a_t[i]);
+        h_prev = a_t;
+    }
+}
+
+/* Backward through the recurrence, t = T-1 .. 0:  g = dhs_t + dh;  da_t = g * das_t;  dh = da_t w.
+ * das (T, B, H) holds 1 - h_t^2 on entry and dL/da_t on exit; dhs (T, B, H) is the gradient reaching h_t from
+ * the output layer; dh (B, H) must be zero on entry and holds dL/dh0 on exit; w (H, H) = W_hh. If norms is not
+ * null, norms[t] (float64) = ||g|| over the batch. */
+EXPORT("rnn_backward")
+void rnn_backward(int T, int B, int H, float *das, const float *dhs, const float *w, float *dh, double *norms) {
+    for (int t = T - 1; t >= 0; t--) {
+        float *da = das + t * B * H;
+        const float *dh_out = dhs + t * B * H;
+        double sum_sq = 0.0;
+        for (int i = 0; i < B * H; i++) {
+            float g = dh_out[i] + dh[i];
+            sum_sq += (double)g * g;
+            da[i] *= g;
+        }
+        if (norms) norms[t] = sqrt(sum_sq);
+        gemm(B, H, H, da, H, 1, w, H, dh, 0);
+    }
+}

@@ -1,0 +1,98 @@
+"""float32 kernels in WebAssembly SIMD for the browser (Pyodide), where numpy has no BLAS.
+
+``kernels/simd.c``, compiled to ``kernels/simd.wasm`` by ``tools/build_kernel.py``, holds one matrix product and
+the two time loops of the recurrence (bptt.recurrence_forward / recurrence_backward). The module imports
+Pyodide's own linear memory, so it reads and writes numpy's buffers in place: nothing is copied. bptt.py calls
+these for C-ordered float32 arrays inside Pyodide and keeps its numpy code for everything else (and as the
+reference: tests/test_wasm_kernels.py runs this same ``.wasm`` natively with wasmtime against it).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+
+WASM_FILE = "kernels/simd.wasm"
+
+
+def wasm_bytes() -> bytes:
+    """The compiled module shipped in the wheel."""
+    return resources.files("tinyrnn").joinpath(WASM_FILE).read_bytes()
+
+
+def usable(*arrays) -> bool:
+    """True when every array is C-contiguous float32: the only layout the kernels read."""
+    return all(a.dtype == np.float32 and a.flags.c_contiguous for a in arrays)
+
+
+def address(a) -> int:
+    """Where ``a``'s data starts in the WebAssembly memory (inside Pyodide: numpy's own pointer)."""
+    return a.__array_interface__["data"][0]
+
+
+class SimdKernels:
+    """The module's exports with numpy-shaped signatures. ``exports`` has ``sgemm``, ``rnn_forward`` and
+    ``rnn_backward``; ``address(array)`` gives an array's offset in the module's memory."""
+
+    def __init__(self, exports, address=address):
+        self._sgemm, self._forward, self._backward = exports.sgemm, exports.rnn_forward, exports.rnn_backward
+        self._address = address
+
+    def _product(self, M, N, K, a, sa_i, sa_k, b):
+        """C (M, N) with C[i, j] = sum_k a.flat[i*sa_i + k*sa_k] * b[k, j]."""
+        out = np.empty((M, N), dtype=np.float32)
+        if M and N:
+            at = self._address
+            self._sgemm(M, N, K, at(a), sa_i, sa_k, at(b), N, at(out))
+        return out
+
+    def mm(self, a, b):
+        """``a @ b``: a (M, K), b (K, N)."""
+        (M, K), N = a.shape, b.shape[1]
+        return self._product(M, N, K, a, K, 1, b)
+
+    def at_b(self, a, b):
+        """``a.T @ b``: a (K, M), b (K, N); the transpose is read through strides, not copied."""
+        (K, M), N = a.shape, b.shape[1]
+        return self._product(M, N, K, a, 1, M, b)
+
+    def a_bt(self, a, b):
+        """``a @ b.T``: a (M, K), b (N, K). b (a weight matrix, small) is transposed once into a copy."""
+        return self.mm(a, np.ascontiguousarray(b.T))
+
+    def rnn_forward(self, a, W_hh_t, h0):
+        """In place over ``a`` (T, B, H), which holds W_hx x_t + b_h: a[t] = tanh(a[t] + a[t-1] @ W_hh_t), with
+        a[-1] = h0 (B, H); ``W_hh_t`` (H, H) is W_hh transposed. Returns ``a`` (now the hidden states)."""
+        T, B, H = a.shape
+        at = self._address
+        self._forward(T, B, H, at(a), at(W_hh_t), at(h0))
+        return a
+
+    def rnn_backward(self, das, dhs, W_hh, norms=None):
+        """In place over ``das`` (T, B, H), which holds 1 - h_t^2: from t = T-1 down, g = dhs[t] + dh,
+        das[t] *= g (= dL/da_t), dh = das[t] @ W_hh, starting from dh = 0. ``norms`` (T,) float64, if given,
+        receives ||g|| per step. Returns dh = dL/dh0 (B, H)."""
+        T, B, H = das.shape
+        dh = np.zeros((B, H), dtype=np.float32)
+        at = self._address
+        self._backward(T, B, H, at(das), at(dhs), at(W_hh), at(dh), 0 if norms is None else at(norms))
+        return dh
+
+
+def load_in_pyodide() -> SimdKernels:
+    """The kernels bound to Pyodide's heap; raises RuntimeError (or ImportError outside Pyodide) if they cannot be."""
+    import pyodide_js  # only exists inside Pyodide
+    from js import Object, WebAssembly
+    from pyodide.ffi import to_js
+
+    module = pyodide_js._module  # the Emscripten module: Pyodide's own WebAssembly instance
+    try:
+        memory = getattr(module.LDSO.loadedLibsByName, "__main__").exports.memory
+    except Exception as exc:  # Pyodide's internals moved: numpy alone computes everything
+        raise RuntimeError(f"cannot find Pyodide's WebAssembly memory: {exc}") from exc
+    if memory is None or memory.buffer != module.HEAPU8.buffer:
+        raise RuntimeError("Pyodide's WebAssembly memory is not where the kernels expect it")
+    imports = to_js({"env": {"memory": memory}}, dict_converter=Object.fromEntries)
+    instance = WebAssembly.Instance.new(WebAssembly.Module.new(to_js(wasm_bytes())), imports)
+    return SimdKernels(instance.exports)

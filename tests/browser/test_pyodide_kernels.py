@@ -1,0 +1,80 @@
+"""The WebAssembly SIMD kernels inside real Pyodide (Node.js), with the wheels the self-contained site serves.
+
+tests/test_wasm_kernels.py checks the kernels natively (wasmtime); this checks what only the real runtime can
+show: that tinyrnn finds Pyodide's memory and loads the kernels, and that with them the engine computes what
+numpy computes in the same runtime.
+"""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+HERE = Path(__file__).resolve().parent
+
+SCRIPT = r'''
+import json
+import numpy as np
+import tinyrnn
+from tinyrnn import bptt, model
+
+rng = np.random.default_rng(0)
+config = tinyrnn.ModelConfig(vocab_size=13, hidden_size=37)
+params = {k: (v + rng.standard_normal(v.shape) * 0.1).astype(np.float32)
+          for k, v in model.init_params(config, seed=1).items()}
+inputs, targets = rng.integers(0, 13, (5, 9)), rng.integers(0, 13, (5, 9))
+h0 = (rng.standard_normal((5, 37)) * 0.5).astype(np.float32)
+
+def run():
+    return (bptt.manual_bptt(params, inputs, targets, h0),
+            model.loss_and_grads(params, inputs, targets, h0, engine="fused"))
+
+kernels = bptt.SIMD
+(manual_k, fused_k) = run()
+bptt.SIMD = None  # numpy (einsum) in the same runtime
+(manual_n, fused_n) = run()
+bptt.SIMD = kernels
+
+def rel(a, b):
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+out = {
+    "platform": __import__("sys").platform,
+    "backend": bptt.BACKEND,
+    "kernels_loaded": kernels is not None,
+    "manual": max(rel(manual_k.grads[k], manual_n.grads[k]) for k in manual_n.grads),
+    "fused": max(rel(fused_k.grads[k], fused_n.grads[k]) for k in fused_n.grads),
+    "norms": rel(manual_k.dh_norms, manual_n.dh_norms),
+    "loss": abs(fused_k.loss - fused_n.loss),
+    "gradcheck": tinyrnn.gradient_check(params, inputs, targets, h0.astype(np.float64)).passed,
+}
+text = "the quick brown fox jumps over the lazy dog. " * 40
+trainer = tinyrnn.Trainer(text, tinyrnn.TrainConfig(hidden_size=32, seq_len=16, batch_size=8, lr=1e-2, eval_every=10**6))
+losses = [m.train_loss for m in trainer.run(60)]
+out["first_loss"], out["last_loss"] = float(np.mean(losses[:5])), float(np.mean(losses[-5:]))
+print("RESULT " + json.dumps(out))
+'''
+
+
+def test_kernels_load_and_agree_with_numpy_inside_pyodide(site_dir, tmp_path):
+    node = shutil.which("node")
+    assert node, "Node.js is installed by scripts/install_browser_deps.sh"
+    script = tmp_path / "check.py"
+    script.write_text(SCRIPT)
+    wheels = sorted((site_dir / "wheels").glob("tinyrnn-*.whl")) + sorted((site_dir / "pyodide").glob("autograd-*.whl"))
+    assert len(wheels) == 2, wheels
+    proc = subprocess.run([node, str(HERE / "pyodide_node.mjs"), str(site_dir / "pyodide"), str(script),
+                           *map(str, wheels)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert result["platform"] == "emscripten"
+    assert result["kernels_loaded"], result["backend"]
+    assert result["backend"].startswith("WebAssembly SIMD kernels")
+    assert result["manual"] < 1e-5 and result["fused"] < 1e-5 and result["norms"] < 1e-5, result
+    assert result["loss"] < 1e-6, result
+    assert result["gradcheck"], result
+    assert result["last_loss"] < result["first_loss"] - 0.5, result

@@ -1,0 +1,216 @@
+"""The browser's WebAssembly SIMD kernels (core/tinyrnn/kernels/simd.wasm), run natively with wasmtime.
+
+The same bytes the wheel ships are instantiated on a wasmtime memory; every array handed to a kernel is copied
+in before the call and back after it, and every other byte of the memory is filled with a canary that must
+survive the call: the kernels share Pyodide's heap in the browser and must not write anywhere else.
+Each kernel is checked against the numpy code in bptt.py (the reference), and the whole fused engine is run with
+the kernels in place of numpy (as inside Pyodide) against the native engine.
+"""
+
+import ctypes
+
+import numpy as np
+import pytest
+import wasmtime  # a test dependency (requirements-dev.txt): runs the browser's kernels natively
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinyrnn
+from tinyrnn import bptt, model, wasm_kernels
+
+CANARY = 0x3F  # float32 0.747, float64 4.8e-4: not a fixed point of tanh or of scaling
+FIRST_OFFSET = 4096  # offset 0 means "no array" to the kernels
+
+
+class WasmtimeHeap:
+    """A wasmtime instance of the kernels plus a bump allocator over its memory, for ``SimdKernels``."""
+
+    def __init__(self, pages=256):
+        engine = wasmtime.Engine()
+        self.store = wasmtime.Store(engine)
+        self.memory = wasmtime.Memory(self.store, wasmtime.MemoryType(wasmtime.Limits(pages, None)))
+        module = wasmtime.Module(engine, wasm_kernels.wasm_bytes())
+        self._exports = wasmtime.Instance(self.store, module, [self.memory]).exports(self.store)
+        self._placed = []
+        self._top = FIRST_OFFSET
+        self.calls = 0
+        self._bytes()[:] = CANARY
+
+    def _bytes(self):
+        size = self.memory.data_len(self.store)
+        raw = (ctypes.c_ubyte * size).from_address(ctypes.addressof(self.memory.data_ptr(self.store).contents))
+        return np.frombuffer(raw, dtype=np.uint8)
+
+    def address(self, array):
+        assert array.flags.c_contiguous
+        offset = self._top
+        self._top = (offset + array.nbytes + 64 + 15) // 16 * 16  # 64 canary bytes at least between arrays
+        assert self._top < self.memory.data_len(self.store), "test heap too small"
+        self._bytes()[offset:offset + array.nbytes] = array.reshape(-1).view(np.uint8)
+        self._placed.append((array, offset))
+        return offset
+
+    def __getattr__(self, name):
+        export = self._exports[name]
+
+        def call(*args):
+            self.calls += 1
+            try:
+                export(self.store, *args)
+            finally:
+                heap = self._bytes()
+                for array, offset in self._placed:
+                    if array.flags.writeable:
+                        array.reshape(-1).view(np.uint8)[:] = heap[offset:offset + array.nbytes]
+                    heap[offset:offset + array.nbytes] = CANARY
+                placed, self._placed, self._top = self._placed, [], FIRST_OFFSET
+            touched = np.flatnonzero(heap != CANARY)
+            assert touched.size == 0, f"{name} wrote outside its arrays at offsets {touched[:8]} ({placed=})"
+
+        return call
+
+
+@pytest.fixture
+def simd():
+    heap = WasmtimeHeap()
+    kernels = wasm_kernels.SimdKernels(heap, heap.address)
+    kernels.heap = heap
+    return kernels
+
+
+def f32(rng, *shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def assert_product_close(out, a64, b64):
+    """float32 product vs the float64 one, within float32 rounding of a sum of |a||b| terms."""
+    ref = a64 @ b64
+    bound = 4e-7 * (a64.shape[1] + 2) * (np.abs(a64) @ np.abs(b64)) + 1e-30
+    assert out.dtype == np.float32 and out.shape == ref.shape
+    assert np.all(np.abs(out - ref) <= bound)
+
+
+@settings(max_examples=60, deadline=None)
+@given(M=st.integers(0, 19), N=st.integers(0, 21), K=st.integers(0, 37), seed=st.integers(0, 2**32 - 1))
+def test_products_match_numpy_for_every_shape(M, N, K, seed):
+    heap = WasmtimeHeap(pages=8)
+    simd = wasm_kernels.SimdKernels(heap, heap.address)
+    rng = np.random.default_rng(seed)
+    a, b = f32(rng, M, K), f32(rng, K, N)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    assert_product_close(simd.mm(a, b), a64, b64)
+    assert_product_close(simd.at_b(np.ascontiguousarray(a.T), b), a64, b64)
+    assert_product_close(simd.a_bt(a, np.ascontiguousarray(b.T)), a64, b64)
+
+
+@pytest.mark.parametrize("shape", [(16, 128, 128), (400, 128, 65), (65, 400, 128), (1, 256, 256), (3, 5, 9)])
+def test_products_at_training_shapes(simd, shape):
+    M, K, N = shape
+    rng = np.random.default_rng(M + K + N)
+    a, b = f32(rng, M, K), f32(rng, K, N)
+    assert_product_close(simd.mm(a, b), a.astype(np.float64), b.astype(np.float64))
+
+
+def reference_forward(a, W_hh, h0):
+    a = a.copy()
+    h = h0
+    for t in range(a.shape[0]):
+        h = np.tanh(a[t] + h @ W_hh.T)
+        a[t] = h
+    return a
+
+
+@pytest.mark.parametrize("T,B,H", [(1, 1, 1), (25, 16, 128), (7, 3, 13), (4, 5, 8)])
+def test_rnn_forward_matches_numpy(simd, T, B, H):
+    rng = np.random.default_rng(T * B * H)
+    a, W_hh, h0 = f32(rng, T, B, H), f32(rng, H, H, scale=1 / np.sqrt(H)), f32(rng, B, H, scale=0.5)
+    ref = reference_forward(a.astype(np.float64), W_hh.astype(np.float64), h0.astype(np.float64))
+    out = simd.rnn_forward(a.copy(), np.ascontiguousarray(W_hh.T), h0)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, ref, rtol=0, atol=2e-6 * max(1, np.sqrt(H)))
+
+
+def test_tanh_is_accurate_over_its_whole_range(simd):
+    """With W_hh = 0 and h0 = 0, rnn_forward is tanh alone: compare with float64 tanh over ±20, incl. tiny values."""
+    x = np.concatenate([np.linspace(-20, 20, 200_001), np.geomspace(1e-30, 1, 2_000), -np.geomspace(1e-30, 1, 2_000),
+                        [0.0, -0.0, 1e-45, np.inf, -np.inf]]).astype(np.float32)
+    # (T, B, H) = (1, len(x), 1): one step, every value its own batch row
+    a = x.reshape(1, -1, 1).copy()
+    out = simd.rnn_forward(a, np.zeros((1, 1), np.float32), np.zeros((x.size, 1), np.float32)).reshape(-1)
+    exact = np.tanh(x.astype(np.float64))
+    ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(out - exact) / ulp) <= 2.0  # musl's tanhf (numpy's own float32 tanh: 1.3 here)
+    assert list(out[-2:]) == [1.0, -1.0] and out[-3] == np.float32(1e-45)  # ±inf saturate; subnormals pass
+
+
+@pytest.mark.parametrize("with_norms", [True, False])
+@pytest.mark.parametrize("T,B,H", [(1, 1, 1), (25, 16, 64), (6, 3, 11)])
+def test_rnn_backward_matches_numpy(simd, T, B, H, with_norms):
+    rng = np.random.default_rng(T + B + H)
+    hs = np.tanh(f32(rng, T, B, H))
+    dhs, W_hh = f32(rng, T, B, H, scale=0.1), f32(rng, H, H, scale=1 / np.sqrt(H))
+    ids = rng.integers(0, 5, (T, B))
+    h0 = f32(rng, B, H, scale=0.5)
+    norms = np.empty(T) if with_norms else None
+    das = 1 - hs * hs
+    dh0 = simd.rnn_backward(das, dhs, W_hh, norms)
+    ref = bptt.recurrence_backward(W_hh.astype(np.float64), hs.astype(np.float64), h0.astype(np.float64), ids,
+                                   dhs.astype(np.float64), 5, with_norms=True)
+    ref_das = (1 - hs.astype(np.float64) ** 2)
+    # rebuild dL/da from the reference: da_t = (dhs_t + W_hh^T da_{t+1}) * (1 - h_t^2)
+    dh = np.zeros((B, H))
+    for t in range(T - 1, -1, -1):
+        ref_das[t] *= dhs[t] + dh
+        dh = ref_das[t] @ W_hh.astype(np.float64)
+    np.testing.assert_allclose(das, ref_das, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(dh0, ref[3], rtol=0, atol=1e-6)
+    if with_norms:
+        np.testing.assert_allclose(norms, ref[4], rtol=1e-5)
+
+
+def random_problem(seed, H=24, V=9, B=4, T=6):
+    rng = np.random.default_rng(seed)
+    config = tinyrnn.ModelConfig(vocab_size=V, hidden_size=H)
+    params = model.init_params(config, seed=seed, dtype=np.float32)
+    params = {k: (v + f32(rng, *v.shape, scale=0.1)).astype(np.float32) for k, v in params.items()}
+    inputs, targets = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
+    h0 = f32(rng, B, H, scale=0.5)
+    return params, inputs, targets, h0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fused_engine_with_kernels_matches_native(simd, monkeypatch, seed):
+    """The whole default engine as it runs inside Pyodide (kernels for float32) against the native engine."""
+    params, inputs, targets, h0 = random_problem(seed)
+    native = model.loss_and_grads(params, inputs, targets, h0, engine="fused")
+    native_manual = bptt.manual_bptt(params, inputs, targets, h0)
+    monkeypatch.setattr(bptt, "WASM", True)
+    monkeypatch.setattr(bptt, "SIMD", simd)
+    browser = model.loss_and_grads(params, inputs, targets, h0, engine="fused")
+    browser_manual = bptt.manual_bptt(params, inputs, targets, h0)
+    assert simd.heap.calls >= 2 * 2 + 4  # both time loops and the products went through the kernels
+    assert browser.loss == pytest.approx(native.loss, rel=1e-6)
+    for name, grad in native.grads.items():
+        scale = np.abs(grad).max()
+        np.testing.assert_allclose(browser.grads[name], grad, rtol=0, atol=2e-6 * scale, err_msg=name)
+        np.testing.assert_allclose(browser_manual.grads[name], native_manual.grads[name], rtol=0, atol=2e-6 * scale)
+    np.testing.assert_allclose(browser_manual.dh_norms, native_manual.dh_norms, rtol=1e-5)
+
+
+def test_float64_never_reaches_the_kernels(simd, monkeypatch):
+    """Gradient checks run in float64: inside Pyodide they must use numpy (einsum), not the float32 kernels."""
+    params, inputs, targets, h0 = random_problem(3)
+    params64 = {k: v.astype(np.float64) for k, v in params.items()}
+    monkeypatch.setattr(bptt, "WASM", True)
+    monkeypatch.setattr(bptt, "SIMD", simd)
+    report = tinyrnn.gradient_check(params64, inputs, targets, h0.astype(np.float64))
+    assert report.passed, report.summary()
+    assert simd.heap.calls == 0
+
+
+def test_shipped_module_is_the_one_bptt_would_load():
+    data = wasm_kernels.wasm_bytes()
+    assert data[:4] == b"\0asm"
+    module = wasmtime.Module(wasmtime.Engine(), data)
+    assert [(i.module, i.name) for i in module.imports] == [("env", "memory")]
+    assert {"sgemm", "rnn_forward", "rnn_backward"} <= {e.name for e in module.exports}
