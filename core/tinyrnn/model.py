@@ -119,27 +119,34 @@ defvjp_argnums(fused_hidden_states, _fused_vjp)
 # --- the output layer and the loss, two ways ----------------------------------------------------------------
 
 @primitive
-def fused_output_loss(hs, W_yh, b_y, targets_tm):
-    """Output layer + mean softmax cross-entropy (nats) of hs (T, B, H) against ids (T, B), as one primitive."""
+def _output_loss_and_dlogits(hs, W_yh, b_y, targets_tm):
+    """(mean softmax cross-entropy in nats, its gradient w.r.t. the logits (T·B, V)) for hs (T, B, H) and ids
+    (T, B). The gradient is a by-product of the forward pass, so the VJP reuses it instead of recomputing the
+    logits and the softmax; the second output is a constant (never differentiated)."""
     T, B, H = hs.shape
-    return bptt.softmax_cross_entropy(bptt.output_logits(hs.reshape(T * B, H), W_yh, b_y), targets_tm.reshape(T * B))[0]
+    return bptt.softmax_cross_entropy(bptt.output_logits(hs.reshape(T * B, H), W_yh, b_y), targets_tm.reshape(T * B))
 
 
 def _fused_output_vjp(argnums, ans, args, kwargs):
-    hs, W_yh, b_y, targets_tm = args
+    hs, W_yh, _, _ = args
     T, B, H = hs.shape
-    hs_flat = hs.reshape(T * B, H)
-    dlogits = bptt.softmax_cross_entropy(bptt.output_logits(hs_flat, W_yh, b_y), targets_tm.reshape(T * B))[1]
+    dlogits = ans[1]
 
     def vjp(g):
-        dhs, dW_yh, db_y = bptt.output_backward(dlogits * np.asarray(g, dtype=dlogits.dtype), hs_flat, W_yh)
+        g_loss = np.asarray(g[0], dtype=dlogits.dtype)
+        dhs, dW_yh, db_y = bptt.output_backward(dlogits * g_loss, hs.reshape(T * B, H), W_yh)
         by_arg = (dhs.reshape(T, B, H), dW_yh, db_y)
         return tuple(by_arg[i] for i in argnums)
 
     return vjp
 
 
-defvjp_argnums(fused_output_loss, _fused_output_vjp)
+defvjp_argnums(_output_loss_and_dlogits, _fused_output_vjp)
+
+
+def fused_output_loss(hs, W_yh, b_y, targets_tm):
+    """Output layer + mean softmax cross-entropy (nats) of hs (T, B, H) against ids (T, B), as one primitive."""
+    return _output_loss_and_dlogits(hs, W_yh, b_y, targets_tm)[0]
 
 
 def _traced_output_loss(hs, W_yh, b_y, targets_tm):
