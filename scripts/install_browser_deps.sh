@@ -6,7 +6,7 @@
 # - Debian's Chromium (never `playwright install`: it downloads a browser build, which cannot work offline)
 #   and a basic font, so screenshots have legible text;
 # - Node.js/npm (the mirror fetches the Pyodide core with `npm pack pyodide@0.27.7`; tests run Pyodide in Node);
-# - clang, lld, wasi-libc and wabt: tools/build_kernel.py rebuilds the browser's WebAssembly SIMD kernels
+# - clang, lld and wabt: tools/build_kernel.py rebuilds the browser's WebAssembly SIMD kernels
 #   (core/tinyrnn/kernels/simd.wasm) and a test checks that the shipped module is what its source compiles to;
 # - a Python 3.12 venv with pyodide-build (for `pyodide lockfile add-wheels` and `pyodide py-compile`;
 #   Pyodide 0.27.7 runs CPython 3.12). webapp/mirror.py creates the same venv on demand; doing it here
@@ -23,7 +23,7 @@ need_apt=()
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need_apt+=(fonts-dejavu-core)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
-for pkg in clang lld wasi-libc wabt; do dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg"); done
+for pkg in clang lld wabt; do dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg"); done
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "[install_browser_deps] apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq

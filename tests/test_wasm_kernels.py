@@ -131,15 +131,17 @@ def test_rnn_forward_matches_numpy(simd, T, B, H):
 
 
 def test_tanh_is_accurate_over_its_whole_range(simd):
-    """With W_hh = 0 and h0 = 0, rnn_forward is tanh alone: compare with float64 tanh over ±20, incl. tiny values."""
+    """With W_hh = 0 and h0 = 0, rnn_forward is tanh alone: compare with float64 tanh over ±20, tiny values, ±inf, NaN."""
     x = np.concatenate([np.linspace(-20, 20, 200_001), np.geomspace(1e-30, 1, 2_000), -np.geomspace(1e-30, 1, 2_000),
-                        [0.0, -0.0, 1e-45, np.inf, -np.inf]]).astype(np.float32)
+                        [np.nan, 0.0, -0.0, 1e-45, np.inf, -np.inf]]).astype(np.float32)
     # (T, B, H) = (1, len(x), 1): one step, every value its own batch row
     a = x.reshape(1, -1, 1).copy()
     out = simd.rnn_forward(a, np.zeros((1, 1), np.float32), np.zeros((x.size, 1), np.float32)).reshape(-1)
+    assert np.isnan(out[-6])  # NaN stays NaN: the trainer detects divergence from it
+    out, x = np.delete(out, -6), np.delete(x, -6)
     exact = np.tanh(x.astype(np.float64))
     ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
-    assert np.max(np.abs(out - exact) / ulp) <= 2.0  # musl's tanhf (numpy's own float32 tanh: 1.3 here)
+    assert np.max(np.abs(out - exact) / ulp) <= 0.5 + 1e-6  # rounded once from double (numpy's float32 tanh: 1.3)
     assert list(out[-2:]) == [1.0, -1.0] and out[-3] == np.float32(1e-45)  # ±inf saturate; subnormals pass
 
 

@@ -3,8 +3,7 @@
     python tools/build_kernel.py            # rebuild kernels/simd.wasm
     python tools/build_kernel.py --check    # rebuild into a temporary file; fail unless it equals the shipped one
 
-Needs Debian's clang, lld (wasm-ld), wasi-libc (for tanhf) and wabt (wasm2wat):
-``apt-get install clang lld wasi-libc wabt`` (scripts/install_browser_deps.sh does it).
+Needs Debian's clang, lld (wasm-ld) and wabt (wasm2wat): ``apt-get install clang lld wabt`` (scripts/install_browser_deps.sh does it).
 
 The module runs inside Pyodide's own linear memory (it imports it), so a build is refused unless its code is
 free of global reads and writes: the only global wasm-ld defines is the C stack pointer, whose default value
@@ -23,14 +22,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "core" / "tinyrnn" / "kernels" / "simd.c"
 SHIPPED = REPO / "core" / "tinyrnn" / "kernels" / "simd.wasm"
-LIBC = Path("/usr/lib/wasm32-wasi/libc.a")  # Debian's wasi-libc: musl's tanhf
 EXPORTS = ("sgemm", "rnn_forward", "rnn_backward")
 
 
 def compile_kernel(out: Path) -> None:
-    cmd = ["clang", "--target=wasm32-wasi", "-O3", "-msimd128", "-nostdlib", "-ffp-contract=off",
+    cmd = ["clang", "--target=wasm32", "-ffreestanding", "-O3", "-msimd128", "-nostdlib", "-ffp-contract=off",
            "-Wall", "-Werror", "-Wl,--no-entry", "-Wl,--import-memory", "-Wl,--strip-all",
-           "-o", str(out), str(SOURCE), str(LIBC)]
+           "-o", str(out), str(SOURCE)]
     subprocess.run(cmd, check=True)
 
 

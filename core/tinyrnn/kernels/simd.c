@@ -11,9 +11,8 @@
  * The module imports its caller's linear memory (Pyodide's heap, where numpy keeps its arrays) and works on
  * numpy's buffers in place, so it must never touch memory it was not given: it has no data segment and uses
  * no stack (tools/build_kernel.py refuses a build whose code reads or writes a global, i.e. the stack pointer).
- * Arrays are row-major float32. Build: python tools/build_kernel.py (Debian's clang, lld and wasi-libc).
+ * Arrays are row-major float32. Build: python tools/build_kernel.py (Debian's clang and lld).
  */
-#include <math.h>
 #include <wasm_simd128.h>
 
 #define INLINE static inline __attribute__((always_inline))
@@ -83,6 +82,45 @@ void sgemm(int M, int N, int K, const float *A, int sa_i, int sa_k, const float 
     gemm(M, N, K, A, sa_i, sa_k, B, ldb, C, 0);
 }
 
+/* tanh(y) for y >= 0 (or NaN) in double precision: (1 - e) / (1 + e) with e = exp(-2y), where exp(z) = 2^k p(r),
+ * z = k ln2 + r, |r| <= ln2/2, p the degree-11 Taylor polynomial (truncation error < 1e-14). z is clamped at
+ * -19, where tanh is within 1.2e-8 of 1 (1.0f after rounding); NaN propagates through every step. */
+INLINE v128_t tanh_abs_f64x2(v128_t y) {
+    const double LOG2E = 0x1.71547652b82fep+0, LN2_HI = 0x1.62e42feep-1, LN2_LO = 0x1.a39ef35793c76p-33;
+    v128_t z = wasm_f64x2_max(wasm_f64x2_mul(y, wasm_f64x2_splat(-2.0)), wasm_f64x2_splat(-19.0));
+    v128_t k = wasm_f64x2_nearest(wasm_f64x2_mul(z, wasm_f64x2_splat(LOG2E)));
+    v128_t r = wasm_f64x2_sub(wasm_f64x2_sub(z, wasm_f64x2_mul(k, wasm_f64x2_splat(LN2_HI))),
+                              wasm_f64x2_mul(k, wasm_f64x2_splat(LN2_LO)));
+    v128_t p = wasm_f64x2_splat(1.0 / 39916800.0);  /* 1/11! */
+    static const double inv_factorial[] = {1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0,
+                                           1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+    for (int n = 0; n < 11; n++) p = wasm_f64x2_add(wasm_f64x2_mul(p, r), wasm_f64x2_splat(inv_factorial[n]));
+    v128_t two_k = wasm_i64x2_shl(wasm_i64x2_add(wasm_i64x2_extend_low_i32x4(wasm_i32x4_trunc_sat_f64x2_zero(k)),
+                                                 wasm_i64x2_splat(1023)), 52);
+    v128_t e = wasm_f64x2_mul(p, two_k);
+    v128_t one = wasm_f64x2_splat(1.0);
+    return wasm_f64x2_div(wasm_f64x2_sub(one, e), wasm_f64x2_add(one, e));
+}
+
+/* tanh of four floats, each computed in double precision and rounded once: within 0.5 ulp (plus ~1e-11
+ * relative). |x| < 2^-12 returns x itself (then tanh(x) rounds to x), which keeps signed zeros and subnormals. */
+INLINE v128_t tanh_f32x4(v128_t x) {
+    v128_t sign_bit = wasm_i32x4_splat((int)0x80000000u);
+    v128_t ax = wasm_v128_andnot(x, sign_bit);
+    v128_t lo = tanh_abs_f64x2(wasm_f64x2_promote_low_f32x4(ax));
+    v128_t hi = tanh_abs_f64x2(wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(ax, ax, 2, 3, 0, 1)));
+    v128_t t = wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
+    t = wasm_v128_or(t, wasm_v128_and(x, sign_bit));
+    return wasm_v128_bitselect(x, t, wasm_f32x4_lt(ax, wasm_f32x4_splat(0x1p-12f)));
+}
+
+/* x[i] = tanh(x[i]) for i < n. */
+INLINE void tanh_in_place(float *x, int n) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) wasm_v128_store(x + i, tanh_f32x4(wasm_v128_load(x + i)));
+    for (; i < n; i++) x[i] = wasm_f32x4_extract_lane(tanh_f32x4(wasm_f32x4_splat(x[i])), 0);
+}
+
 /* a (T, B, H) holds W_hx x_t + b_h on entry and h_t on exit: h_t = tanh(a_t + h_{t-1} w), h_{-1} = h0 (B, H),
  * w (H, H) = W_hh transposed. */
 EXPORT("rnn_forward")
@@ -91,7 +129,7 @@ void rnn_forward(int T, int B, int H, float *a, const float *w, const float *h0)
     for (int t = 0; t < T; t++) {
         float *a_t = a + t * B * H;
         gemm(B, H, H, h_prev, H, 1, w, H, a_t, 1);
-        for (int i = 0; i < B * H; i++) a_t[i] = tanhf(a_t[i]);
+        tanh_in_place(a_t, B * H);
         h_prev = a_t;
     }
 }
@@ -111,7 +149,7 @@ void rnn_backward(int T, int B, int H, float *das, const float *dhs, const float
             sum_sq += (double)g * g;
             da[i] *= g;
         }
-        if (norms) norms[t] = sqrt(sum_sq);
+        if (norms) norms[t] = __builtin_sqrt(sum_sq);
         gemm(B, H, H, da, H, 1, w, H, dh, 0);
     }
 }
