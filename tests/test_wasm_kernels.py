@@ -170,6 +170,29 @@ def test_rnn_backward_matches_numpy(simd, T, B, H, with_norms):
         np.testing.assert_allclose(norms, ref[4], rtol=1e-5)
 
 
+@pytest.mark.parametrize("N,V,scale", [(1, 1, 1.0), (7, 5, 3.0), (400, 65, 1.0), (33, 130, 30.0), (9, 3, 200.0)])
+def test_softmax_cross_entropy_matches_numpy(simd, N, V, scale):
+    rng = np.random.default_rng(N * V)
+    logits, targets = f32(rng, N, V, scale=scale), rng.integers(0, V, N)
+    loss, dlogits = simd.softmax_cross_entropy(logits, targets)
+    ref_loss, ref_d = bptt.softmax_cross_entropy(logits.astype(np.float64), targets)
+    assert dlogits.dtype == np.float32
+    assert loss == pytest.approx(ref_loss, rel=1e-6, abs=1e-6)
+    np.testing.assert_allclose(dlogits, ref_d, rtol=0, atol=3e-7 / N)
+    np.testing.assert_allclose(dlogits.sum(axis=1), 0, atol=1e-6 / N)  # rows of p - onehot sum to zero
+
+
+def test_softmax_cross_entropy_propagates_nan_and_refuses_bad_ids(simd):
+    logits = np.zeros((3, 6), np.float32)
+    logits[1, 4] = np.nan
+    loss, dlogits = simd.softmax_cross_entropy(logits, np.array([0, 1, 2]))
+    assert np.isnan(loss) and np.isnan(dlogits[1]).all() and np.isfinite(dlogits[[0, 2]]).all()
+    for bad in ([0, 1, 6], [0, -1, 2]):
+        with pytest.raises(IndexError):
+            simd.softmax_cross_entropy(logits, np.array(bad))
+    assert simd.heap.calls == 1  # refused before the kernel could index out of range
+
+
 def random_problem(seed, H=24, V=9, B=4, T=6):
     rng = np.random.default_rng(seed)
     config = tinyrnn.ModelConfig(vocab_size=V, hidden_size=H)
@@ -190,7 +213,7 @@ def test_fused_engine_with_kernels_matches_native(simd, monkeypatch, seed):
     monkeypatch.setattr(bptt, "SIMD", simd)
     browser = model.loss_and_grads(params, inputs, targets, h0, engine="fused")
     browser_manual = bptt.manual_bptt(params, inputs, targets, h0)
-    assert simd.heap.calls >= 2 * 2 + 4  # both time loops and the products went through the kernels
+    assert simd.heap.calls >= 2 * (2 + 4 + 1)  # time loops, products and softmax went through the kernels
     assert browser.loss == pytest.approx(native.loss, rel=1e-6)
     for name, grad in native.grads.items():
         scale = np.abs(grad).max()

@@ -20,11 +20,11 @@ import numpy as np
 
 from . import wasm_kernels
 
-# In Pyodide (WebAssembly) numpy has no BLAS: its matmul is a scalar loop. There, float32 products and the two
-# time loops run in WebAssembly SIMD kernels that work in place on numpy's buffers (wasm_kernels.py); anything
-# else (float64, e.g. gradient checks) uses einsum, whose loops beat numpy's matmul 1.5-3x on these shapes
-# (measured in Pyodide 0.27.7; docs/performance.md). Natively, matmul calls BLAS. The numpy code below is the
-# reference the kernels are tested against.
+# In Pyodide (WebAssembly) numpy has no BLAS: its matmul is a scalar loop. There, for float32, the products, the
+# two time loops and the softmax run in WebAssembly SIMD kernels that work in place on numpy's buffers
+# (wasm_kernels.py); float64 (gradient checks) uses einsum, whose loops beat numpy's matmul 1.5-3x on these shapes
+# (docs/performance.md). Natively, matmul calls BLAS. The numpy code here is the reference the kernels are tested
+# against.
 WASM = sys.platform == "emscripten"
 
 
@@ -146,6 +146,9 @@ def output_backward(dlogits, hs_flat, W_yh):
 
 def softmax_cross_entropy(logits, targets):
     """Mean cross-entropy (nats) and its gradient (p - onehot) / N w.r.t. ``logits`` (N, V), for ids ``targets`` (N,)."""
+    simd = WASM and _simd_for(logits)
+    if simd:
+        return simd.softmax_cross_entropy(logits, targets)
     rows = np.arange(logits.shape[0])
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)

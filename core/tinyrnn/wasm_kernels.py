@@ -1,7 +1,7 @@
 """float32 kernels in WebAssembly SIMD for the browser (Pyodide), where numpy has no BLAS.
 
-``kernels/simd.c``, compiled to ``kernels/simd.wasm`` by ``tools/build_kernel.py``, holds one matrix product and
-the two time loops of the recurrence (bptt.recurrence_forward / recurrence_backward). The module imports
+``kernels/simd.c``, compiled to ``kernels/simd.wasm`` by ``tools/build_kernel.py``, holds one matrix product, the
+two time loops of the recurrence (bptt.recurrence_forward / recurrence_backward) and the softmax cross-entropy. The module imports
 Pyodide's own linear memory, so it reads and writes numpy's buffers in place: nothing is copied. bptt.py calls
 these for C-ordered float32 arrays inside Pyodide and keeps its numpy code for everything else (and as the
 reference: tests/test_wasm_kernels.py runs this same ``.wasm`` natively with wasmtime against it).
@@ -37,6 +37,7 @@ class SimdKernels:
 
     def __init__(self, exports, address=address):
         self._sgemm, self._forward, self._backward = exports.sgemm, exports.rnn_forward, exports.rnn_backward
+        self._softmax_xent = exports.softmax_xent
         self._address = address
 
     def _product(self, M, N, K, a, sa_i, sa_k, b):
@@ -78,6 +79,18 @@ class SimdKernels:
         at = self._address
         self._backward(T, B, H, at(das), at(dhs), at(W_hh), at(dh), 0 if norms is None else at(norms))
         return dh
+
+    def softmax_cross_entropy(self, logits, targets):
+        """As ``bptt.softmax_cross_entropy``: (mean nats, dL/dlogits (N, V)) for logits (N, V), ids targets (N,)."""
+        N, V = logits.shape
+        targets = np.ascontiguousarray(targets, dtype=np.int32)
+        if N and (targets.min() < 0 or targets.max() >= V):  # the kernel indexes rows with them: never out of range
+            raise IndexError(f"target ids must lie in [0, {V}), got {targets.min()}..{targets.max()}")
+        dlogits = np.empty_like(logits)
+        target_terms, sums = np.empty(N), np.empty(N)
+        at = self._address
+        self._softmax_xent(N, V, at(logits), at(targets), 1.0 / N, at(dlogits), at(target_terms), at(sums))
+        return -float(np.mean(target_terms - np.log(sums))), dlogits
 
 
 def load_in_pyodide() -> SimdKernels:

@@ -82,12 +82,10 @@ void sgemm(int M, int N, int K, const float *A, int sa_i, int sa_k, const float 
     gemm(M, N, K, A, sa_i, sa_k, B, ldb, C, 0);
 }
 
-/* tanh(y) for y >= 0 (or NaN) in double precision: (1 - e) / (1 + e) with e = exp(-2y), where exp(z) = 2^k p(r),
- * z = k ln2 + r, |r| <= ln2/2, p the degree-11 Taylor polynomial (truncation error < 1e-14). z is clamped at
- * -19, where tanh is within 1.2e-8 of 1 (1.0f after rounding); NaN propagates through every step. */
-INLINE v128_t tanh_abs_f64x2(v128_t y) {
+/* exp(z) in double precision for z in [lower, 0] or NaN (a caller clamps z first): exp(z) = 2^k p(r), z = k ln2 + r,
+ * |r| <= ln2/2, p the degree-11 Taylor polynomial (truncation error < 1e-14); NaN propagates. */
+INLINE v128_t exp_f64x2(v128_t z) {
     const double LOG2E = 0x1.71547652b82fep+0, LN2_HI = 0x1.62e42feep-1, LN2_LO = 0x1.a39ef35793c76p-33;
-    v128_t z = wasm_f64x2_max(wasm_f64x2_mul(y, wasm_f64x2_splat(-2.0)), wasm_f64x2_splat(-19.0));
     v128_t k = wasm_f64x2_nearest(wasm_f64x2_mul(z, wasm_f64x2_splat(LOG2E)));
     v128_t r = wasm_f64x2_sub(wasm_f64x2_sub(z, wasm_f64x2_mul(k, wasm_f64x2_splat(LN2_HI))),
                               wasm_f64x2_mul(k, wasm_f64x2_splat(LN2_LO)));
@@ -97,9 +95,26 @@ INLINE v128_t tanh_abs_f64x2(v128_t y) {
     for (int n = 0; n < 11; n++) p = wasm_f64x2_add(wasm_f64x2_mul(p, r), wasm_f64x2_splat(inv_factorial[n]));
     v128_t two_k = wasm_i64x2_shl(wasm_i64x2_add(wasm_i64x2_extend_low_i32x4(wasm_i32x4_trunc_sat_f64x2_zero(k)),
                                                  wasm_i64x2_splat(1023)), 52);
-    v128_t e = wasm_f64x2_mul(p, two_k);
+    return wasm_f64x2_mul(p, two_k);
+}
+
+/* Applies a double-precision function of two lanes to four floats, rounding each result once. */
+#define F32X4_VIA_F64X2(f, x) \
+    wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(f(wasm_f64x2_promote_low_f32x4(x))), \
+                       wasm_f32x4_demote_f64x2_zero(f(wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(x, x, 2, 3, 0, 1)))), \
+                       0, 1, 4, 5)
+
+/* tanh(y) for y >= 0 (or NaN): (1 - e) / (1 + e), e = exp(-2y). -2y is clamped at -19, where tanh is within
+ * 1.2e-8 of 1 (1.0f after rounding). */
+INLINE v128_t tanh_abs_f64x2(v128_t y) {
+    v128_t e = exp_f64x2(wasm_f64x2_max(wasm_f64x2_mul(y, wasm_f64x2_splat(-2.0)), wasm_f64x2_splat(-19.0)));
     v128_t one = wasm_f64x2_splat(1.0);
     return wasm_f64x2_div(wasm_f64x2_sub(one, e), wasm_f64x2_add(one, e));
+}
+
+/* exp(z) for z <= 0 (or NaN), clamped at -104, where the float32 result is 0 anyway. */
+INLINE v128_t exp_nonpositive_f64x2(v128_t z) {
+    return exp_f64x2(wasm_f64x2_max(z, wasm_f64x2_splat(-104.0)));
 }
 
 /* tanh of four floats, each computed in double precision and rounded once: within 0.5 ulp (plus ~1e-11
@@ -107,10 +122,7 @@ INLINE v128_t tanh_abs_f64x2(v128_t y) {
 INLINE v128_t tanh_f32x4(v128_t x) {
     v128_t sign_bit = wasm_i32x4_splat((int)0x80000000u);
     v128_t ax = wasm_v128_andnot(x, sign_bit);
-    v128_t lo = tanh_abs_f64x2(wasm_f64x2_promote_low_f32x4(ax));
-    v128_t hi = tanh_abs_f64x2(wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(ax, ax, 2, 3, 0, 1)));
-    v128_t t = wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
-    t = wasm_v128_or(t, wasm_v128_and(x, sign_bit));
+    v128_t t = wasm_v128_or(F32X4_VIA_F64X2(tanh_abs_f64x2, ax), wasm_v128_and(x, sign_bit));
     return wasm_v128_bitselect(x, t, wasm_f32x4_lt(ax, wasm_f32x4_splat(0x1p-12f)));
 }
 
@@ -151,5 +163,46 @@ void rnn_backward(int T, int B, int H, float *das, const float *dhs, const float
         }
         if (norms) norms[t] = __builtin_sqrt(sum_sq);
         gemm(B, H, H, da, H, 1, w, H, dh, 0);
+    }
+}
+
+/* Mean softmax cross-entropy over the rows of logits (N, V) against ids targets (N,) (int32, each < V):
+ * dlogits (N, V) = (softmax(row) - onehot(target)) * scale, and per row, for the loss
+ * loss = mean(log(sums) - target_terms): sums[n] = sum_v exp(logits[n, v] - m_n) and
+ * target_terms[n] = logits[n, target] - m_n (float64), m_n the row's maximum. NaN in a row propagates. */
+EXPORT("softmax_xent")
+void softmax_xent(int N, int V, const float *logits, const int *targets, float scale, float *dlogits,
+                  double *target_terms, double *sums) {
+    for (int n = 0; n < N; n++) {
+        const float *x = logits + n * V;
+        float *d = dlogits + n * V;
+        v128_t m4 = wasm_f32x4_splat(x[0]);
+        int v = 0;
+        for (; v + 4 <= V; v += 4) m4 = wasm_f32x4_max(m4, wasm_v128_load(x + v));
+        for (; v < V; v++) m4 = wasm_f32x4_max(m4, wasm_f32x4_splat(x[v]));
+        m4 = wasm_f32x4_max(m4, wasm_i32x4_shuffle(m4, m4, 2, 3, 0, 1));
+        m4 = wasm_f32x4_max(m4, wasm_i32x4_shuffle(m4, m4, 1, 0, 3, 2));  /* every lane: the max (NaN wins) */
+        v128_t sum = wasm_f64x2_splat(0.0);
+        for (v = 0; v + 4 <= V; v += 4) {
+            v128_t e = F32X4_VIA_F64X2(exp_nonpositive_f64x2, wasm_f32x4_sub(wasm_v128_load(x + v), m4));
+            wasm_v128_store(d + v, e);
+            sum = wasm_f64x2_add(sum, wasm_f64x2_add(wasm_f64x2_promote_low_f32x4(e),
+                                                     wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(e, e, 2, 3, 0, 1))));
+        }
+        double total = wasm_f64x2_extract_lane(sum, 0) + wasm_f64x2_extract_lane(sum, 1);
+        for (; v < V; v++) {
+            float e = wasm_f32x4_extract_lane(
+                F32X4_VIA_F64X2(exp_nonpositive_f64x2, wasm_f32x4_sub(wasm_f32x4_splat(x[v]), m4)), 0);
+            d[v] = e;
+            total += e;
+        }
+        v128_t factor = wasm_f32x4_splat((float)(scale / total));
+        for (v = 0; v + 4 <= V; v += 4) wasm_v128_store(d + v, wasm_f32x4_mul(wasm_v128_load(d + v), factor));
+        for (; v < V; v++) d[v] *= wasm_f32x4_extract_lane(factor, 0);
+        int t = targets[n];
+        float m = wasm_f32x4_extract_lane(m4, 0);
+        d[t] -= scale;
+        target_terms[n] = (double)x[t] - (double)m;
+        sums[n] = total;
     }
 }
