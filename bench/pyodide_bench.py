@@ -156,10 +156,11 @@ def main(argv=None) -> int:
     if wasm.ready is None:
         print(f"Pyodide worker failed: {wasm.error}", file=sys.stderr)
         return 1
-    print(f"Pyodide {wasm.ready.get('python')} numpy {wasm.ready.get('numpy')} (BLAS: "
-          f"{(wasm.ready.get('numpy_blas') or {}).get('name', '?') if isinstance(wasm.ready.get('numpy_blas'), dict) else wasm.ready.get('numpy_blas')})"
-          f" on node {wasm.ready.get('node')}; set-up {wasm.ready['setup_seconds']:.1f} s, "
-          f"calibrated in {time.perf_counter() - t0:.1f} s", flush=True)
+    blas = wasm.ready.get("numpy_blas")
+    blas = (blas or {}).get("name", "?") if isinstance(blas, dict) else blas
+    print(f"Pyodide {wasm.ready.get('python')} numpy {wasm.ready.get('numpy')} (BLAS: {blas}) on node "
+          f"{wasm.ready.get('node')}; set-up {wasm.ready['setup_seconds']:.1f} s, calibrated in "
+          f"{time.perf_counter() - t0:.1f} s\ntinyrnn's products in Pyodide: {wasm.ready.get('tinyrnn_backend')}", flush=True)
 
     natives = []
     for spec in specs:
