@@ -47,3 +47,26 @@ def test_user_mistakes_are_one_line_without_traceback(tmp_path, args, message):
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert re.match(message, lines[-1]), result.stderr
+
+
+@pytest.mark.parametrize("threads, expected", [(None, 1), (2, 2)])
+def test_train_limits_blas_threads(tmp_path, monkeypatch, threads, expected):
+    """Training runs with BLAS limited (default one thread): many threads on these small products are slower."""
+    import threadpoolctl  # the cli extra's; requirements-dev.txt installs it
+
+    from tinyrnn import cli
+
+    seen = []
+    original = tinyrnn.Trainer.step
+
+    def step(self):
+        seen.append({p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"})
+        return original(self)
+
+    monkeypatch.setattr(tinyrnn.Trainer, "step", step)
+    text = tmp_path / "t.txt"
+    text.write_text("abcabcabd " * 50, encoding="utf-8")
+    extra = [] if threads is None else ["--threads", str(threads)]
+    assert cli.main(["train", str(text), "--steps", "2", "--hidden", "8", "--quiet", "--out",
+                     str(tmp_path / "m.npz"), *extra]) == 0
+    assert seen and all(s == {expected} for s in seen), seen

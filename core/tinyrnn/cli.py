@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 import numpy as np
@@ -20,7 +21,26 @@ from .vocab import read_text_file
 DEFAULTS = TrainConfig()
 
 
+def _blas_threads(n: int, quiet: bool):
+    """Limit BLAS to ``n`` threads while training (0: leave it). These products are small: on a machine with
+    other work, a multi-threaded BLAS made training 2-25x slower here (docs/performance.md)."""
+    if n <= 0:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        if not quiet:
+            print("note: BLAS threads not limited (pip install threadpoolctl, or tinyrnn[cli])", file=sys.stderr)
+        return contextlib.nullcontext()
+    return threadpool_limits(n, user_api="blas")
+
+
 def _train(args) -> int:
+    with _blas_threads(args.threads, args.quiet):
+        return _train_loop(args)
+
+
+def _train_loop(args) -> int:
     text = read_text_file(args.file) if args.file else corpora.load_corpus(args.corpus)
     config = TrainConfig(hidden_size=args.hidden, seq_len=args.seq_len, batch_size=args.batch, lr=args.lr,
                          optimizer=args.optimizer, clip_norm=args.clip_norm or None, val_fraction=args.val_fraction,
@@ -104,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, default=1000)
     train.add_argument("--resume", help="continue from this checkpoint, with its own hyper-parameters (--hidden, --lr, ... are then ignored)")
     train.add_argument("--out", default="model.npz", help="checkpoint to write (default model.npz)")
+    train.add_argument("--threads", type=int, default=1, help="BLAS threads while training (default 1; 0 leaves BLAS as it is)")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(run=_train)
     samp = sub.add_parser("sample", help="generate text from a checkpoint")
