@@ -193,6 +193,22 @@ def test_softmax_cross_entropy_propagates_nan_and_refuses_bad_ids(simd):
     assert simd.heap.calls == 1  # refused before the kernel could index out of range
 
 
+@pytest.mark.parametrize("n, t", [(1, 0), (3, 5), (4, 1), (65, 100), (130, 7), (16384, 2)])
+def test_adam_matches_numpy_bit_for_bit(simd, monkeypatch, n, t):
+    rng = np.random.default_rng(n + t)
+    p, g = f32(rng, n), f32(rng, n, scale=0.1)
+    state = {"t": t} if t == 0 else {"t": t, "m/w": f32(rng, n, scale=0.01), "v/w": np.abs(f32(rng, n, scale=1e-4))}
+    opt = tinyrnn.make_optimizer("adam", 2e-3)
+    ref_params, ref_state = opt.compute({"w": p}, {"w": g}, state)
+    monkeypatch.setattr(wasm_kernels, "ACTIVE", simd)
+    got_params, got_state = opt.compute({"w": p}, {"w": g}, state)
+    assert simd.heap.calls == 1
+    np.testing.assert_array_equal(got_params["w"], ref_params["w"])
+    for key in ("m/w", "v/w"):
+        np.testing.assert_array_equal(got_state[key], ref_state[key])
+    assert got_state["t"] == ref_state["t"] == t + 1
+
+
 def random_problem(seed, H=24, V=9, B=4, T=6):
     rng = np.random.default_rng(seed)
     config = tinyrnn.ModelConfig(vocab_size=V, hidden_size=H)
@@ -210,7 +226,7 @@ def test_fused_engine_with_kernels_matches_native(simd, monkeypatch, seed):
     native = model.loss_and_grads(params, inputs, targets, h0, engine="fused")
     native_manual = bptt.manual_bptt(params, inputs, targets, h0)
     monkeypatch.setattr(bptt, "WASM", True)
-    monkeypatch.setattr(bptt, "SIMD", simd)
+    monkeypatch.setattr(wasm_kernels, "ACTIVE", simd)
     browser = model.loss_and_grads(params, inputs, targets, h0, engine="fused")
     browser_manual = bptt.manual_bptt(params, inputs, targets, h0)
     assert simd.heap.calls >= 2 * (2 + 4 + 1)  # time loops, products and softmax went through the kernels
@@ -227,7 +243,7 @@ def test_float64_never_reaches_the_kernels(simd, monkeypatch):
     params, inputs, targets, h0 = random_problem(3)
     params64 = {k: v.astype(np.float64) for k, v in params.items()}
     monkeypatch.setattr(bptt, "WASM", True)
-    monkeypatch.setattr(bptt, "SIMD", simd)
+    monkeypatch.setattr(wasm_kernels, "ACTIVE", simd)
     report = tinyrnn.gradient_check(params64, inputs, targets, h0.astype(np.float64))
     assert report.passed, report.summary()
     assert simd.heap.calls == 0

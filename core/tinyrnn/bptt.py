@@ -26,24 +26,8 @@ from . import wasm_kernels
 # (docs/performance.md). Natively, matmul calls BLAS. The numpy code here is the reference the kernels are tested
 # against.
 WASM = sys.platform == "emscripten"
-
-
-def _load_simd_kernels():
-    """(kernels or None, what computes this platform's matrix products: shown by the app and the benchmarks)."""
-    if not WASM:
-        return None, "numpy (BLAS)"
-    try:
-        return wasm_kernels.load_in_pyodide(), "WebAssembly SIMD kernels (float32); numpy einsum for float64"
-    except Exception as exc:  # an unexpected runtime: numpy alone still computes everything
-        return None, f"numpy einsum (the SIMD kernels did not load: {exc})"
-
-
-SIMD, BACKEND = _load_simd_kernels()
-
-
-def _simd_for(*arrays):
-    """The SIMD kernels if they are loaded and can read these arrays, else None."""
-    return SIMD if SIMD is not None and wasm_kernels.usable(*arrays) else None
+BACKEND = wasm_kernels.BACKEND  # what computes the products here, for the app and the benchmarks
+_simd_for = wasm_kernels.for_arrays
 
 
 def mm(a, b):
@@ -96,7 +80,7 @@ def recurrence_forward(W_hx, W_hh, b_h, h0, inputs_tm):
     a = W_hx.T[inputs_tm]  # (T, B, H): the embedding lookup replaces a one-hot product
     a += b_h
     W_hh_t = np.ascontiguousarray(W_hh.T)  # once, so that every step is a plain (B, H) @ (H, H) product
-    simd = WASM and _simd_for(a, W_hh_t, h0)
+    simd = _simd_for(a, W_hh_t, h0)
     if simd:
         return simd.rnn_forward(a, W_hh_t, h0)
     h = h0
@@ -114,7 +98,7 @@ def recurrence_backward(W_hh, hs, h0, inputs_tm, dhs, vocab_size, with_norms=Fal
     T, B, H = hs.shape
     das = 1 - hs * hs  # tanh'(a_t) for every step in one vectorised op; scaled in place below
     norms = np.empty(T) if with_norms else None
-    simd = WASM and _simd_for(das, dhs, W_hh)
+    simd = _simd_for(das, dhs, W_hh)
     if simd:
         dh_next = simd.rnn_backward(das, dhs, W_hh, norms)
     else:
@@ -146,7 +130,7 @@ def output_backward(dlogits, hs_flat, W_yh):
 
 def softmax_cross_entropy(logits, targets):
     """Mean cross-entropy (nats) and its gradient (p - onehot) / N w.r.t. ``logits`` (N, V), for ids ``targets`` (N,)."""
-    simd = WASM and _simd_for(logits)
+    simd = _simd_for(logits)
     if simd:
         return simd.softmax_cross_entropy(logits, targets)
     rows = np.arange(logits.shape[0])

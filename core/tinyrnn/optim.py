@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from . import wasm_kernels
 from .errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adagrad", "adam")
@@ -126,11 +127,15 @@ class Adam(Optimizer):
         step = self.lr * math.sqrt(1 - b2**t) / (1 - b1**t)
         new_params, new_state = {}, {"t": t}
         for k, p in params.items():
-            g = grads[k]
-            m = b1 * _slot(state, "m/" + k, p) + (1 - b1) * g
-            v = b2 * _slot(state, "v/" + k, p) + (1 - b2) * (g * g)
+            g, m, v = grads[k], _slot(state, "m/" + k, p), _slot(state, "v/" + k, p)
+            simd = wasm_kernels.for_arrays(p, g, m, v)  # in the browser: the same arithmetic in one call
+            if simd:
+                new_params[k], m, v = simd.adam(p, g, m, v, b1, b2, step, self.eps)
+            else:
+                m = b1 * m + (1 - b1) * g
+                v = b2 * v + (1 - b2) * (g * g)
+                new_params[k] = p - step * m / (np.sqrt(v) + self.eps)
             new_state["m/" + k], new_state["v/" + k] = m, v
-            new_params[k] = p - step * m / (np.sqrt(v) + self.eps)
         return new_params, new_state
 
     def hyperparameters(self):

@@ -1,14 +1,17 @@
 """float32 kernels in WebAssembly SIMD for the browser (Pyodide), where numpy has no BLAS.
 
 ``kernels/simd.c``, compiled to ``kernels/simd.wasm`` by ``tools/build_kernel.py``, holds one matrix product, the
-two time loops of the recurrence (bptt.recurrence_forward / recurrence_backward) and the softmax cross-entropy. The module imports
+two time loops of the recurrence (bptt.recurrence_forward / recurrence_backward), the softmax cross-entropy and
+Adam's update. The module imports
 Pyodide's own linear memory, so it reads and writes numpy's buffers in place: nothing is copied. bptt.py calls
-these for C-ordered float32 arrays inside Pyodide and keeps its numpy code for everything else (and as the
-reference: tests/test_wasm_kernels.py runs this same ``.wasm`` natively with wasmtime against it).
+these (bptt and optim ask ``for_arrays``) for C-ordered float32 arrays inside Pyodide and keep their numpy code
+for everything else, and as the reference: tests/test_wasm_kernels.py runs this same ``.wasm`` natively with
+wasmtime against it.
 """
 
 from __future__ import annotations
 
+import sys
 from importlib import resources
 
 import numpy as np
@@ -37,7 +40,7 @@ class SimdKernels:
 
     def __init__(self, exports, address=address):
         self._sgemm, self._forward, self._backward = exports.sgemm, exports.rnn_forward, exports.rnn_backward
-        self._softmax_xent = exports.softmax_xent
+        self._softmax_xent, self._adam = exports.softmax_xent, exports.adam
         self._address = address
 
     def _product(self, M, N, K, a, sa_i, sa_k, b):
@@ -80,6 +83,15 @@ class SimdKernels:
         self._backward(T, B, H, at(das), at(dhs), at(W_hh), at(dh), 0 if norms is None else at(norms))
         return dh
 
+    def adam(self, p, g, m, v, beta1, beta2, step, eps):
+        """As ``optim.Adam``'s numpy update, bit for bit (same float32 operations in the same order):
+        returns (new p, new m, new v) as new arrays; the inputs are not modified."""
+        p_new, m_new, v_new = np.empty_like(p), np.empty_like(p), np.empty_like(p)
+        at = self._address
+        self._adam(p.size, at(p), at(g), at(m), at(v), beta1, 1 - beta1, beta2, 1 - beta2, step, eps,
+                   at(p_new), at(m_new), at(v_new))
+        return p_new, m_new, v_new
+
     def softmax_cross_entropy(self, logits, targets):
         """As ``bptt.softmax_cross_entropy``: (mean nats, dL/dlogits (N, V)) for logits (N, V), ids targets (N,)."""
         N, V = logits.shape
@@ -109,3 +121,21 @@ def load_in_pyodide() -> SimdKernels:
     imports = to_js({"env": {"memory": memory}}, dict_converter=Object.fromEntries)
     instance = WebAssembly.Instance.new(WebAssembly.Module.new(to_js(wasm_bytes())), imports)
     return SimdKernels(instance.exports)
+
+
+def _load():
+    """(kernels or None, what computes the products on this platform: shown by the app and the benchmarks)."""
+    if sys.platform != "emscripten":
+        return None, "numpy (BLAS)"
+    try:
+        return load_in_pyodide(), "WebAssembly SIMD kernels (float32); numpy einsum for float64"
+    except Exception as exc:  # an unexpected runtime: numpy alone still computes everything
+        return None, f"numpy einsum (the SIMD kernels did not load: {exc})"
+
+
+ACTIVE, BACKEND = _load()  # ACTIVE: the loaded SimdKernels inside Pyodide, else None
+
+
+def for_arrays(*arrays):
+    """The active kernels if there are any and they can read these arrays, else None."""
+    return ACTIVE if ACTIVE is not None and usable(*arrays) else None

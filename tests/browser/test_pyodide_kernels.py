@@ -20,7 +20,7 @@ SCRIPT = r'''
 import json
 import numpy as np
 import tinyrnn
-from tinyrnn import bptt, model
+from tinyrnn import bptt, model, wasm_kernels
 
 rng = np.random.default_rng(0)
 config = tinyrnn.ModelConfig(vocab_size=13, hidden_size=37)
@@ -33,11 +33,17 @@ def run():
     return (bptt.manual_bptt(params, inputs, targets, h0),
             model.loss_and_grads(params, inputs, targets, h0, engine="fused"))
 
-kernels = bptt.SIMD
-(manual_k, fused_k) = run()
-bptt.SIMD = None  # numpy (einsum) in the same runtime
-(manual_n, fused_n) = run()
-bptt.SIMD = kernels
+def adam():
+    opt = tinyrnn.make_optimizer("adam", 2e-3)
+    grads = {k: v * 0.5 for k, v in params.items()}
+    state = {"t": 3, **{f"{slot}/{k}": np.abs(v) * 1e-3 for k, v in params.items() for slot in ("m", "v")}}
+    return opt.compute(params, grads, state)
+
+kernels = wasm_kernels.ACTIVE
+(manual_k, fused_k), adam_k = run(), adam()
+wasm_kernels.ACTIVE = None  # numpy (einsum) in the same runtime
+(manual_n, fused_n), adam_n = run(), adam()
+wasm_kernels.ACTIVE = kernels
 
 def rel(a, b):
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
@@ -50,6 +56,8 @@ out = {
     "fused": max(rel(fused_k.grads[k], fused_n.grads[k]) for k in fused_n.grads),
     "norms": rel(manual_k.dh_norms, manual_n.dh_norms),
     "loss": abs(fused_k.loss - fused_n.loss),
+    "adam_identical": all(np.array_equal(adam_k[0][k], adam_n[0][k]) for k in params)
+                      and all(np.array_equal(adam_k[1][k], adam_n[1][k]) for k in adam_n[1] if k != "t"),
     "gradcheck": tinyrnn.gradient_check(params, inputs, targets, h0.astype(np.float64)).passed,
 }
 text = "the quick brown fox jumps over the lazy dog. " * 40
@@ -76,5 +84,6 @@ def test_kernels_load_and_agree_with_numpy_inside_pyodide(site_dir, tmp_path):
     assert result["backend"].startswith("WebAssembly SIMD kernels")
     assert result["manual"] < 1e-5 and result["fused"] < 1e-5 and result["norms"] < 1e-5, result
     assert result["loss"] < 1e-6, result
+    assert result["adam_identical"], result
     assert result["gradcheck"], result
     assert result["last_loss"] < result["first_loss"] - 0.5, result

@@ -1,12 +1,14 @@
 /* float32 kernels for the browser, in WebAssembly SIMD (128 bits: four floats per vector).
  *
  * Pyodide's numpy has no BLAS: its matrix products are scalar loops, and each numpy call inside a time loop
- * costs interpreter time. These three kernels take over the hot part of training there (see
+ * costs interpreter time. These kernels take over the hot part of training there (see
  * core/tinyrnn/wasm_kernels.py; the numpy code in bptt.py stays the reference they are tested against):
  *
  *   sgemm        C = A B                       one matrix product (the output layer, dW_hh)
  *   rnn_forward  h_t = tanh(a_t + h_{t-1} W)   the whole forward time loop, in place
  *   rnn_backward dL/da_t, dL/dh_0              the whole backward time loop, in place
+ *   softmax_xent the loss terms and dL/dlogits   softmax cross-entropy over every row
+ *   adam         one Adam update                 the optimiser's ~12 array operations in one pass
  *
  * The module imports its caller's linear memory (Pyodide's heap, where numpy keeps its arrays) and works on
  * numpy's buffers in place, so it must never touch memory it was not given: it has no data segment and uses
@@ -204,5 +206,33 @@ void softmax_xent(int N, int V, const float *logits, const int *targets, float s
         d[t] -= scale;
         target_terms[n] = (double)x[t] - (double)m;
         sums[n] = total;
+    }
+}
+
+/* One Adam step over n floats, as optim.Adam computes it in numpy, operation for operation (so bit for bit):
+ * m' = b1 m + c1 g;  v' = b2 v + c2 (g g);  p' = p - (step m') / (sqrt(v') + eps), with c1 = 1 - b1, c2 = 1 - b2
+ * as numpy rounds them (to float32). Writes p', m', v' to new arrays. */
+EXPORT("adam")
+void adam(int n, const float *p, const float *g, const float *m, const float *v, float b1, float c1, float b2,
+          float c2, float step, float eps, float *p_out, float *m_out, float *v_out) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        v128_t gi = wasm_v128_load(g + i);
+        v128_t mi = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_splat(b1), wasm_v128_load(m + i)),
+                                   wasm_f32x4_mul(wasm_f32x4_splat(c1), gi));
+        v128_t vi = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_splat(b2), wasm_v128_load(v + i)),
+                                   wasm_f32x4_mul(wasm_f32x4_splat(c2), wasm_f32x4_mul(gi, gi)));
+        v128_t update = wasm_f32x4_div(wasm_f32x4_mul(wasm_f32x4_splat(step), mi),
+                                       wasm_f32x4_add(wasm_f32x4_sqrt(vi), wasm_f32x4_splat(eps)));
+        wasm_v128_store(m_out + i, mi);
+        wasm_v128_store(v_out + i, vi);
+        wasm_v128_store(p_out + i, wasm_f32x4_sub(wasm_v128_load(p + i), update));
+    }
+    for (; i < n; i++) {
+        float mi = b1 * m[i] + c1 * g[i];
+        float vi = b2 * v[i] + c2 * (g[i] * g[i]);
+        m_out[i] = mi;
+        v_out[i] = vi;
+        p_out[i] = p[i] - (step * mi) / (__builtin_sqrtf(vi) + eps);
     }
 }
