@@ -4,11 +4,11 @@
  * costs interpreter time. These kernels take over the hot part of training there (see
  * core/tinyrnn/wasm_kernels.py; the numpy code in bptt.py stays the reference they are tested against):
  *
- *   sgemm        C = A B                       one matrix product (the output layer, dW_hh)
- *   rnn_forward  h_t = tanh(a_t + h_{t-1} W)   the whole forward time loop, in place
- *   rnn_backward dL/da_t, dL/dh_0              the whole backward time loop, in place
- *   softmax_xent the loss terms and dL/dlogits   softmax cross-entropy over every row
- *   adam         one Adam update                 the optimiser's ~12 array operations in one pass
+ *   sgemm         C = A B                        one matrix product (the output layer, dW_hh)
+ *   rnn_forward   h_t = tanh(a_t + h_{t-1} W)    the whole forward time loop, in place
+ *   rnn_backward  dL/da_t and dL/dh_0            the whole backward time loop, in place
+ *   softmax_xent  loss terms and dL/dlogits      softmax cross-entropy over every row
+ *   adam          one Adam update                the optimiser's array operations in one pass
  *
  * The module imports its caller's linear memory (Pyodide's heap, where numpy keeps its arrays) and works on
  * numpy's buffers in place, so it must never touch memory it was not given: it has no data segment and uses
