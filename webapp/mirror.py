@@ -24,7 +24,8 @@ What it fetches (and from where):
 Then it writes a merged ``pyodide-lock.json`` with ``pyodide lockfile add-wheels`` (pyodide-build, run in a
 Python 3.12 venv under ``.cache/``), breaks the panel -> panel-material-ui -> panel dependency cycle, and lays
 out ``selfcontained/pyodide/``: the core plus exactly the packages the app loads (see NOT_LOADED), the pure
-ones compiled to .pyc with ``pyodide py-compile``, ready to copy into a site.
+ones compiled to .pyc with ``pyodide py-compile`` and panel's and bokeh's without the files the browser worker
+never reads (see SLIM_WHEELS), ready to copy into a site.
 
 Layout of ``--dest``::
 
@@ -89,15 +90,36 @@ MARKUPSAFE_VERSION = "3.0.2"
 PYYAML_VERSION = "6.0.2"
 NH3_STANDIN_VERSION = "0.2.17+standin"
 
-# What the app needs loaded: Panel's converter asks micropip for bokeh, panel, pyodide-http and the app's
-# imports; the tinyrnn wheel needs numpy and autograd. (Closure is taken over the merged lock.)
-ROOTS = ["micropip", "pyodide-http", "numpy", "autograd", "bokeh", "panel"]
+# What the app needs loaded: Panel's converter asks for bokeh, panel, pyodide-http and the app's imports; the
+# tinyrnn wheel needs numpy and autograd. (Closure is taken over the merged lock.) The self-contained worker loads
+# them with one pyodide.loadPackage call (webapp/build_site.py), so micropip is not among them.
+ROOTS = ["pyodide-http", "numpy", "autograd", "bokeh", "panel"]
 
 # Declared by panel or bokeh but never imported by this app (checked in CPython: not in sys.modules after building
 # and serializing the app; and by the browser test). The self-contained site does not load them (start-up time).
 NOT_LOADED = {"pandas", "pillow", "contourpy", "narwhals", "panel-material-ui", "requests", "xyzservices"}
 # Compile the self-contained site's pure wheels to .pyc (pyodide py-compile): the app starts ~2x faster.
 PY_COMPILE = True
+# Start-up: the self-contained site's copies of these pure wheels leave out what the browser worker never reads.
+# Pyodide unpacks every file of a wheel into its in-memory file system, and panel's wheel is 31 MB (113 MB
+# unpacked, 95 MB of it panel/dist/bundled/), bokeh's 6.9 MB (22 MB of bokehjs under bokeh/server/static/). The
+# page loads Panel's and Bokeh's JS and CSS from the site's static/ (the full copies, see layout_js), never from the
+# worker's wheels. In the worker Panel only *stats* files under panel/dist/bundled/ when it resolves a template's
+# resources (to choose between its own CDN and the npm CDN; measured: the BootstrapTemplate's bootstrap5 CSS/JS and
+# bootstraptemplate CSS, nothing else), so those, the themes and the small css/, images/ and assets/ folders stay.
+# The browser test checks that the page still loads everything from the site; tests/browser/test_site_build.py
+# checks that every dist/bundled/ file the converted page uses is kept. The official package files and the CDN build
+# (Panel's own wheels) are never slimmed.
+SLIM = True
+SLIM_WHEELS = {
+    "panel": {
+        "drop": ("panel/dist/", "panel/tests/"),
+        "keep": ("panel/dist/css/", "panel/dist/images/", "panel/dist/assets/", "panel/dist/bundled/theme/",
+                 "panel/dist/bundled/bootstraptemplate/", "panel/dist/bundled/bootstrap5/css/bootstrap.min.css",
+                 "panel/dist/bundled/bootstrap5/js/bootstrap.bundle.min.js", "panel/dist/bundled/reactiveesm/"),
+    },
+    "bokeh": {"drop": ("bokeh/server/static/",), "keep": ()},
+}
 
 CORE_FILES = [
     "pyodide.js", "pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip",
@@ -293,11 +315,15 @@ distribution) with an allow-list modelled on ammonia's defaults (the nh3 default
 implement raise ``NotImplementedError`` instead of being ignored.
 """
 import html as _html
+import re as _re
 from html.parser import HTMLParser as _HTMLParser
 
-import bleach as _bleach
-
 __version__ = "0.2.17+standin"
+
+# Text that neither ammonia (nh3) nor bleach changes: no markup or entity characters, no no-break space, no control
+# character but tab and newline. Panel cleans every string it sends for a template's ReactiveHTML parts (names, CSS
+# classes, titles): those take this path, without importing bleach (~0.15 s at page start-up in Pyodide).
+_PLAIN = _re.compile(r"[^<>&\\x00-\\x08\\x0b-\\x1f\\x7f\\xa0]*")
 
 ALLOWED_TAGS = {
     "a", "abbr", "acronym", "area", "article", "aside", "b", "bdi", "bdo", "blockquote", "br", "caption", "center",
@@ -334,6 +360,10 @@ def clean(html, tags=None, clean_content_tags=None, attributes=None, attribute_f
     used = [k for k, v in unsupported.items() if v is not None]
     if used:
         raise NotImplementedError(f"nh3 stand-in: option(s) {used} are not implemented")
+    if _PLAIN.fullmatch(html):
+        return html
+    import bleach as _bleach
+
     attrs = {k: sorted(v) for k, v in (ALLOWED_ATTRIBUTES if attributes is None else attributes).items()}
     out = _bleach.clean(html, tags=set(ALLOWED_TAGS if tags is None else tags), attributes=attrs,
                         protocols=set(URL_SCHEMES if url_schemes is None else url_schemes), strip=True,
@@ -472,6 +502,35 @@ def merge_lock(dest: Path, venv: Path, full: Path, ours: list[Path]) -> dict:
     return lock
 
 
+def slim_wheel(path: Path, drop: tuple[str, ...], keep: tuple[str, ...] = ()) -> dict:
+    """Rewrite the wheel at ``path`` without the members whose names start with one of ``drop`` (unless they start
+    with one of ``keep``); its RECORD lists what is left. Writes a new file (a hard-linked original elsewhere keeps
+    its bytes). Returns what was dropped."""
+    dropped, dropped_bytes = 0, 0
+    tmp = path.with_name(path.name + ".slim")
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zout:
+        records = [i for i in zin.infolist() if i.filename.endswith(".dist-info/RECORD")]
+        if len(records) != 1:
+            raise SystemExit(f"{path.name}: expected one .dist-info/RECORD, found {len(records)}")
+        record = records[0].filename
+        kept = set()
+        for info in zin.infolist():
+            name = info.filename
+            if name == record:
+                continue
+            if name.startswith(drop) and not name.startswith(keep):
+                dropped += 1
+                dropped_bytes += info.file_size
+                continue
+            zout.writestr(info, zin.read(info))
+            kept.add(name)
+        lines = [ln for ln in zin.read(record).decode().splitlines() if ln and ln.split(",")[0] in kept | {record}]
+        info = zin.getinfo(record)
+        zout.writestr(info, "\n".join(lines) + "\n")
+    tmp.replace(path)
+    return {"dropped_files": dropped, "dropped_bytes": dropped_bytes, "drop": list(drop), "keep": list(keep)}
+
+
 def closure(lock: dict, roots: list[str]) -> list[str]:
     pkgs = lock["packages"]
     seen, todo = [], list(roots)
@@ -505,7 +564,9 @@ def layout_selfcontained(dest: Path, full: Path, merged: dict, official: dict[st
     lock = site_lock(merged)
     need = closure(lock, ROOTS)
     stamp = sc.parent / ".inputs"
-    key = hashlib.sha256(json.dumps([lock, need, PYODIDE_BUILD, PY_COMPILE, "v4"], sort_keys=True).encode()).hexdigest()
+    slim = SLIM_WHEELS if SLIM else {}
+    key = hashlib.sha256(json.dumps([lock, need, PYODIDE_BUILD, PY_COMPILE, slim, "v5"], sort_keys=True).encode()
+                         ).hexdigest()
     if (sc / "pyodide-lock.json").exists() and stamp.exists() and stamp.read_text() == key \
             and (dest / "manifest.json").exists():
         log(f"cached self-contained Pyodide ({len(need)} packages)")
@@ -547,15 +608,30 @@ def layout_selfcontained(dest: Path, full: Path, merged: dict, official: dict[st
                 raise SystemExit("py-compile left .py files in python_stdlib.zip")
         log(f"py-compiled {len(need) - len(keep)} pure wheels and python_stdlib.zip (official package files "
             f"untouched) in {time.monotonic() - t:.1f}s")
+    slimmed = {}
+    for n, spec in slim.items():
+        if n not in need:
+            continue
+        if origins[n].startswith("official"):
+            raise SystemExit(f"{n}: refusing to slim an official package file")
+        e = lock["packages"][n]
+        slimmed[n] = slim_wheel(sc / e["file_name"], spec["drop"], spec["keep"])
+        e["sha256"] = sha256(sc / e["file_name"])
+        log(f"slimmed {e['file_name']}: dropped {slimmed[n]['dropped_files']} files "
+            f"({slimmed[n]['dropped_bytes'] / 1e6:.1f} MB unpacked) the browser worker never reads; now "
+            f"{(sc / e['file_name']).stat().st_size / 1e6:.1f} MB")
+    if slimmed:
+        (sc / "pyodide-lock.json").write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n")
     manifest = {"pyodide": PYODIDE_VERSION, "packages": {}, "not_loaded": sorted(NOT_LOADED),
-                "python_stdlib.zip": "py-compiled" if PY_COMPILE else "official"}
+                "python_stdlib.zip": "py-compiled" if PY_COMPILE else "official", "slimmed": slimmed}
     for n in need:
         e = lock["packages"][n]
         if not (sc / e["file_name"]).is_file() or sha256(sc / e["file_name"]) != e["sha256"]:
             raise SystemExit(f"{n}: {e['file_name']} is missing or does not match the site lock")
         compiled = "-cp312-none-any.whl" in e["file_name"]
         manifest["packages"][n] = {"version": e["version"], "file": e["file_name"], "sha256": e["sha256"],
-                                   "origin": origins[n] + (", py-compiled" if compiled else "")}
+                                   "origin": origins[n] + (", py-compiled" if compiled else "")
+                                   + (", slimmed" if n in slimmed else "")}
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     stamp.write_text(key)
     size = sum(p.stat().st_size for p in sc.iterdir()) / 1e6
@@ -573,10 +649,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="ship the self-contained site's pure wheels as .py (to measure the start-up gain)")
     ap.add_argument("--load-all", action="store_true",
                     help="load every declared dependency of panel/bokeh (to measure the start-up gain)")
+    ap.add_argument("--no-slim", action="store_true",
+                    help="ship the self-contained site's panel and bokeh wheels whole (to measure the start-up gain)")
     args = ap.parse_args(argv)
-    global PY_COMPILE, NOT_LOADED
+    global PY_COMPILE, NOT_LOADED, SLIM
     if args.no_py_compile:
         PY_COMPILE = False
+    if args.no_slim:
+        SLIM = False
     if args.load_all:
         NOT_LOADED = set()
     t0 = time.monotonic()

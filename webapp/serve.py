@@ -4,15 +4,24 @@
     python webapp/serve.py --site build/site --port 8000
 
 The correct MIME types matter: browsers compile ``.wasm`` with streaming only when it is served as
-``application/wasm``, and ``.mjs`` must be JavaScript. Responses carry ``Cache-Control: no-cache`` so a
-rebuilt site is picked up on reload (the browser still revalidates and reuses unchanged files).
+``application/wasm``, and ``.mjs`` must be JavaScript.
+
+Caching: every file is sent with ``Last-Modified``, a strong ``ETag`` (size and modification time) and
+``Cache-Control: no-cache``, so a browser keeps each file and revalidates it on the next visit: an unchanged file
+costs a ``304 Not Modified`` and no bytes, a rebuilt one is fetched again. Chromium keeps its compiled code for
+``pyodide.asm.wasm`` with the cached response, so a warm visit neither downloads nor recompiles it.
+``--max-age 600`` sends ``Cache-Control: max-age=600`` instead, as GitHub Pages does (no revalidation for ten
+minutes, but a rebuilt file may then be served stale from the cache: a wheel whose sha256 no longer matches the
+site's lock fails to load).
 """
 from __future__ import annotations
 
 import argparse
 import functools
 import http.server
+import os
 import sys
+from http import HTTPStatus
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,8 +45,30 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the page makes a few dozen requests
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **EXTRA_TYPES}
 
+    etag = None
+
+    def send_head(self):
+        """As SimpleHTTPRequestHandler, plus a strong ETag and ``If-None-Match`` (answered with 304)."""
+        path = self.translate_path(self.path)
+        if os.path.isdir(path) and self.path.split("?", 1)[0].endswith("/"):
+            path = os.path.join(path, "index.html")
+        self.etag = None
+        if os.path.isfile(path):
+            st = os.stat(path)
+            self.etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+            wanted = self.headers.get("If-None-Match")
+            if wanted is not None:
+                tags = [t.strip().removeprefix("W/") for t in wanted.split(",")]
+                if "*" in tags or self.etag in tags:
+                    self.send_response(HTTPStatus.NOT_MODIFIED)
+                    self.end_headers()
+                    return None
+        return super().send_head()
+
     def end_headers(self):
-        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Cache-Control", self.server.cache_control)
+        if self.etag:
+            self.send_header("ETag", self.etag)
         super().end_headers()
 
     def log_message(self, format, *args):  # quiet unless asked
@@ -53,12 +84,15 @@ class SiteServer(http.server.ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def make_server(site: Path, host: str = "127.0.0.1", port: int = 8000, verbose: bool = False):
-    """A ThreadingHTTPServer serving ``site``; port 0 picks a free port (see ``server.server_address``)."""
+def make_server(site: Path, host: str = "127.0.0.1", port: int = 8000, verbose: bool = False,
+                max_age: int | None = None):
+    """A ThreadingHTTPServer serving ``site``; port 0 picks a free port (see ``server.server_address``).
+    ``max_age``: send ``Cache-Control: max-age=N`` (as GitHub Pages does with 600) instead of ``no-cache``."""
     handler = functools.partial(SiteHandler, directory=str(site))
     server = SiteServer((host, port), handler)
     server.daemon_threads = True
     server.verbose = verbose
+    server.cache_control = "no-cache" if max_age is None else f"max-age={int(max_age)}"
     return server
 
 
@@ -68,12 +102,14 @@ def main(argv=None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--verbose", action="store_true", help="log every request")
+    ap.add_argument("--max-age", type=int, default=None, metavar="SECONDS",
+                    help="Cache-Control: max-age=SECONDS (GitHub Pages sends 600) instead of no-cache")
     args = ap.parse_args(argv)
     if not (args.site / "index.html").exists():
         print(f"no site at {args.site}: build it with  python webapp/build_site.py --mode self-contained "
               f"--out {args.site}", file=sys.stderr)
         return 2
-    server = make_server(args.site.resolve(), args.host, args.port, args.verbose)
+    server = make_server(args.site.resolve(), args.host, args.port, args.verbose, args.max_age)
     host, port = server.server_address[:2]
     print(f"Serving {args.site} at http://{host}:{port}/  (Ctrl+C to stop)", flush=True)
     try:

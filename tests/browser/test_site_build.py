@@ -6,16 +6,21 @@ relative URL and show status messages as text; only the self-contained one may c
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
+import types
 import zipfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "webapp"))
+import mirror
 
 
 def build(mode: str, out: Path, *extra: str) -> tuple[str, str, dict]:
@@ -45,6 +50,8 @@ def test_cdn_build_pins_pyodide_0277_and_loads_our_wheel_relatively(cdn_site):
     assert "https://cdn.holoviz.org/panel/1.9.4/dist/wheels/panel-1.9.4-py3-none-any.whl" in worker
     assert not (out / "pyodide").exists() and not (out / "static").exists()
     assert "standin" not in worker and "stand_ins" not in info
+    # micropip fetches what the official distribution lacks from PyPI (the slimmed wheels are self-contained only)
+    assert "await micropip.install([" in worker
 
 
 def test_build_adds_the_jsnull_shim_before_the_app_runs(cdn_site):
@@ -77,10 +84,17 @@ def test_self_contained_build_serves_everything_itself(tmp_path):
     assert 'importScripts("./pyodide/pyodide.js")' in worker
     lock = json.loads((out / "pyodide" / "pyodide-lock.json").read_text())
     assert lock["info"]["version"] == "0.27.7"
-    for name in ("numpy", "autograd", "panel", "bokeh", "micropip", "pyodide-http"):
+    for name in ("numpy", "autograd", "panel", "bokeh", "pyodide-http"):
         assert (out / "pyodide" / lock["packages"][name]["file_name"]).is_file(), name
     assert lock["packages"]["panel"]["version"] == "1.9.4" and lock["packages"]["bokeh"]["version"] == "3.9.2"
     assert "panel" not in lock["packages"]["panel-material-ui"]["depends"], "dependency cycle not broken"
+    # One loadPackage call, no micropip: every name it loads is in the site's lock (else Pyodide cannot load it).
+    m = re.search(r"await self\.pyodide\.loadPackage\((\[.*?\])\);", worker)
+    assert m and "micropip" not in worker, "the self-contained worker should not use micropip"
+    loaded = json.loads(m.group(1))
+    assert loaded[-1] == f"./wheels/{info['wheel']}"
+    assert {"bokeh", "panel", "numpy", "autograd", "param", "pyodide-http"} <= set(loaded[:-1])
+    assert set(loaded[:-1]) <= set(lock["packages"]), set(loaded[:-1]) - set(lock["packages"])
     # The page names no CDN: its scripts and styles come from ./static/.
     assert not re.search(r"https://cdn\.(bokeh|holoviz)\.org", page)
     assert "fonts.googleapis.com" not in page
@@ -94,15 +108,104 @@ def test_self_contained_build_serves_everything_itself(tmp_path):
     assert not any(p.name.startswith("pandas-") for p in (out / "pyodide").iterdir())
     with zipfile.ZipFile(out / "pyodide" / "python_stdlib.zip") as z:
         assert "json/__init__.pyc" in z.namelist()
+    # Slimmed panel and bokeh wheels: what the worker never reads is gone, the lock's sha256 (checked by
+    # loadPackage) matches, and every dist/bundled/ file the page loads is still in panel's wheel, so Panel in the
+    # worker resolves the same URLs for the template as with the full wheel.
+    for name in ("panel", "bokeh"):
+        f = out / "pyodide" / lock["packages"][name]["file_name"]
+        assert hashlib.sha256(f.read_bytes()).hexdigest() == lock["packages"][name]["sha256"], name
+        assert f.stat().st_size < 4_000_000, f"{name}: {f.stat().st_size} bytes, not slimmed"
+    with zipfile.ZipFile(out / "pyodide" / lock["packages"]["panel"]["file_name"]) as z:
+        panel_files = set(z.namelist())
+    assert not any(n.startswith(("panel/dist/bundled/deckglplot/", "panel/tests/")) for n in panel_files)
+    assert "panel/dist/panel.min.js" not in panel_files and "panel/__init__.pyc" in panel_files
+    page_bundled = set(re.findall(r'\./static/panel/1\.9\.4/dist/(bundled/[^"?]+)', page))
+    assert page_bundled, "the page loads no dist/bundled/ file?"
+    missing = sorted(b for b in page_bundled if f"panel/dist/{b}" not in panel_files)
+    assert not missing, f"the slim panel wheel lacks bundled files the page uses (SLIM_WHEELS keep): {missing}"
+    for b in page_bundled:  # and the page gets them from the site itself
+        assert (out / "static" / "panel" / "1.9.4" / "dist" / b).is_file(), b
+    with zipfile.ZipFile(out / "pyodide" / lock["packages"]["bokeh"]["file_name"]) as z:
+        assert not any(n.startswith("bokeh/server/static/") for n in z.namelist())
+        assert "bokeh/__init__.pyc" in z.namelist()
     # Official package files keep their verified bytes.
     manifest = json.loads((mirror / "manifest.json").read_text())
     official = json.loads((mirror / "cdn.jsdelivr.net" / "pyodide" / "v0.27.7" / "full" / "pyodide-lock.json")
                           .read_text())["packages"]
     assert lock["packages"]["numpy"]["sha256"] == official["numpy"]["sha256"]
     assert manifest["packages"]["numpy"]["origin"].startswith("official")
+    assert manifest["packages"]["panel"]["origin"].endswith("slimmed") and manifest["slimmed"]["panel"]["dropped_files"]
+    assert sorted(info["slimmed"]) == ["bokeh", "panel"]  # BUILD-INFO.json says which wheels are not the stock ones
 
 
 def wheel_is_compiled(path: Path) -> bool:
     with zipfile.ZipFile(path) as z:
         names = z.namelist()
     return any(n.endswith(".pyc") for n in names) and not any(n.endswith(".py") for n in names)
+
+
+def make_wheel(path: Path, files: dict[str, bytes]) -> None:
+    record = "".join(f"{name},sha256=x,{len(data)}\n" for name, data in files.items())
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+        z.writestr("panel-1.9.4.dist-info/RECORD", record + "panel-1.9.4.dist-info/RECORD,,\n")
+
+
+def test_slim_wheel_drops_what_the_worker_never_reads_and_keeps_the_rest(tmp_path):
+    files = {
+        "panel/__init__.pyc": b"code",
+        "panel/dist/panel.min.js": b"js" * 1000,
+        "panel/dist/css/button.css": b".b{}",
+        "panel/dist/bundled/deckglplot/deck.js": b"x" * 5000,
+        "panel/dist/bundled/bootstrap5/css/bootstrap.min.css": b".bs{}",
+        "panel/dist/bundled/bootstrap5/css/bootstrap.css": b".bs{}" * 100,
+        "panel/dist/bundled/theme/default.css": b":root{}",
+        "panel/tests/test_x.pyc": b"t",
+        "panel-1.9.4.dist-info/METADATA": b"Name: panel\n",
+    }
+    original = tmp_path / "mirror-copy.whl"
+    make_wheel(original, files)
+    site_copy = tmp_path / "panel-1.9.4-cp312-none-any.whl"
+    os.link(original, site_copy)  # the site's copy is a hard link into the mirror
+    before = original.read_bytes()
+    spec = mirror.SLIM_WHEELS["panel"]
+    report = mirror.slim_wheel(site_copy, spec["drop"], spec["keep"])
+
+    kept = {"panel/__init__.pyc", "panel/dist/css/button.css", "panel/dist/bundled/bootstrap5/css/bootstrap.min.css",
+            "panel/dist/bundled/theme/default.css", "panel-1.9.4.dist-info/METADATA"}
+    with zipfile.ZipFile(site_copy) as z:
+        names = set(z.namelist())
+        assert names == kept | {"panel-1.9.4.dist-info/RECORD"}
+        for name in kept:
+            assert z.read(name) == files[name]
+        record = {line.split(",")[0] for line in z.read("panel-1.9.4.dist-info/RECORD").decode().splitlines()}
+    assert record == names, "RECORD must list exactly the files left"
+    assert report["dropped_files"] == 4 and report["dropped_bytes"] == 2000 + 5000 + 500 + 1
+    assert original.read_bytes() == before, "slimming changed the hard-linked original"
+
+
+def test_nh3_stand_in_passes_plain_text_without_bleach_and_sanitizes_the_rest(monkeypatch):
+    calls = []
+    fake_bleach = types.ModuleType("bleach")
+
+    def fake_clean(text, **kw):
+        calls.append(text)
+        return "<sanitized>"
+
+    fake_bleach.clean = fake_clean
+    monkeypatch.setitem(sys.modules, "bleach", fake_bleach)
+    nh3 = types.ModuleType("nh3_standin_under_test")
+    exec(compile(mirror.NH3_STANDIN_SOURCE, "nh3/__init__.py", "exec"), nh3.__dict__)  # noqa: S102 (our own source)
+    # what Panel cleans for the app's template: names, CSS classes, titles
+    for plain in ["main-60625616", "tr-text", "tinyrnn: train a character-level RNN in your browser", "",
+                  "Tab\tand\nnewline, quotes \"'\" and non-ASCII: é ∂L/∂h"]:
+        assert nh3.clean(plain) == plain
+    assert calls == []
+    # anything ammonia or bleach could change goes through bleach
+    for text in ["<img src=x onerror=alert(1)>", "a > b", "fish & chips", "line\r\nbreak", "nb\xa0sp", "ff\x0c",
+                 "nul\x00"]:
+        assert nh3.clean(text) == "<sanitized>", repr(text)
+    assert len(calls) == 7
+    with pytest.raises(NotImplementedError):
+        nh3.clean("plain", allowed_classes={"a": {"b"}})
