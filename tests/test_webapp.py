@@ -389,7 +389,7 @@ WIDGET_SELECTORS = [
     "tr-prime", "tr-temperature", "tr-length", "tr-sample", "tr-download", "tr-upload-model", "tr-error",
     "tr-gradcheck", "tr-gradcheck-output", "tr-status", "tr-text-info", "tr-loss-chart", "tr-flow-chart",
     "tr-hidden-size", "tr-seq-len", "tr-batch-size", "tr-lr", "tr-optimizer", "tr-clip-norm", "tr-engine",
-    "tr-readouts", "tr-sample-info",
+    "tr-readouts", "tr-sample-info", "tr-backend",
 ]
 READOUT_SELECTORS = ["tr-step", "tr-loss", "tr-val-loss", "tr-chars", "tr-speed", "tr-elapsed"]
 

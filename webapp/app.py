@@ -35,6 +35,7 @@ in which each is ``<div class="tr-NAME"><span class="tr-kv">TEXT</span></div>``:
     tr-text-info       readout (``pre``): size in characters and bytes, vocabulary size, or what is wrong
   hyper-parameters (sidebar; ``input``/``select`` inside)
     tr-hidden-size, tr-seq-len, tr-batch-size, tr-lr, tr-optimizer, tr-clip-norm, tr-engine
+    tr-backend         readout (``pre``): what computes the matrix products here (``tinyrnn.bptt.BACKEND``)
   training
     tr-train           button: start training (a new model if there is none or the text/settings changed)
     tr-pause           button: pause (disabled unless training)
@@ -94,19 +95,14 @@ TICK_SECONDS = 0.2  # training time per periodic-callback tick
 TICK_PERIOD_MS = 50  # the callback's period; a tick always yields to the event loop afterwards
 LIVE_SAMPLE_EVERY = 3.0  # seconds between live samples while training
 LIVE_SAMPLE_LENGTH = 240
-FLOW_EVERY = 2.0
-UI_INTERVAL = 0.5  # seconds between readout/chart refreshes while training  # seconds between gradient-flow snapshots while training
+FLOW_EVERY = 2.0  # seconds between gradient-flow snapshots while training
+UI_INTERVAL = 0.5  # seconds between readout/chart refreshes while training
 CHART_ROLLOVER = 4000  # points kept per loss series
 CUSTOM_TEXT = "Custom text"
 NATS_TO_BITS = tinyrnn.NATS_TO_BITS
 
-# Defaults chosen for visible learning within a minute in the browser. Measured in the Pyodide 0.27.7 worker
-# (Chromium, a loaded 2-core machine) on the bundled corpus: a step costs about the same at B=16 and B=32 (per-step
-# Python overhead dominates in wasm), and H=64 runs about 2.5x the steps/s of H=128. After 40 s the validation loss
-# was 1.96 nats/char for H=64/B=32 against 2.01 (H=64/B=16) and 2.11-2.18 (H=128/B=16 or 32). CPython (one BLAS
-# thread) is about 5x faster than the browser at these sizes.
-# The library's defaults are the app's: the settings that learned most in 5 minutes of in-browser training
-# (docs/performance.md, "Learning quality").
+# The library's defaults are the app's: in 5 minutes of in-browser training they reach about 1.74 nats/char on
+# tinyshakespeare, and none of the other settings tried at H=128 did better (docs/performance.md, "Learning quality").
 _LIBRARY_DEFAULTS = tinyrnn.TrainConfig()
 DEFAULTS = {name: getattr(_LIBRARY_DEFAULTS, name)
             for name in ("hidden_size", "seq_len", "batch_size", "lr", "optimizer", "clip_norm", "engine")}
@@ -933,6 +929,8 @@ def create_app(session: TrainingSession | None = None):
         pn.widgets.Select.from_param(session.param.optimizer, css_classes=["tr-optimizer"], sizing_mode="stretch_width"),
         num(session.param.clip_norm, "tr-clip-norm", pn.widgets.FloatInput, step=1.0),
         pn.widgets.Select.from_param(session.param.engine, css_classes=["tr-engine"], sizing_mode="stretch_width"),
+        pn.pane.HTML(plain_html(f"Matrix products: {tinyrnn.bptt.BACKEND}"), css_classes=["tr-backend"],
+                     stylesheets=stylesheets, sizing_mode="stretch_width"),
         pn.pane.Markdown(
             "Changes apply to a new model: **Train** starts one when the text or a setting changed; "
             "**Resume** continues the current model as it is.",
