@@ -1,4 +1,5 @@
-"""The wheel people install (and the browser loads) is pure Python, small, and carries the corpus."""
+"""The wheel people install (and the browser loads) is pure Python, small, and carries the corpus and the
+browser kernels."""
 
 import subprocess
 import sys
@@ -25,6 +26,9 @@ def test_wheel_is_pure_small_and_complete(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "tinyrnn/corpora/macbeth.txt" in names
     assert "tinyrnn/model.py" in names and "tinyrnn/cli.py" in names
+    # the browser's WebAssembly kernels, byte for byte the module in the source tree
+    shipped = zipfile.ZipFile(wheel).read("tinyrnn/kernels/simd.wasm")
+    assert shipped == (ROOT / "core" / "tinyrnn" / "kernels" / "simd.wasm").read_bytes()
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist") and "extra" not in line]
     assert sorted(requires) == ["Requires-Dist: autograd>=1.7.0", "Requires-Dist: numpy>=2.0.2"]
