@@ -3,6 +3,7 @@
 #   make test   set everything up and run every test (library, minimum versions, real browser)
 #   make train  train on the bundled corpus from the command line and print a sample
 #   make bench  benchmarks (not tests): throughput against numpy and PyTorch, in-browser ratio
+#   make bench-startup  benchmark (not a test): the built site's start-up time in Chromium, cold and warm visits
 PYTHON ?= python3
 PYTHON_MIN ?= $(firstword $(wildcard /root/.pyenv/versions/3.12*/bin/python3) python3.12)
 VENV := .venv
@@ -69,6 +70,11 @@ bench: $(BENCH)/.installed mirror
 
 quality: $(BENCH)/.installed
 	$(BENCH)/python -m bench.quality
+
+# Start-up time of the built site in Chromium (the project's venv has Playwright). See bench/README.md.
+.PHONY: bench-startup
+bench-startup: site
+	$(BIN)/python -m bench.startup --site $(SITE)
 
 clean:
 	rm -rf build dist .cache artifacts $(VENV) .venv-min .venv-bench
