@@ -70,6 +70,15 @@ def quality_md(data: dict) -> str:
     return "\n".join(out)
 
 
+def startup_md(data: dict) -> str:
+    out = ["| site | cold s | warm median s (range), n |", "|---|---|---|"]
+    for name, site in data["sites"].items():
+        s = site["summary"]
+        out.append(f"| {name} | {s['cold_s']:.1f} | {s['warm_median_s']:.1f} ({min(s['warm_s']):.1f}–"
+                   f"{max(s['warm_s']):.1f}), {s['warm_n']} |")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results")
@@ -83,6 +92,8 @@ def main(argv=None) -> int:
             print("\nPeak RSS MiB (numpy heap peak of one step):\n\n" + memory_md(data))
         elif "rows" in data:
             print(pyodide_md(data))
+        elif "sites" in data:
+            print(startup_md(data))
         elif "log" in data:
             s = data["summary"]
             print(f"config {json.dumps(data['config'])}\n")
