@@ -209,6 +209,28 @@ def test_adam_matches_numpy_bit_for_bit(simd, monkeypatch, n, t):
     assert got_state["t"] == ref_state["t"] == t + 1
 
 
+def test_wrong_shapes_or_dtypes_are_refused_before_the_kernel_runs(simd):
+    """The kernels trust their sizes; the Python side must refuse anything that would read or write past an array."""
+    f = np.zeros
+    calls = [
+        lambda: simd.mm(f((3, 4), np.float32), f((5, 2), np.float32)),
+        lambda: simd.at_b(f((4, 3), np.float32), f((5, 2), np.float32)),
+        lambda: simd.mm(f((3, 4), np.float32), f((4, 2), np.float64)),
+        lambda: simd.rnn_forward(f((2, 3, 4), np.float32), f((4, 5), np.float32), f((3, 4), np.float32)),
+        lambda: simd.rnn_forward(f((2, 3, 4), np.float32), f((4, 4), np.float32), f((2, 4), np.float32)),
+        lambda: simd.rnn_backward(f((2, 3, 4), np.float32), f((2, 3, 5), np.float32), f((4, 4), np.float32)),
+        lambda: simd.rnn_backward(f((2, 3, 4), np.float32), f((2, 3, 4), np.float32), f((4, 4), np.float32),
+                                  f(2, np.float32)),  # float32 norms would receive float64 writes
+        lambda: simd.rnn_backward(f((2, 3, 4), np.float32), f((2, 3, 4), np.float32), f((4, 4), np.float32), f(3)),
+        lambda: simd.adam(*(f(4, np.float32),) * 3, f(5, np.float32), 0.9, 0.999, 1e-3, 1e-8),
+        lambda: simd.softmax_cross_entropy(f((3, 4), np.float32), np.array([0, 1])),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="WebAssembly kernel called with"):
+            call()
+    assert simd.heap.calls == 0
+
+
 def random_problem(seed, H=24, V=9, B=4, T=6):
     rng = np.random.default_rng(seed)
     config = tinyrnn.ModelConfig(vocab_size=V, hidden_size=H)

@@ -2,11 +2,11 @@
 
 ``kernels/simd.c``, compiled to ``kernels/simd.wasm`` by ``tools/build_kernel.py``, holds one matrix product, the
 two time loops of the recurrence (bptt.recurrence_forward / recurrence_backward), the softmax cross-entropy and
-Adam's update. The module imports
-Pyodide's own linear memory, so it reads and writes numpy's buffers in place: nothing is copied. bptt.py calls
-these (bptt and optim ask ``for_arrays``) for C-ordered float32 arrays inside Pyodide and keep their numpy code
-for everything else, and as the reference: tests/test_wasm_kernels.py runs this same ``.wasm`` natively with
-wasmtime against it.
+Adam's update. The module imports Pyodide's own linear memory, so it reads and writes numpy's buffers in place:
+nothing is copied. Inside Pyodide, bptt and optim ask ``for_arrays`` and use these kernels for C-ordered float32
+arrays; everything else runs their numpy code, which is also the reference the kernels are tested against
+(tests/test_wasm_kernels.py runs this same ``.wasm`` natively with wasmtime). Every method checks shapes and
+dtypes before the call: the kernels trust their arguments, and a wrong size would read or write outside an array.
 """
 
 from __future__ import annotations
@@ -34,9 +34,15 @@ def address(a) -> int:
     return a.__array_interface__["data"][0]
 
 
+def _require(ok: bool, what: str) -> None:
+    if not ok:
+        raise ValueError(f"WebAssembly kernel called with {what}")
+
+
 class SimdKernels:
-    """The module's exports with numpy-shaped signatures. ``exports`` has ``sgemm``, ``rnn_forward`` and
-    ``rnn_backward``; ``address(array)`` gives an array's offset in the module's memory."""
+    """The module's exports with numpy-shaped signatures. ``exports`` has ``sgemm``, ``rnn_forward``,
+    ``rnn_backward``, ``softmax_xent`` and ``adam``; ``address(array)`` gives an array's offset in the module's
+    memory. Arrays must be C-contiguous float32 (``usable``) unless stated otherwise."""
 
     def __init__(self, exports, address=address):
         self._sgemm, self._forward, self._backward = exports.sgemm, exports.rnn_forward, exports.rnn_backward
@@ -45,6 +51,8 @@ class SimdKernels:
 
     def _product(self, M, N, K, a, sa_i, sa_k, b):
         """C (M, N) with C[i, j] = sum_k a.flat[i*sa_i + k*sa_k] * b[k, j]."""
+        _require(a.ndim == b.ndim == 2 and a.size == M * K and b.shape == (K, N) and usable(a, b),
+                 f"mismatched or unusable operands {a.shape} {a.dtype}, {b.shape} {b.dtype}")
         out = np.empty((M, N), dtype=np.float32)
         if M and N:
             at = self._address
@@ -69,6 +77,8 @@ class SimdKernels:
         """In place over ``a`` (T, B, H), which holds W_hx x_t + b_h: a[t] = tanh(a[t] + a[t-1] @ W_hh_t), with
         a[-1] = h0 (B, H); ``W_hh_t`` (H, H) is W_hh transposed. Returns ``a`` (now the hidden states)."""
         T, B, H = a.shape
+        _require(W_hh_t.shape == (H, H) and h0.shape == (B, H) and usable(a, W_hh_t, h0),
+                 f"shapes {a.shape}, {W_hh_t.shape}, {h0.shape}")
         at = self._address
         self._forward(T, B, H, at(a), at(W_hh_t), at(h0))
         return a
@@ -78,6 +88,9 @@ class SimdKernels:
         das[t] *= g (= dL/da_t), dh = das[t] @ W_hh, starting from dh = 0. ``norms`` (T,) float64, if given,
         receives ||g|| per step. Returns dh = dL/dh0 (B, H)."""
         T, B, H = das.shape
+        norms_ok = norms is None or (norms.shape == (T,) and norms.dtype == np.float64 and norms.flags.c_contiguous)
+        _require(dhs.shape == das.shape and W_hh.shape == (H, H) and usable(das, dhs, W_hh) and norms_ok,
+                 f"shapes {das.shape}, {dhs.shape}, {W_hh.shape}, norms {None if norms is None else norms.shape}")
         dh = np.zeros((B, H), dtype=np.float32)
         at = self._address
         self._backward(T, B, H, at(das), at(dhs), at(W_hh), at(dh), 0 if norms is None else at(norms))
@@ -86,6 +99,7 @@ class SimdKernels:
     def adam(self, p, g, m, v, beta1, beta2, step, eps):
         """As ``optim.Adam``'s numpy update, bit for bit (same float32 operations in the same order):
         returns (new p, new m, new v) as new arrays; the inputs are not modified."""
+        _require(p.shape == g.shape == m.shape == v.shape and usable(p, g, m, v), "mismatched Adam arrays")
         p_new, m_new, v_new = np.empty_like(p), np.empty_like(p), np.empty_like(p)
         at = self._address
         self._adam(p.size, at(p), at(g), at(m), at(v), beta1, 1 - beta1, beta2, 1 - beta2, step, eps,
@@ -96,6 +110,7 @@ class SimdKernels:
         """As ``bptt.softmax_cross_entropy``: (mean nats, dL/dlogits (N, V)) for logits (N, V), ids targets (N,)."""
         N, V = logits.shape
         targets = np.ascontiguousarray(targets, dtype=np.int32)
+        _require(targets.shape == (N,) and usable(logits), f"logits {logits.shape}, targets {targets.shape}")
         if N and (targets.min() < 0 or targets.max() >= V):  # the kernel indexes rows with them: never out of range
             raise IndexError(f"target ids must lie in [0, {V}), got {targets.min()}..{targets.max()}")
         dlogits = np.empty_like(logits)
