@@ -3,8 +3,9 @@
     python tools/build_kernel.py            # rebuild kernels/simd.wasm
     python tools/build_kernel.py --check    # rebuild into a temporary file; fail unless it equals the shipped one
 
-Needs Debian's clang, lld (wasm-ld) and wabt (wasm2wat): ``apt-get install clang lld wabt``. The shipped module was
-built with Debian 12's clang 14.0.6; ``--check`` compares bytes, so another clang version may legitimately differ. (scripts/install_browser_deps.sh does it).
+Needs Debian's clang, lld (wasm-ld) and wabt (wasm2wat): ``apt-get install clang lld wabt``
+(scripts/install_browser_deps.sh does it). The shipped module was built with Debian 12's clang 14.0.6; ``--check``
+compares bytes, so another clang version may legitimately differ.
 
 The module runs inside Pyodide's own linear memory (it imports it), so a build is refused unless its code is
 free of global reads and writes: the only global wasm-ld defines is the C stack pointer, whose default value
