@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 import tinyrnn
 from tinyrnn import bptt, model, wasm_kernels
 
+from helpers import random_problem
+
 CANARY = 0x3F  # float32 0.747, float64 4.8e-4: not a fixed point of tanh or of scaling
 FIRST_OFFSET = 4096  # offset 0 means "no array" to the kernels
 
@@ -111,20 +113,12 @@ def test_products_at_training_shapes(simd, shape):
     assert_product_close(simd.mm(a, b), a.astype(np.float64), b.astype(np.float64))
 
 
-def reference_forward(a, W_hh, h0):
-    a = a.copy()
-    h = h0
-    for t in range(a.shape[0]):
-        h = np.tanh(a[t] + h @ W_hh.T)
-        a[t] = h
-    return a
-
-
 @pytest.mark.parametrize("T,B,H", [(1, 1, 1), (25, 16, 128), (7, 3, 13), (4, 5, 8)])
 def test_rnn_forward_matches_numpy(simd, T, B, H):
     rng = np.random.default_rng(T * B * H)
     a, W_hh, h0 = f32(rng, T, B, H), f32(rng, H, H, scale=1 / np.sqrt(H)), f32(rng, B, H, scale=0.5)
-    ref = reference_forward(a.astype(np.float64), W_hh.astype(np.float64), h0.astype(np.float64))
+    a64, W_hh_t64, h0_64 = a.astype(np.float64), np.ascontiguousarray(W_hh.T, np.float64), h0.astype(np.float64)
+    ref = bptt.forward_time_loop(a64, W_hh_t64, h0_64)
     out = simd.rnn_forward(a.copy(), np.ascontiguousarray(W_hh.T), h0)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, ref, rtol=0, atol=2e-6 * max(1, np.sqrt(H)))
@@ -151,23 +145,16 @@ def test_rnn_backward_matches_numpy(simd, T, B, H, with_norms):
     rng = np.random.default_rng(T + B + H)
     hs = np.tanh(f32(rng, T, B, H))
     dhs, W_hh = f32(rng, T, B, H, scale=0.1), f32(rng, H, H, scale=1 / np.sqrt(H))
-    ids = rng.integers(0, 5, (T, B))
-    h0 = f32(rng, B, H, scale=0.5)
     norms = np.empty(T) if with_norms else None
     das = 1 - hs * hs
     dh0 = simd.rnn_backward(das, dhs, W_hh, norms)
-    ref = bptt.recurrence_backward(W_hh.astype(np.float64), hs.astype(np.float64), h0.astype(np.float64), ids,
-                                   dhs.astype(np.float64), 5, with_norms=True)
-    ref_das = (1 - hs.astype(np.float64) ** 2)
-    # rebuild dL/da from the reference: da_t = (dhs_t + W_hh^T da_{t+1}) * (1 - h_t^2)
-    dh = np.zeros((B, H))
-    for t in range(T - 1, -1, -1):
-        ref_das[t] *= dhs[t] + dh
-        dh = ref_das[t] @ W_hh.astype(np.float64)
+    ref_norms = np.empty(T)
+    ref_das = 1 - hs.astype(np.float64) ** 2
+    ref_dh0 = bptt.backward_time_loop(ref_das, dhs.astype(np.float64), W_hh.astype(np.float64), ref_norms)
     np.testing.assert_allclose(das, ref_das, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(dh0, ref[3], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(dh0, ref_dh0, rtol=0, atol=1e-6)
     if with_norms:
-        np.testing.assert_allclose(norms, ref[4], rtol=1e-5)
+        np.testing.assert_allclose(norms, ref_norms, rtol=1e-5)
 
 
 @pytest.mark.parametrize("N,V,scale", [(1, 1, 1.0), (7, 5, 3.0), (400, 65, 1.0), (33, 130, 30.0), (9, 3, 200.0)])
@@ -231,20 +218,10 @@ def test_wrong_shapes_or_dtypes_are_refused_before_the_kernel_runs(simd):
     assert simd.heap.calls == 0
 
 
-def random_problem(seed, H=24, V=9, B=4, T=6):
-    rng = np.random.default_rng(seed)
-    config = tinyrnn.ModelConfig(vocab_size=V, hidden_size=H)
-    params = model.init_params(config, seed=seed, dtype=np.float32)
-    params = {k: (v + f32(rng, *v.shape, scale=0.1)).astype(np.float32) for k, v in params.items()}
-    inputs, targets = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
-    h0 = f32(rng, B, H, scale=0.5)
-    return params, inputs, targets, h0
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fused_engine_with_kernels_matches_native(simd, monkeypatch, seed):
     """The whole default engine as it runs inside Pyodide (kernels for float32) against the native engine."""
-    params, inputs, targets, h0 = random_problem(seed)
+    params, inputs, targets, h0 = random_problem(9, 24, 4, 6, seed=seed, dtype=np.float32, scale=0.1)
     native = model.loss_and_grads(params, inputs, targets, h0, engine="fused")
     native_manual = bptt.manual_bptt(params, inputs, targets, h0)
     monkeypatch.setattr(bptt, "WASM", True)
@@ -262,7 +239,7 @@ def test_fused_engine_with_kernels_matches_native(simd, monkeypatch, seed):
 
 def test_float64_never_reaches_the_kernels(simd, monkeypatch):
     """Gradient checks run in float64: inside Pyodide they must use numpy (einsum), not the float32 kernels."""
-    params, inputs, targets, h0 = random_problem(3)
+    params, inputs, targets, h0 = random_problem(9, 24, 4, 6, seed=3, dtype=np.float32, scale=0.1)
     params64 = {k: v.astype(np.float64) for k, v in params.items()}
     monkeypatch.setattr(bptt, "WASM", True)
     monkeypatch.setattr(wasm_kernels, "ACTIVE", simd)

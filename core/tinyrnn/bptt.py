@@ -75,19 +75,40 @@ class BPTTResult:
     dh_norms: np.ndarray  # (T,): ||dL/dh_t|| over the whole batch
 
 
+def forward_time_loop(a, W_hh_t, h0):
+    """In place over ``a`` (T, B, H), which holds W_hx x_t + b_h: a[t] = tanh(a[t] + a[t-1] @ W_hh_t), with
+    a[-1] = ``h0`` (B, H) and ``W_hh_t`` = W_hh transposed. Returns ``a``, now the hidden states.
+    The numpy twin of ``wasm_kernels.SimdKernels.rnn_forward`` (same signature, the kernels' reference)."""
+    h = h0
+    for t in range(a.shape[0]):
+        h = np.tanh(a[t] + mm(h, W_hh_t))
+        a[t] = h  # reuse the buffer: a now holds h_t
+    return a
+
+
+def backward_time_loop(das, dhs, W_hh, norms=None):
+    """In place over ``das`` (T, B, H), which holds 1 - h_t^2: from t = T-1 down, g = dhs[t] + dh,
+    das[t] *= g (= dL/da_t), dh = das[t] @ W_hh, from dh = 0 beyond the window. ``norms`` (T,), if given, receives
+    ||g|| = ||dL/dh_t|| per step. Returns dL/dh0 (B, H).
+    The numpy twin of ``wasm_kernels.SimdKernels.rnn_backward`` (same signature, the kernels' reference)."""
+    dh_next = np.zeros(das.shape[1:], dtype=das.dtype)  # W_hh^T dL/da_{t+1}
+    for t in range(das.shape[0] - 1, -1, -1):
+        dh = dhs[t] + dh_next
+        if norms is not None:
+            norms[t] = np.sqrt(np.vdot(dh, dh))
+        da = das[t]
+        da *= dh  # dL/da_t = dL/dh_t * (1 - h_t^2)
+        dh_next = mm(da, W_hh)
+    return dh_next
+
+
 def recurrence_forward(W_hx, W_hh, b_h, h0, inputs_tm):
     """Hidden states for time-major ids ``inputs_tm`` (T, B) from ``h0`` (B, H): returns hs (T, B, H)."""
     a = W_hx.T[inputs_tm]  # (T, B, H): the embedding lookup replaces a one-hot product
     a += b_h
     W_hh_t = np.ascontiguousarray(W_hh.T)  # once, so that every step is a plain (B, H) @ (H, H) product
     simd = _simd_for(a, W_hh_t, h0)
-    if simd:
-        return simd.rnn_forward(a, W_hh_t, h0)
-    h = h0
-    for t in range(a.shape[0]):
-        h = np.tanh(a[t] + mm(h, W_hh_t))
-        a[t] = h  # reuse the buffer: a now holds h_t
-    return a
+    return (simd.rnn_forward if simd else forward_time_loop)(a, W_hh_t, h0)
 
 
 def recurrence_backward(W_hh, hs, h0, inputs_tm, dhs, vocab_size, with_norms=False):
@@ -96,26 +117,16 @@ def recurrence_backward(W_hh, hs, h0, inputs_tm, dhs, vocab_size, with_norms=Fal
     ``dhs`` (T, B, H) is the gradient reaching each h_t from outside the recurrence (the output layer).
     Returns (dW_hx (H, V), dW_hh (H, H), db_h (H,), dh0 (B, H), dh_norms (T,) or None)."""
     T, B, H = hs.shape
-    das = 1 - hs * hs  # tanh'(a_t) for every step in one vectorised op; scaled in place below
+    das = 1 - hs * hs  # tanh'(a_t) for every step in one vectorised op; scaled in place by the time loop
     norms = np.empty(T) if with_norms else None
     simd = _simd_for(das, dhs, W_hh)
-    if simd:
-        dh_next = simd.rnn_backward(das, dhs, W_hh, norms)
-    else:
-        dh_next = np.zeros_like(h0)  # W_hh^T dL/da_{t+1}, zero beyond the window
-        for t in range(T - 1, -1, -1):
-            dh = dhs[t] + dh_next
-            if with_norms:
-                norms[t] = np.sqrt(np.vdot(dh, dh))
-            da = das[t]
-            da *= dh  # dL/da_t = dL/dh_t * (1 - h_t^2)
-            dh_next = mm(da, W_hh)
+    dh0 = (simd.rnn_backward if simd else backward_time_loop)(das, dhs, W_hh, norms)
     h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)  # (T, B, H): h_{t-1}
     das_flat = das.reshape(T * B, H)
     dW_hh = at_b(das_flat, h_prev.reshape(T * B, H))
     db_h = das_flat.sum(axis=0)
     dW_hx = scatter_rows_t(inputs_tm.reshape(-1), das_flat, vocab_size)  # column v: sum of dL/da_t where x_t = v
-    return dW_hx, dW_hh, db_h, dh_next, norms
+    return dW_hx, dW_hh, db_h, dh0, norms
 
 
 def output_logits(hs_flat, W_yh, b_y):

@@ -74,8 +74,7 @@ class SimdKernels:
         return self.mm(a, np.ascontiguousarray(b.T))
 
     def rnn_forward(self, a, W_hh_t, h0):
-        """In place over ``a`` (T, B, H), which holds W_hx x_t + b_h: a[t] = tanh(a[t] + a[t-1] @ W_hh_t), with
-        a[-1] = h0 (B, H); ``W_hh_t`` (H, H) is W_hh transposed. Returns ``a`` (now the hidden states)."""
+        """As ``bptt.forward_time_loop``: in place over ``a`` (T, B, H); ``W_hh_t`` (H, H), ``h0`` (B, H)."""
         T, B, H = a.shape
         _require(W_hh_t.shape == (H, H) and h0.shape == (B, H) and usable(a, W_hh_t, h0),
                  f"shapes {a.shape}, {W_hh_t.shape}, {h0.shape}")
@@ -84,9 +83,7 @@ class SimdKernels:
         return a
 
     def rnn_backward(self, das, dhs, W_hh, norms=None):
-        """In place over ``das`` (T, B, H), which holds 1 - h_t^2: from t = T-1 down, g = dhs[t] + dh,
-        das[t] *= g (= dL/da_t), dh = das[t] @ W_hh, starting from dh = 0. ``norms`` (T,) float64, if given,
-        receives ||g|| per step. Returns dh = dL/dh0 (B, H)."""
+        """As ``bptt.backward_time_loop``: in place over ``das`` (T, B, H); ``norms`` must be float64 (T,)."""
         T, B, H = das.shape
         norms_ok = norms is None or (norms.shape == (T,) and norms.dtype == np.float64 and norms.flags.c_contiguous)
         _require(dhs.shape == das.shape and W_hh.shape == (H, H) and usable(das, dhs, W_hh) and norms_ok,
