@@ -22,61 +22,56 @@ def _r(x):
     return "—" if x is None else f"{x:.2f}×"
 
 
+def _table(head, rows) -> str:
+    """A Markdown table: a header row, the separator, one row per list of cells."""
+    def row(cells):
+        return "| " + " | ".join(str(c) for c in cells) + " |"
+
+    return "\n".join([row(head), "|" + "---|" * len(head), *map(row, rows)])
+
+
 def throughput_md(data: dict, key: str) -> str:
     res = [r for r in data["results"] if "error" not in r]
     impls = [i for i in SHORT if any(r["impl"] == i for r in res)]
     by = {(r["impl"], r["H"], r["B"]): r.get(key) for r in res}
-    cells = sorted({(r["B"], r["H"]) for r in res})
-    head = ["H", "B"] + [SHORT[i] for i in impls] + ["fused / torch", "fused / numpy", "fused / autograd"]
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for B, H in cells:
+    rows = []
+    for B, H in sorted({(r["B"], r["H"]) for r in res}):
         f = by.get(("tinyrnn-fused", H, B))
         ratios = [f / by[(o, H, B)] if f and by.get((o, H, B)) else None
                   for o in ("torch", "numpy-minchar", "tinyrnn-autograd")]
-        out.append("| " + " | ".join([str(H), str(B)] + [_k(by.get((i, H, B))) for i in impls]
-                                     + [_r(x) for x in ratios]) + " |")
-    return "\n".join(out)
+        rows.append([H, B] + [_k(by.get((i, H, B))) for i in impls] + [_r(x) for x in ratios])
+    return _table(["H", "B"] + [SHORT[i] for i in impls] + ["fused / torch", "fused / numpy", "fused / autograd"], rows)
 
 
 def memory_md(data: dict) -> str:
     res = [r for r in data["results"] if "error" not in r]
     impls = [i for i in SHORT if any(r["impl"] == i for r in res)]
     by = {(r["impl"], r["H"], r["B"]): r for r in res}
-    cells = sorted({(r["B"], r["H"]) for r in res})
-    out = ["| H | B | " + " | ".join(SHORT[i] for i in impls) + " |", "|" + "---|" * (2 + len(impls))]
-    for B, H in cells:
-        row = []
-        for i in impls:
-            r = by.get((i, H, B))
-            t = r.get("traced_step_peak_mib") if r else None
-            row.append("—" if r is None else f"{r['peak_rss_mib']:.0f}" + ("" if t is None else f" ({t:.1f})"))
-        out.append(f"| {H} | {B} | " + " | ".join(row) + " |")
-    return "\n".join(out)
+
+    def cell(r):
+        t = r.get("traced_step_peak_mib") if r else None
+        return "—" if r is None else f"{r['peak_rss_mib']:.0f}" + ("" if t is None else f" ({t:.1f})")
+
+    rows = [[H, B] + [cell(by.get((i, H, B))) for i in impls] for B, H in sorted({(r["B"], r["H"]) for r in res})]
+    return _table(["H", "B"] + [SHORT[i] for i in impls], rows)
 
 
 def pyodide_md(data: dict) -> str:
-    out = ["| H | B | native chars/s | Pyodide chars/s | ratio | ratio (CPU time) |", "|---|---|---|---|---|---|"]
-    for r in data["rows"]:
-        out.append(f"| {r['H']} | {r['B']} | {_k(r['native_chars_per_sec'])} | {_k(r['pyodide_chars_per_sec'])} | "
-                   f"{_r(r['ratio'])} | {_r(r.get('ratio_cpu'))} |")
-    return "\n".join(out)
+    rows = [[r["H"], r["B"], _k(r["native_chars_per_sec"]), _k(r["pyodide_chars_per_sec"]), _r(r["ratio"]),
+             _r(r.get("ratio_cpu"))] for r in data["rows"]]
+    return _table(["H", "B", "native chars/s", "Pyodide chars/s", "ratio", "ratio (CPU time)"], rows)
 
 
 def quality_md(data: dict) -> str:
-    out = ["| training s | steps | chars seen | val nats/char | val bits/char |", "|---|---|---|---|---|"]
-    for r in data["log"]:
-        out.append(f"| {r['train_seconds']:.0f} | {r['steps']} | {r['chars_seen']:,} | {r['val_nats']:.3f} | "
-                   f"{r['val_bits']:.3f} |")
-    return "\n".join(out)
+    rows = [[f"{r['train_seconds']:.0f}", r["steps"], f"{r['chars_seen']:,}", f"{r['val_nats']:.3f}",
+             f"{r['val_bits']:.3f}"] for r in data["log"]]
+    return _table(["training s", "steps", "chars seen", "val nats/char", "val bits/char"], rows)
 
 
 def startup_md(data: dict) -> str:
-    out = ["| site | cold s | warm median s (range), n |", "|---|---|---|"]
-    for name, site in data["sites"].items():
-        s = site["summary"]
-        out.append(f"| {name} | {s['cold_s']:.1f} | {s['warm_median_s']:.1f} ({min(s['warm_s']):.1f}–"
-                   f"{max(s['warm_s']):.1f}), {s['warm_n']} |")
-    return "\n".join(out)
+    rows = [[name, f"{s['cold_s']:.1f}", f"{s['warm_median_s']:.1f} ({min(s['warm_s']):.1f}–{max(s['warm_s']):.1f}), "
+             f"{s['warm_n']}"] for name, s in ((n, site["summary"]) for n, site in data["sites"].items())]
+    return _table(["site", "cold s", "warm median s (range), n"], rows)
 
 
 def main(argv=None) -> int:
