@@ -3,14 +3,16 @@ import numpy as np
 import tinyrnn
 
 
-def random_problem(V, H, B, T, seed=0, dtype=np.float64, scale=0.3):
-    """Random params (perturbed away from init so no gradient is trivially zero), a batch and a non-zero h0."""
+def random_problem(V, H, B, T, seed=0, dtype=np.float64, scale=0.3, cell="rnn"):
+    """Random params of a ``cell`` model (perturbed away from init so no gradient is trivially zero), a batch and
+    a non-zero initial state h0 (B, S): for the LSTM both its h and its c parts are non-zero."""
     rng = np.random.default_rng(seed)
-    params = tinyrnn.init_params(tinyrnn.ModelConfig(V, H), seed=seed)
+    config = tinyrnn.ModelConfig(V, H, cell)
+    params = tinyrnn.init_params(config, seed=seed)
     params = {k: (v + scale * rng.standard_normal(v.shape)).astype(dtype) for k, v in params.items()}
     inputs = rng.integers(0, V, (B, T))
     targets = rng.integers(0, V, (B, T))
-    h0 = (0.5 * rng.standard_normal((B, H))).astype(dtype)
+    h0 = (0.5 * rng.standard_normal((B, config.state_size()))).astype(dtype)
     return params, inputs, targets, h0
 
 

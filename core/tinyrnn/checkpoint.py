@@ -17,12 +17,13 @@ import numpy as np
 
 from .config import StepMetrics, TrainConfig
 from .errors import CheckpointError, TinyRNNError
-from .model import PARAM_NAMES, ModelConfig
+from .model import ModelConfig
 from .optim import make_optimizer
 from .vocab import Vocabulary
 
 FORMAT = "tinyrnn-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the config records the cell; version 1 files (no cell) are tanh RNNs
+READABLE_VERSIONS = (1, 2)
 MAX_CHECKPOINT_BYTES = 1 << 30
 MAX_MEMBER_ELEMENTS = 1 << 27
 HISTORY_FIELDS = ("step", "train_loss", "val_loss", "chars_per_sec", "grad_norm", "chars_seen", "elapsed")
@@ -37,7 +38,7 @@ class Checkpoint:
     params: dict
     optimizer_state: dict = field(default_factory=dict)
     progress: dict = field(default_factory=dict)
-    hidden: np.ndarray | None = None  # (B, H) at the saved step
+    hidden: np.ndarray | None = None  # the state (B, S) at the saved step: S = H, or 2H for an LSTM ([h | c])
     history: list = field(default_factory=list)  # StepMetrics
     format_version: int = FORMAT_VERSION
 
@@ -52,7 +53,7 @@ def _arrays_of(checkpoint: Checkpoint) -> dict:
         values = [getattr(m, name) for m in checkpoint.history]
         arrays[f"history/{name}"] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     meta = {"format": FORMAT, "version": FORMAT_VERSION, "config": config.to_dict(),
-            "model": ModelConfig(checkpoint.vocab.size, config.hidden_size).to_dict(),
+            "model": ModelConfig(checkpoint.vocab.size, config.hidden_size, config.cell).to_dict(),
             "vocab": checkpoint.vocab.to_dict(),
             "optimizer": make_optimizer(config.optimizer, config.lr).hyperparameters(),
             "progress": checkpoint.progress}
@@ -138,8 +139,8 @@ def load_checkpoint(source) -> Checkpoint:
         raise CheckpointError("the checkpoint's metadata is not valid JSON") from None
     _expect(isinstance(meta, dict) and meta.get("format") == FORMAT, "this .npz file is not a tinyrnn checkpoint")
     version = meta.get("version")
-    _expect(version == FORMAT_VERSION,
-            f"checkpoint format version {version!r} is not supported (this tinyrnn reads version {FORMAT_VERSION})")
+    _expect(version in READABLE_VERSIONS, f"checkpoint format version {version!r} is not supported (this tinyrnn "
+            f"reads versions {', '.join(map(str, READABLE_VERSIONS))})")
     try:
         config = TrainConfig.from_dict(meta["config"])
         vocab = Vocabulary.from_dict(meta["vocab"])
@@ -153,10 +154,11 @@ def load_checkpoint(source) -> Checkpoint:
     _expect(model_config.vocab_size == vocab.size,
             f"the checkpoint's vocabulary has {vocab.size} symbols but its model expects {model_config.vocab_size}")
     _expect(model_config.hidden_size == config.hidden_size, "the checkpoint's hidden size disagrees with its config")
+    _expect(model_config.cell == config.cell, "the checkpoint's cell disagrees with its config")
     dtype = np.dtype(config.dtype)
     shapes = model_config.param_shapes()
     params = {}
-    for name in PARAM_NAMES:
+    for name in model_config.param_names():
         array = arrays.pop(f"param/{name}", None)
         _expect(array is not None, f"the checkpoint has no parameter {name!r}")
         _expect(array.shape == shapes[name],
@@ -178,7 +180,8 @@ def load_checkpoint(source) -> Checkpoint:
         optimizer_state[slot] = value
     hidden = arrays.pop("progress/hidden", None)
     if hidden is not None:
-        _expect(hidden.ndim == 2 and hidden.shape[1] == config.hidden_size, "the saved hidden state has the wrong shape")
+        _expect(hidden.ndim == 2 and hidden.shape[1] == model_config.state_size(),
+                "the saved hidden state has the wrong shape")
     history = _history_from(arrays)
     leftover = sorted(arrays)
     _expect(not leftover, f"the checkpoint has unexpected members: {', '.join(leftover)}")

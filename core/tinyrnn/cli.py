@@ -12,7 +12,7 @@ from . import corpora
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import TinyRNNError, TrainingDiverged
 from .gradcheck import gradient_check
-from .model import ENGINES, NATS_TO_BITS, ModelConfig, init_params
+from .model import CELLS, ENGINES, NATS_TO_BITS, ModelConfig, init_params
 from .optim import OPTIMIZERS
 from .sampling import sample
 from .config import DTYPES, TrainConfig
@@ -45,12 +45,14 @@ def _train_loop(args) -> int:
     text = read_text_file(args.file) if args.file else corpora.load_corpus(args.corpus)
     config = TrainConfig(hidden_size=args.hidden, seq_len=args.seq_len, batch_size=args.batch, lr=args.lr,
                          optimizer=args.optimizer, clip_norm=args.clip_norm or None, val_fraction=args.val_fraction,
-                         seed=args.seed, engine=args.engine, dtype=args.dtype, eval_every=args.eval_every)
+                         seed=args.seed, engine=args.engine, dtype=args.dtype, eval_every=args.eval_every,
+                         cell=args.cell)
     if args.resume:
         trainer = Trainer.from_checkpoint(load_checkpoint(args.resume), text)
     else:
         trainer = Trainer(text, config)
-    print(f"text: {len(text):,} characters, vocabulary {trainer.vocab.size}; model H={trainer.config.hidden_size}, "
+    print(f"text: {len(text):,} characters, vocabulary {trainer.vocab.size}; model {trainer.config.cell} "
+          f"H={trainer.config.hidden_size}, "
           f"{sum(p.size for p in trainer.params.values()):,} parameters", file=sys.stderr)
     try:
         from tqdm import tqdm
@@ -88,19 +90,20 @@ def _sample(args) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
     prime = args.prime.encode().decode("unicode_escape") if args.escapes else args.prime
     text = sample(checkpoint.params, checkpoint.vocab, args.length, prime=prime, temperature=args.temperature,
-                  seed=args.seed)
+                  seed=args.seed, cell=checkpoint.config.cell)
     sys.stdout.write(prime + text + "\n")
     return 0
 
 
 def _gradcheck(args) -> int:
     rng = np.random.default_rng(args.seed)
-    params = init_params(ModelConfig(args.vocab, args.hidden), seed=args.seed)
+    model_config = ModelConfig(args.vocab, args.hidden, args.cell)
+    params = init_params(model_config, seed=args.seed)
     params = {k: v + 0.3 * rng.standard_normal(v.shape) for k, v in params.items()}
     inputs = rng.integers(0, args.vocab, (args.batch, args.seq_len))
     targets = rng.integers(0, args.vocab, (args.batch, args.seq_len))
-    h0 = 0.5 * rng.standard_normal((args.batch, args.hidden))
-    report = gradient_check(params, inputs, targets, h0)
+    h0 = 0.5 * rng.standard_normal((args.batch, model_config.state_size()))
+    report = gradient_check(params, inputs, targets, h0, cell=args.cell)
     print(report.summary())
     return 0 if report.passed else 1
 
@@ -111,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model on a UTF-8 text file (or a built-in corpus)")
     train.add_argument("file", nargs="?", help="UTF-8 text file (default: the built-in corpus)")
     train.add_argument("--corpus", default=corpora.corpus_names()[0], choices=corpora.corpus_names())
+    train.add_argument("--cell", default=DEFAULTS.cell, choices=CELLS, help="the recurrent cell (default rnn: tanh)")
     train.add_argument("--hidden", type=int, default=DEFAULTS.hidden_size)
     train.add_argument("--seq-len", type=int, default=DEFAULTS.seq_len)
     train.add_argument("--batch", type=int, default=DEFAULTS.batch_size)
@@ -139,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("gradcheck", help="compare autograd, manual BPTT and finite differences")
     for name, default in (("vocab", 7), ("hidden", 6), ("batch", 3), ("seq-len", 5), ("seed", 0)):
         check.add_argument(f"--{name}", type=int, default=default)
+    check.add_argument("--cell", default=DEFAULTS.cell, choices=CELLS)
     check.set_defaults(run=_gradcheck)
     return parser
 

@@ -41,14 +41,15 @@ def relative_error(a, b) -> float:
 
 
 def gradient_check(params, inputs, targets, h0, eps=1e-5, n_probes=None, seed=0,
-                   tolerance_exact=1e-10, tolerance_fd=1e-6) -> GradCheckReport:
-    """Compare the gradient of ``model.loss`` w.r.t. every parameter and ``h0`` four ways, in float64."""
+                   tolerance_exact=1e-10, tolerance_fd=1e-6, cell="rnn") -> GradCheckReport:
+    """Compare the gradient of ``model.loss`` of a ``cell`` model w.r.t. every parameter and the state ``h0``
+    four ways, in float64."""
     params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     h0 = np.array(h0, dtype=np.float64)
     inputs, targets = np.asarray(inputs), np.asarray(targets)
-    traced = model_lib.loss_and_grads(params, inputs, targets, h0, engine="autograd").grads
-    fused = model_lib.loss_and_grads(params, inputs, targets, h0, engine="fused").grads
-    manual = manual_bptt(params, inputs, targets, h0).grads
+    traced = model_lib.loss_and_grads(params, inputs, targets, h0, engine="autograd", cell=cell).grads
+    fused = model_lib.loss_and_grads(params, inputs, targets, h0, engine="fused", cell=cell).grads
+    manual = manual_bptt(params, inputs, targets, h0, cell=cell).grads
     rng = np.random.default_rng(seed)
     variables = dict(params, h0=h0)
 
@@ -57,7 +58,7 @@ def gradient_check(params, inputs, targets, h0, eps=1e-5, n_probes=None, seed=0,
         saved = array[index]
         array[index] = value
         try:
-            return float(model_lib.evaluate_batch_loss(variables, inputs, targets, variables["h0"]))
+            return float(model_lib.evaluate_batch_loss(variables, inputs, targets, variables["h0"], cell))
         finally:
             array[index] = saved
 
