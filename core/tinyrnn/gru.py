@@ -81,7 +81,7 @@ def recurrence_forward(weights, h0, inputs_tm):
     W_ih, W_hh, b_ih, b_hh = weights
     T, B = inputs_tm.shape
     H = W_hh.shape[1]
-    x = W_ih.T[inputs_tm]  # (T, B, 3H): the embedding lookup
+    x = np.ascontiguousarray(W_ih.T)[inputs_tm]  # (T, B, 3H): the embedding lookup, from contiguous rows
     x += b_ih
     W_hh_t = np.ascontiguousarray(W_hh.T)
     hs, hn = np.empty((T, B, H), dtype=x.dtype), np.empty((T, B, H), dtype=x.dtype)

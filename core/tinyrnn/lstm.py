@@ -87,7 +87,7 @@ def recurrence_forward(weights, state0, inputs_tm):
     W_ih, W_hh, b_ih, b_hh = weights
     T, B = inputs_tm.shape
     H = W_hh.shape[1]
-    x = W_ih.T[inputs_tm]  # (T, B, 4H): the embedding lookup
+    x = np.ascontiguousarray(W_ih.T)[inputs_tm]  # (T, B, 4H): the embedding lookup, from contiguous rows
     x += b_ih + b_hh
     W_hh_t = np.ascontiguousarray(W_hh.T)
     h0, c0 = split_state(state0.astype(x.dtype, copy=False))

@@ -100,9 +100,8 @@ def _fused_vjp(argnums, ans, args, kwargs):
     cell, inputs_tm, state0, *weights = args
     hs, _, cache = ans
 
-    def vjp(g):
-        cache_copy = tuple(np.copy(a) for a in cache)  # the backward pass overwrites it; a VJP may run twice
-        grads, dstate0, _ = get_cell(cell).backward(weights, state0, inputs_tm, hs, cache_copy, g[0])
+    def vjp(g):  # runs once per backward pass; the cell's backward overwrites the cache (it is not kept)
+        grads, dstate0, _ = get_cell(cell).backward(weights, state0, inputs_tm, hs, cache, g[0])
         by_arg = (None, None, dstate0) + tuple(grads)
         return tuple(by_arg[i] for i in argnums)
 
