@@ -17,3 +17,18 @@ def random_problem(V, H, B, T, seed=0, dtype=np.float64, scale=0.3, cell="rnn"):
 
 
 REPETITIVE = "abcdefghij" * 300
+
+
+def assert_learns_repetitive_text(config, steps=300):
+    """Train on REPETITIVE: the loss must fall from about ln V to below a tenth of it, and greedy sampling must
+    continue the pattern. Returns the trainer."""
+    import math
+
+    trainer = tinyrnn.Trainer(REPETITIVE, config)
+    history = trainer.run(steps)
+    ln_v = math.log(trainer.vocab.size)
+    assert history[0].train_loss > 0.9 * ln_v
+    assert history[-1].train_loss < 0.1 * ln_v
+    assert trainer.evaluate() < 0.1 * ln_v
+    assert trainer.sample(20, prime="abc", temperature=0) == "defghijabcdefghijabc"
+    return trainer

@@ -1,6 +1,5 @@
 """Every cell (tanh RNN, GRU, LSTM) trains, samples, saves, resumes exactly and checks its gradients."""
 
-import math
 import subprocess
 import sys
 
@@ -10,7 +9,7 @@ import pytest
 import tinyrnn
 from tinyrnn import CheckpointError, TrainConfig, Trainer
 
-from helpers import REPETITIVE
+from helpers import assert_learns_repetitive_text
 
 TEXT = tinyrnn.default_corpus()[:30_000]
 GATED = ("gru", "lstm")
@@ -35,14 +34,8 @@ def test_each_cell_names_its_parameters_and_state_in_one_place():
 
 @pytest.mark.parametrize("cell", GATED)
 def test_a_gated_cell_learns_a_repetitive_text(cell):
-    trainer = Trainer(REPETITIVE, TrainConfig(hidden_size=24, seq_len=10, batch_size=4, lr=1e-2, eval_every=50,
-                                              cell=cell))
-    history = trainer.run(300)
-    ln_v = math.log(trainer.vocab.size)
-    assert history[0].train_loss > 0.9 * ln_v
-    assert history[-1].train_loss < 0.1 * ln_v
-    assert trainer.evaluate() < 0.1 * ln_v
-    assert trainer.sample(20, prime="abc", temperature=0) == "defghijabcdefghijabc"
+    trainer = assert_learns_repetitive_text(TrainConfig(hidden_size=24, seq_len=10, batch_size=4, lr=1e-2,
+                                                        eval_every=50, cell=cell))
     assert trainer.hidden.shape == (4, trainer.model_config.state_size())
 
 

@@ -192,19 +192,27 @@ def test_products_too_large_for_einsum_take_numpys_loop_in_the_browser(monkeypat
 
 # --- every cell -------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_gated_norms_are_the_norms_of_dL_dh_and_dL_dc(cell):
-    """‖∂L/∂h_t‖ (and the LSTM's ‖∂L/∂c_t‖, c_t reaching L through h_t = o_t tanh(c_t) and through later steps)
-    from manual BPTT equal the norms of autograd's gradients, later states recomputed by the traced cell."""
+def _forward_problem(cell, T, seed, V=6, H=5, B=2):
+    """A random problem of ``cell`` and its numpy forward pass: (params, inputs, targets, state0, cell record,
+    weights, inputs_tm, targets_tm, hs, cache)."""
     from tinyrnn.cells import get_cell
-    from tinyrnn.model import _traced_output_loss
 
-    V, H, B, T = 6, 5, 2, 7
-    params, inputs, targets, state0 = random_problem(V, H, B, T, seed=6, cell=cell)
+    params, inputs, targets, state0 = random_problem(V, H, B, T, seed=seed, cell=cell)
     spec = get_cell(cell)
     weights = tuple(params[k] for k in spec.recurrence_names)
     inputs_tm, targets_tm = np.ascontiguousarray(inputs.T), np.ascontiguousarray(targets.T)
     hs, _, cache = spec.forward(weights, state0, inputs_tm)
+    return params, inputs, targets, state0, spec, weights, inputs_tm, targets_tm, hs, cache
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_gated_norms_are_the_norms_of_dL_dh_and_dL_dc(cell):
+    """‖∂L/∂h_t‖ (and the LSTM's ‖∂L/∂c_t‖, c_t reaching L through h_t = o_t tanh(c_t) and through later steps)
+    from manual BPTT equal the norms of autograd's gradients, later states recomputed by the traced cell."""
+    from tinyrnn.model import _traced_output_loss
+
+    V, H, B, T = 6, 5, 2, 7
+    params, inputs, targets, state0, spec, weights, inputs_tm, targets_tm, hs, cache = _forward_problem(cell, T, 6)
     cs = cache[1] if cell == "lstm" else None
 
     def loss_after(t, h_t, c_t):
@@ -279,15 +287,10 @@ def test_gradient_reach_is_the_norm_of_the_last_steps_gradient(cell):
     """bptt.gradient_reach: ‖∂L_T/∂h_t‖ of the last character's loss alone equals autograd's, later states
     recomputed from h_t (and the LSTM's c_t held fixed) by the traced cell."""
     from tinyrnn.bptt import gradient_reach
-    from tinyrnn.cells import get_cell
     from tinyrnn.model import _traced_output_loss
 
-    V, H, B, T = 6, 5, 2, 6
-    params, inputs, targets, h0 = random_problem(V, H, B, T, seed=2, cell=cell)
-    spec = get_cell(cell)
-    weights = tuple(params[k] for k in spec.recurrence_names)
-    inputs_tm, targets_tm = np.ascontiguousarray(inputs.T), np.ascontiguousarray(targets.T)
-    hs, _, cache = spec.forward(weights, h0, inputs_tm)
+    T = 6
+    params, inputs, targets, h0, spec, weights, inputs_tm, targets_tm, hs, cache = _forward_problem(cell, T, 2)
 
     def last_loss(h_t, t):
         if t == T - 1:
