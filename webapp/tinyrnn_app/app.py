@@ -1078,11 +1078,3 @@ def create_app(session: TrainingSession | None = None):
 
     return template
 
-
-pn.extension()
-
-if __name__ == "__main__" or __name__.startswith("bokeh"):
-    # `panel serve webapp/app.py` (module name bokeh_app_...) and the converted pyodide app (__main__).
-    # Importing this module (tests) builds nothing and starts nothing.
-    create_app().servable()
-
