@@ -18,8 +18,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install -q -r requirements-dev.txt -e .
+$(VENV)/.installed: pyproject.toml webapp/pyproject.toml requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt -e . -e webapp/
 	touch $@
 
 setup: $(VENV)/.installed

@@ -125,12 +125,26 @@ def must_sub(pattern: str, repl, text: str, what: str, count: int = 0, flags: in
     return new
 
 
-def build_wheel(wheel_dir: Path) -> Path:
-    run([sys.executable, "-m", "build", "--wheel", "--outdir", wheel_dir, REPO],
+# Our wheels, in the order the page installs them: (distribution name, project directory, what the project's build
+# reads: copied to a scratch directory first so the build leaves nothing in webapp/; None: build in place).
+OUR_WHEELS = [("tinyrnn", REPO, None), ("tinyrnn_app", REPO / "webapp", ["pyproject.toml", "tinyrnn_app"])]
+
+
+def build_wheel(project: Path, dist: str, wheel_dir: Path, sources: list[str] | None) -> Path:
+    if sources is not None:
+        scratch = wheel_dir.parent / f"src-{dist}"
+        for rel in sources:
+            if (project / rel).is_dir():
+                shutil.copytree(project / rel, scratch / rel, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                scratch.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(project / rel, scratch / rel)
+        project = scratch
+    run([sys.executable, "-m", "build", "--wheel", "--outdir", wheel_dir, project],
         stdout=subprocess.DEVNULL)
-    wheels = sorted(wheel_dir.glob("tinyrnn-*-py3-none-any.whl"))
+    wheels = sorted(wheel_dir.glob(f"{dist}-*-py3-none-any.whl"))
     if len(wheels) != 1:
-        raise SystemExit(f"expected one tinyrnn wheel in {wheel_dir}, found {wheels}")
+        raise SystemExit(f"expected one {dist} wheel in {wheel_dir}, found {wheels}")
     return wheels[0]
 
 
@@ -138,9 +152,10 @@ def py_compile(wheel: Path) -> Path:
     """`pyodide py-compile` (Python 3.12, as Pyodide 0.27.7): ships .pyc, so the page skips compiling our code."""
     venv = mirror.pyodide_build_venv(REPO / ".cache" / "mirror")
     run([venv / "bin" / "pyodide", "py-compile", "--silent", wheel])
-    compiled = sorted(wheel.parent.glob("tinyrnn-*-cp312-none-any.whl"))
+    dist = wheel.name.split("-")[0]
+    compiled = sorted(wheel.parent.glob(f"{dist}-*-cp312-none-any.whl"))
     if len(compiled) != 1:
-        raise SystemExit(f"pyodide py-compile did not produce one tinyrnn wheel: {compiled}")
+        raise SystemExit(f"pyodide py-compile did not produce one {dist} wheel: {compiled}")
     log(f"py-compiled {compiled[0].name}")
     return compiled[0]
 
@@ -158,15 +173,19 @@ def wheel_deps(wheel: Path) -> list[str]:
 
 
 def convert(app: Path, workdir: Path, title: str) -> tuple[str, str]:
+    """``panel convert`` pre-renders the page by running the entry script, so it imports this tree's tinyrnn and
+    tinyrnn_app (whatever else is installed)."""
+    path = os.pathsep.join([str(REPO / "core"), str(REPO / "webapp"), os.environ.get("PYTHONPATH", "")])
     run([sys.executable, "-m", "panel", "convert", app, "--to", "pyodide-worker", "--out", workdir,
-         "--title", title])
+         "--title", title], env=dict(os.environ, PYTHONPATH=path.rstrip(os.pathsep)))
     stem = app.stem
     return (workdir / f"{stem}.html").read_text(), (workdir / f"{stem}.js").read_text()
 
 
-def patch_worker(js: str, mode: str, wheel_name: str, site_packages=None, site_deps=None) -> str:
-    """The converted worker, fixed for Pyodide 0.27.7 (see the module docstring). Self-contained mode needs the
-    site lock's package names (``site_packages``) and our wheel's dependencies (``site_deps``)."""
+def patch_worker(js: str, mode: str, wheel_names: list[str], site_packages=None, site_deps=None) -> str:
+    """The converted worker, fixed for Pyodide 0.27.7 (see the module docstring). ``wheel_names``: our wheels in
+    install order. Self-contained mode needs the site lock's package names (``site_packages``) and our wheels'
+    dependencies (``site_deps``)."""
     # 1. Pyodide: pin to 0.27.7 (the converter writes .../pyodide/v0.29.3/full/pyodide.js).
     pyodide_base = "./pyodide/" if mode == "self-contained" else JSDELIVR_PYODIDE
     js = must_sub(r'importScripts\("https://cdn\.jsdelivr\.net/pyodide/v[0-9.]+/full/pyodide\.js"\);',
@@ -183,15 +202,17 @@ def patch_worker(js: str, mode: str, wheel_name: str, site_packages=None, site_d
     reqs = json.loads(m.group(1).replace("'", '"'))
     if BOKEH_WHEEL_URL not in reqs or PANEL_WHEEL_URL not in reqs:
         raise SystemExit(f"build_site: unexpected requirements from the converter: {reqs}")
-    reqs = [r for r in reqs if r not in ("tinyrnn",)]
+    ours = {mirror.canon(n.split("-")[0]) for n in wheel_names}
+    reqs = [r for r in reqs if mirror.canon(r) not in ours]  # the entry script's imports: our wheels, by URL
+    our_urls = [f"./wheels/{n}" for n in wheel_names]
     if mode == "self-contained":
         names = ["bokeh" if r == BOKEH_WHEEL_URL else "panel" if r == PANEL_WHEEL_URL else r for r in reqs]
-        names = list(dict.fromkeys(mirror.canon(n) for n in [*names, *(site_deps or ())]))
+        names = list(dict.fromkeys(mirror.canon(n) for n in [*names, *(site_deps or ())] if mirror.canon(n) not in ours))
         missing = [n for n in names if n not in (site_packages or ())]
         if missing:
             raise SystemExit(f"build_site: the site's pyodide-lock.json lacks {missing}: add them to ROOTS in "
                              "webapp/mirror.py and rerun it")
-        load = json.dumps([*names, f"./wheels/{wheel_name}"])
+        load = json.dumps([*names, *our_urls])
         js = must_sub(
             r'  await self\.pyodide\.loadPackage\("micropip"\);\n'
             r"(  self\.postMessage\(\{type: 'status', msg: `Installing environment`\}\)\n  try \{\n)"
@@ -201,7 +222,7 @@ def patch_worker(js: str, mode: str, wheel_name: str, site_packages=None, site_d
                        f"    await self.pyodide.loadPackage({load});\n"),
             js, "load the packages with one pyodide.loadPackage call", count=1, flags=re.DOTALL)
     else:
-        reqs.append(f"./wheels/{wheel_name}")
+        reqs.extend(our_urls)
         reqs_py = "[" + ", ".join(repr(r) for r in reqs) + "]"
         js = js[: m.start()] + f"await micropip.install({reqs_py});" + js[m.end():]
     # 3. The converter runs the app's source after its own preamble (import asyncio; init_doc()), so a
@@ -294,18 +315,21 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no offline mirror at {mirror_dir}: run  python webapp/mirror.py --dest {args.mirror}")
 
     with tempfile.TemporaryDirectory(prefix="tinyrnn-site-") as tmp:
-        wheel = build_wheel(Path(tmp) / "wheel")
-        log(f"built {wheel.name}")
-        if args.mode == "self-contained" and not args.no_py_compile:
-            wheel = py_compile(wheel)
+        wheels = []
+        for dist, project, sources in OUR_WHEELS:
+            wheel = build_wheel(project, dist, Path(tmp) / "wheel", sources)
+            log(f"built {wheel.name}")
+            if args.mode == "self-contained" and not args.no_py_compile:
+                wheel = py_compile(wheel)
+            wheels.append(wheel)
         page, worker = convert(args.app.resolve(), Path(tmp) / "convert", args.title)
-        wheel_bytes = wheel.read_bytes()
-        deps = wheel_deps(wheel)
+        wheel_bytes = {w.name: w.read_bytes() for w in wheels}
+        deps = [d for w in wheels for d in wheel_deps(w)]
 
     site_packages = None
     if args.mode == "self-contained":
         site_packages = set(json.loads((sc_pyodide / "pyodide-lock.json").read_text())["packages"])
-    worker = patch_worker(worker, args.mode, wheel.name, site_packages, deps)
+    worker = patch_worker(worker, args.mode, list(wheel_bytes), site_packages, deps)
     page = patch_page(page, args.mode)
 
     if out.exists():
@@ -314,9 +338,11 @@ def main(argv: list[str] | None = None) -> int:
     (out / "index.html").write_text(page)
     (out / f"{args.app.stem}.js").write_text(worker)
     (out / "wheels").mkdir()
-    (out / "wheels" / wheel.name).write_bytes(wheel_bytes)
+    for name, data in wheel_bytes.items():
+        (out / "wheels" / name).write_bytes(data)
     (out / ".nojekyll").write_text("")  # GitHub Pages: serve files as they are
-    info = {"mode": args.mode, "pyodide": PYODIDE, "panel": PANEL, "bokeh": BOKEH, "wheel": wheel.name}
+    info = {"mode": args.mode, "pyodide": PYODIDE, "panel": PANEL, "bokeh": BOKEH, "wheel": wheels[0].name,
+            "app_wheel": wheels[1].name}
 
     if args.mode == "self-contained":
         n = link_tree(sc_pyodide, out / "pyodide")

@@ -75,10 +75,8 @@ def test_build_shows_status_as_text_and_serializes_patches(cdn_site):
 
 
 @pytest.mark.browser  # needs the offline mirror (webapp/mirror.py), like the browser test
-def test_self_contained_build_serves_everything_itself(tmp_path):
-    mirror = REPO / ".cache" / "mirror"
-    if not (mirror / "selfcontained" / "pyodide" / "pyodide-lock.json").exists():
-        subprocess.run([sys.executable, str(REPO / "webapp" / "mirror.py"), "--dest", str(mirror)], check=True)
+def test_self_contained_build_serves_everything_itself(tmp_path, mirror_dir):
+    mirror = mirror_dir  # $TINYRNN_MIRROR, else .cache/mirror (assembled if missing: tests/browser/conftest.py)
     out = tmp_path / "site"
     page, worker, info = build("self-contained", out, "--mirror", str(mirror))
     assert 'importScripts("./pyodide/pyodide.js")' in worker
@@ -92,9 +90,11 @@ def test_self_contained_build_serves_everything_itself(tmp_path):
     m = re.search(r"await self\.pyodide\.loadPackage\((\[.*?\])\);", worker)
     assert m and "micropip" not in worker, "the self-contained worker should not use micropip"
     loaded = json.loads(m.group(1))
-    assert loaded[-1] == f"./wheels/{info['wheel']}"
-    assert {"bokeh", "panel", "numpy", "autograd", "param", "pyodide-http"} <= set(loaded[:-1])
-    assert set(loaded[:-1]) <= set(lock["packages"]), set(loaded[:-1]) - set(lock["packages"])
+    # our two wheels by URL, the library first (the app imports it), everything else by name
+    assert loaded[-2:] == [f"./wheels/{info['wheel']}", f"./wheels/{info['app_wheel']}"]
+    assert info["app_wheel"].startswith("tinyrnn_app-0.1.0-")
+    assert {"bokeh", "panel", "numpy", "autograd", "param", "pyodide-http"} <= set(loaded[:-2])
+    assert set(loaded[:-2]) <= set(lock["packages"]), set(loaded[:-2]) - set(lock["packages"])
     # The page names no CDN: its scripts and styles come from ./static/.
     assert not re.search(r"https://cdn\.(bokeh|holoviz)\.org", page)
     assert "fonts.googleapis.com" not in page
@@ -103,6 +103,9 @@ def test_self_contained_build_serves_everything_itself(tmp_path):
     assert sorted(info["stand_ins"]) == ["markupsafe", "nh3", "pyyaml"]
     # Start-up: our wheel and the pure wheels ship as .pyc; what the app never imports is not loaded.
     assert wheel_is_compiled(out / "wheels" / info["wheel"])
+    assert wheel_is_compiled(out / "wheels" / info["app_wheel"])
+    with zipfile.ZipFile(out / "wheels" / info["app_wheel"]) as z:
+        assert "tinyrnn_app/__init__.pyc" in z.namelist()
     assert wheel_is_compiled(out / "pyodide" / lock["packages"]["panel"]["file_name"])
     assert "pandas" not in lock["packages"]["panel"]["depends"]
     assert not any(p.name.startswith("pandas-") for p in (out / "pyodide").iterdir())
