@@ -32,13 +32,13 @@ browser-deps:
 	bash scripts/install_browser_deps.sh
 
 mirror: setup browser-deps
-	$(BIN)/python webapp/mirror.py --dest $(MIRROR)
+	$(BIN)/python -m sitebuild.mirror --dest $(MIRROR)
 
 site: mirror
-	$(BIN)/python webapp/build_site.py --mode self-contained --mirror $(MIRROR) --out $(SITE)
+	$(BIN)/python -m sitebuild.build --mode self-contained --mirror $(MIRROR) --out $(SITE)
 
 run: site
-	$(BIN)/python webapp/serve.py --site $(SITE) --port $(PORT)
+	$(BIN)/python -m sitebuild.serve --site $(SITE) --port $(PORT)
 
 test: test-core test-min test-browser
 

@@ -1,6 +1,6 @@
 """The page's entry script (a few lines on purpose): the app itself is the ``tinyrnn_app`` package, its own wheel.
 
-``webapp/build_site.py`` converts this file with ``panel convert --to pyodide-worker`` (the page loads the
+``python -m sitebuild.build`` converts this file with ``panel convert --to pyodide-worker`` (the page loads the
 tinyrnn and tinyrnn-app wheels first); ``panel serve webapp/app.py`` serves it on a dev server (with
 ``pip install -e webapp/``).
 """

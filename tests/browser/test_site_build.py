@@ -1,4 +1,4 @@
-"""The static-site build itself (no browser): what `webapp/build_site.py` writes in each mode.
+"""The static-site build itself (no browser): what `python -m sitebuild.build` writes in each mode.
 
 The CDN build is what GitHub Pages serves (.github/workflows/pages.yml runs the same command); the browser test
 drives the self-contained build. Both must pin Pyodide 0.27.7, carry the jsnull shim, install our wheel by a
@@ -18,14 +18,16 @@ from pathlib import Path
 
 import pytest
 
+from sitebuild import selfcontained
+from sitebuild.pins import SLIM_WHEELS
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "webapp"))
-import mirror
+NH3_STANDIN = REPO / "sitebuild" / "standin_src" / "nh3" / "nh3" / "__init__.py"
 
 
 def build(mode: str, out: Path, *extra: str) -> tuple[str, str, dict]:
-    subprocess.run([sys.executable, str(REPO / "webapp" / "build_site.py"), "--mode", mode, "--out", str(out),
-                    *extra], check=True, capture_output=True, text=True)
+    subprocess.run([sys.executable, "-m", "sitebuild.build", "--mode", mode, "--out", str(out), *extra],
+                   check=True, capture_output=True, text=True, cwd=REPO)
     return ((out / "index.html").read_text(), (out / "app.js").read_text(),
             json.loads((out / "BUILD-INFO.json").read_text()))
 
@@ -74,7 +76,7 @@ def test_build_shows_status_as_text_and_serializes_patches(cdn_site):
         assert future < code_start.index("import asyncio")
 
 
-@pytest.mark.browser  # needs the offline mirror (webapp/mirror.py), like the browser test
+@pytest.mark.browser  # needs the offline mirror (python -m sitebuild.mirror), like the browser test
 def test_self_contained_build_serves_everything_itself(tmp_path, mirror_dir):
     mirror = mirror_dir  # $TINYRNN_MIRROR, else .cache/mirror (assembled if missing: tests/browser/conftest.py)
     out = tmp_path / "site"
@@ -172,8 +174,8 @@ def test_slim_wheel_drops_what_the_worker_never_reads_and_keeps_the_rest(tmp_pat
     site_copy = tmp_path / "panel-1.9.4-cp312-none-any.whl"
     os.link(original, site_copy)  # the site's copy is a hard link into the mirror
     before = original.read_bytes()
-    spec = mirror.SLIM_WHEELS["panel"]
-    report = mirror.slim_wheel(site_copy, spec["drop"], spec["keep"])
+    spec = SLIM_WHEELS["panel"]
+    report = selfcontained.slim_wheel(site_copy, spec["drop"], spec["keep"])
 
     kept = {"panel/__init__.pyc", "panel/dist/css/button.css", "panel/dist/bundled/bootstrap5/css/bootstrap.min.css",
             "panel/dist/bundled/theme/default.css", "panel-1.9.4.dist-info/METADATA"}
@@ -199,7 +201,7 @@ def test_nh3_stand_in_passes_plain_text_without_bleach_and_sanitizes_the_rest(mo
     fake_bleach.clean = fake_clean
     monkeypatch.setitem(sys.modules, "bleach", fake_bleach)
     nh3 = types.ModuleType("nh3_standin_under_test")
-    exec(compile(mirror.NH3_STANDIN_SOURCE, "nh3/__init__.py", "exec"), nh3.__dict__)  # noqa: S102 (our own source)
+    exec(compile(NH3_STANDIN.read_text(), "nh3/__init__.py", "exec"), nh3.__dict__)  # noqa: S102 (our own source)
     # what Panel cleans for the app's template: names, CSS classes, titles
     for plain in ["main-60625616", "tr-text", "tinyrnn: train a character-level RNN in your browser", "",
                   "Tab\tand\nnewline, quotes \"'\" and non-ASCII: é ∂L/∂h"]:
