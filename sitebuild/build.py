@@ -1,13 +1,15 @@
 """Build the tinyrnn in-browser trainer as a static site.
 
-    python -m sitebuild.build --mode self-contained --mirror .cache/mirror --out build/site
-    python -m sitebuild.build --mode cdn --out build/site
+    python -m sitebuild.build --mirror .cache/mirror --out build/site
 
-Steps: build our two wheels (tinyrnn from the repository root, tinyrnn-app from ``webapp/``), compile them to .pyc
-(self-contained), convert the entry script ``webapp/app.py`` with ``panel convert --to pyodide-worker`` (it
+One site: the one ``make run`` serves, the browser tests drive and GitHub Pages publishes; every file it loads comes
+from its own origin (the build fails if the page or the worker would load anything from another host).
+
+Steps: build our two wheels (tinyrnn from the repository root, tinyrnn-app from ``webapp/``), compile them to .pyc,
+convert the entry script ``webapp/app.py`` with ``panel convert --to pyodide-worker`` (it
 pre-renders the page by running the script, importing this tree's tinyrnn and tinyrnn_app), fix the generated page
-and worker (sitebuild/patches.py), and write the site: ``index.html``, ``app.js``, ``wheels/`` and, self-contained,
-the mirror's Pyodide folder (``pyodide/``) and Bokeh's and Panel's JS/CSS (``static/``). ``BUILD-INFO.json``
+and worker (sitebuild/patches.py), and write the site: ``index.html``, ``app.js``, ``wheels/``, the mirror's Pyodide
+folder (``pyodide/``) and Bokeh's and Panel's JS/CSS (``static/``). ``BUILD-INFO.json``
 says what went in. See docs/deploy.md.
 """
 from __future__ import annotations
@@ -24,7 +26,7 @@ import zipfile
 from pathlib import Path
 
 from sitebuild.common import REPO, build_wheel, canon, link_tree, log, run, write_atomic
-from sitebuild.patches import BOKEH_CDN, PANEL_CDN, external_urls, patch_page, patch_worker
+from sitebuild.patches import foreign_urls, patch_page, patch_worker
 from sitebuild.pins import BOKEH_VERSION, PANEL_VERSION, PYODIDE_VERSION
 from sitebuild.pyodide_build import py_compile_wheel
 
@@ -53,21 +55,19 @@ def convert(app: Path, workdir: Path, title: str) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--mode", choices=["self-contained", "cdn"], default="cdn")
     ap.add_argument("--out", type=Path, default=REPO / "build" / "site")
     ap.add_argument("--mirror", type=Path, default=REPO / ".cache" / "mirror",
-                    help="offline mirror made by python -m sitebuild.mirror (self-contained mode)")
+                    help="offline mirror made by python -m sitebuild.mirror")
     ap.add_argument("--app", type=Path, default=REPO / "webapp" / "app.py")
     ap.add_argument("--title", default="tinyrnn: train a character-level RNN in your browser")
     ap.add_argument("--no-py-compile", action="store_true",
-                    help="self-contained: ship our wheels as .py (to measure the start-up gain)")
+                    help="ship our wheels as .py (to measure the start-up gain)")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     out = args.out.resolve()
     mirror_dir = args.mirror.resolve()
     sc_pyodide = mirror_dir / "selfcontained" / "pyodide"
-    self_contained = args.mode == "self-contained"
-    if self_contained and not (sc_pyodide / "pyodide-lock.json").exists():
+    if not (sc_pyodide / "pyodide-lock.json").exists():
         raise SystemExit(f"no offline mirror at {mirror_dir}: run  python -m sitebuild.mirror --dest {args.mirror}")
 
     with tempfile.TemporaryDirectory(prefix="tinyrnn-site-") as tmp:
@@ -75,16 +75,17 @@ def main(argv: list[str] | None = None) -> int:
         for project, sources in OUR_WHEELS:
             wheel = build_wheel(project, Path(tmp) / "wheels", sources)
             log(f"built {wheel.name}")
-            wheels.append(py_compile_wheel(wheel) if self_contained and not args.no_py_compile else wheel)
+            wheels.append(wheel if args.no_py_compile else py_compile_wheel(wheel))
         page, worker = convert(args.app.resolve(), Path(tmp) / "convert", args.title)
         wheel_bytes = {w.name: w.read_bytes() for w in wheels}
         deps = [d for w in wheels for d in wheel_deps(w)]
 
-    site_packages = None
-    if self_contained:
-        site_packages = set(json.loads((sc_pyodide / "pyodide-lock.json").read_text())["packages"])
-    worker = patch_worker(worker, args.mode, list(wheel_bytes), site_packages, deps)
-    page = patch_page(page, args.mode)
+    site_packages = set(json.loads((sc_pyodide / "pyodide-lock.json").read_text())["packages"])
+    worker = patch_worker(worker, list(wheel_bytes), site_packages, deps)
+    page = patch_page(page)
+    foreign = foreign_urls(page, worker)
+    if foreign:
+        raise SystemExit(f"sitebuild: the page would load files from other hosts: {foreign}")
 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -93,26 +94,19 @@ def main(argv: list[str] | None = None) -> int:
     for name, data in wheel_bytes.items():
         write_atomic(out / "wheels" / name, data)
     write_atomic(out / ".nojekyll", "")  # GitHub Pages: serve files as they are
-    info = {"mode": args.mode, "pyodide": PYODIDE_VERSION, "panel": PANEL_VERSION, "bokeh": BOKEH_VERSION,
-            "wheel": wheels[0].name, "app_wheel": wheels[1].name}
-
-    if self_contained:
-        n = link_tree(sc_pyodide, out / "pyodide")
-        n += link_tree(mirror_dir / "cdn.bokeh.org" / "bokeh" / "release", out / "static" / "bokeh" / "release")
-        n += link_tree(mirror_dir / "cdn.holoviz.org" / "panel" / PANEL_VERSION / "dist",
-                       out / "static" / "panel" / PANEL_VERSION / "dist", skip={"wheels"})
-        manifest = json.loads((mirror_dir / "manifest.json").read_text())
-        info["packages"] = manifest["packages"]
-        info["stand_ins"] = sorted(k for k, v in manifest["packages"].items() if v["origin"].startswith("stand-in"))
-        info["slimmed"] = manifest.get("slimmed", {})  # wheels shipped without files the worker never reads
-        log(f"self-contained: {n} files from the mirror (Pyodide core, {len(manifest['packages'])} packages, "
-            f"Bokeh/Panel JS); stand-ins included: {', '.join(info['stand_ins'])}")
-        leftovers = [u for u in external_urls(page + worker) if u not in (PANEL_CDN, BOKEH_CDN)
-                     and u.startswith(("https://cdn.", "https://unpkg", "https://fonts."))]
-        if leftovers:
-            log(f"WARNING: the self-contained site still names CDN URLs: {leftovers}")
+    n = link_tree(sc_pyodide, out / "pyodide")
+    n += link_tree(mirror_dir / "cdn.bokeh.org" / "bokeh" / "release", out / "static" / "bokeh" / "release")
+    n += link_tree(mirror_dir / "cdn.holoviz.org" / "panel" / PANEL_VERSION / "dist",
+                   out / "static" / "panel" / PANEL_VERSION / "dist", skip={"wheels"})
+    manifest = json.loads((mirror_dir / "manifest.json").read_text())
+    stand_ins = sorted(k for k, v in manifest["packages"].items() if v["origin"].startswith("stand-in"))
+    info = {"mode": "self-contained", "pyodide": PYODIDE_VERSION, "panel": PANEL_VERSION, "bokeh": BOKEH_VERSION,
+            "wheel": wheels[0].name, "app_wheel": wheels[1].name, "packages": manifest["packages"],
+            "stand_ins": stand_ins, "slimmed": manifest.get("slimmed", {})}
     write_atomic(out / "BUILD-INFO.json", json.dumps(info, indent=1) + "\n")
-    log(f"wrote {out} ({args.mode}) in {time.monotonic() - t0:.1f}s")
+    log(f"{n} files from the mirror (Pyodide core, {len(manifest['packages'])} packages, Bokeh/Panel JS); "
+        f"stand-ins included: {', '.join(stand_ins)}")
+    log(f"wrote {out} in {time.monotonic() - t0:.1f}s")
     return 0
 
 

@@ -1,17 +1,16 @@
 """Fixes applied to what ``panel convert --to pyodide-worker`` writes (the page and its worker script).
 
-* **Pin Pyodide to 0.27.7.** Panel 1.9.4's converter emits URLs for Pyodide v0.29.3, but the only Pyodide whose
-  wasm packages we can assemble from registries is 0.27.7 (sitebuild/mirror.py).
+* **Everything from the site's own origin.** Pyodide 0.27.7 from ``./pyodide/`` (Panel 1.9.4's converter emits
+  jsDelivr URLs for Pyodide v0.29.3, but the only Pyodide whose wasm packages we can assemble from registries is
+  0.27.7, sitebuild/mirror.py); Bokeh's and Panel's JS/CSS from ``./static/``, in the page and in what the worker
+  posts (js/localize.js); no micropip and no PyPI: one ``pyodide.loadPackage`` call installs every package (all are
+  in the site's lock).
 * **jsnull shim** (js/jsnull_shim.js). Panel 1.9.4 compares values with ``pyodide.ffi.jsnull``, which Pyodide 0.27
   lacks (JS null already converts to None there); without it every browser-to-Python update raises AttributeError.
 * **Our wheels by relative URL** (``./wheels/...``), resolved against the worker script, so the site works at any
   path (a GitHub Pages project site lives under ``/<repo>/``).
 * **Patches from the page one at a time** (two in quick succession lost the first, e.g. a Pause click).
 * Loading-status messages are set with ``textContent`` instead of ``innerHTML``.
-
-Self-contained mode also serves everything from the site's own origin: the worker installs every package with one
-``pyodide.loadPackage`` call (all are in the site's lock) instead of loading micropip first, and the CDN URLs in the
-page and in what the worker posts (js/localize.js) point to the site's ``static/``.
 """
 from __future__ import annotations
 
@@ -23,7 +22,6 @@ from sitebuild.common import canon
 from sitebuild.pins import BOKEH_VERSION, PANEL_VERSION, PYODIDE_VERSION
 
 JS = Path(__file__).resolve().parent / "js"
-JSDELIVR_PYODIDE = f"https://cdn.jsdelivr.net/pyodide/v{PYODIDE_VERSION}/full/"
 PANEL_CDN = f"https://cdn.holoviz.org/panel/{PANEL_VERSION}/dist/"
 BOKEH_CDN = "https://cdn.bokeh.org/bokeh/release/"
 PANEL_LOCAL = f"./static/panel/{PANEL_VERSION}/dist/"
@@ -46,18 +44,18 @@ def must_insert_before(anchor: str, insert: str, text: str, what: str) -> str:
     return text.replace(anchor, insert + anchor, 1)
 
 
-def patch_worker(js: str, mode: str, wheel_names: list[str], site_packages=None, site_deps=()) -> str:
-    """The converted worker, fixed for Pyodide 0.27.7. ``wheel_names``: our wheels in install order. Self-contained
-    mode needs the site lock's package names (``site_packages``) and our wheels' dependencies (``site_deps``)."""
-    # 1. Pyodide: pin to 0.27.7 (the converter writes .../pyodide/v0.29.3/full/pyodide.js).
-    pyodide_base = "./pyodide/" if mode == "self-contained" else JSDELIVR_PYODIDE
+def patch_worker(js: str, wheel_names: list[str], site_packages: set[str], site_deps=()) -> str:
+    """The converted worker, fixed for Pyodide 0.27.7 and the site's own origin. ``wheel_names``: our wheels in
+    install order; ``site_packages``: the names in the site's lock; ``site_deps``: our wheels' dependencies."""
+    # 1. Pyodide 0.27.7 from ./pyodide/ (the converter writes jsDelivr's .../pyodide/v0.29.3/full/pyodide.js).
     js = must_sub(r'importScripts\("https://cdn\.jsdelivr\.net/pyodide/v[0-9.]+/full/pyodide\.js"\);',
-                  f'importScripts("{pyodide_base}pyodide.js");', js, "pin the Pyodide URL", count=1)
+                  'importScripts("./pyodide/pyodide.js");', js, "pin the Pyodide URL", count=1)
     js = must_sub(r"await loadPyodide\(\)",
-                  f'await loadPyodide({{indexURL: new URL("{pyodide_base}", self.location.href).href}})',
+                  'await loadPyodide({indexURL: new URL("./pyodide/", self.location.href).href})',
                   js, "set Pyodide's indexURL", count=1)
     # 2. Packages: the converter's requirements (the entry script's imports and Panel's wheels) without our own
-    #    packages, which come by URL.
+    #    packages, which come by URL; one pyodide.loadPackage call fetches and installs them all (in parallel),
+    #    without loading and importing micropip first (0.3-0.7 s).
     m = re.search(r"await micropip\.install\((\[.*?\])\);", js)
     if not m:
         raise SystemExit("sitebuild: could not find micropip.install([...]) in the worker")
@@ -67,25 +65,21 @@ def patch_worker(js: str, mode: str, wheel_names: list[str], site_packages=None,
     ours = {canon(n.split("-")[0]) for n in wheel_names}
     reqs = [r for r in reqs if canon(r) not in ours]
     our_urls = [f"./wheels/{n}" for n in wheel_names]
-    if mode == "self-contained":
-        names = ["bokeh" if r == BOKEH_WHEEL_URL else "panel" if r == PANEL_WHEEL_URL else r for r in reqs]
-        names = list(dict.fromkeys(canon(n) for n in [*names, *site_deps] if canon(n) not in ours))
-        missing = [n for n in names if n not in (site_packages or ())]
-        if missing:
-            raise SystemExit(f"sitebuild: the site's pyodide-lock.json lacks {missing}: add them to ROOTS in "
-                             "sitebuild/pins.py and rerun python -m sitebuild.mirror")
-        load = json.dumps([*names, *our_urls])
-        js = must_sub(
-            r'  await self\.pyodide\.loadPackage\("micropip"\);\n'
-            r"(  self\.postMessage\(\{type: 'status', msg: `Installing environment`\}\)\n  try \{\n)"
-            r"    await self\.pyodide\.runPythonAsync\(`\s*import micropip\s*"
-            r"await micropip\.install\(\[.*?\]\);\s*`\);\n",
-            lambda m: (m.group(1) + "    // tinyrnn build (self-contained): everything is in the site's lock\n"
-                       f"    await self.pyodide.loadPackage({load});\n"),
-            js, "load the packages with one pyodide.loadPackage call", count=1, flags=re.DOTALL)
-    else:
-        reqs_py = "[" + ", ".join(repr(r) for r in [*reqs, *our_urls]) + "]"
-        js = js[: m.start()] + f"await micropip.install({reqs_py});" + js[m.end():]
+    names = ["bokeh" if r == BOKEH_WHEEL_URL else "panel" if r == PANEL_WHEEL_URL else r for r in reqs]
+    names = list(dict.fromkeys(canon(n) for n in [*names, *site_deps] if canon(n) not in ours))
+    missing = [n for n in names if n not in site_packages]
+    if missing:
+        raise SystemExit(f"sitebuild: the site's pyodide-lock.json lacks {missing}: add them to ROOTS in "
+                         "sitebuild/pins.py and rerun python -m sitebuild.mirror")
+    load = json.dumps([*names, *our_urls])
+    js = must_sub(
+        r'  await self\.pyodide\.loadPackage\("micropip"\);\n'
+        r"(  self\.postMessage\(\{type: 'status', msg: `Installing environment`\}\)\n  try \{\n)"
+        r"    await self\.pyodide\.runPythonAsync\(`\s*import micropip\s*"
+        r"await micropip\.install\(\[.*?\]\);\s*`\);\n",
+        lambda m: (m.group(1) + "    // tinyrnn build: everything is in the site's lock\n"
+                   f"    await self.pyodide.loadPackage({load});\n"),
+        js, "load the packages with one pyodide.loadPackage call", count=1, flags=re.DOTALL)
     # 3. The converter runs the entry script after its own preamble (import asyncio; init_doc()), so a
     #    `from __future__ import ...` in it would be a SyntaxError: hoist it to the front of that code.
     prefix = "await self.pyodide.runPythonAsync(`\\nimport asyncio\\n"
@@ -112,24 +106,25 @@ def patch_worker(js: str, mode: str, wheel_names: list[str], site_packages=None,
                    f"{m.group(1)}  return self.pyodide.runPythonAsync({m.group(2)})\n"
                    f"{m.group(1)}}}).catch((e) => console.error(e))"),
         js, "serialize incoming patches", count=1)
-    # 6. Self-contained: rewrite CDN URLs in what the worker sends to the page.
-    if mode == "self-contained":
-        consts = "".join(f"const TINYRNN_{k} = {json.dumps(v)};\n" for k, v in [
-            ("PANEL_CDN", PANEL_CDN), ("PANEL_LOCAL", PANEL_LOCAL), ("BOKEH_CDN", BOKEH_CDN),
-            ("BOKEH_LOCAL", BOKEH_LOCAL)])
-        first_newline = js.index("\n") + 1  # after importScripts(...)
-        js = js[:first_newline] + "\n" + consts + (JS / "localize.js").read_text() + js[first_newline:]
-    header = (f"// Built by sitebuild (mode: {mode}; Pyodide {PYODIDE_VERSION}, Panel {PANEL_VERSION}, "
-              f"Bokeh {BOKEH_VERSION}).\n")
-    return header + js
+    # 6. Rewrite the CDN URLs Panel computes at run time in what the worker sends to the page.
+    consts = "".join(f"const TINYRNN_{k} = {json.dumps(v)};\n" for k, v in [
+        ("PANEL_CDN", PANEL_CDN), ("PANEL_LOCAL", PANEL_LOCAL), ("BOKEH_CDN", BOKEH_CDN), ("BOKEH_LOCAL", BOKEH_LOCAL)])
+    first_newline = js.index("\n") + 1  # after importScripts(...)
+    js = js[:first_newline] + "\n" + consts + (JS / "localize.js").read_text() + js[first_newline:]
+    return f"// Built by sitebuild (Pyodide {PYODIDE_VERSION}, Panel {PANEL_VERSION}, Bokeh {BOKEH_VERSION}).\n" + js
 
 
-def patch_page(page: str, mode: str) -> str:
+def patch_page(page: str) -> str:
     page = must_sub(r"loading_msg\.innerHTML = msg\.msg", "loading_msg.textContent = msg.msg", page,
                     "make status messages plain text")
-    if mode == "self-contained":
-        page = page.replace(PANEL_CDN, PANEL_LOCAL).replace(BOKEH_CDN, BOKEH_LOCAL)
-    return page
+    return page.replace(PANEL_CDN, PANEL_LOCAL).replace(BOKEH_CDN, BOKEH_LOCAL)
+
+
+def foreign_urls(page: str, worker: str) -> list[str]:
+    """URLs of other hosts the built page or worker would load: none may be left (the site serves itself). The worker
+    names Panel's and Bokeh's CDNs only as what js/localize.js rewrites."""
+    allowed = {PANEL_CDN, BOKEH_CDN}
+    return [u for u in external_urls(page + worker) if u not in allowed]
 
 
 def external_urls(text: str) -> list[str]:

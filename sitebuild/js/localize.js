@@ -1,4 +1,4 @@
-// tinyrnn build (self-contained): Panel/Bokeh resources come from this site, not from their CDNs.
+// tinyrnn build: Panel/Bokeh resources come from this site, not from their CDNs.
 // Panel computes stylesheet URLs (CDN paths) in Python at run time and ships them to the page in the document JSON
 // and patches; the worker rewrites them to the site's own copy before posting.
 const TINYRNN_CDN_MAP = [

@@ -1,8 +1,9 @@
-"""The static-site build itself (no browser): what `python -m sitebuild.build` writes in each mode.
+"""The static-site build itself (no browser): what `python -m sitebuild.build` writes.
 
-The CDN build is what GitHub Pages serves (.github/workflows/pages.yml runs the same command); the browser test
-drives the self-contained build. Both must pin Pyodide 0.27.7, carry the jsnull shim, install our wheel by a
-relative URL and show status messages as text; only the self-contained one may carry the mirror's stand-ins.
+There is one site: the one `make run` serves, the browser tests drive and GitHub Pages publishes
+(.github/workflows/pages.yml runs `make pages-site`, the same mirror and build). It must pin Pyodide 0.27.7, carry
+the jsnull shim, install our wheels by a relative URL, show status messages as text and load nothing from another
+host. Building it needs the offline mirror, so those tests are marked `browser` like the browser tests.
 """
 from __future__ import annotations
 
@@ -19,53 +20,62 @@ from pathlib import Path
 import pytest
 
 from sitebuild import selfcontained
+from sitebuild.patches import external_urls
 from sitebuild.pins import SLIM_WHEELS
 
 REPO = Path(__file__).resolve().parents[2]
 NH3_STANDIN = REPO / "sitebuild" / "standin_src" / "nh3" / "nh3" / "__init__.py"
 
 
-def build(mode: str, out: Path, *extra: str) -> tuple[str, str, dict]:
-    subprocess.run([sys.executable, "-m", "sitebuild.build", "--mode", mode, "--out", str(out), *extra],
+def build(out: Path, *extra: str) -> tuple[str, str, dict]:
+    subprocess.run([sys.executable, "-m", "sitebuild.build", "--out", str(out), *extra],
                    check=True, capture_output=True, text=True, cwd=REPO)
     return ((out / "index.html").read_text(), (out / "app.js").read_text(),
             json.loads((out / "BUILD-INFO.json").read_text()))
 
 
 @pytest.fixture(scope="module")
-def cdn_site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("site-cdn")
-    return out, *build("cdn", out)
+def site(tmp_path_factory, mirror_dir):
+    """The site, built into a scratch folder from the offline mirror ($TINYRNN_MIRROR, else .cache/mirror)."""
+    out = tmp_path_factory.mktemp("site") / "site"
+    return out, *build(out, "--mirror", str(mirror_dir))
 
 
-def test_cdn_build_pins_pyodide_0277_and_loads_our_wheel_relatively(cdn_site):
-    out, page, worker, info = cdn_site
-    assert info["mode"] == "cdn" and info["pyodide"] == "0.27.7"
-    assert 'importScripts("https://cdn.jsdelivr.net/pyodide/v0.27.7/full/pyodide.js")' in worker
+@pytest.mark.browser  # needs the offline mirror (python -m sitebuild.mirror)
+def test_build_pins_pyodide_0277_and_loads_our_wheels_relatively(site):
+    out, page, worker, info = site
+    assert info["pyodide"] == "0.27.7"
     assert not re.search(r"pyodide/v0\.(2[89]|[3-9]\d)", worker + page), "a newer Pyodide URL is left"
-    wheel = info["wheel"]
-    assert f"'./wheels/{wheel}'" in worker
-    assert (out / "wheels" / wheel).is_file()
-    with zipfile.ZipFile(out / "wheels" / wheel) as z:
-        assert "tinyrnn/__init__.py" in z.namelist()
-    # Official distribution only: Panel's own wheels from its CDN, no stand-ins, no local Pyodide.
-    assert "https://cdn.holoviz.org/panel/1.9.4/dist/wheels/panel-1.9.4-py3-none-any.whl" in worker
-    assert not (out / "pyodide").exists() and not (out / "static").exists()
-    assert "standin" not in worker and "stand_ins" not in info
-    # micropip fetches what the official distribution lacks from PyPI (the slimmed wheels are self-contained only)
-    assert "await micropip.install([" in worker
+    for wheel, package in ((info["wheel"], "tinyrnn"), (info["app_wheel"], "tinyrnn_app")):
+        assert f'"./wheels/{wheel}"' in worker
+        assert (out / "wheels" / wheel).is_file()
+        with zipfile.ZipFile(out / "wheels" / wheel) as z:
+            assert f"{package}/__init__.pyc" in z.namelist()
 
 
-def test_build_adds_the_jsnull_shim_before_the_app_runs(cdn_site):
-    _, _, worker, _ = cdn_site
+@pytest.mark.browser
+def test_the_site_loads_nothing_from_another_host(site):
+    """No jsDelivr, no Panel/Bokeh CDN, no PyPI, no font host: the only other hosts the page and worker name are
+    Panel's and Bokeh's CDNs, as the strings js/localize.js rewrites to the site's own static/."""
+    _, page, worker, _ = site
+    assert external_urls(page) == []
+    assert external_urls(worker) == ["https://cdn.bokeh.org/bokeh/release/", "https://cdn.holoviz.org/panel/1.9.4/dist/"]
+    assert "TINYRNN_CDN_MAP" in worker and "jsdelivr" not in worker + page and "pypi" not in worker.lower()
+    assert "micropip" not in worker and "fonts.googleapis.com" not in page
+
+
+@pytest.mark.browser
+def test_build_adds_the_jsnull_shim_before_the_app_runs(site):
+    _, _, worker, _ = site
     shim = worker.index("pyodide.ffi.jsnull = _JsNullSentinel()")
     app = worker.index("const [docs_json, render_items, root_ids] = await self.pyodide.runPythonAsync(")
     assert 'if sys.platform == "emscripten":' in worker and 'hasattr(pyodide.ffi, "jsnull")' in worker
     assert shim < app
 
 
-def test_build_shows_status_as_text_and_serializes_patches(cdn_site):
-    _, page, worker, _ = cdn_site
+@pytest.mark.browser
+def test_build_shows_status_as_text_and_serializes_patches(site):
+    _, page, worker, _ = site
     assert "loading_msg.innerHTML" not in page and "loading_msg.textContent = msg.msg" in page
     assert "self.tinyrnnPatchChain" in worker
     # `from __future__` is hoisted in front of the converter's preamble (else: SyntaxError in the worker).
@@ -77,10 +87,9 @@ def test_build_shows_status_as_text_and_serializes_patches(cdn_site):
 
 
 @pytest.mark.browser  # needs the offline mirror (python -m sitebuild.mirror), like the browser test
-def test_self_contained_build_serves_everything_itself(tmp_path, mirror_dir):
-    mirror = mirror_dir  # $TINYRNN_MIRROR, else .cache/mirror (assembled if missing: tests/browser/conftest.py)
-    out = tmp_path / "site"
-    page, worker, info = build("self-contained", out, "--mirror", str(mirror))
+def test_the_site_serves_everything_itself(site, mirror_dir):
+    mirror = mirror_dir
+    out, page, worker, info = site
     assert 'importScripts("./pyodide/pyodide.js")' in worker
     lock = json.loads((out / "pyodide" / "pyodide-lock.json").read_text())
     assert lock["info"]["version"] == "0.27.7"
@@ -214,3 +223,13 @@ def test_nh3_stand_in_passes_plain_text_without_bleach_and_sanitizes_the_rest(mo
     assert len(calls) == 7
     with pytest.raises(NotImplementedError):
         nh3.clean("plain", allowed_classes={"a": {"b"}})
+
+
+def test_the_build_refuses_a_page_that_loads_from_another_host():
+    from sitebuild.patches import BOKEH_CDN, PANEL_CDN, foreign_urls
+
+    assert foreign_urls('<link href="./static/x.css">', f'const a = "{PANEL_CDN}", b = "{BOKEH_CDN}";') == []
+    page = '<link rel="stylesheet" href="https://fonts.googleapis.com/css?family=Roboto">'
+    worker = 'importScripts("https://cdn.jsdelivr.net/pyodide/v0.27.7/full/pyodide.js");'
+    assert foreign_urls(page, worker) == ["https://cdn.jsdelivr.net/pyodide/v0.27.7/full/pyodide.js",
+                                          "https://fonts.googleapis.com/css?family=Roboto"]
