@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import importlib.util
 import io
 import re
 from pathlib import Path
@@ -16,7 +15,9 @@ import pytest
 pn = pytest.importorskip("panel", reason="the web app needs panel (requirements-dev.txt)")
 import tinyrnn  # noqa: E402
 
-APP_PATH = Path(__file__).resolve().parents[1] / "webapp" / "app.py"
+import tinyrnn_app.app as app_module  # noqa: E402
+
+APP_PATH = Path(app_module.__file__)
 PAYLOAD = "<img src=x onerror=alert(1)>"
 TEXT = ("the cat sat on the mat. the dog sat on the log. " * 60) + PAYLOAD + "\n"
 SMALL = dict(hidden_size=24, seq_len=12, batch_size=4, lr=1e-2)
@@ -24,10 +25,7 @@ SMALL = dict(hidden_size=24, seq_len=12, batch_size=4, lr=1e-2)
 
 @pytest.fixture(scope="module")
 def app():
-    spec = importlib.util.spec_from_file_location("tinyrnn_webapp_under_test", APP_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return app_module
 
 
 @pytest.fixture
