@@ -1,12 +1,12 @@
-"""The web app's state and logic in CPython, no browser: webapp/app.py is imported as a module (which builds and
-starts nothing) and its TrainingSession is driven directly, the way the buttons drive it."""
+"""The web app's state and logic in CPython, no browser: the package webapp/tinyrnn_app is imported (which builds
+and starts nothing) and its TrainingSession is driven directly, the way the buttons drive it."""
 
 from __future__ import annotations
 
 import asyncio
 import html
-import importlib.util
 import io
+import sys
 import re
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import pytest
 pn = pytest.importorskip("panel", reason="the web app needs panel (requirements-dev.txt)")
 import tinyrnn  # noqa: E402
 
-APP_PATH = Path(__file__).resolve().parents[1] / "webapp" / "app.py"
+PACKAGE_DIR = Path(__file__).resolve().parents[1] / "webapp" / "tinyrnn_app"
 PAYLOAD = "<img src=x onerror=alert(1)>"
 TEXT = ("the cat sat on the mat. the dog sat on the log. " * 60) + PAYLOAD + "\n"
 SMALL = dict(hidden_size=24, seq_len=12, batch_size=4, lr=1e-2)
@@ -24,10 +24,17 @@ SMALL = dict(hidden_size=24, seq_len=12, batch_size=4, lr=1e-2)
 
 @pytest.fixture(scope="module")
 def app():
-    spec = importlib.util.spec_from_file_location("tinyrnn_webapp_under_test", APP_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The package with the names the tests use from its modules (constants, helpers) as attributes."""
+    import tinyrnn_app
+    from tinyrnn_app import loop, render, selectors, text
+
+    assert Path(tinyrnn_app.__file__).parent == PACKAGE_DIR, "run with PYTHONPATH=$PWD/core:$PWD/webapp"
+    ns = type(sys)("app_under_test")
+    for module in (loop, render, text):
+        ns.__dict__.update({k: v for k, v in vars(module).items() if not k.startswith("_")})
+    ns.__dict__.update(TrainingSession=tinyrnn_app.TrainingSession, create_app=tinyrnn_app.create_app,
+                       selectors=selectors, package=tinyrnn_app)
+    return ns
 
 
 @pytest.fixture
@@ -62,15 +69,23 @@ def all_objects(template):
 
 
 def test_importing_the_app_builds_and_starts_nothing(app):
-    assert hasattr(app, "TrainingSession") and hasattr(app, "create_app")
+    assert hasattr(app.package, "TrainingSession") and hasattr(app.package, "create_app")
     assert not pn.state._periodic, "importing the app started a periodic callback"
-    src = APP_PATH.read_text(encoding="utf-8")
-    # panel convert ships this one file: no local imports besides tinyrnn
-    imports = set(re.findall(r"^(?:from|import) ([\w.]+)", src, flags=re.M))
-    assert imports <= {"__future__", "asyncio", "functools", "html", "io", "math", "time", "numpy", "panel", "param",
-                       "bokeh.models", "bokeh.plotting", "tinyrnn"}, imports
-    # Panel 1.9.4's Str pane does not escape (it wraps raw text in <pre>); Markdown interprets text
-    assert "pn.pane.Str(" not in src
+    sources = sorted(PACKAGE_DIR.glob("*.py"))
+    assert len(sources) >= 6
+    allowed_top = {"tinyrnn", "panel", "param", "bokeh", "numpy"} | set(sys.stdlib_module_names)
+    for path in sources:
+        src = path.read_text(encoding="utf-8")
+        # the package imports only tinyrnn, panel, param, bokeh, numpy, the stdlib and its own modules
+        imports = set(re.findall(r"^\s*(?:from|import) ([\w.]+)", src, flags=re.M))
+        outside = {name for name in imports if not name.startswith(".") and name.split(".")[0] not in allowed_top}
+        assert outside <= {"__future__"}, (path.name, outside)
+        # Panel 1.9.4's Str pane does not escape (it wraps raw text in <pre>); Markdown interprets text
+        assert "pn.pane.Str(" not in src, path.name
+        assert "pn.extension(" not in src and ".servable(" not in src, path.name
+        # the session and its parts know no Bokeh
+        if path.name in ("session.py", "lifecycle.py", "text.py", "state.py", "model.py", "loop.py", "chartdata.py"):
+            assert "bokeh" not in src, path.name
 
 
 def test_default_text_is_the_bundled_corpus(app):
@@ -106,12 +121,12 @@ def test_train_ticks_lower_the_loss_and_fill_the_readouts(session):
     cfg = session.trainer.config
     assert session.chars_seen == session.step * cfg.batch_size * cfg.seq_len
     assert session.chars_per_sec > 0 and session.elapsed > 0
-    assert len(session.loss_source.data["step"]) >= 2
-    assert session.loss_source.data["step"][-1] == session.step
+    assert len(session.chart_data.loss["step"]) >= 2
+    assert session.chart_data.loss["step"][-1] == session.step
     # validation points arrive every eval_every steps
-    assert session.val_loss is not None and len(session.val_source.data["step"]) >= 2
+    assert session.val_loss is not None and len(session.chart_data.val["step"]) >= 2
     # gradient flow: one norm per time step of the window, all positive
-    norms = session.flow_source.data["norm"]
+    norms = session.chart_data.flow["norm"]
     assert len(norms) == cfg.seq_len and min(norms) > 0
     assert "Training" in session.status
 
@@ -148,7 +163,7 @@ def test_train_starts_a_new_model_only_when_text_or_settings_changed(session):
     assert "Train starts a new model" in session.status
     session.train()
     assert session.trainer is not trainer and session.trainer.config.hidden_size == 16
-    assert session.step == 0 and len(session.loss_source.data["step"]) == 0
+    assert session.step == 0 and len(session.chart_data.loss["step"]) == 0
     assert step > 0
 
 
@@ -157,7 +172,7 @@ def test_reset_discards_the_model(session):
     train_ticks(session, 2)
     session.reset()
     assert session.trainer is None and not session.has_model and not session.running
-    assert session.step == 0 and session.train_loss is None and len(session.loss_source.data["step"]) == 0
+    assert session.step == 0 and session.train_loss is None and len(session.chart_data.loss["step"]) == 0
 
 
 def test_the_periodic_callback_runs_a_tick_and_yields(session):
@@ -266,7 +281,7 @@ def test_a_prime_with_unknown_characters_gives_a_message(session):
 
 def test_live_samples_appear_while_training(app, session):
     session.train()
-    session._last_sample_time -= app.LIVE_SAMPLE_EVERY  # as if a few seconds had passed
+    session.gatherer.last_sample -= app.LIVE_SAMPLE_EVERY  # as if a few seconds had passed
     session.tick(0.01)
     assert len(session.sample_output) == app.LIVE_SAMPLE_LENGTH and "Live sample" in session.sample_info
 
@@ -330,7 +345,7 @@ def test_uploading_a_checkpoint_continues_training_where_it_stopped(app, session
     assert other.load_model(data, "model.npz"), other.error
     assert other.hidden_size == SMALL["hidden_size"] and other.seq_len == SMALL["seq_len"]
     assert other.step == session.step and "Loaded model.npz" in other.status
-    assert len(other.loss_source.data["step"]) > 0  # the saved history is on the chart
+    assert len(other.chart_data.loss["step"]) > 0  # the saved history is on the chart
     assert other.resume() and other.tick(0.01) >= 1 and other.step > session.step
     # the continued run is the same run: one more step here equals one more step in the original session
     session.resume()
@@ -399,11 +414,13 @@ def test_every_documented_selector_is_on_exactly_one_component(app):
     classes = [c for o in all_objects(tpl) for c in (getattr(o, "css_classes", None) or []) if c.startswith("tr-")]
     for name in WIDGET_SELECTORS:
         assert classes.count(name) == 1, name
-        assert name in app.__doc__, f"{name} is not documented at the top of app.py"
+        assert name in app.selectors.WIDGETS, f"{name} is not in tinyrnn_app/selectors.py"
     readouts = decoded_once(find(pn.Column(*tpl.main), "tr-readouts"))
     for name in READOUT_SELECTORS:
         assert readouts.count(f'<div class="{name}"><span class="tr-kv">') == 1, name
-        assert name in app.__doc__
+        assert name in app.selectors.READOUTS
+    # the table lists nothing that is not on the page
+    assert set(app.selectors.WIDGETS) == set(WIDGET_SELECTORS) and set(app.selectors.READOUTS) == set(READOUT_SELECTORS)
 
 
 def test_readouts_show_the_numbers(app, session):

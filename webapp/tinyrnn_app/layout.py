@@ -1,0 +1,215 @@
+"""The page: widgets bound to a :class:`TrainingSession`, laid out in a Bootstrap template. No logic here."""
+
+from __future__ import annotations
+
+import asyncio
+
+import panel as pn
+
+from . import _core_compat, settings
+from .charts import ChartSources, flow_figure, loss_figure
+from .render import alert_html, plain_html, readouts_html
+from .selectors import css
+from .session import TrainingSession
+from .text import MAX_TEXT_CHARS
+
+CSS = """
+.tr-pre { white-space: pre-wrap; word-break: break-word; font-family: ui-monospace, Menlo, Consolas, monospace;
+          font-size: 0.9em; margin: 0; }
+.tr-kv { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.95em; }
+.tr-readout-grid { display: flex; flex-wrap: wrap; gap: 4px 24px; }
+.tr-alert { background: #fdecea; color: #611a15; border: 1px solid #f5c2c0; border-radius: 6px; padding: 8px 12px; }
+"""
+
+# Page-level CSS for the template: on phone-width screens the sidebar (settings) goes below the main column and the
+# whole page scrolls, instead of the two columns squeezing each other.
+PAGE_CSS = """
+@media (max-width: 767.98px) {
+  body { height: auto !important; }
+  #container { height: auto !important; min-height: 100vh; overflow: visible !important; }
+  #content { flex-direction: column; flex-wrap: nowrap; height: auto !important; overflow: visible !important; }
+  #main { order: 1; width: 100%; overflow: visible !important; padding: 8px 6px 16px 6px; }
+  #sidebar { order: 2; width: 100% !important; max-width: 100% !important; height: auto !important;
+             overflow: visible !important; border-right: none; border-top: 1px solid var(--bs-border-color); }
+  #header .title { font-size: 1.1em; white-space: normal; line-height: 1.3em; }
+}
+"""
+
+
+def on_upload(widget, handler):
+    """Call ``handler(data, filename)`` once per upload (also when the same file comes twice)."""
+    pending = {"upload": False}
+
+    def handle():
+        if pending["upload"]:
+            pending["upload"] = False
+            handler(widget.value, widget.filename)
+
+    async def settle():
+        # In the Pyodide worker the page's value and filename changes arrive as separate updates; wait until
+        # both have landed so that messages name the right file.
+        await asyncio.sleep(0.1)
+        handle()
+
+    def watcher(*events):
+        if any(event.name == "value" for event in events):
+            pending["upload"] = True
+        if not pending["upload"]:
+            return
+        if pn.state.curdoc is None:  # no page (tests, scripts): nothing else is coming
+            handle()
+        else:
+            pn.state.execute(settle)
+
+    widget.param.watch(watcher, ["value", "filename"], onlychanged=False)
+
+
+def html_pane(fn, *deps, css_class, **kw):
+    """An HTML pane showing ``fn(*deps)`` (which escapes), with the selector ``css_class``."""
+    kw.setdefault("sizing_mode", None if "width" in kw else "stretch_width")
+    return pn.pane.HTML(pn.bind(fn, *deps), css_classes=css(css_class), stylesheets=[CSS], **kw)
+
+
+def button(label, css_class, action, **kw):
+    widget = pn.widgets.Button(label=label, css_classes=css(css_class), **kw)
+    widget.on_click(lambda event: action())
+    return widget
+
+
+def settings_widget(session, field: settings.FormSetting):
+    p = session.param[field.name]
+    kw = dict(css_classes=css(field.selector), sizing_mode="stretch_width")
+    if field.kind == "choice":
+        return pn.widgets.Select.from_param(p, **kw)
+    if field.kind == "int":
+        return pn.widgets.IntInput.from_param(p, step=field.step, **kw)
+    return pn.widgets.FloatInput.from_param(p, step=field.step, format="0.[000000]", **kw)
+
+
+def settings_section(session):
+    return pn.Column(
+        pn.pane.Markdown("### Model and training settings"),
+        *(settings_widget(session, field) for field in settings.FORM),
+        pn.pane.HTML(plain_html(f"Matrix products: {_core_compat.BACKEND}"), css_classes=css("tr-backend"),
+                     stylesheets=[CSS], sizing_mode="stretch_width"),
+        pn.pane.Markdown(
+            "Changes apply to a new model: **Train** starts one when the text or a setting changed; "
+            "**Resume** continues the current model as it is.",
+        ),
+        sizing_mode="stretch_width",
+    )
+
+
+def text_section(session):
+    upload_text = pn.widgets.FileInput(accept=".txt,text/plain", css_classes=css("tr-upload-text"), multiple=False)
+    on_upload(upload_text, session.load_text_file)
+    return pn.Column(
+        pn.pane.Markdown("### Text to learn"),
+        pn.FlexBox(
+            pn.Column(pn.widgets.Select.from_param(session.param.corpus, css_classes=css("tr-corpus"),
+                                                   sizing_mode="stretch_width"), width=280),
+            pn.Column(pn.pane.HTML("Or upload a UTF-8 .txt file:", margin=(0, 5)), upload_text, width=300),
+            flex_wrap="wrap", gap="0 16px", sizing_mode="stretch_width",
+        ),
+        pn.widgets.TextAreaInput.from_param(
+            session.param.text, max_length=MAX_TEXT_CHARS + 1, rows=10, css_classes=css("tr-text"),
+            sizing_mode="stretch_width",
+            placeholder="Paste any text here (or upload a .txt file, or pick a built-in corpus).",
+        ),
+        html_pane(plain_html, session.param.text_info, css_class="tr-text-info"),
+        sizing_mode="stretch_width",
+    )
+
+
+def training_section(session):
+    buttons = pn.FlexBox(
+        button("Train", "tr-train", session.train, color="primary",
+               disabled=session.param.running),
+        button("Pause", "tr-pause", session.pause, color="warning", disabled=pn.bind(lambda r: not r, session.param.running)),
+        button("Resume", "tr-resume", session.resume, color="success",
+               disabled=pn.bind(lambda r, m: r or not m, session.param.running, session.param.has_model)),
+        button("Reset", "tr-reset", session.reset, color="light"),
+        flex_wrap="wrap", gap="8px", sizing_mode="stretch_width",
+    )
+    # All numeric readouts in one pane (one update per refresh; in the browser every pane update costs a few ms of
+    # Python in the worker). Each readout is a <div class="tr-NAME"><span class="tr-kv">...</span></div> inside it.
+    readouts = html_pane(readouts_html, session.param.step, session.param.chars_seen, session.param.chars_per_sec,
+                         session.param.elapsed, session.param.train_loss, session.param.val_loss,
+                         css_class="tr-readouts")
+    sources = ChartSources(session.chart_data)
+
+    def chart(fig, css_class):  # the Bokeh pane itself does not carry css_classes onto the page
+        return pn.Column(pn.pane.Bokeh(fig, sizing_mode="stretch_width"), css_classes=css(css_class),
+                         sizing_mode="stretch_width", min_width=260, styles={"flex": "1 1 420px"})
+
+    charts = pn.FlexBox(chart(loss_figure(sources), "tr-loss-chart"), chart(flow_figure(sources), "tr-flow-chart"),
+                        flex_wrap="wrap", gap="12px", sizing_mode="stretch_width")
+    return pn.Column(pn.pane.Markdown("### Train"), buttons,
+                     html_pane(plain_html, session.param.status, css_class="tr-status"), readouts, charts,
+                     sizing_mode="stretch_width")
+
+
+def sampling_section(session):
+    no_model = pn.bind(lambda m: not m, session.param.has_model)
+    return pn.Column(
+        pn.pane.Markdown("### Sample"),
+        pn.FlexBox(
+            pn.widgets.TextInput.from_param(session.param.prime, css_classes=css("tr-prime"), width=260,
+                                            placeholder="optional text to start from"),
+            pn.widgets.FloatInput.from_param(session.param.temperature, css_classes=css("tr-temperature"), step=0.1,
+                                             width=160),
+            pn.widgets.IntInput.from_param(session.param.sample_length, css_classes=css("tr-length"), step=50,
+                                           width=160),
+            pn.Column(pn.Spacer(height=18), button("Sample", "tr-sample", session.sample, color="primary",
+                                                   disabled=no_model), width=120),
+            flex_wrap="wrap", gap="0 12px", sizing_mode="stretch_width",
+        ),
+        html_pane(plain_html, session.param.sample_info, css_class="tr-sample-info"),
+        html_pane(plain_html, session.param.sample_output, css_class="tr-sample-output", min_height=60),
+        sizing_mode="stretch_width",
+    )
+
+
+def model_file_section(session):
+    download = pn.widgets.FileDownload(
+        callback=session.checkpoint_file, filename="tinyrnn-model.npz", label="Download model (.npz)",
+        color="primary", variant="outline", css_classes=css("tr-download"),
+        disabled=pn.bind(lambda m: not m, session.param.has_model),
+    )
+    upload_model = pn.widgets.FileInput(accept=".npz", css_classes=css("tr-upload-model"), multiple=False)
+    on_upload(upload_model, session.load_model)
+    return pn.Column(
+        pn.pane.Markdown("### Model file and gradient check"),
+        pn.FlexBox(
+            download,
+            pn.Column(pn.pane.HTML("Load a model (.npz):", margin=(0, 5)), upload_model),
+            button("Gradient check", "tr-gradcheck", session.gradient_check, color="default"),
+            flex_wrap="wrap", gap="8px 16px", align_items="center", sizing_mode="stretch_width",
+        ),
+        html_pane(plain_html, session.param.gradcheck_output, css_class="tr-gradcheck-output"),
+        sizing_mode="stretch_width",
+    )
+
+
+def create_app(session: TrainingSession | None = None):
+    """The page: a thin layout over a TrainingSession (a new one with the periodic training loop if None)."""
+    if session is None:
+        session = TrainingSession(use_periodic_callback=True)
+    error_pane = pn.pane.HTML(
+        pn.bind(alert_html, session.param.error), visible=pn.bind(bool, session.param.error),
+        css_classes=css("tr-error"), stylesheets=[CSS], sizing_mode="stretch_width",
+        styles={"position": "sticky", "top": "0", "z-index": "10"},  # stays in view while the page scrolls
+    )
+    # BootstrapTemplate: responsive (the sidebar folds away on phones) and it fetches nothing from third-party hosts
+    # (FastListTemplate pulls a Google font, which an offline page cannot load).
+    template = pn.template.BootstrapTemplate(
+        title="tinyrnn: train a character-level RNN in your browser",
+        sidebar=[settings_section(session)],
+        main=[error_pane, text_section(session), training_section(session), sampling_section(session),
+              model_file_section(session)],
+        sidebar_width=300,
+        header_background="#1f6feb",
+        meta_viewport="width=device-width, initial-scale=1",
+    )
+    template.config.raw_css.append(PAGE_CSS)
+    return template
