@@ -99,7 +99,7 @@ def test_dh_norms_are_the_norms_of_dL_dh():
     from tinyrnn.model import _traced_output_loss  # the output layer, given the hidden states
 
     inputs_tm = np.ascontiguousarray(inputs.T)
-    hs = tinyrnn.bptt.recurrence_forward(params["W_hx"], params["W_hh"], params["b_h"], h0, inputs_tm)
+    hs = tinyrnn.ops.recurrence_forward(params["W_hx"], params["W_hh"], params["b_h"], h0, inputs_tm)
 
     def loss_from(h_t, t):  # loss as a function of h_t alone, later states recomputed from it
         states = [hs[i] for i in range(t)] + [h_t]
@@ -132,12 +132,12 @@ def test_fused_primitives_scale_with_the_upstream_gradient():
 
 def test_the_webassembly_code_path_gives_the_same_results(monkeypatch):
     """In Pyodide the products go through einsum instead of BLAS; the numbers must not change."""
-    from tinyrnn import bptt
+    from tinyrnn import ops
 
     params, inputs, targets, h0 = random_problem(9, 7, 3, 6, seed=9)
     native = tinyrnn.loss_and_grads(params, inputs, targets, h0, engine="fused")
     native_manual = tinyrnn.manual_bptt(params, inputs, targets, h0)
-    monkeypatch.setattr(bptt, "WASM", True)
+    monkeypatch.setattr(ops, "WASM", True)
     wasm = tinyrnn.loss_and_grads(params, inputs, targets, h0, engine="fused")
     wasm_manual = tinyrnn.manual_bptt(params, inputs, targets, h0)
     assert math.isclose(wasm.loss, native.loss, rel_tol=1e-13)
@@ -145,3 +145,22 @@ def test_the_webassembly_code_path_gives_the_same_results(monkeypatch):
         assert relative_error(wasm.grads[name], native.grads[name]) <= 1e-12, name
         assert relative_error(wasm_manual.grads[name], native_manual.grads[name]) <= 1e-12, name
     np.testing.assert_allclose(wasm_manual.dh_norms, native_manual.dh_norms, rtol=1e-12)
+
+
+def test_products_too_large_for_einsum_take_numpys_loop_in_the_browser(monkeypatch):
+    """numpy refuses an einsum over more than 2**31 (n, i, j) terms ("iterator is too large"): such products must
+    take numpy's own loop. The limit is lowered here so that a small product crosses it."""
+    from tinyrnn import ops
+
+    rng = np.random.default_rng(0)
+    a, b, c, d = (rng.standard_normal(shape) for shape in ((6, 5), (6, 4), (5, 4), (3, 5)))
+    monkeypatch.setattr(ops, "WASM", True)
+    monkeypatch.setattr(ops, "_EINSUM_LIMIT", 10)
+
+    def no_einsum(*args, **kwargs):
+        raise AssertionError("einsum was called past its limit")
+
+    monkeypatch.setattr(ops.np, "einsum", no_einsum)
+    np.testing.assert_allclose(ops.at_b(a, b), a.T @ b, rtol=1e-14)
+    np.testing.assert_allclose(ops.mm(a, c), a @ c, rtol=1e-14)
+    np.testing.assert_allclose(ops.a_bt(a, d), a @ d.T, rtol=1e-14)

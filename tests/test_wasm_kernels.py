@@ -3,7 +3,7 @@
 The same bytes the wheel ships are instantiated on a wasmtime memory; every array handed to a kernel is copied
 in before the call and back after it, and every other byte of the memory is filled with a canary that must
 survive the call: the kernels share Pyodide's heap in the browser and must not write anywhere else.
-Each kernel is checked against the numpy code in bptt.py (the reference), and the whole fused engine is run with
+Each kernel is checked against the numpy code in ops.py (the reference), and the whole fused engine is run with
 the kernels in place of numpy (as inside Pyodide) against the native engine.
 """
 
@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinyrnn
-from tinyrnn import bptt, model, wasm_kernels
+from tinyrnn import bptt, model, ops, wasm_kernels
 
 from helpers import random_problem
 
@@ -118,7 +118,7 @@ def test_rnn_forward_matches_numpy(simd, T, B, H):
     rng = np.random.default_rng(T * B * H)
     a, W_hh, h0 = f32(rng, T, B, H), f32(rng, H, H, scale=1 / np.sqrt(H)), f32(rng, B, H, scale=0.5)
     a64, W_hh_t64, h0_64 = a.astype(np.float64), np.ascontiguousarray(W_hh.T, np.float64), h0.astype(np.float64)
-    ref = bptt.forward_time_loop(a64, W_hh_t64, h0_64)
+    ref = ops.forward_time_loop(a64, W_hh_t64, h0_64)
     out = simd.rnn_forward(a.copy(), np.ascontiguousarray(W_hh.T), h0)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, ref, rtol=0, atol=2e-6 * max(1, np.sqrt(H)))
@@ -150,7 +150,7 @@ def test_rnn_backward_matches_numpy(simd, T, B, H, with_norms):
     dh0 = simd.rnn_backward(das, dhs, W_hh, norms)
     ref_norms = np.empty(T)
     ref_das = 1 - hs.astype(np.float64) ** 2
-    ref_dh0 = bptt.backward_time_loop(ref_das, dhs.astype(np.float64), W_hh.astype(np.float64), ref_norms)
+    ref_dh0 = ops.backward_time_loop(ref_das, dhs.astype(np.float64), W_hh.astype(np.float64), ref_norms)
     np.testing.assert_allclose(das, ref_das, rtol=0, atol=1e-6)
     np.testing.assert_allclose(dh0, ref_dh0, rtol=0, atol=1e-6)
     if with_norms:
@@ -162,7 +162,7 @@ def test_softmax_cross_entropy_matches_numpy(simd, N, V, scale):
     rng = np.random.default_rng(N * V)
     logits, targets = f32(rng, N, V, scale=scale), rng.integers(0, V, N)
     loss, dlogits = simd.softmax_cross_entropy(logits, targets)
-    ref_loss, ref_d = bptt.softmax_cross_entropy(logits.astype(np.float64), targets)
+    ref_loss, ref_d = ops.softmax_cross_entropy(logits.astype(np.float64), targets)
     assert dlogits.dtype == np.float32
     assert loss == pytest.approx(ref_loss, rel=1e-6, abs=1e-6)
     np.testing.assert_allclose(dlogits, ref_d, rtol=0, atol=3e-7 / N)
@@ -224,7 +224,7 @@ def test_fused_engine_with_kernels_matches_native(simd, monkeypatch, seed):
     params, inputs, targets, h0 = random_problem(9, 24, 4, 6, seed=seed, dtype=np.float32, scale=0.1)
     native = model.loss_and_grads(params, inputs, targets, h0, engine="fused")
     native_manual = bptt.manual_bptt(params, inputs, targets, h0)
-    monkeypatch.setattr(bptt, "WASM", True)
+    monkeypatch.setattr(ops, "WASM", True)
     monkeypatch.setattr(wasm_kernels, "ACTIVE", simd)
     browser = model.loss_and_grads(params, inputs, targets, h0, engine="fused")
     browser_manual = bptt.manual_bptt(params, inputs, targets, h0)
@@ -241,7 +241,7 @@ def test_float64_never_reaches_the_kernels(simd, monkeypatch):
     """Gradient checks run in float64: inside Pyodide they must use numpy (einsum), not the float32 kernels."""
     params, inputs, targets, h0 = random_problem(9, 24, 4, 6, seed=3, dtype=np.float32, scale=0.1)
     params64 = {k: v.astype(np.float64) for k, v in params.items()}
-    monkeypatch.setattr(bptt, "WASM", True)
+    monkeypatch.setattr(ops, "WASM", True)
     monkeypatch.setattr(wasm_kernels, "ACTIVE", simd)
     report = tinyrnn.gradient_check(params64, inputs, targets, h0.astype(np.float64))
     assert report.passed, report.summary()

@@ -35,7 +35,7 @@ in which each is ``<div class="tr-NAME"><span class="tr-kv">TEXT</span></div>``:
     tr-text-info       readout (``pre``): size in characters and bytes, vocabulary size, or what is wrong
   hyper-parameters (sidebar; ``input``/``select`` inside)
     tr-hidden-size, tr-seq-len, tr-batch-size, tr-lr, tr-optimizer, tr-clip-norm, tr-engine
-    tr-backend         readout (``pre``): what computes the matrix products here (``tinyrnn.bptt.BACKEND``)
+    tr-backend         readout (``pre``): what computes the matrix products here (``tinyrnn.BACKEND``)
   training
     tr-train           button: start training (a new model if there is none or the text/settings changed)
     tr-pause           button: pause (disabled unless training)
@@ -106,7 +106,7 @@ NATS_TO_BITS = tinyrnn.NATS_TO_BITS
 _LIBRARY_DEFAULTS = tinyrnn.TrainConfig()
 DEFAULTS = {name: getattr(_LIBRARY_DEFAULTS, name)
             for name in ("hidden_size", "seq_len", "batch_size", "lr", "optimizer", "clip_norm", "engine")}
-MAX_HIDDEN_SIZE = tinyrnn.model.MAX_HIDDEN_SIZE
+MAX_HIDDEN_SIZE = tinyrnn.SETTINGS["hidden_size"].high
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -733,7 +733,7 @@ class TrainingSession(param.Parameterized):
     def checkpoint_file(self) -> io.BytesIO | None:
         """The current model as a checkpoint file (FileDownload's callback)."""
         if self.trainer is not None:
-            return io.BytesIO(tinyrnn.checkpoint_bytes(self.trainer))
+            return io.BytesIO(tinyrnn.checkpoint_bytes(self.trainer.state()))
         if self._checkpoint_data is not None:  # a sampling-only upload: hand back the same file
             return io.BytesIO(self._checkpoint_data)
         self.show_error("There is no model to download yet: press Train first")
@@ -929,7 +929,7 @@ def create_app(session: TrainingSession | None = None):
         pn.widgets.Select.from_param(session.param.optimizer, css_classes=["tr-optimizer"], sizing_mode="stretch_width"),
         num(session.param.clip_norm, "tr-clip-norm", pn.widgets.FloatInput, step=1.0),
         pn.widgets.Select.from_param(session.param.engine, css_classes=["tr-engine"], sizing_mode="stretch_width"),
-        pn.pane.HTML(plain_html(f"Matrix products: {tinyrnn.bptt.BACKEND}"), css_classes=["tr-backend"],
+        pn.pane.HTML(plain_html(f"Matrix products: {tinyrnn.BACKEND}"), css_classes=["tr-backend"],
                      stylesheets=stylesheets, sizing_mode="stretch_width"),
         pn.pane.Markdown(
             "Changes apply to a new model: **Train** starts one when the text or a setting changed; "

@@ -8,7 +8,8 @@
 
 from .bptt import BPTTResult, manual_bptt
 from .checkpoint import Checkpoint, checkpoint_bytes, load_checkpoint, save_checkpoint
-from .corpora import corpus_names, default_corpus, describe_corpus, load_corpus
+from .config import SETTINGS, Setting, StepMetrics, TrainConfig
+from .corpora import corpus_names, default_corpus, load_corpus
 from .errors import (CheckpointError, ConfigError, TextError, TinyRNNError, TrainingDiverged,
                      UnknownCharacterError)
 from .gradcheck import GradCheckReport, gradient_check, relative_error
@@ -16,17 +17,18 @@ from .model import (ENGINES, NATS_TO_BITS, PARAM_NAMES, LossAndGrads, ModelConfi
                     init_hidden, init_params, loss, loss_and_grads)
 from .optim import (OPTIMIZERS, SGD, Adagrad, Adam, clip_by_global_norm, clip_by_value, global_norm,
                     make_optimizer)
+from .ops import BACKEND
 from .sampling import sample
-from .trainer import StepMetrics, TrainConfig, Trainer
-from .vocab import Vocabulary, read_text_file
+from .trainer import Trainer
+from .vocab import Vocabulary, check_text, read_text_file, text_problem
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BPTTResult", "Checkpoint", "CheckpointError", "ConfigError", "ENGINES", "GradCheckReport", "LossAndGrads",
+    "BACKEND", "SETTINGS", "Setting", "check_text", "text_problem", "BPTTResult", "Checkpoint", "CheckpointError", "ConfigError", "ENGINES", "GradCheckReport", "LossAndGrads",
     "ModelConfig", "NATS_TO_BITS", "OPTIMIZERS", "PARAM_NAMES", "SGD", "Adagrad", "Adam", "StepMetrics", "TextError",
     "TinyRNNError", "TrainConfig", "Trainer", "TrainingDiverged", "UnknownCharacterError", "Vocabulary",
-    "checkpoint_bytes", "clip_by_global_norm", "clip_by_value", "corpus_names", "default_corpus", "describe_corpus",
+    "checkpoint_bytes", "clip_by_global_norm", "clip_by_value", "corpus_names", "default_corpus",
     "evaluate_loss", "forward", "global_norm", "gradient_check", "init_hidden", "init_params", "load_checkpoint",
     "load_corpus", "loss", "loss_and_grads", "make_optimizer", "manual_bptt", "read_text_file", "relative_error",
     "sample", "save_checkpoint",

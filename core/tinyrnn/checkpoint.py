@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .config import StepMetrics, TrainConfig
 from .errors import CheckpointError, TinyRNNError
 from .model import PARAM_NAMES, ModelConfig
 from .optim import make_optimizer
-from .trainer import StepMetrics, TrainConfig
 from .vocab import Vocabulary
 
 FORMAT = "tinyrnn-checkpoint"
@@ -30,6 +30,8 @@ HISTORY_FIELDS = ("step", "train_loss", "val_loss", "chars_per_sec", "grad_norm"
 
 @dataclass
 class Checkpoint:
+    """Everything a training run needs to resume: what ``Trainer.state()`` returns and ``load_checkpoint`` reads."""
+
     config: TrainConfig
     vocab: Vocabulary
     params: dict
@@ -40,29 +42,33 @@ class Checkpoint:
     format_version: int = FORMAT_VERSION
 
 
-def _arrays_of(trainer) -> dict:
-    arrays = {f"param/{k}": np.asarray(v) for k, v in trainer.params.items()}
-    arrays.update({f"optim/{k}": np.asarray(v) for k, v in trainer.optimizer.state_dict().items()})
-    arrays["progress/hidden"] = np.asarray(trainer.hidden)
+def _arrays_of(checkpoint: Checkpoint) -> dict:
+    config = checkpoint.config
+    arrays = {f"param/{k}": np.asarray(v) for k, v in checkpoint.params.items()}
+    arrays.update({f"optim/{k}": np.asarray(v) for k, v in checkpoint.optimizer_state.items()})
+    if checkpoint.hidden is not None:
+        arrays["progress/hidden"] = np.asarray(checkpoint.hidden)
     for name in HISTORY_FIELDS:
-        values = [getattr(m, name) for m in trainer.history]
+        values = [getattr(m, name) for m in checkpoint.history]
         arrays[f"history/{name}"] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    meta = {"format": FORMAT, "version": FORMAT_VERSION, "config": trainer.config.to_dict(),
-            "model": trainer.model_config.to_dict(), "vocab": trainer.vocab.to_dict(),
-            "optimizer": trainer.optimizer.hyperparameters(), "progress": trainer.progress()}
+    meta = {"format": FORMAT, "version": FORMAT_VERSION, "config": config.to_dict(),
+            "model": ModelConfig(checkpoint.vocab.size, config.hidden_size).to_dict(),
+            "vocab": checkpoint.vocab.to_dict(),
+            "optimizer": make_optimizer(config.optimizer, config.lr).hyperparameters(),
+            "progress": checkpoint.progress}
     arrays["meta"] = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
     return arrays
 
 
-def save_checkpoint(trainer, path_or_file) -> None:
-    """Write ``trainer``'s full state to a path or a binary file object."""
-    np.savez_compressed(path_or_file, **_arrays_of(trainer))
+def save_checkpoint(checkpoint: Checkpoint, path_or_file) -> None:
+    """Write ``checkpoint`` (e.g. ``trainer.state()``) to a path or a binary file object."""
+    np.savez_compressed(path_or_file, **_arrays_of(checkpoint))
 
 
-def checkpoint_bytes(trainer) -> bytes:
+def checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
     """The checkpoint file's bytes (for a download button)."""
     buffer = io.BytesIO()
-    save_checkpoint(trainer, buffer)
+    save_checkpoint(checkpoint, buffer)
     return buffer.getvalue()
 
 

@@ -15,7 +15,8 @@ from .gradcheck import gradient_check
 from .model import ENGINES, NATS_TO_BITS, ModelConfig, init_params
 from .optim import OPTIMIZERS
 from .sampling import sample
-from .trainer import DTYPES, TrainConfig, Trainer
+from .config import DTYPES, TrainConfig
+from .trainer import Trainer
 from .vocab import read_text_file
 
 DEFAULTS = TrainConfig()
@@ -69,13 +70,13 @@ def _train_loop(args) -> int:
                 print(f"step {m.step} loss {m.train_loss:.3f} chars/s {m.chars_per_sec:,.0f}", file=sys.stderr)
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
-        save_checkpoint(trainer, args.out)
+        save_checkpoint(trainer.state(), args.out)
         print(f"saved the last good model to {args.out}", file=sys.stderr)
         return 1
     finally:
         if bar is not None:
             bar.close()
-    save_checkpoint(trainer, args.out)
+    save_checkpoint(trainer.state(), args.out)
     if trainer.val_ids.size >= 2:
         val = trainer.evaluate()
         print(f"validation loss {val:.4f} nats/char ({val * NATS_TO_BITS:.4f} bits/char)")

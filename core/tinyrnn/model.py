@@ -7,10 +7,9 @@ A batch is B sequences of length T: ``inputs`` and ``targets`` are int arrays (B
 
 Two engines compute the same gradients with autograd:
 - ``"autograd"`` traces every operation of every time step (the reference definition);
-- ``"fused"`` (default) makes the whole recurrence one autograd primitive whose VJP is the manual BPTT of
-  ``bptt.py``, so autograd still differentiates the model while the time loop runs in plain numpy.
-A GRU or LSTM cell would add its own parameter names in ``init_params`` and its own recurrence here; the
-output layer, the loss, the trainer and the checkpoint do not depend on the cell.
+- ``"fused"`` (default) makes the whole recurrence one autograd primitive, and the output layer with the loss
+  another, whose VJPs are hand-written backward passes over the numpy operations of ``ops.py``, so autograd still
+  differentiates the model while the time loop runs in plain numpy (or the browser's SIMD kernels).
 """
 
 from __future__ import annotations
@@ -25,8 +24,9 @@ from autograd import value_and_grad
 from autograd.extend import defvjp_argnums, primitive
 from autograd.tracer import getval
 
-from . import bptt
+from . import ops
 from .errors import ConfigError
+from .vocab import MAX_VOCAB_SIZE
 
 CELLS = ("rnn",)
 ENGINES = ("fused", "autograd")
@@ -46,7 +46,7 @@ class ModelConfig:
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ConfigError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        for name, value, upper in (("vocab_size", self.vocab_size, 65_536), ("hidden_size", self.hidden_size, MAX_HIDDEN_SIZE)):
+        for name, value, upper in (("vocab_size", self.vocab_size, MAX_VOCAB_SIZE), ("hidden_size", self.hidden_size, MAX_HIDDEN_SIZE)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= upper:
                 raise ConfigError(f"{name} must be a whole number from 1 to {upper}, got {value!r}")
 
@@ -78,12 +78,6 @@ def init_hidden(config: ModelConfig, batch_size: int, dtype=np.float64) -> np.nd
     return np.zeros((batch_size, config.hidden_size), dtype=dtype)
 
 
-def config_of(params: dict) -> ModelConfig:
-    """The ModelConfig that ``params``' shapes imply."""
-    H, V = params["W_hx"].shape
-    return ModelConfig(vocab_size=V, hidden_size=H)
-
-
 # --- the recurrence, two ways -------------------------------------------------------------------------------
 
 def _traced_hidden_states(W_hx, W_hh, b_h, h0, inputs_tm):
@@ -99,14 +93,14 @@ def _traced_hidden_states(W_hx, W_hh, b_h, h0, inputs_tm):
 @primitive
 def fused_hidden_states(W_hx, W_hh, b_h, h0, inputs_tm):
     """hs (T, B, H) as one autograd primitive: numpy loop forward, manual BPTT backward."""
-    return bptt.recurrence_forward(W_hx, W_hh, b_h, h0, inputs_tm)
+    return ops.recurrence_forward(W_hx, W_hh, b_h, h0, inputs_tm)
 
 
 def _fused_vjp(argnums, hs, args, kwargs):
     W_hx, W_hh, b_h, h0, inputs_tm = args
 
     def vjp(dhs):
-        dW_hx, dW_hh, db_h, dh0, _ = bptt.recurrence_backward(W_hh, hs, h0, inputs_tm, dhs, W_hx.shape[1])
+        dW_hx, dW_hh, db_h, dh0, _ = ops.recurrence_backward(W_hh, hs, h0, inputs_tm, dhs, W_hx.shape[1])
         by_arg = (dW_hx, dW_hh, db_h, dh0)
         return tuple(by_arg[i] for i in argnums)
 
@@ -124,7 +118,7 @@ def _output_loss_and_dlogits(hs, W_yh, b_y, targets_tm):
     (T, B). The gradient is a by-product of the forward pass, so the VJP reuses it instead of recomputing the
     logits and the softmax; the second output is a constant (never differentiated)."""
     T, B, H = hs.shape
-    return bptt.softmax_cross_entropy(bptt.output_logits(hs.reshape(T * B, H), W_yh, b_y), targets_tm.reshape(T * B))
+    return ops.softmax_cross_entropy(ops.output_logits(hs.reshape(T * B, H), W_yh, b_y), targets_tm.reshape(T * B))
 
 
 def _fused_output_vjp(argnums, ans, args, kwargs):
@@ -134,7 +128,7 @@ def _fused_output_vjp(argnums, ans, args, kwargs):
 
     def vjp(g):
         g_loss = np.asarray(g[0], dtype=dlogits.dtype)
-        dhs, dW_yh, db_y = bptt.output_backward(dlogits * g_loss, hs.reshape(T * B, H), W_yh)
+        dhs, dW_yh, db_y = ops.output_backward(dlogits * g_loss, hs.reshape(T * B, H), W_yh)
         by_arg = (dhs.reshape(T, B, H), dW_yh, db_y)
         return tuple(by_arg[i] for i in argnums)
 
@@ -181,7 +175,7 @@ def _loss_tm(params, h0, inputs_tm, targets_tm, engine):
     return _OUTPUT_LOSS[engine](hs, params["W_yh"], params["b_y"], targets_tm), hs
 
 
-def loss(params, inputs, targets, h0, engine="autograd"):
+def loss(params, inputs, targets, h0, engine="fused"):
     """Mean cross-entropy in nats per character; differentiable by autograd w.r.t. ``params`` and ``h0``."""
     _check_engine(engine)
     inputs_tm, targets_tm = _time_major(inputs, targets)
@@ -214,9 +208,9 @@ def loss_and_grads(params, inputs, targets, h0, engine="fused") -> LossAndGrads:
 def forward(params, inputs, h0):
     """Logits (B, T, V) and hidden states (B, T, H) for ids ``inputs`` (B, T) from ``h0`` (B, H)."""
     inputs_tm = _time_major(inputs)
-    hs = bptt.recurrence_forward(params["W_hx"], params["W_hh"], params["b_h"], h0, inputs_tm)
+    hs = ops.recurrence_forward(params["W_hx"], params["W_hh"], params["b_h"], h0, inputs_tm)
     T, B, H = hs.shape
-    logits = bptt.output_logits(hs.reshape(T * B, H), params["W_yh"], params["b_y"]).reshape(T, B, -1)
+    logits = ops.output_logits(hs.reshape(T * B, H), params["W_yh"], params["b_y"]).reshape(T, B, -1)
     return logits.transpose(1, 0, 2), hs.transpose(1, 0, 2)
 
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from .errors import ConfigError
+from .model import PARAM_NAMES
 
 MAX_SAMPLE_LENGTH = 100_000
 
@@ -23,7 +24,7 @@ def sample(params: dict, vocab, length: int, prime: str = "", temperature: float
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
             math.isfinite(temperature) and 0 <= temperature <= 100):
         raise ConfigError(f"temperature must be a number in [0, 100], got {temperature!r}")
-    W_hx, W_hh, b_h, W_yh, b_y = (np.asarray(params[k], dtype=np.float64) for k in ("W_hx", "W_hh", "b_h", "W_yh", "b_y"))
+    W_hx, W_hh, b_h, W_yh, b_y = (np.asarray(params[k], dtype=np.float64) for k in PARAM_NAMES)
     rng = np.random.default_rng(seed)
     h = np.zeros(W_hh.shape[0])
     for i in vocab.encode(prime):

@@ -11,89 +11,16 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
 from . import model as model_lib
 from .bptt import manual_bptt
+from .checkpoint import Checkpoint
+from .config import StepMetrics, TrainConfig
 from .errors import CheckpointError, ConfigError, TextError, TrainingDiverged
-from .optim import OPTIMIZERS, clip_by_global_norm, clip_by_value, global_norm, make_optimizer
-from .vocab import MAX_TEXT_BYTES, Vocabulary
-
-DTYPES = ("float32", "float64")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of a training run. ``validate()`` checks every field's range."""
-
-    hidden_size: int = 128
-    seq_len: int = 25
-    batch_size: int = 16
-    lr: float = 2e-3
-    optimizer: str = "adam"
-    clip_norm: float | None = 5.0
-    clip_value: float | None = None
-    val_fraction: float = 0.1
-    seed: int = 0
-    engine: str = "fused"
-    dtype: str = "float32"
-    eval_every: int = 100
-    eval_chars: int = 4096
-
-    _INT_RANGES = {"hidden_size": (1, model_lib.MAX_HIDDEN_SIZE), "seq_len": (1, 1000), "batch_size": (1, 1024),
-                   "seed": (0, 2**32 - 1), "eval_every": (1, 10**9), "eval_chars": (2, 10**9)}
-
-    def validate(self) -> "TrainConfig":
-        for name, (low, high) in self._INT_RANGES.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-                raise ConfigError(f"{name} must be a whole number from {low} to {high:,}, got {value!r}")
-        _number_in("lr", self.lr, 0, 10, low_open=True)
-        for name in ("clip_norm", "clip_value"):
-            if getattr(self, name) is not None:
-                _number_in(name, getattr(self, name), 0, 1e6, low_open=True)
-        _number_in("val_fraction", self.val_fraction, 0, 0.5)
-        for name, allowed in (("optimizer", OPTIMIZERS), ("engine", model_lib.ENGINES), ("dtype", DTYPES)):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        return self
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
-        return cls(**data).validate()
-
-
-def _number_in(name, value, low, high, low_open=False):
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.floating)) and math.isfinite(value)
-    ok = ok and (low < value if low_open else low <= value) and value <= high
-    if not ok:
-        bracket = "(" if low_open else "["
-        raise ConfigError(f"{name} must be a number in {bracket}{low}, {high}], got {value!r}")
-
-
-@dataclass
-class StepMetrics:
-    step: int
-    train_loss: float  # nats/char on this step's window
-    val_loss: float | None  # nats/char, when evaluated at this step
-    chars_per_sec: float
-    grad_norm: float  # global norm before clipping
-    chars_seen: int
-    elapsed: float  # seconds spent training so far
-
-    @property
-    def train_bits(self) -> float:
-        return self.train_loss * model_lib.NATS_TO_BITS
-
+from .optim import clip_by_global_norm, clip_by_value, global_norm, make_optimizer
+from .vocab import Vocabulary, check_text
 
 def text_fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -105,10 +32,7 @@ class Trainer:
     def __init__(self, text: str, config: TrainConfig = TrainConfig(), *, vocab: Vocabulary | None = None,
                  params: dict | None = None):
         self.config = config.validate()
-        if not isinstance(text, str):
-            raise TextError(f"text must be a str, got {type(text).__name__}")
-        if len(text) > MAX_TEXT_BYTES:
-            raise TextError(f"the text has {len(text):,} characters; the limit is {MAX_TEXT_BYTES:,}")
+        check_text(text)
         self.vocab = vocab if vocab is not None else Vocabulary.from_text(text)
         self.text_sha256 = text_fingerprint(text)
         ids = self.vocab.encode(text)
@@ -236,14 +160,21 @@ class Trainer:
     def epoch(self) -> float:
         return self.step_count / self.windows_per_epoch
 
-    # --- resuming -----------------------------------------------------------------------------------------
+    # --- saving and resuming ------------------------------------------------------------------------------
     def progress(self) -> dict:
         """Everything besides params and optimiser state that a checkpoint needs to resume exactly."""
         return {"step": self.step_count, "window": self.window, "chars_seen": self.chars_seen,
                 "elapsed": self.elapsed, "text_sha256": self.text_sha256}
 
+    def state(self) -> Checkpoint:
+        """A snapshot of everything needed to resume exactly (copies: later steps do not change it)."""
+        return Checkpoint(self.config, self.vocab, {k: v.copy() for k, v in self.params.items()},
+                          {k: np.copy(v) for k, v in self.optimizer.state_dict().items()}, self.progress(),
+                          self.hidden.copy(), list(self.history))
+
     @classmethod
-    def from_checkpoint(cls, checkpoint, text: str | None = None, config: TrainConfig | None = None) -> "Trainer":
+    def from_checkpoint(cls, checkpoint: Checkpoint, text: str | None = None,
+                        config: TrainConfig | None = None) -> "Trainer":
         """A trainer that continues ``checkpoint``. With the same text and config it continues exactly where
         the saved run stopped; with another text (same vocabulary) it continues from the saved weights."""
         config = config or checkpoint.config
@@ -252,6 +183,7 @@ class Trainer:
                 f"the checkpoint has hidden size {checkpoint.config.hidden_size}, not {config.hidden_size}")
         if text is None:
             raise TextError("give the text to train on (the checkpoint does not store it)")
+        check_text(text)
         unknown = sorted({c for c in set(text) if c not in checkpoint.vocab})
         if unknown and checkpoint.vocab.unknown is None:
             shown = "".join(unknown[:10])
@@ -272,8 +204,3 @@ class Trainer:
             trainer.window = int(progress.get("window", 0)) % trainer.windows_per_epoch
             trainer.hidden = checkpoint.hidden.astype(trainer.dtype)
         return trainer
-
-
-def replace_config(config: TrainConfig, **changes) -> TrainConfig:
-    """A copy of ``config`` with ``changes``, validated."""
-    return replace(config, **changes).validate()

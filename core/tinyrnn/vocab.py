@@ -10,13 +10,38 @@ import numpy as np
 
 from .errors import TextError, UnknownCharacterError
 
-MAX_TEXT_BYTES = 64 * 1024 * 1024  # 64 MiB: larger texts are refused with a clear message
+MAX_TEXT_BYTES = 64 * 1024 * 1024  # 64 MiB: larger files are refused with a clear message
+MAX_TEXT_CHARS = MAX_TEXT_BYTES  # a text read from at most MAX_TEXT_BYTES of UTF-8 has at most this many characters
 MAX_VOCAB_SIZE = 65_536
 
 
 def _describe(char: str) -> str:
     name = unicodedata.name(char, "unnamed character")
     return f"{char!r} (U+{ord(char):04X} {name})"
+
+
+def text_problem(text, max_chars: int = MAX_TEXT_CHARS) -> str | None:
+    """Why ``text`` cannot be trained on, as one sentence a person can act on, or None if it can.
+
+    The one home of the text rules: the trainer, the CLI and the web app all show these messages."""
+    if not isinstance(text, str):
+        return f"the text must be a str, got {type(text).__name__}"
+    if len(text) > max_chars:
+        return f"the text is too long: {len(text):,} characters, more than the limit of {max_chars:,}; give a shorter text"
+    if not text:
+        return "the text is empty; give at least a few sentences to learn from"
+    first = text[0]
+    if text.count(first) == len(text):
+        return f"the text has only one distinct character ({_describe(first)}); there is nothing to predict"
+    return None
+
+
+def check_text(text, max_chars: int = MAX_TEXT_CHARS) -> str:
+    """``text`` if it can be trained on, else ``TextError`` with ``text_problem``'s message."""
+    problem = text_problem(text, max_chars)
+    if problem is not None:
+        raise TextError(problem)
+    return text
 
 
 @dataclass(frozen=True)
@@ -45,15 +70,7 @@ class Vocabulary:
     @classmethod
     def from_text(cls, text: str, unknown: str | None = None) -> "Vocabulary":
         """Every distinct code point of ``text`` (plus ``unknown`` if given), sorted by code point."""
-        if not isinstance(text, str):
-            raise TextError(f"text must be a str, got {type(text).__name__}")
-        if not text:
-            raise TextError("the text is empty; give at least a few sentences to learn from")
-        symbols = set(text)
-        if len(symbols) < 2:
-            raise TextError(
-                f"the text has only one distinct character ({_describe(text[0])}); there is nothing to predict"
-            )
+        symbols = set(check_text(text))
         if unknown is not None:
             symbols.add(unknown)
         return cls(tuple(sorted(symbols)), unknown)

@@ -1,7 +1,7 @@
 """float32 kernels in WebAssembly SIMD for the browser (Pyodide), where numpy has no BLAS.
 
 ``kernels/simd.c``, compiled to ``kernels/simd.wasm`` by ``tools/build_kernel.py``, holds one matrix product, the
-two time loops of the recurrence (bptt.recurrence_forward / recurrence_backward), the softmax cross-entropy and
+two time loops of the recurrence (ops.recurrence_forward / recurrence_backward), the softmax cross-entropy and
 Adam's update. The module imports Pyodide's own linear memory, so it reads and writes numpy's buffers in place:
 nothing is copied. Inside Pyodide, bptt and optim ask ``for_arrays`` and use these kernels for C-ordered float32
 arrays; everything else runs their numpy code, which is also the reference the kernels are tested against
@@ -74,7 +74,7 @@ class SimdKernels:
         return self.mm(a, np.ascontiguousarray(b.T))
 
     def rnn_forward(self, a, W_hh_t, h0):
-        """As ``bptt.forward_time_loop``: in place over ``a`` (T, B, H); ``W_hh_t`` (H, H), ``h0`` (B, H)."""
+        """As ``ops.forward_time_loop``: in place over ``a`` (T, B, H); ``W_hh_t`` (H, H), ``h0`` (B, H)."""
         T, B, H = a.shape
         _require(W_hh_t.shape == (H, H) and h0.shape == (B, H) and usable(a, W_hh_t, h0),
                  f"shapes {a.shape}, {W_hh_t.shape}, {h0.shape}")
@@ -83,7 +83,7 @@ class SimdKernels:
         return a
 
     def rnn_backward(self, das, dhs, W_hh, norms=None):
-        """As ``bptt.backward_time_loop``: in place over ``das`` (T, B, H); ``norms`` must be float64 (T,)."""
+        """As ``ops.backward_time_loop``: in place over ``das`` (T, B, H); ``norms`` must be float64 (T,)."""
         T, B, H = das.shape
         norms_ok = norms is None or (norms.shape == (T,) and norms.dtype == np.float64 and norms.flags.c_contiguous)
         _require(dhs.shape == das.shape and W_hh.shape == (H, H) and usable(das, dhs, W_hh) and norms_ok,
@@ -104,7 +104,7 @@ class SimdKernels:
         return p_new, m_new, v_new
 
     def softmax_cross_entropy(self, logits, targets):
-        """As ``bptt.softmax_cross_entropy``: (mean nats, dL/dlogits (N, V)) for logits (N, V), ids targets (N,)."""
+        """As ``ops.softmax_cross_entropy``: (mean nats, dL/dlogits (N, V)) for logits (N, V), ids targets (N,)."""
         N, V = logits.shape
         targets = np.ascontiguousarray(targets, dtype=np.int32)
         _require(targets.shape == (N,) and usable(logits), f"logits {logits.shape}, targets {targets.shape}")

@@ -50,7 +50,7 @@ def rel(a, b):
 
 out = {
     "platform": __import__("sys").platform,
-    "backend": bptt.BACKEND,
+    "backend": tinyrnn.BACKEND,
     "kernels_loaded": kernels is not None,
     "manual": max(rel(manual_k.grads[k], manual_n.grads[k]) for k in manual_n.grads),
     "fused": max(rel(fused_k.grads[k], fused_n.grads[k]) for k in fused_n.grads),

@@ -5,20 +5,14 @@ from __future__ import annotations
 import random
 from importlib import resources
 
-_DESCRIPTIONS = {
-    "macbeth": "Shakespeare's Macbeth (public domain), about 96 KB",
-    "alphabet": "the alphabet, over and over: learnable with almost no memory",
-    "brackets": "random nested brackets: closing them right needs memory of what was opened",
-}
+# macbeth: Shakespeare's Macbeth (public domain), about 96 KB; alphabet: the alphabet over and over, learnable with
+# almost no memory; brackets: random nested brackets, where closing them right needs memory of what was opened.
+_NAMES = ("macbeth", "alphabet", "brackets")
 
 
 def corpus_names() -> list[str]:
     """Names of the built-in corpora; the first is the default."""
-    return list(_DESCRIPTIONS)
-
-
-def describe_corpus(name: str) -> str:
-    return _DESCRIPTIONS[name]
+    return list(_NAMES)
 
 
 def _brackets(n_lines: int = 1500, seed: int = 0) -> str:
