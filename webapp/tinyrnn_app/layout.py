@@ -6,7 +6,9 @@ import asyncio
 
 import panel as pn
 
-from . import _core_compat, settings
+import tinyrnn
+
+from . import settings
 from .charts import ChartSources, flow_figure, loss_figure
 from .render import alert_html, plain_html, readouts_html
 from .selectors import css
@@ -90,7 +92,7 @@ def settings_section(session):
     return pn.Column(
         pn.pane.Markdown("### Model and training settings"),
         *(settings_widget(session, field) for field in settings.FORM),
-        pn.pane.HTML(plain_html(f"Matrix products: {_core_compat.BACKEND}"), css_classes=css("tr-backend"),
+        pn.pane.HTML(plain_html(f"Matrix products: {tinyrnn.BACKEND}"), css_classes=css("tr-backend"),
                      stylesheets=[CSS], sizing_mode="stretch_width"),
         pn.pane.Markdown(
             "Changes apply to a new model: **Train** starts one when the text or a setting changed; "

@@ -63,7 +63,7 @@ class ModelSlot:
     def checkpoint_bytes(self) -> bytes | None:
         """The model's checkpoint file, or None without a model."""
         if self.trainer is not None:
-            return tinyrnn.checkpoint_bytes(self.trainer)
+            return tinyrnn.checkpoint_bytes(self.trainer.state())
         return self.checkpoint_data
 
     def sample(self, length: int, prime: str, temperature: float) -> str:

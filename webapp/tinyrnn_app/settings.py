@@ -9,8 +9,6 @@ from dataclasses import dataclass
 
 import tinyrnn
 
-from . import _core_compat
-
 # The library's defaults are the app's: in 5 minutes of in-browser training they reach about 1.74 nats/char on
 # tinyshakespeare, and none of the other settings tried at H=128 did better (docs/performance.md, "Learning quality").
 _LIBRARY_DEFAULTS = tinyrnn.TrainConfig()
@@ -73,7 +71,7 @@ class FormSetting:
         return None
 
 
-_LIBRARY = {s.name: s for s in _core_compat.SETTINGS}
+_LIBRARY = tinyrnn.SETTINGS
 
 FORM: tuple[FormSetting, ...] = (
     FormSetting(_LIBRARY["hidden_size"], step=16),

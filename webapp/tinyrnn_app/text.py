@@ -6,8 +6,7 @@ import param
 
 import tinyrnn
 
-from . import _core_compat
-from .render import text_summary
+from .render import sentence, text_summary
 from .state import Messages, batched
 
 MAX_TEXT_CHARS = 2_000_000  # a longer paste is refused with a message (the text area also stops at +1 char)
@@ -16,8 +15,10 @@ CUSTOM_TEXT = "Custom text"
 
 
 def text_problem(text: str) -> str | None:
-    """Why ``text`` cannot be trained on here, in one sentence, or None. Cheap enough to run on every edit."""
-    return _core_compat.text_problem(text, max_chars=MAX_TEXT_CHARS)
+    """Why ``text`` cannot be trained on here, as a sentence, or None (``tinyrnn.text_problem`` with the page's
+    length limit). Cheap enough to run on every edit."""
+    problem = tinyrnn.text_problem(text, max_chars=MAX_TEXT_CHARS)
+    return None if problem is None else sentence(problem)
 
 
 class TextPart(Messages):
