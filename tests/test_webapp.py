@@ -196,13 +196,108 @@ def test_divergence_to_nan_pauses_with_a_clear_message_and_keeps_the_model(sessi
     assert session.train() and session.tick() >= 1
 
 
-def test_bad_settings_are_refused_by_the_inputs(session):
-    with pytest.raises(ValueError):
-        session.hidden_size = 0
-    with pytest.raises(ValueError):
-        session.lr = 11.0
-    with pytest.raises(ValueError):
-        session.temperature = -1.0
+@pytest.mark.parametrize("name, bad, words", [
+    ("hidden_size", 0, "Hidden size H must be a whole number from 1 to 512, got 0"),
+    ("hidden_size", 100000, "Hidden size H must be a whole number from 1 to 512 (the largest the page can train"),
+    ("seq_len", 0, "Sequence length T (BPTT window) must be a whole number from 1 to 1,000, got 0"),
+    ("batch_size", 5000, "Batch size B must be a whole number from 1 to 1,024, got 5000"),
+    ("lr", 1000.0, "Learning rate must be a number in (0, 10], got 1000.0"),
+    ("clip_norm", -1.0, "Clip gradient norm must be a number in (0, 1e+06] (or 0 for off), got -1.0"),
+])
+def test_out_of_range_settings_get_a_message_naming_the_range(session, name, bad, words):
+    good = getattr(session, name)
+    setattr(session, name, bad)  # the input takes what was typed (no silent snap-back) ...
+    assert getattr(session, name) == bad
+    assert words in session.settings_info  # ... and the page says what is allowed
+    assert words in session.error
+    assert not session.train() and not session.has_model and not session.running
+    assert "Cannot start training" in session.error and words in session.error
+    setattr(session, name, good)
+    assert session.settings_info == "" and session.error == ""
+    assert session.train() and session.tick(0.01) >= 1
+
+
+def test_out_of_range_sampling_inputs_get_a_message(session):
+    session.train()
+    train_ticks(session, 1)
+    session.temperature = -1.0
+    assert "Temperature (0 = greedy) must be a number in [0, 5], got -1.0" in session.settings_info
+    assert not session.sample() and "Cannot sample" in session.error and "[0, 5]" in session.error
+    session.temperature, session.sample_length = 0.5, 0
+    assert "Length (characters) must be a whole number from 1 to 5,000, got 0" in session.settings_info
+    session.sample_length = 20
+    assert session.settings_info == "" and session.sample()
+
+
+def test_the_setting_inputs_do_not_snap_back(app, session):
+    tpl = app.create_app(session)
+    for css_class, value in (("tr-hidden-size", 0), ("tr-lr", 1000.0), ("tr-length", 0)):
+        widget = find(pn.Column(*tpl.sidebar, *tpl.main), css_class)
+        assert widget.start is None and widget.end is None, css_class
+        widget.value = value  # what typing does
+        assert widget.value == value
+    assert "from 1 to 512" in session.settings_info and "(0, 10]" in session.settings_info
+    note = find(pn.Column(*tpl.sidebar), "tr-settings-info")
+    assert note.visible and "from 1 to 512" in decoded_once(note)
+
+
+def test_too_much_work_per_step_is_refused_before_training(app):
+    s = app.TrainingSession(text=TEXT, hidden_size=512, seq_len=100, batch_size=16)
+    assert "100 × 16 × 512 = 819,200" in s.settings_info and "at most 300,000 with the fused engine" in s.settings_info
+    assert not s.train() and not s.has_model and "lower one of them" in s.error
+    s.seq_len = 25  # 204,800: fine with the fused engine
+    assert s.settings_info == ""
+    s.engine = "autograd"
+    assert "at most 100,000 with the autograd engine" in s.settings_info
+    s.hidden_size, s.seq_len, s.batch_size = 16, 200, 1
+    assert "autograd engine the sequence length can be at most 150" in s.settings_info
+    s.seq_len = 12
+    assert s.settings_info == "" and s.train()
+
+
+def test_the_largest_accepted_settings_pause_within_a_second(app):
+    """Natively; the same in the page's runtime is tests/browser/test_app_limits_pyodide.py."""
+    import time
+
+    s = app.TrainingSession(text=tinyrnn.default_corpus(), hidden_size=512, seq_len=25, batch_size=23)
+    assert s.settings_info == ""
+    assert s.train()
+    s.gatherer.last_flow -= app.FLOW_EVERY  # the heaviest tick: steps, a validation pass and the gradient flow
+    s.trainer.step_count = s.trainer.config.eval_every - 1
+    started = time.perf_counter()
+    assert s.tick() >= 1
+    assert time.perf_counter() - started < 1.0
+
+
+def test_a_model_too_large_for_the_page_can_sample_but_not_train(app, tmp_path):
+    big = tinyrnn.Trainer(TEXT, tinyrnn.TrainConfig(hidden_size=600, seq_len=8, batch_size=2))
+    data = tinyrnn.checkpoint_bytes(big.state())
+    s = app.TrainingSession(text=TEXT)
+    assert s.load_model(data, "big.npz") and s.has_model
+    assert "from 1 to 512" in s.settings_info  # the inputs show the model's settings, and what is wrong
+    assert not s.resume() and not s.running and "cannot train in the page" in s.error
+    s.sample_length = 10
+    assert s.sample()
+
+
+def test_a_diverging_loss_gets_a_warning_naming_what_to_change(app):
+    s = app.TrainingSession(text=TEXT, hidden_size=24, seq_len=12, batch_size=4, lr=10.0, clip_norm=0)
+    s.ui_interval = 0.0
+    assert s.train()
+    while s.running and s.step < 200 and not s.notice:
+        s.tick(0.02)
+    uniform = np.log(len(set(TEXT)))
+    assert s.train_loss > 1.5 * uniform, (s.train_loss, uniform)
+    assert "diverging" in s.notice and "Lower the learning rate (now 10)" in s.notice
+    assert "turn gradient clipping on" in s.notice and f"ln V = {uniform:.2f}" in s.notice
+    layout = pn.Column(*app.create_app(s).main)
+    assert "diverging" in decoded_once(find(layout, "tr-notice"))
+    s.pause()
+    s.lr, s.clip_norm = 1e-2, 5.0
+    s.train()  # a new model: the warning goes
+    assert s.notice == ""
+    train_ticks(s, 3)
+    assert s.notice == ""
 
 
 def test_settings_that_do_not_fit_the_text_give_a_message(app):
@@ -404,7 +499,7 @@ WIDGET_SELECTORS = [
     "tr-prime", "tr-temperature", "tr-length", "tr-sample", "tr-download", "tr-upload-model", "tr-error",
     "tr-gradcheck", "tr-gradcheck-output", "tr-status", "tr-text-info", "tr-loss-chart", "tr-flow-chart",
     "tr-hidden-size", "tr-seq-len", "tr-batch-size", "tr-lr", "tr-optimizer", "tr-clip-norm", "tr-engine",
-    "tr-readouts", "tr-sample-info", "tr-backend",
+    "tr-readouts", "tr-sample-info", "tr-backend", "tr-settings-info", "tr-notice",
 ]
 READOUT_SELECTORS = ["tr-step", "tr-loss", "tr-val-loss", "tr-chars", "tr-speed", "tr-elapsed"]
 

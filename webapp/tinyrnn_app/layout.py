@@ -21,6 +21,7 @@ CSS = """
 .tr-kv { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.95em; }
 .tr-readout-grid { display: flex; flex-wrap: wrap; gap: 4px 24px; }
 .tr-alert { background: #fdecea; color: #611a15; border: 1px solid #f5c2c0; border-radius: 6px; padding: 8px 12px; }
+.tr-note { background: #fff8e1; color: #5d4200; border: 1px solid #f0d78c; border-radius: 6px; padding: 8px 12px; }
 """
 
 # Page-level CSS for the template: on phone-width screens the sidebar (settings) goes below the main column and the
@@ -78,9 +79,14 @@ def button(label, css_class, action, **kw):
     return widget
 
 
-def settings_widget(session, field: settings.FormSetting):
+def note_html(text: str) -> str:
+    return f'<div class="tr-note" role="status">{plain_html(text)}</div>' if text else ""
+
+
+def settings_widget(session, field: settings.FormSetting, **kw):
+    """The input for one row of the settings table (a number input without bounds: the session checks them)."""
     p = session.param[field.name]
-    kw = dict(css_classes=css(field.selector), sizing_mode="stretch_width")
+    kw = dict(css_classes=css(field.selector), **(kw or dict(sizing_mode="stretch_width")))
     if field.kind == "choice":
         return pn.widgets.Select.from_param(p, **kw)
     if field.kind == "int":
@@ -88,10 +94,17 @@ def settings_widget(session, field: settings.FormSetting):
     return pn.widgets.FloatInput.from_param(p, step=field.step, format="0.[000000]", **kw)
 
 
+def visible_note(param_ref, css_class):
+    """A yellow note showing a string parameter, hidden while it is empty."""
+    return pn.pane.HTML(pn.bind(note_html, param_ref), visible=pn.bind(bool, param_ref), css_classes=css(css_class),
+                        stylesheets=[CSS], sizing_mode="stretch_width")
+
+
 def settings_section(session):
     return pn.Column(
         pn.pane.Markdown("### Model and training settings"),
         *(settings_widget(session, field) for field in settings.FORM),
+        visible_note(session.param.settings_info, "tr-settings-info"),
         pn.pane.HTML(plain_html(f"Matrix products: {tinyrnn.BACKEND}"), css_classes=css("tr-backend"),
                      stylesheets=[CSS], sizing_mode="stretch_width"),
         pn.pane.Markdown(
@@ -147,7 +160,8 @@ def training_section(session):
     charts = pn.FlexBox(chart(loss_figure(sources), "tr-loss-chart"), chart(flow_figure(sources), "tr-flow-chart"),
                         flex_wrap="wrap", gap="12px", sizing_mode="stretch_width")
     return pn.Column(pn.pane.Markdown("### Train"), buttons,
-                     html_pane(plain_html, session.param.status, css_class="tr-status"), readouts, charts,
+                     html_pane(plain_html, session.param.status, css_class="tr-status"),
+                     visible_note(session.param.notice, "tr-notice"), readouts, charts,
                      sizing_mode="stretch_width")
 
 
@@ -158,10 +172,7 @@ def sampling_section(session):
         pn.FlexBox(
             pn.widgets.TextInput.from_param(session.param.prime, css_classes=css("tr-prime"), width=260,
                                             placeholder="optional text to start from"),
-            pn.widgets.FloatInput.from_param(session.param.temperature, css_classes=css("tr-temperature"), step=0.1,
-                                             width=160),
-            pn.widgets.IntInput.from_param(session.param.sample_length, css_classes=css("tr-length"), step=50,
-                                           width=160),
+            *(settings_widget(session, field, width=160) for field in settings.SAMPLING),
             pn.Column(pn.Spacer(height=18), button("Sample", "tr-sample", session.sample, color="primary",
                                                    disabled=no_model), width=120),
             flex_wrap="wrap", gap="0 12px", sizing_mode="stretch_width",

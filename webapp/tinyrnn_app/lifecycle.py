@@ -18,6 +18,7 @@ from . import settings
 from .chartdata import ChartData
 from .loop import FLOW_EVERY, LIVE_SAMPLE_EVERY, LIVE_SAMPLE_LENGTH, TICK_PERIOD_MS, TICK_SECONDS, UI_INTERVAL, StepGatherer
 from .model import ModelSlot
+from .notices import diverging_notice
 from .state import batched
 from .text import TextPart, text_problem
 
@@ -37,6 +38,7 @@ class ModelLifeCycle(TextPart):
     sample_output = param.String(default="")
     sample_info = param.String(default="")
     gradcheck_output = param.String(default="")
+    notice = param.String(default="", doc="A warning about the run in words (diverging), or ''.")
 
     def __init__(self, use_periodic_callback: bool = False, **params):
         super().__init__(**params)
@@ -86,6 +88,10 @@ class ModelLifeCycle(TextPart):
         if problem is not None:
             self.show_error(problem)
             return False
+        problems = settings.problems(self.form_values())
+        if problems:
+            self.show_error("Cannot start training: " + " ".join(problems), about_form=True)
+            return False
         try:
             trainer = tinyrnn.Trainer(self.text, self.current_config().validate())
         except tinyrnn.TinyRNNError as e:
@@ -102,7 +108,7 @@ class ModelLifeCycle(TextPart):
         step, chars_seen, elapsed = self.model.progress()
         self.param.update(has_model=self.model.has_model, trainable=self.model.trainable, step=step,
                           chars_seen=chars_seen, chars_per_sec=0.0, elapsed=elapsed, train_loss=train_loss,
-                          val_loss=val_loss, gradcheck_output="")
+                          val_loss=val_loss, gradcheck_output="", notice="")
 
     def _install_trainer(self, trainer, text):
         """Make ``trainer`` (training on ``text``) the current model; the charts restart from its history."""
@@ -111,11 +117,17 @@ class ModelLifeCycle(TextPart):
         self._refresh_flow(reference=True)
 
     def _ensure_trainable(self) -> bool:
-        """A sampling-only model (uploaded without matching text) gets the current text attached if it fits."""
+        """True if the current model can train here. A sampling-only model (uploaded without matching text) gets the
+        current text attached if it fits; a model larger than the page can train is refused, with the reason."""
+        if not self.model.has_model:
+            return False
+        too_big = settings.problems(settings.form_values(self.model.config))
+        if too_big:
+            self.show_error("This model cannot train in the page: " + " ".join(too_big)
+                            + " It can still sample, and Download keeps it")
+            return False
         if self.model.trainer is not None:
             return True
-        if self.model.checkpoint is None:
-            return False
         problem = text_problem(self.text)
         if problem is not None:
             self.show_error(problem)
@@ -217,9 +229,10 @@ class ModelLifeCycle(TextPart):
                 return n_steps
             if self.gatherer.due("flush", self.ui_interval):
                 self.flush()
+            # at most one of the two extras per tick, so that a tick ends soon after its steps (Pause)
             if self.gatherer.due("flow", FLOW_EVERY):
                 self._refresh_flow()
-            if self.gatherer.due("sample", LIVE_SAMPLE_EVERY):
+            elif self.gatherer.due("sample", LIVE_SAMPLE_EVERY):
                 self._live_sample()
         return n_steps
 
@@ -237,6 +250,7 @@ class ModelLifeCycle(TextPart):
             updates["val_loss"] = summary.val_points[-1][1]
         if summary.chars_per_sec is not None:
             updates["chars_per_sec"] = summary.chars_per_sec
+        updates["notice"] = diverging_notice(summary.train_loss, self.trainer.vocab.size, self.trainer.config) or ""
         self.param.update(**updates)  # one batch: the readout pane re-renders once, not once per number
 
     def _refresh_flow(self, reference: bool = False):

@@ -24,6 +24,7 @@ WIDGETS: dict[str, str] = {
     "tr-optimizer": "select: optimiser",
     "tr-clip-norm": "number input: gradient clipping by global norm (0 = off)",
     "tr-engine": "select: gradient engine",
+    "tr-settings-info": "note (`pre` inside `.tr-note`): why a setting is not allowed, naming the range; hidden if none",
     "tr-backend": "readout (`pre`): what computes the matrix products here (`tinyrnn.BACKEND`)",
     # training
     "tr-train": "button: start training (a new model if there is none or the text/settings changed)",
@@ -31,6 +32,7 @@ WIDGETS: dict[str, str] = {
     "tr-resume": "button: continue the current model (disabled unless paused with a model)",
     "tr-reset": "button: discard the model and the charts",
     "tr-status": 'readout (`pre`): what the app is doing ("Loading ...", "Training ...", "Paused at step N. ...")',
+    "tr-notice": "note (`pre` inside `.tr-note`): a warning about the run (diverging); hidden if none",
     "tr-readouts": "the pane holding the readouts below (`.tr-NAME .tr-kv`), refreshed twice a second",
     "tr-loss-chart": "Bokeh chart: training and validation loss against step",
     "tr-flow-chart": "Bokeh chart: gradient norm ||dL/dh_t|| against t (log axis)",

@@ -24,8 +24,6 @@ class TrainingSession(ModelLifeCycle):
     """Everything the app knows and does; the layout only displays it."""
 
     prime = param.String(default="", label="Priming text")
-    temperature = param.Number(default=0.8, bounds=(0.0, 5.0), label="Temperature (0 = greedy)")
-    sample_length = param.Integer(default=300, bounds=(1, 5000), label="Length (characters)")
 
     # --- sampling, gradient check ------------------------------------------------------------------------------------
 
@@ -35,6 +33,10 @@ class TrainingSession(ModelLifeCycle):
         self.clear_error()
         if not self.has_model:
             self.show_error("There is no model yet: press Train (or load a model file) first")
+            return False
+        problems = settings.problems(self.form_values(settings.SAMPLING_NAMES), settings.SAMPLING)
+        if problems:
+            self.show_error("Cannot sample: " + " ".join(problems), about_form=True)
             return False
         try:
             out = self.model.sample(int(self.sample_length), self.prime, float(self.temperature))
@@ -116,8 +118,4 @@ class TrainingSession(ModelLifeCycle):
         return True
 
     def _apply_config_to_inputs(self, config):
-        for key, value in settings.form_values(config).items():
-            try:
-                setattr(self, key, value)
-            except ValueError:  # outside the inputs' bounds: the model keeps its own config regardless
-                pass
+        self.param.update(**settings.form_values(config))
