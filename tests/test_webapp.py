@@ -107,6 +107,33 @@ def test_picking_a_corpus_loads_it_and_editing_switches_to_custom(app):
     assert "vocabulary of" in s.text_info
 
 
+def test_a_pre_rendered_page_says_loading_until_its_document_is_ready(app):
+    """``panel convert`` pre-renders the page in CPython at build time (a document that never becomes ready); the
+    converted worker's document becomes ready after it has replaced the pre-rendered page."""
+    from bokeh.document import Document
+    from bokeh.events import DocumentReady
+    from panel.io.state import set_curdoc
+
+    s = app.TrainingSession(text=TEXT, loading=True, **SMALL)
+    doc = Document()
+    with set_curdoc(doc):
+        tpl = app.create_app(s)
+    layout = pn.Column(*tpl.main, *tpl.sidebar)
+    train = find(layout, "tr-train")
+    assert s.status.startswith("Loading") and "Ready" not in s.status and "Loading" in decoded_once(find(layout, "tr-status"))
+    assert train.disabled
+    for css_class in ("tr-reset", "tr-gradcheck", "tr-text", "tr-hidden-size", "tr-upload-model", "tr-upload-text"):
+        assert find(layout, css_class).disabled, css_class
+    backend = decoded_once(find(layout, "tr-backend"))
+    assert "numpy" not in backend and "BLAS" not in backend and "loaded" in backend, backend
+    assert not s.train() and not s.running and not s.has_model  # a click that reaches Python early does nothing
+    doc.callbacks.trigger_event(DocumentReady())
+    assert s.ready and s.status.startswith("Ready") and not train.disabled
+    assert not find(layout, "tr-text").disabled and find(layout, "tr-pause").disabled
+    assert f"Matrix products: {tinyrnn.BACKEND}" in decoded_once(find(layout, "tr-backend"))
+    assert s.train() and s.running
+
+
 # --- training ---------------------------------------------------------------------------------------------------
 
 

@@ -6,7 +6,6 @@ import asyncio
 
 import panel as pn
 
-import tinyrnn
 
 from . import settings
 from .charts import ChartSources, flow_figure, loss_figure
@@ -73,6 +72,26 @@ def html_pane(fn, *deps, css_class, **kw):
     return pn.pane.HTML(pn.bind(fn, *deps), css_classes=css(css_class), stylesheets=[CSS], **kw)
 
 
+def disabled_unless(session, condition=None, *deps):
+    """A ``disabled`` reference: True while the page is loading, or while ``condition(*deps)`` is false."""
+    return pn.bind(lambda ready, *values: not ready or (condition is not None and not condition(*values)),
+                   session.param.ready, *deps)
+
+
+def when_page_ready(session):
+    """Mark the session ready once Python runs where the page is shown: at once without a page (tests, scripts),
+    else when the page's document is ready -- under ``panel serve`` when the browser has connected, in the
+    converted pyodide-worker app after the worker's document has replaced the pre-rendered page. The pre-render
+    (CPython at build time, ``panel convert``) never gets there, so the page it writes says "Loading"."""
+    doc = pn.state.curdoc
+    if session.ready:
+        return
+    if doc is None:
+        session.mark_ready()
+    else:
+        doc.on_event("document_ready", lambda event: session.mark_ready())
+
+
 def button(label, css_class, action, **kw):
     widget = pn.widgets.Button(label=label, css_classes=css(css_class), **kw)
     widget.on_click(lambda event: action())
@@ -86,7 +105,8 @@ def note_html(text: str) -> str:
 def settings_widget(session, field: settings.FormSetting, **kw):
     """The input for one row of the settings table (a number input without bounds: the session checks them)."""
     p = session.param[field.name]
-    kw = dict(css_classes=css(field.selector), **(kw or dict(sizing_mode="stretch_width")))
+    kw = dict(css_classes=css(field.selector), disabled=disabled_unless(session),
+              **(kw or dict(sizing_mode="stretch_width")))
     if field.kind == "choice":
         return pn.widgets.Select.from_param(p, **kw)
     if field.kind == "int":
@@ -105,8 +125,7 @@ def settings_section(session):
         pn.pane.Markdown("### Model and training settings"),
         *(settings_widget(session, field) for field in settings.FORM),
         visible_note(session.param.settings_info, "tr-settings-info"),
-        pn.pane.HTML(plain_html(f"Matrix products: {tinyrnn.BACKEND}"), css_classes=css("tr-backend"),
-                     stylesheets=[CSS], sizing_mode="stretch_width"),
+        html_pane(plain_html, session.param.backend, css_class="tr-backend"),
         pn.pane.Markdown(
             "Changes apply to a new model: **Train** starts one when the text or a setting changed; "
             "**Resume** continues the current model as it is.",
@@ -116,19 +135,21 @@ def settings_section(session):
 
 
 def text_section(session):
-    upload_text = pn.widgets.FileInput(accept=".txt,text/plain", css_classes=css("tr-upload-text"), multiple=False)
+    upload_text = pn.widgets.FileInput(accept=".txt,text/plain", css_classes=css("tr-upload-text"), multiple=False,
+                                       disabled=disabled_unless(session))
     on_upload(upload_text, session.load_text_file)
     return pn.Column(
         pn.pane.Markdown("### Text to learn"),
         pn.FlexBox(
             pn.Column(pn.widgets.Select.from_param(session.param.corpus, css_classes=css("tr-corpus"),
-                                                   sizing_mode="stretch_width"), width=280),
+                                                   disabled=disabled_unless(session), sizing_mode="stretch_width"),
+                      width=280),
             pn.Column(pn.pane.HTML("Or upload a UTF-8 .txt file:", margin=(0, 5)), upload_text, width=300),
             flex_wrap="wrap", gap="0 16px", sizing_mode="stretch_width",
         ),
         pn.widgets.TextAreaInput.from_param(
             session.param.text, max_length=MAX_TEXT_CHARS + 1, rows=10, css_classes=css("tr-text"),
-            sizing_mode="stretch_width",
+            sizing_mode="stretch_width", disabled=disabled_unless(session),
             placeholder="Paste any text here (or upload a .txt file, or pick a built-in corpus).",
         ),
         html_pane(plain_html, session.param.text_info, css_class="tr-text-info"),
@@ -139,11 +160,13 @@ def text_section(session):
 def training_section(session):
     buttons = pn.FlexBox(
         button("Train", "tr-train", session.train, color="primary",
-               disabled=session.param.running),
-        button("Pause", "tr-pause", session.pause, color="warning", disabled=pn.bind(lambda r: not r, session.param.running)),
+               disabled=disabled_unless(session, lambda r: not r, session.param.running)),
+        button("Pause", "tr-pause", session.pause, color="warning",
+               disabled=disabled_unless(session, bool, session.param.running)),
         button("Resume", "tr-resume", session.resume, color="success",
-               disabled=pn.bind(lambda r, m: r or not m, session.param.running, session.param.has_model)),
-        button("Reset", "tr-reset", session.reset, color="light"),
+               disabled=disabled_unless(session, lambda r, m: m and not r, session.param.running,
+                                        session.param.has_model)),
+        button("Reset", "tr-reset", session.reset, color="light", disabled=disabled_unless(session)),
         flex_wrap="wrap", gap="8px", sizing_mode="stretch_width",
     )
     # All numeric readouts in one pane (one update per refresh; in the browser every pane update costs a few ms of
@@ -166,12 +189,13 @@ def training_section(session):
 
 
 def sampling_section(session):
-    no_model = pn.bind(lambda m: not m, session.param.has_model)
+    no_model = disabled_unless(session, bool, session.param.has_model)
     return pn.Column(
         pn.pane.Markdown("### Sample"),
         pn.FlexBox(
             pn.widgets.TextInput.from_param(session.param.prime, css_classes=css("tr-prime"), width=260,
-                                            placeholder="optional text to start from"),
+                                            placeholder="optional text to start from",
+                                            disabled=disabled_unless(session)),
             *(settings_widget(session, field, width=160) for field in settings.SAMPLING),
             pn.Column(pn.Spacer(height=18), button("Sample", "tr-sample", session.sample, color="primary",
                                                    disabled=no_model), width=120),
@@ -187,16 +211,18 @@ def model_file_section(session):
     download = pn.widgets.FileDownload(
         callback=session.checkpoint_file, filename="tinyrnn-model.npz", label="Download model (.npz)",
         color="primary", variant="outline", css_classes=css("tr-download"),
-        disabled=pn.bind(lambda m: not m, session.param.has_model),
+        disabled=disabled_unless(session, bool, session.param.has_model),
     )
-    upload_model = pn.widgets.FileInput(accept=".npz", css_classes=css("tr-upload-model"), multiple=False)
+    upload_model = pn.widgets.FileInput(accept=".npz", css_classes=css("tr-upload-model"), multiple=False,
+                                        disabled=disabled_unless(session))
     on_upload(upload_model, session.load_model)
     return pn.Column(
         pn.pane.Markdown("### Model file and gradient check"),
         pn.FlexBox(
             download,
             pn.Column(pn.pane.HTML("Load a model (.npz):", margin=(0, 5)), upload_model),
-            button("Gradient check", "tr-gradcheck", session.gradient_check, color="default"),
+            button("Gradient check", "tr-gradcheck", session.gradient_check, color="default",
+                   disabled=disabled_unless(session)),
             flex_wrap="wrap", gap="8px 16px", align_items="center", sizing_mode="stretch_width",
         ),
         html_pane(plain_html, session.param.gradcheck_output, css_class="tr-gradcheck-output"),
@@ -207,7 +233,7 @@ def model_file_section(session):
 def create_app(session: TrainingSession | None = None):
     """The page: a thin layout over a TrainingSession (a new one with the periodic training loop if None)."""
     if session is None:
-        session = TrainingSession(use_periodic_callback=True)
+        session = TrainingSession(use_periodic_callback=True, loading=True)
     error_pane = pn.pane.HTML(
         pn.bind(alert_html, session.param.error), visible=pn.bind(bool, session.param.error),
         css_classes=css("tr-error"), stylesheets=[CSS], sizing_mode="stretch_width",
@@ -225,4 +251,5 @@ def create_app(session: TrainingSession | None = None):
         meta_viewport="width=device-width, initial-scale=1",
     )
     template.config.raw_css.append(PAGE_CSS)
+    when_page_ready(session)
     return template

@@ -19,6 +19,8 @@ from .chartdata import ChartData
 from .loop import FLOW_EVERY, LIVE_SAMPLE_EVERY, LIVE_SAMPLE_LENGTH, TICK_PERIOD_MS, TICK_SECONDS, UI_INTERVAL, StepGatherer
 from .model import ModelSlot
 from .notices import diverging_notice
+
+LOADING_STATUS = "Loading Python and the app in the page ... (the buttons work once it has loaded)"
 from .state import batched
 from .text import TextPart, text_problem
 
@@ -26,6 +28,8 @@ from .text import TextPart, text_problem
 class ModelLifeCycle(TextPart):
     """The current model (``self.model``, a ``ModelSlot``), its training loop and its readouts."""
 
+    ready = param.Boolean(default=False, doc="Python runs where the page is shown (not a pre-render at build time).")
+    backend = param.String(default="", doc="What computes the matrix products, once known.")
     running = param.Boolean(default=False, doc="True while the training loop runs.")
     has_model = param.Boolean(default=False)
     trainable = param.Boolean(default=False, doc="The model has training text attached (not sampling-only).")
@@ -40,7 +44,9 @@ class ModelLifeCycle(TextPart):
     gradcheck_output = param.String(default="")
     notice = param.String(default="", doc="A warning about the run in words (diverging), or ''.")
 
-    def __init__(self, use_periodic_callback: bool = False, **params):
+    def __init__(self, use_periodic_callback: bool = False, loading: bool = False, **params):
+        """``use_periodic_callback``: train from Panel's periodic callback (in a page); ``loading``: the session
+        waits for ``mark_ready()`` (the page's document is ready) before it trains."""
         super().__init__(**params)
         self.use_periodic_callback = use_periodic_callback
         self.model = ModelSlot()
@@ -48,7 +54,18 @@ class ModelLifeCycle(TextPart):
         self.gatherer = StepGatherer()
         self.ui_interval = UI_INTERVAL
         self._callback = None
+        self.status = LOADING_STATUS
+        self.backend = "Matrix products: known once Python has loaded in the page"
+        if not loading:
+            self.mark_ready()
+
+    def mark_ready(self):
+        """Python runs in the page now (the layout calls this when the page's document is ready)."""
+        if self.ready:
+            return
+        self.backend = f"Matrix products: {tinyrnn.BACKEND}"
         self.status = "Ready. Press Train to start learning the text."
+        self.ready = True
 
     @property
     def trainer(self):
@@ -148,6 +165,8 @@ class ModelLifeCycle(TextPart):
         """Start training: continue the current model if the text and settings still match it, else a new model."""
         if self.running:
             return True
+        if not self.ready:
+            return False  # the page is still loading (Train is disabled until then)
         self.clear_error()
         new_model = self.model_is_stale()
         if not (self.build_model() if new_model else self._ensure_trainable()):
@@ -160,6 +179,8 @@ class ModelLifeCycle(TextPart):
         """Continue training the current model unchanged (its own text and settings)."""
         if self.running:
             return True
+        if not self.ready:
+            return False
         self.clear_error()
         if not self.has_model:
             return self.train()
