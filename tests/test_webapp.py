@@ -507,6 +507,61 @@ def test_a_checkpoint_for_other_text_can_sample_but_not_train(app, session):
     assert other.resume() and other.trainable and other.tick(0.01) >= 1
 
 
+# --- overfitting ---------------------------------------------------------------------------------------------------
+
+
+def metrics(step, train, val=None):
+    return tinyrnn.StepMetrics(step, train, val, 1000.0, 1.0, step * 100, step * 0.01)
+
+
+def test_the_overfitting_notice_needs_validation_rising_while_training_falls():
+    from tinyrnn_app.notices import overfitting_notice
+
+    def history(vals, train_start=3.0, train_end=1.0):
+        n = 100 * len(vals)
+        out = [metrics(i + 1, train_start + (train_end - train_start) * i / (n - 1)) for i in range(n)]
+        for k, v in enumerate(vals):
+            out[100 * (k + 1) - 1].val_loss = v
+        return out
+
+    assert overfitting_notice(history([3.0, 2.5, 2.2, 2.1, 2.0])) is None  # still improving
+    assert overfitting_notice(history([3.0, 2.0, 2.02, 2.03, 2.04])) is None  # flat within the margin
+    assert overfitting_notice(history([3.0, 2.0, 2.3, 2.6])) is None  # only two points since the best
+    assert overfitting_notice(history([3.0, 2.0, 2.3, 2.6, 2.9], 1.0, 3.0)) is None  # training loss rose too
+    notice = overfitting_notice(history([3.0, 2.0, 2.3, 2.6, 2.9]))
+    assert notice and "overfitting" in notice and "since step 200" in notice and "from 2.00 to 2.90" in notice
+    assert "Download best model" in notice
+
+
+def test_overfitting_is_shown_and_the_best_model_is_kept_beside_the_latest(app):
+    text = tinyrnn.default_corpus()[:3000]  # short: a model of this size learns it by heart within a few epochs
+    s = app.TrainingSession(text=text, hidden_size=128, seq_len=25, batch_size=8, lr=5e-3)
+    s.ui_interval = 0.0
+    tpl = app.create_app(s)
+    layout = pn.Column(*tpl.main)
+    best_button = find(layout, "tr-download-best")
+    assert best_button.disabled and s.best_checkpoint_file() is None and "no best-validation model" in s.error
+    assert s.train()
+    while s.step < 3000 and "overfitting" not in s.notice:
+        s.tick(0.05)
+    assert "overfitting" in s.notice, (s.step, [m.val_loss for m in s.trainer.history if m.val_loss])
+    assert "overfitting" in decoded_once(find(layout, "tr-notice"))
+    s.pause()
+    vals = [(m.step, m.val_loss) for m in s.trainer.history if m.val_loss is not None]
+    best_step, best_val = min(vals, key=lambda sv: sv[1])
+    assert s.best_step == best_step < s.step and f"since step {best_step:,}" in s.notice
+    assert not best_button.disabled and f"step {best_step:,}" in best_button.label
+    best = tinyrnn.load_checkpoint(best_button.callback().getvalue())
+    latest = tinyrnn.load_checkpoint(find(layout, "tr-download").callback().getvalue())
+    assert best.progress["step"] == best_step and latest.progress["step"] == s.step
+    # the kept model is the one that was validated at that step: it scores the same on the validation text again
+    again = tinyrnn.Trainer.from_checkpoint(best, text)
+    assert again.evaluate() == pytest.approx(best_val, rel=1e-5)
+    assert tinyrnn.Trainer.from_checkpoint(latest, text).evaluate() > best_val + 0.05
+    s.reset()
+    assert s.best_step is None and best_button.disabled
+
+
 # --- gradient check ----------------------------------------------------------------------------------------------
 
 
@@ -526,7 +581,7 @@ WIDGET_SELECTORS = [
     "tr-prime", "tr-temperature", "tr-length", "tr-sample", "tr-download", "tr-upload-model", "tr-error",
     "tr-gradcheck", "tr-gradcheck-output", "tr-status", "tr-text-info", "tr-loss-chart", "tr-flow-chart",
     "tr-hidden-size", "tr-seq-len", "tr-batch-size", "tr-lr", "tr-optimizer", "tr-clip-norm", "tr-engine",
-    "tr-readouts", "tr-sample-info", "tr-backend", "tr-settings-info", "tr-notice",
+    "tr-readouts", "tr-sample-info", "tr-backend", "tr-settings-info", "tr-notice", "tr-download-best",
 ]
 READOUT_SELECTORS = ["tr-step", "tr-loss", "tr-val-loss", "tr-chars", "tr-speed", "tr-elapsed"]
 

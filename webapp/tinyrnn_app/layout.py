@@ -209,9 +209,16 @@ def sampling_section(session):
 
 def model_file_section(session):
     download = pn.widgets.FileDownload(
-        callback=session.checkpoint_file, filename="tinyrnn-model.npz", label="Download model (.npz)",
+        callback=session.checkpoint_file, filename="tinyrnn-model.npz", label="Download latest model (.npz)",
         color="primary", variant="outline", css_classes=css("tr-download"),
         disabled=disabled_unless(session, bool, session.param.has_model),
+    )
+    download_best = pn.widgets.FileDownload(
+        callback=session.best_checkpoint_file, filename="tinyrnn-model-best.npz",
+        label=pn.bind(lambda step: "Download best model (.npz)" if step is None
+                      else f"Download best model (step {step:,}, .npz)", session.param.best_step),
+        color="primary", variant="outline", css_classes=css("tr-download-best"),
+        disabled=disabled_unless(session, lambda step: step is not None, session.param.best_step),
     )
     upload_model = pn.widgets.FileInput(accept=".npz", css_classes=css("tr-upload-model"), multiple=False,
                                         disabled=disabled_unless(session))
@@ -220,6 +227,7 @@ def model_file_section(session):
         pn.pane.Markdown("### Model file and gradient check"),
         pn.FlexBox(
             download,
+            download_best,
             pn.Column(pn.pane.HTML("Load a model (.npz):", margin=(0, 5)), upload_model),
             button("Gradient check", "tr-gradcheck", session.gradient_check, color="default",
                    disabled=disabled_unless(session)),

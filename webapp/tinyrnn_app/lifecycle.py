@@ -18,7 +18,7 @@ from . import settings
 from .chartdata import ChartData
 from .loop import FLOW_EVERY, LIVE_SAMPLE_EVERY, LIVE_SAMPLE_LENGTH, TICK_PERIOD_MS, TICK_SECONDS, UI_INTERVAL, StepGatherer
 from .model import ModelSlot
-from .notices import diverging_notice
+from .notices import diverging_notice, overfitting_notice
 
 LOADING_STATUS = "Loading Python and the app in the page ... (the buttons work once it has loaded)"
 from .state import batched
@@ -42,7 +42,8 @@ class ModelLifeCycle(TextPart):
     sample_output = param.String(default="")
     sample_info = param.String(default="")
     gradcheck_output = param.String(default="")
-    notice = param.String(default="", doc="A warning about the run in words (diverging), or ''.")
+    notice = param.String(default="", doc="A warning about the run in words (diverging, overfitting), or ''.")
+    best_step = param.Integer(default=None, allow_None=True, doc="Step of the best-validation model kept, if any.")
 
     def __init__(self, use_periodic_callback: bool = False, loading: bool = False, **params):
         """``use_periodic_callback``: train from Panel's periodic callback (in a page); ``loading``: the session
@@ -125,7 +126,7 @@ class ModelLifeCycle(TextPart):
         step, chars_seen, elapsed = self.model.progress()
         self.param.update(has_model=self.model.has_model, trainable=self.model.trainable, step=step,
                           chars_seen=chars_seen, chars_per_sec=0.0, elapsed=elapsed, train_loss=train_loss,
-                          val_loss=val_loss, gradcheck_output="", notice="")
+                          val_loss=val_loss, gradcheck_output="", notice="", best_step=self.model.best_step)
 
     def _install_trainer(self, trainer, text):
         """Make ``trainer`` (training on ``text``) the current model; the charts restart from its history."""
@@ -240,7 +241,7 @@ class ModelLifeCycle(TextPart):
         Returns the number of steps run. Does nothing unless training is running."""
         if not self.running or self.trainer is None:
             return 0
-        n_steps, failure = self.gatherer.run(self.trainer, budget)
+        n_steps, failure = self.gatherer.run(self.trainer, budget, on_validation=self.model.note_validation)
         with pn.io.hold():  # also required under `panel serve` for the ColumnDataSource updates
             if failure is not None:
                 self._stop_loop()
@@ -271,7 +272,9 @@ class ModelLifeCycle(TextPart):
             updates["val_loss"] = summary.val_points[-1][1]
         if summary.chars_per_sec is not None:
             updates["chars_per_sec"] = summary.chars_per_sec
-        updates["notice"] = diverging_notice(summary.train_loss, self.trainer.vocab.size, self.trainer.config) or ""
+        updates["notice"] = (diverging_notice(summary.train_loss, self.trainer.vocab.size, self.trainer.config)
+                             or overfitting_notice(self.trainer.history) or "")
+        updates["best_step"] = self.model.best_step
         self.param.update(**updates)  # one batch: the readout pane re-renders once, not once per number
 
     def _refresh_flow(self, reference: bool = False):

@@ -49,14 +49,18 @@ class StepGatherer:
         self.last_flow = now
         self.last_flush = 0.0  # the first tick shows its numbers at once
 
-    def run(self, trainer, budget: float) -> tuple[int, str | None]:
-        """Steps for about ``budget`` seconds (at least one). Returns (steps run, failure message or None)."""
+    def run(self, trainer, budget: float, on_validation=None) -> tuple[int, str | None]:
+        """Steps for about ``budget`` seconds (at least one); ``on_validation(val_loss)`` right after a step that
+        validated. Returns (steps run, failure message or None)."""
         n_steps, chars_before, start = 0, trainer.chars_seen, time.perf_counter()
         failure = None
         try:
             while True:
-                self.pending.append(trainer.step())
+                metrics = trainer.step()
+                self.pending.append(metrics)
                 n_steps += 1
+                if metrics.val_loss is not None and on_validation is not None:
+                    on_validation(metrics.val_loss)
                 if time.perf_counter() - start >= budget:
                     break
         except tinyrnn.TrainingDiverged as e:

@@ -14,6 +14,7 @@ class ModelSlot:
         self.clear()
 
     def clear(self):
+        self.best = None  # (validation loss, tinyrnn.Checkpoint) of the trainer's best validation so far
         self.trainer = None
         self.text: str | None = None
         self.checkpoint = None
@@ -59,6 +60,19 @@ class ModelSlot:
     def trainer_for(self, text: str):
         """A trainer continuing the sampling-only model on ``text``; raises ``tinyrnn.TinyRNNError`` if it cannot."""
         return tinyrnn.Trainer.from_checkpoint(self.checkpoint, text)
+
+    def note_validation(self, val_loss: float):
+        """Right after a trainer step that validated: keep the trainer's state if it is the best so far."""
+        if self.trainer is not None and (self.best is None or val_loss < self.best[0]):
+            self.best = (val_loss, self.trainer.state())
+
+    @property
+    def best_step(self) -> int | None:
+        return None if self.best is None else int(self.best[1].progress["step"])
+
+    def best_checkpoint_bytes(self) -> bytes | None:
+        """The checkpoint file of the best-validation model, or None if there is none."""
+        return None if self.best is None else tinyrnn.checkpoint_bytes(self.best[1])
 
     def checkpoint_bytes(self) -> bytes | None:
         """The model's checkpoint file, or None without a model."""

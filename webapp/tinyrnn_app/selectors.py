@@ -45,6 +45,7 @@ WIDGETS: dict[str, str] = {
     "tr-sample-info": "readout (`pre`): where the latest sample came from (step, temperature)",
     # model file and checks
     "tr-download": "file-download button (`button` inside): the checkpoint (.npz) of the current model",
+    "tr-download-best": "file-download button (`button` inside): the checkpoint of the best-validation model so far",
     "tr-upload-model": "file input: load a checkpoint (.npz)",
     "tr-gradcheck": "button: gradient check on the current batch",
     "tr-gradcheck-output": "readout (`pre`): relative errors autograd / fused / manual BPTT / finite differences",

@@ -77,6 +77,14 @@ class TrainingSession(ModelLifeCycle):
             return None
         return io.BytesIO(data)
 
+    def best_checkpoint_file(self) -> io.BytesIO | None:
+        """The best-validation model as a checkpoint file (the second download button's callback)."""
+        data = self.model.best_checkpoint_bytes()
+        if data is None:
+            self.show_error("There is no best-validation model yet: it is kept from the first validation on")
+            return None
+        return io.BytesIO(data)
+
     @batched
     def load_model(self, data: bytes | None, filename: str | None = None) -> bool:
         """Load an uploaded checkpoint. On any problem the message is shown and the current model is kept."""
