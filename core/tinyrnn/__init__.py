@@ -10,7 +10,7 @@ from .bptt import BPTTResult, manual_bptt
 from .checkpoint import Checkpoint, checkpoint_bytes, load_checkpoint, save_checkpoint
 from .config import SETTINGS, Setting, StepMetrics, TrainConfig
 from .corpora import corpus_names, default_corpus, load_corpus
-from .errors import (CheckpointError, ConfigError, TextError, TinyRNNError, TrainingDiverged,
+from .errors import (CheckpointError, ConfigError, SaveError, TextError, TinyRNNError, TrainingDiverged,
                      UnknownCharacterError)
 from .gradcheck import GradCheckReport, gradient_check, relative_error
 from .model import (ENGINES, NATS_TO_BITS, PARAM_NAMES, LossAndGrads, ModelConfig, evaluate_loss, forward,
@@ -31,5 +31,5 @@ __all__ = [
     "checkpoint_bytes", "clip_by_global_norm", "clip_by_value", "corpus_names", "default_corpus",
     "evaluate_loss", "forward", "global_norm", "gradient_check", "init_hidden", "init_params", "load_checkpoint",
     "load_corpus", "loss", "loss_and_grads", "make_optimizer", "manual_bptt", "read_text_file", "relative_error",
-    "sample", "save_checkpoint",
+    "sample", "save_checkpoint", "SaveError",
 ]

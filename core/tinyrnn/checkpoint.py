@@ -31,8 +31,9 @@ FORMAT = "tinyrnn-checkpoint"
 FORMAT_VERSION = 1
 MAX_CHECKPOINT_BYTES = 1 << 30  # the file itself
 MAX_MEMBERS = 64  # a checkpoint has at most 25
-MAX_MEMBER_BYTES = 1 << 30  # declared uncompressed size of one member
-MAX_TOTAL_BYTES = 1 << 31  # declared uncompressed size of all members together
+MAX_MEMBER_BYTES = 1 << 29  # declared uncompressed size of one member (512 MiB)
+MAX_TOTAL_BYTES = 1 << 30  # declared uncompressed size of all members together (1 GiB)
+MAX_HISTORY_ROWS = 2_000_000  # steps of history kept in a checkpoint (16 MB per column)
 MAX_META_BYTES = 16 << 20  # the JSON metadata (a 65,536-symbol vocabulary takes under 1 MiB)
 MAX_MEMBER_ELEMENTS = 1 << 27
 MAX_COUNT = 2**53  # step, window, chars_seen and Adam's t: whole numbers from 0 to this
@@ -241,7 +242,8 @@ def _read_meta(members: _Members) -> dict:
 def load_checkpoint(source) -> Checkpoint:
     """Read and validate a checkpoint from a path (``-``: standard input), bytes or a binary file object; at most
     ``MAX_CHECKPOINT_BYTES`` are read from any of them. ``CheckpointError`` says what is wrong."""
-    data, _ = read_source(source, MAX_CHECKPOINT_BYTES, CheckpointError, "the checkpoint")
+    data, _ = read_source(source, MAX_CHECKPOINT_BYTES, CheckpointError, "the checkpoint", b"PK\x03\x04",
+                          _NOT_A_CHECKPOINT)
     _expect(len(data) > 0, "the checkpoint file is empty")
     _expect(data[:4] == b"PK\x03\x04", _NOT_A_CHECKPOINT)
     members = _Members(data)
@@ -311,6 +313,8 @@ def _history_from(arrays: _Members) -> list:
         if key in arrays:
             shape, stored = arrays.header(key)
             _expect(len(shape) == 1 and stored == np.float64, f"history column {name!r} is malformed")
+            _expect(shape[0] <= MAX_HISTORY_ROWS, f"history column {name!r} has {shape[0]:,} rows; the limit is "
+                    f"{MAX_HISTORY_ROWS:,}")
             columns[name] = arrays.pop(key)
         else:
             columns[name] = np.zeros(0)

@@ -145,26 +145,32 @@ def open_source(source, error, label="the file"):
     yield source, label
 
 
-def read_bounded(file, limit: int, label: str, error) -> bytes:
-    """At most ``limit`` bytes from ``file``, read in chunks; ``error`` if there are more or reading fails."""
-    chunks, total = [], 0
+def read_bounded(file, limit: int, label: str, error, prefix: bytes = b"", prefix_message: str = "") -> bytes:
+    """At most ``limit`` bytes from ``file``, read in chunks; ``error`` if there are more or reading fails, and
+    ``error(prefix_message)`` as soon as non-empty data does not start with ``prefix`` (so that e.g. /dev/zero is
+    refused after one chunk, not after ``limit`` bytes)."""
+    data = bytearray()
+    checked = not prefix
     try:
-        while total <= limit:
-            chunk = file.read(min(READ_CHUNK, limit + 1 - total))
+        while len(data) <= limit:
+            chunk = file.read(min(READ_CHUNK, limit + 1 - len(data)))
             if chunk is None:  # a non-blocking stream with nothing to read yet
                 time.sleep(0.01)
                 continue
             if not isinstance(chunk, (bytes, bytearray)):
                 raise TypeError(f"{label} must be opened in binary mode ('rb'), got {type(chunk).__name__} from read()")
+            data += chunk
+            if not checked and (len(data) >= len(prefix) or not chunk):
+                checked = True
+                if data and not data.startswith(prefix):
+                    raise error(prefix_message)
             if not chunk:
                 break
-            chunks.append(bytes(chunk))
-            total += len(chunk)
     except OSError as e:
         raise error(f"cannot read {label}: {e.strerror or e}") from None
-    if total > limit:
+    if len(data) > limit:
         raise error(f"{label} is too large: more than {limit:,} bytes (the limit is {limit:,} bytes)")
-    return b"".join(chunks)
+    return data
 
 
 def _regular_file_size(file) -> int | None:
@@ -175,8 +181,9 @@ def _regular_file_size(file) -> int | None:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
-def read_source(source, limit: int, error, label="the file") -> tuple[bytes, str]:
-    """(at most ``limit`` bytes, label) from bytes, a path, ``-`` or a binary file object (see ``open_source``)."""
+def read_source(source, limit: int, error, label="the file", prefix: bytes = b"", prefix_message: str = ""):
+    """(at most ``limit`` bytes, label) from bytes, a path, ``-`` or a binary file object (see ``open_source``
+    and, for ``prefix``, ``read_bounded``)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if len(data) > limit:
@@ -186,4 +193,4 @@ def read_source(source, limit: int, error, label="the file") -> tuple[bytes, str
         size = _regular_file_size(file)
         if size is not None and size > limit:  # a regular file: refuse by its size at once
             raise error(f"{shown} is {size:,} bytes; the limit is {limit:,} bytes")
-        return read_bounded(file, limit, shown, error), shown
+        return read_bounded(file, limit, shown, error, prefix, prefix_message), shown
