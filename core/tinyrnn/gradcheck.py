@@ -63,7 +63,7 @@ def _checked_problem(params, inputs, targets, h0, n_probes):
         raise ConfigError(f"a gradient check takes at most {MAX_CHECK_CHARACTERS:,} characters (B × T), got {inputs.size:,}")
     inputs, targets = check_ids(inputs, V, "inputs"), check_ids(targets, V, "targets")
     if np.ndim(h0) != 2 or np.shape(h0)[0] != inputs.shape[0]:
-        raise ConfigError(f"h0 must be the state (B, S) with B = {inputs.shape[0]} (the batch), got shape {np.shape(h0)}")
+        raise ConfigError(f"h0 must be (B, H) with B = {inputs.shape[0]} (the batch), got shape {np.shape(h0)}")
     total = sum(int(np.size(v)) for v in params.values()) + int(np.size(h0))
     if total > MAX_CHECK_PARAMETERS:
         raise ConfigError(f"a gradient check takes at most {MAX_CHECK_PARAMETERS:,} parameters; this model has "
@@ -77,8 +77,8 @@ def _checked_problem(params, inputs, targets, h0, n_probes):
 
 def gradient_check(params, inputs, targets, h0, eps=1e-5, n_probes=None, seed=0,
                    tolerance_exact=1e-10, tolerance_fd=1e-6, progress=None, cell="rnn") -> GradCheckReport:
-    """Compare the gradient of ``model.loss`` of a ``cell`` model w.r.t. every parameter and the state ``h0`` four
-    ways, in float64.
+    """Compare the gradient of ``model.loss`` of a ``cell`` model w.r.t. every parameter and the state ``h0``
+    four ways, in float64.
 
     ``n_probes``: None compares every entry by finite differences, else that many random entries per array.
     ``progress(name, index, count)``, if given, is called before each array's finite differences."""

@@ -9,6 +9,7 @@ import numpy as np
 from .config import SETTINGS
 from .errors import ConfigError
 from .cells import get_cell
+from .model import recurrence_weights
 from .vocab import Vocabulary
 
 MAX_SAMPLE_LENGTH = 100_000
@@ -35,8 +36,8 @@ def sample(params: dict, vocab, length: int, prime: str = "", temperature: float
     """``length`` characters continuing ``prime`` (the prime itself is not returned).
 
     The next-character distribution from hidden state h is softmax((W_yh h + b_y) / temperature); ``cell`` is
-    the model's cell (``TrainConfig.cell``). The prime is fed through the network first; with no prime the state is zero, so the first character comes from
-    softmax(b_y / temperature). ``temperature == 0`` picks the most likely character (greedy)."""
+    the model's cell (``TrainConfig.cell``). The prime is fed through the network first; with no prime the state
+    is zero, so the first character comes from softmax(b_y / temperature). ``temperature == 0`` picks the most likely character (greedy)."""
     if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or not 0 <= length <= MAX_SAMPLE_LENGTH:
         raise ConfigError(f"length must be a whole number from 0 to {MAX_SAMPLE_LENGTH:,}, got {length!r}")
     if isinstance(temperature, (bool, np.bool_)) or not isinstance(temperature, (int, float, np.integer, np.floating)) \
@@ -44,7 +45,7 @@ def sample(params: dict, vocab, length: int, prime: str = "", temperature: float
         raise ConfigError(f"temperature must be a number in [0, 100], got {temperature!r}")
     _check_sampling_inputs(params, vocab, prime, seed, cell)
     recurrence = get_cell(cell)
-    weights = tuple(np.asarray(params[k], dtype=np.float64) for k in recurrence.recurrence_names)
+    weights = tuple(np.asarray(w, dtype=np.float64) for w in recurrence_weights(params, cell))
     W_yh, b_y = (np.asarray(params[k], dtype=np.float64) for k in ("W_yh", "b_y"))
     rng = np.random.default_rng(seed)
     h = np.zeros(W_yh.shape[1])
