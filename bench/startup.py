@@ -10,7 +10,7 @@ Chromium (``/usr/bin/chromium``, or ``$TINYRNN_CHROMIUM``) through Playwright, w
 in a temporary directory per site, as a returning visitor has: visit 0 is cold (empty profile), visits 1..N are
 warm (every file in the HTTP cache, revalidated with ``304 Not Modified``).  Reported per site: the cold time,
 the warm median with range and n, the page's own phases (when the worker was created and when it posted its
-status messages 'Loading pyodide', 'Installing environment', 'Executing code' and 'render'; milliseconds since
+status messages (sitebuild.patches.LOADING_STEPS) and 'render'; milliseconds since
 navigation start, from ``performance.now()`` in the page), the CPU time of the site's Chromium (all its
 processes) per visit, and what the server answered.  With ``--compare`` the two sites are visited alternately,
 the order flipped every round, so load from other processes hits both alike; the paired differences
@@ -39,6 +39,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sitebuild import serve
+from sitebuild.patches import LOADING_STEPS
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = REPO / "bench" / "results" / "startup.json"
@@ -51,7 +52,8 @@ VISIT_TIMEOUT_S = 240
 # Bokeh reports this while the worker links the documents right after the first render (harmless; the browser
 # test ignores it too, see tests/browser/test_app_browser.py). Every page error is kept in the JSON file.
 KNOWN_PAGE_ERROR = re.compile(r"^reference [0-9a-f-]{36} isn't known$")
-PHASES = ["worker", "Loading pyodide", "Installing environment", "Executing code", "render", "ready"]
+# The worker's creation, its status messages (what the page shows while Python starts), its 'render', ready.
+PHASES = ["worker", *LOADING_STEPS.values(), "render", "ready"]
 
 # Runs in the page before its own scripts: timestamps of the worker's creation, of the first of each of its
 # status messages and of 'render', and of the moment body loses the class pn-loading.
