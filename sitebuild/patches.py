@@ -13,6 +13,8 @@
 * **Honest loading.** Until Python is ready the page says what it is loading, with progress (``LOADING_STEPS``),
   from the moment the page is parsed; the messages are set with ``textContent``. A failure (the runtime, a package,
   the app) is shown on the page as an alert and the spinner stops; the page never becomes ready after one.
+* **Offline use** (sitebuild/pwa.py): the manifest and icon links, and the service worker's registration once the
+  app has rendered.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import re
 from pathlib import Path
 
 from sitebuild.common import canon
+from sitebuild.pwa import head_links
 from sitebuild.pins import BOKEH_VERSION, PANEL_VERSION, PYODIDE_VERSION
 
 JS = Path(__file__).resolve().parent / "js"
@@ -173,7 +176,16 @@ def patch_page(page: str) -> str:
                                "'status', msg: `Could not start the app: ${e.message || 'the Python worker did not "
                                "load'}`, error: true}})\n" + m.group(2) + "}" + m.group(1)),
                     page, "report a worker that fails to load", count=1)
-    page = must_insert_before("</head>", LOADING_CSS, page, "style the loading message")
+    page = must_sub(r'\s*<link rel="icon" href="\./favicon\.ico"[^>]*>', "", page,
+                    "drop the favicon.ico link (the site has none; head_links names its own icon)", count=1)
+    page = must_insert_before("</head>", LOADING_CSS + head_links(), page, "style the loading message")
+    # Offline use: once the app has rendered (so caching does not compete with the start), the service worker is
+    # registered; it precaches the site (sitebuild/pwa.py). Not being able to is no error for the app.
+    page = must_sub(r"\n(\s*)pyodideWorker\.postMessage\(\{'type': 'rendered'\}\)\n",
+                    lambda m: (m.group(0) + m.group(1) + "if ('serviceWorker' in navigator) {  // tinyrnn build\n"
+                               + m.group(1) + "  navigator.serviceWorker.register('./sw.js').catch((e) => "
+                               "console.warn('offline use is not available:', e))\n" + m.group(1) + "}\n"),
+                    page, "register the service worker after the first render", count=1)
     return page.replace(PANEL_CDN, PANEL_LOCAL).replace(BOKEH_CDN, BOKEH_LOCAL)
 
 
