@@ -24,19 +24,14 @@ none).  A table goes to stdout and everything, with machine information, to the 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import functools
 import json
 import os
-import platform
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from bench.startup_browser import (CHROMIUM_ARGS, INIT_SCRIPT, KNOWN_PAGE_ERROR, PHASES, VISIT_TIMEOUT_S,
                                    browser_cpu_seconds, fmt, is_outside, machine_info, median_range)
@@ -51,7 +46,7 @@ class Site:
 
     def __init__(self, path: Path, label: str):
         self.path, self.label = path.resolve(), label
-        self.server = serve.make_server(self.path, "127.0.0.1", 0)
+        self.server = serve.make_server(self.path, "127.0.0.1", 0, compress=False)  # bytes = file sizes
         self.server.responses = []  # (status, bytes) of every response, cleared before each visit
 
         class Handler(serve.SiteHandler):

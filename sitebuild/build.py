@@ -6,11 +6,11 @@ One site: the one ``make run`` serves, the browser tests drive and GitHub Pages 
 from its own origin (the build fails if the page or the worker would load anything from another host).
 
 Steps: build our two wheels (tinyrnn from the repository root, tinyrnn-app from ``webapp/``), compile them to .pyc,
-convert the entry script ``webapp/app.py`` with ``panel convert --to pyodide-worker`` (it
-pre-renders the page by running the script, importing this tree's tinyrnn and tinyrnn_app), fix the generated page
-and worker (sitebuild/patches.py), and write the site: ``index.html``, ``app.js``, ``wheels/``, the mirror's Pyodide
-folder (``pyodide/``) and Bokeh's and Panel's JS/CSS (``static/``). ``BUILD-INFO.json``
-says what went in. See docs/deploy.md.
+convert the entry script ``webapp/app.py`` with ``panel convert --to pyodide-worker`` (it pre-renders the page by
+running the script, importing this tree's tinyrnn and tinyrnn_app), fix the generated page and worker
+(sitebuild/patches.py), and write the site: ``index.html``, ``app.js``, ``wheels/``, the mirror's Pyodide folder
+(``pyodide/``), Bokeh's and Panel's JS/CSS (``static/``), and the web app's manifest, icons and service worker
+(sitebuild/pwa.py). ``BUILD-INFO.json`` says what went in. See docs/deploy.md.
 """
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ def patch_worker(js: str, wheel_names: list[str], site_packages: set[str], site_
         r"    await self\.pyodide\.runPythonAsync\(`\s*import micropip\s*"
         r"await micropip\.install\(\[.*?\]\);\s*`\);\n"
         r"  \} catch\(e\) \{\n.*?\n  \}\n",
-        lambda m: (m.group(1) + "    // tinyrnn build: everything is in the site's lock; a package that fails stops here\n"
+        lambda m: (m.group(1) + "    // tinyrnn build: all in the site's lock; a package that fails stops here\n"
                    "    const failed = []\n"
                    f"    await self.pyodide.loadPackage({load}, {{errorCallback: (m) => failed.push(m)}});\n"
                    "    if (failed.length) throw new Error(failed.join(' '))\n"
@@ -112,7 +112,8 @@ def patch_worker(js: str, wheel_names: list[str], site_packages: set[str], site_
     for theirs, ours_text in LOADING_STEPS.items():
         js = must_sub(rf"msg: (['`]){re.escape(theirs)}\1", lambda m, t=ours_text: f"msg: {json.dumps(t)}", js,
                       f"reword the status {theirs!r}", count=1)
-    js = must_sub(r"    self\.postMessage\(\{\n      type: 'status',\n      msg: tblines\[tblines\.length-2\]\n    \}\);\n",
+    js = must_sub(r"    self\.postMessage\(\{\n      type: 'status',\n"
+                  r"      msg: tblines\[tblines\.length-2\]\n    \}\);\n",
                   lambda m: "    tinyrnnFailed(`Could not start the app: ${tblines[tblines.length-2]}`)\n", js,
                   "report the app's start-up error as an error", count=1)
     js = must_sub(r"\nstartApplication\(\)\s*$",

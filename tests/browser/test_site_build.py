@@ -59,7 +59,8 @@ def test_the_site_loads_nothing_from_another_host(site):
     Panel's and Bokeh's CDNs, as the strings js/localize.js rewrites to the site's own static/."""
     _, page, worker, _ = site
     assert external_urls(page) == []
-    assert external_urls(worker) == ["https://cdn.bokeh.org/bokeh/release/", "https://cdn.holoviz.org/panel/1.9.4/dist/"]
+    assert external_urls(worker) == ["https://cdn.bokeh.org/bokeh/release/",
+                                     "https://cdn.holoviz.org/panel/1.9.4/dist/"]
     assert "TINYRNN_CDN_MAP" in worker and "jsdelivr" not in worker + page and "pypi" not in worker.lower()
     assert "micropip" not in worker and "fonts.googleapis.com" not in page
 
@@ -254,7 +255,8 @@ def test_the_site_is_an_installable_app_whose_service_worker_lists_every_file_it
     assert listed["./"] == listed["index.html"]
     for path, digest in files[1:]:
         assert hashlib.sha256((out / path).read_bytes()).hexdigest() == digest, path
-    expected = {"index.html", "app.js", "manifest.webmanifest", f"wheels/{info['wheel']}", f"wheels/{info['app_wheel']}",
+    expected = {"index.html", "app.js", "manifest.webmanifest", f"wheels/{info['wheel']}",
+                f"wheels/{info['app_wheel']}",
                 "pyodide/pyodide.asm.wasm", "pyodide/python_stdlib.zip", "pyodide/pyodide-lock.json",
                 "static/panel/1.9.4/dist/assets/arc_spinner.svg"}  # the last one named by a stylesheet only
     expected |= {f"pyodide/{p['file']}" for p in info["packages"].values()}
