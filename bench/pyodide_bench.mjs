@@ -91,7 +91,7 @@ for spec in SPECS:
 json.dumps({"cells": [{"n": c["n"], "first_loss": c["first_loss"]} for c in CELLS],
             "python": platform.python_version(), "numpy": numpy.__version__,
             "autograd": getattr(autograd, "__version__", "?"), "tinyrnn": getattr(tinyrnn, "__version__", "?"),
-            "numpy_blas": _blas(), "tinyrnn_backend": tinyrnn.bptt.BACKEND})
+            "numpy_blas": _blas(), "tinyrnn_backend": tinyrnn.BACKEND})
 `);
   send({ ready: true, setup_seconds: setupSeconds, node: process.version, ...JSON.parse(ready) });
   const runCell = pyodide.runPython(`

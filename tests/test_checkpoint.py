@@ -23,7 +23,7 @@ def trained():
 
 def test_round_trip_keeps_everything(trained, tmp_path):
     path = tmp_path / "model.npz"
-    tinyrnn.save_checkpoint(trained, path)
+    tinyrnn.save_checkpoint(trained.state(), path)
     ckpt = tinyrnn.load_checkpoint(path)
     assert ckpt.config == trained.config and ckpt.vocab == trained.vocab
     for name, value in trained.params.items():
@@ -32,7 +32,7 @@ def test_round_trip_keeps_everything(trained, tmp_path):
     assert ckpt.progress["step"] == 12 and ckpt.progress["chars_seen"] == trained.chars_seen
     assert [m.train_loss for m in ckpt.history] == [m.train_loss for m in trained.history]
     assert [m.val_loss for m in ckpt.history] == [m.val_loss for m in trained.history]
-    assert tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(trained)).progress == ckpt.progress
+    assert tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(trained.state())).progress == ckpt.progress
     assert tinyrnn.sample(ckpt.params, ckpt.vocab, 30, seed=3) == trained.sample(30, seed=3)
 
 
@@ -44,7 +44,7 @@ def test_resume_is_exactly_like_not_stopping(optimizer, engine):
     expected = [m.train_loss for m in straight.run(16)]
     first = Trainer(TEXT, config)
     got = [m.train_loss for m in first.run(8)]
-    resumed = Trainer.from_checkpoint(tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(first)), TEXT)
+    resumed = Trainer.from_checkpoint(tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(first.state())), TEXT)
     got += [m.train_loss for m in resumed.run(8)]
     assert got == expected
     for name in straight.params:
@@ -53,7 +53,7 @@ def test_resume_is_exactly_like_not_stopping(optimizer, engine):
 
 
 def test_continue_on_another_text_needs_known_characters(trained):
-    ckpt = tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(trained))
+    ckpt = tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(trained.state()))
     other = Trainer.from_checkpoint(ckpt, TEXT[5000:20000])
     other.step()
     with pytest.raises(CheckpointError, match="character\\(s\\) the model does not know"):
@@ -92,13 +92,13 @@ def _meta_edit(edit):
     (_meta_edit(lambda meta: meta.pop("vocab")), "metadata is incomplete"),
 ])
 def test_invalid_checkpoints_say_what_is_wrong(trained, change, message):
-    data = _rewrite(tinyrnn.checkpoint_bytes(trained), change)
+    data = _rewrite(tinyrnn.checkpoint_bytes(trained.state()), change)
     with pytest.raises(CheckpointError, match=message):
         tinyrnn.load_checkpoint(data)
 
 
 def test_corrupt_and_truncated_files(trained, tmp_path):
-    data = tinyrnn.checkpoint_bytes(trained)
+    data = tinyrnn.checkpoint_bytes(trained.state())
     with pytest.raises(CheckpointError, match="not an .npz archive, or the file is truncated"):
         tinyrnn.load_checkpoint(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="not a tinyrnn checkpoint"):
@@ -125,7 +125,7 @@ def test_a_file_that_needs_pickle_is_refused_without_unpickling(trained):
     def add_object(members):
         members["param/W_hh"] = np.array([Boom()], dtype=object)
 
-    with np.load(io.BytesIO(tinyrnn.checkpoint_bytes(trained)), allow_pickle=False) as npz:
+    with np.load(io.BytesIO(tinyrnn.checkpoint_bytes(trained.state())), allow_pickle=False) as npz:
         members = {k: npz[k] for k in npz.files}
     add_object(members)
     out = io.BytesIO()
@@ -152,7 +152,7 @@ def _fuzz_base() -> bytes:
     if _FUZZ_BASE is None:
         trainer = Trainer(TEXT[:5000], TrainConfig(hidden_size=4, seq_len=5, batch_size=2))
         trainer.run(2)
-        _FUZZ_BASE = tinyrnn.checkpoint_bytes(trainer)
+        _FUZZ_BASE = tinyrnn.checkpoint_bytes(trainer.state())
     return _FUZZ_BASE
 
 

@@ -1,6 +1,12 @@
-"""Hand-written backpropagation through time, in plain numpy, independent of autograd.
+"""Hand-written backpropagation through time of every cell, in plain numpy, without autograd.
 
-Notation (docs/math.md): inputs x_t are ids, so W_hx x_t is column x_t of W_hx.
+It is composed from the operations in ``ops.py`` and the cells' time loops (``cells.py``, ``gru.py``,
+``lstm.py``) -- the same functions the fused engine's VJP calls -- so agreeing with the fused engine checks how
+they are put together, not their arithmetic. The independent checks are the traced autograd engine and centred
+finite differences (``gradcheck.py``).
+
+Notation (docs/math.md), for the tanh RNN; the GRU's and LSTM's equations are in their modules' docstrings.
+Inputs x_t are ids, so W_hx x_t is column x_t of W_hx.
     a_t = W_hx[:, x_t] + W_hh h_{t-1} + b_h        h_t = tanh(a_t)
     y_t = W_yh h_t + b_y                           p_t = softmax(y_t)
     L   = -(1 / (B T)) sum_{b,t} log p_t[target_t]
@@ -8,165 +14,55 @@ Backward, from t = T down to 1, with dh_{T+1}-contribution zero:
     dL/dy_t  = (p_t - onehot(target_t)) / (B T)
     dL/dh_t  = W_yh^T dL/dy_t + W_hh^T dL/da_{t+1}        (the quantity that vanishes or explodes)
     dL/da_t  = dL/dh_t * (1 - h_t^2)
-Internally everything is time-major: arrays are (T, B, ...), so one time step is a contiguous (B, ...) block.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import wasm_kernels
-
-# In Pyodide (WebAssembly) numpy has no BLAS: its matmul is a scalar loop. There, for float32, the products, the
-# two time loops and the softmax run in WebAssembly SIMD kernels that work in place on numpy's buffers
-# (wasm_kernels.py); float64 (gradient checks) uses einsum, whose loops beat numpy's matmul 1.5-3x on these shapes
-# (docs/performance.md). Natively, matmul calls BLAS. The numpy code here is the reference the kernels are tested
-# against.
-WASM = sys.platform == "emscripten"
-BACKEND = wasm_kernels.BACKEND  # what computes the products here, for the app and the benchmarks
-_simd_for = wasm_kernels.for_arrays
-
-
-def mm(a, b):
-    """``a @ b`` for 2-D arrays (I, K) and (K, J)."""
-    if not WASM:
-        return a @ b
-    simd = _simd_for(a, b)
-    return simd.mm(a, b) if simd else np.einsum("ik,kj->ij", a, b)
-
-
-def at_b(a, b):
-    """``a.T @ b`` for 2-D ``a`` (N, I) and ``b`` (N, J)."""
-    if not WASM:
-        return a.T @ b
-    simd = _simd_for(a, b)
-    return simd.at_b(a, b) if simd else np.einsum("ni,nj->ij", a, b)
-
-
-def a_bt(a, b):
-    """``a @ b.T`` for 2-D ``a`` (N, K) and ``b`` (J, K)."""
-    if not WASM:
-        return a @ b.T
-    simd = _simd_for(a, b)
-    return simd.a_bt(a, b) if simd else np.einsum("nk,jk->nj", a, b)
-
-
-def scatter_rows_t(ids, rows, n_ids):
-    """(H, n_ids) matrix whose column v is the sum of ``rows`` (N, H) at the positions where ``ids`` == v.
-
-    The transpose of the embedding lookup. Sorting the ids and summing each run with ``np.add.reduceat`` costs
-    O(N·H) whatever the vocabulary size (a one-hot product costs O(N·H·V)), and is ~4x faster than ``np.add.at``."""
-    order = np.argsort(ids, kind="stable")
-    sorted_ids = ids[order]
-    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    out = np.zeros((n_ids, rows.shape[1]), dtype=rows.dtype)
-    out[sorted_ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)
-    return out.T.copy()
+from .cells import get_cell
+from .ops import output_backward, output_logits, softmax_cross_entropy
 
 
 @dataclass
 class BPTTResult:
     loss: float  # mean nats per character
-    grads: dict  # same keys as params, plus "h0"
-    h_last: np.ndarray  # (B, H)
-    dh_norms: np.ndarray  # (T,): ||dL/dh_t|| over the whole batch
+    grads: dict  # same keys as params, plus "h0" (the initial state's gradient, (B, S))
+    h_last: np.ndarray  # the last state (B, S)
+    dh_norms: np.ndarray | None  # (T,): ||dL/dh_t|| over the whole batch
+    dc_norms: np.ndarray | None = None  # (T,): ||dL/dc_t|| (LSTM only)
 
 
-def forward_time_loop(a, W_hh_t, h0):
-    """In place over ``a`` (T, B, H), which holds W_hx x_t + b_h: a[t] = tanh(a[t] + a[t-1] @ W_hh_t), with
-    a[-1] = ``h0`` (B, H) and ``W_hh_t`` = W_hh transposed. Returns ``a``, now the hidden states.
-    The numpy twin of ``wasm_kernels.SimdKernels.rnn_forward`` (same signature, the kernels' reference)."""
-    h = h0
-    for t in range(a.shape[0]):
-        h = np.tanh(a[t] + mm(h, W_hh_t))
-        a[t] = h  # reuse the buffer: a now holds h_t
-    return a
-
-
-def backward_time_loop(das, dhs, W_hh, norms=None):
-    """In place over ``das`` (T, B, H), which holds 1 - h_t^2: from t = T-1 down, g = dhs[t] + dh,
-    das[t] *= g (= dL/da_t), dh = das[t] @ W_hh, from dh = 0 beyond the window. ``norms`` (T,), if given, receives
-    ||g|| = ||dL/dh_t|| per step. Returns dL/dh0 (B, H).
-    The numpy twin of ``wasm_kernels.SimdKernels.rnn_backward`` (same signature, the kernels' reference)."""
-    dh_next = np.zeros(das.shape[1:], dtype=das.dtype)  # W_hh^T dL/da_{t+1}
-    for t in range(das.shape[0] - 1, -1, -1):
-        dh = dhs[t] + dh_next
-        if norms is not None:
-            norms[t] = np.sqrt(np.vdot(dh, dh))
-        da = das[t]
-        da *= dh  # dL/da_t = dL/dh_t * (1 - h_t^2)
-        dh_next = mm(da, W_hh)
-    return dh_next
-
-
-def recurrence_forward(W_hx, W_hh, b_h, h0, inputs_tm):
-    """Hidden states for time-major ids ``inputs_tm`` (T, B) from ``h0`` (B, H): returns hs (T, B, H)."""
-    a = W_hx.T[inputs_tm]  # (T, B, H): the embedding lookup replaces a one-hot product
-    a += b_h
-    W_hh_t = np.ascontiguousarray(W_hh.T)  # once, so that every step is a plain (B, H) @ (H, H) product
-    simd = _simd_for(a, W_hh_t, h0)
-    return (simd.rnn_forward if simd else forward_time_loop)(a, W_hh_t, h0)
-
-
-def recurrence_backward(W_hh, hs, h0, inputs_tm, dhs, vocab_size, with_norms=False):
-    """Backward through the recurrence alone.
-
-    ``dhs`` (T, B, H) is the gradient reaching each h_t from outside the recurrence (the output layer).
-    Returns (dW_hx (H, V), dW_hh (H, H), db_h (H,), dh0 (B, H), dh_norms (T,) or None)."""
-    T, B, H = hs.shape
-    das = 1 - hs * hs  # tanh'(a_t) for every step in one vectorised op; scaled in place by the time loop
-    norms = np.empty(T) if with_norms else None
-    simd = _simd_for(das, dhs, W_hh)
-    dh0 = (simd.rnn_backward if simd else backward_time_loop)(das, dhs, W_hh, norms)
-    h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)  # (T, B, H): h_{t-1}
-    das_flat = das.reshape(T * B, H)
-    dW_hh = at_b(das_flat, h_prev.reshape(T * B, H))
-    db_h = das_flat.sum(axis=0)
-    dW_hx = scatter_rows_t(inputs_tm.reshape(-1), das_flat, vocab_size)  # column v: sum of dL/da_t where x_t = v
-    return dW_hx, dW_hh, db_h, dh0, norms
-
-
-def output_logits(hs_flat, W_yh, b_y):
-    """Logits (N, V) = W_yh h + b_y for every row of ``hs_flat`` (N, H): the whole window in one product."""
-    return a_bt(hs_flat, W_yh) + b_y
-
-
-def output_backward(dlogits, hs_flat, W_yh):
-    """Gradients through the output layer from dL/dlogits (N, V): (dL/dh (N, H), dW_yh (V, H), db_y (V,))."""
-    return mm(dlogits, W_yh), at_b(dlogits, hs_flat), dlogits.sum(axis=0)
-
-
-def softmax_cross_entropy(logits, targets):
-    """Mean cross-entropy (nats) and its gradient (p - onehot) / N w.r.t. ``logits`` (N, V), for ids ``targets`` (N,)."""
-    simd = _simd_for(logits)
-    if simd:
-        return simd.softmax_cross_entropy(logits, targets)
-    rows = np.arange(logits.shape[0])
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    total = exp.sum(axis=-1)
-    loss = -float((shifted[rows, targets] - np.log(total)).mean(dtype=np.float64))
-    dlogits = exp / total[:, None]
-    dlogits[rows, targets] -= 1
-    dlogits /= logits.shape[0]
-    return loss, dlogits
-
-
-def manual_bptt(params, inputs, targets, h0, with_norms=True) -> BPTTResult:
-    """Loss and gradients of the vanilla RNN on a batch, by hand. ``inputs``/``targets``: int (B, T); ``h0``: (B, H)."""
-    W_hx, W_hh, b_h, W_yh, b_y = (params[k] for k in ("W_hx", "W_hh", "b_h", "W_yh", "b_y"))
+def manual_bptt(params, inputs, targets, h0, with_norms=True, cell="rnn") -> BPTTResult:
+    """Loss and gradients of a ``cell`` model on a batch, by hand. ``inputs``/``targets``: int (B, T); ``h0``:
+    the state (B, S)."""
+    spec = get_cell(cell)
+    weights = tuple(params[k] for k in spec.recurrence_names)
+    W_yh, b_y = params["W_yh"], params["b_y"]
     inputs_tm = np.ascontiguousarray(np.asarray(inputs).T)
     targets_tm = np.ascontiguousarray(np.asarray(targets).T)
-    T, B = inputs_tm.shape
-    H, V = W_hx.shape
-    hs = recurrence_forward(W_hx, W_hh, b_h, h0, inputs_tm)
+    hs, last, cache = spec.forward(weights, h0, inputs_tm)
+    T, B, H = hs.shape
     hs_flat = hs.reshape(T * B, H)
     loss, dlogits = softmax_cross_entropy(output_logits(hs_flat, W_yh, b_y), targets_tm.reshape(T * B))
     dhs, dW_yh, db_y = output_backward(dlogits, hs_flat, W_yh)
-    dW_hx, dW_hh, db_h, dh0, norms = recurrence_backward(W_hh, hs, h0, inputs_tm, dhs.reshape(T, B, H), V,
-                                                         with_norms)
-    grads = {"W_hx": dW_hx, "W_hh": dW_hh, "b_h": db_h, "W_yh": dW_yh, "b_y": db_y, "h0": dh0}
-    return BPTTResult(loss, grads, hs[-1].copy(), norms)
+    weight_grads, dstate0, norms = spec.backward(weights, h0, inputs_tm, hs, cache, dhs.reshape(T, B, H), with_norms)
+    grads = dict(zip(spec.param_names, weight_grads + (dW_yh, db_y)), h0=dstate0)
+    return BPTTResult(loss, grads, np.array(last), norms.get("h"), norms.get("c"))
+
+
+def gradient_reach(params, inputs, targets, h0, cell="rnn") -> np.ndarray:
+    """‖∂L_T/∂h_t‖ for t = 1..T, shape (T,), where L_T is the loss of the window's last character alone: how far
+    back one prediction's gradient reaches. (In ``manual_bptt``'s norms every h_t also gets its own step's
+    gradient directly, which hides the fall.) A tanh RNN's falls geometrically; the gated cells' much slower."""
+    spec = get_cell(cell)
+    weights = tuple(params[k] for k in spec.recurrence_names)
+    inputs_tm = np.ascontiguousarray(np.asarray(inputs).T)
+    targets_tm = np.ascontiguousarray(np.asarray(targets).T)
+    hs, _, cache = spec.forward(weights, h0, inputs_tm)
+    _, dlogits = softmax_cross_entropy(output_logits(hs[-1], params["W_yh"], params["b_y"]), targets_tm[-1])
+    dhs = np.zeros_like(hs)
+    dhs[-1] = output_backward(dlogits, hs[-1], params["W_yh"])[0]
+    return spec.backward(weights, h0, inputs_tm, hs, cache, dhs, True)[2]["h"]

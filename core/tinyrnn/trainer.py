@@ -11,92 +11,56 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
 from . import model as model_lib
-from .bptt import manual_bptt
+from .bptt import gradient_reach, manual_bptt
+from .checkpoint import Checkpoint, check_state
+from .config import StepMetrics, TrainConfig
 from .errors import CheckpointError, ConfigError, TextError, TrainingDiverged
-from .optim import OPTIMIZERS, clip_by_global_norm, clip_by_value, global_norm, make_optimizer
-from .vocab import MAX_TEXT_BYTES, Vocabulary
-
-DTYPES = ("float32", "float64")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of a training run. ``validate()`` checks every field's range."""
-
-    hidden_size: int = 128
-    seq_len: int = 25
-    batch_size: int = 16
-    lr: float = 2e-3
-    optimizer: str = "adam"
-    clip_norm: float | None = 5.0
-    clip_value: float | None = None
-    val_fraction: float = 0.1
-    seed: int = 0
-    engine: str = "fused"
-    dtype: str = "float32"
-    eval_every: int = 100
-    eval_chars: int = 4096
-
-    _INT_RANGES = {"hidden_size": (1, model_lib.MAX_HIDDEN_SIZE), "seq_len": (1, 1000), "batch_size": (1, 1024),
-                   "seed": (0, 2**32 - 1), "eval_every": (1, 10**9), "eval_chars": (2, 10**9)}
-
-    def validate(self) -> "TrainConfig":
-        for name, (low, high) in self._INT_RANGES.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-                raise ConfigError(f"{name} must be a whole number from {low} to {high:,}, got {value!r}")
-        _number_in("lr", self.lr, 0, 10, low_open=True)
-        for name in ("clip_norm", "clip_value"):
-            if getattr(self, name) is not None:
-                _number_in(name, getattr(self, name), 0, 1e6, low_open=True)
-        _number_in("val_fraction", self.val_fraction, 0, 0.5)
-        for name, allowed in (("optimizer", OPTIMIZERS), ("engine", model_lib.ENGINES), ("dtype", DTYPES)):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        return self
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown training settings: {', '.join(sorted(unknown))}")
-        return cls(**data).validate()
-
-
-def _number_in(name, value, low, high, low_open=False):
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.floating)) and math.isfinite(value)
-    ok = ok and (low < value if low_open else low <= value) and value <= high
-    if not ok:
-        bracket = "(" if low_open else "["
-        raise ConfigError(f"{name} must be a number in {bracket}{low}, {high}], got {value!r}")
-
-
-@dataclass
-class StepMetrics:
-    step: int
-    train_loss: float  # nats/char on this step's window
-    val_loss: float | None  # nats/char, when evaluated at this step
-    chars_per_sec: float
-    grad_norm: float  # global norm before clipping
-    chars_seen: int
-    elapsed: float  # seconds spent training so far
-
-    @property
-    def train_bits(self) -> float:
-        return self.train_loss * model_lib.NATS_TO_BITS
-
+from .optim import clip_by_global_norm, clip_by_value, global_norm, make_optimizer
+from .vocab import Vocabulary, check_text
 
 def text_fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+DIVERGENCE_FACTOR = 2.0  # a recent loss above this many times ln V (uniform guessing) means training diverges
+DIVERGENCE_WINDOW = 10  # steps averaged
+
+
+def divergence_warning(history, vocab_size: int, config: TrainConfig) -> str | None:
+    """What to change, as one sentence, if the mean training loss of the last ``DIVERGENCE_WINDOW`` steps (or
+    the last step alone) is above ``DIVERGENCE_FACTOR`` × ln V — worse than guessing uniformly — else None."""
+    if not history:
+        return None
+    recent = [m.train_loss for m in history[-DIVERGENCE_WINDOW:]]
+    loss = max(sum(recent) / len(recent), recent[-1])
+    ln_v = math.log(vocab_size)
+    if not loss > DIVERGENCE_FACTOR * ln_v:
+        return None
+    advice = f"lower the learning rate (now {config.lr:g})"
+    if config.clip_norm is None and config.clip_value is None:
+        advice += " and turn gradient clipping on (clip_norm, e.g. 5)"
+    elif config.clip_norm is not None:
+        advice += f" or clip harder (clip_norm now {config.clip_norm:g})"
+    return (f"training is diverging: the loss is {loss:,.3g} nats/char, far above ln V = {ln_v:.3g} (guessing "
+            f"uniformly among {vocab_size} characters); {advice}")
+
+
+def _check_params_fit(params, config: model_lib.ModelConfig) -> None:
+    """``ConfigError`` unless ``params`` has exactly the shapes a model of ``config`` needs (e.g. a vocabulary
+    that does not match the parameters)."""
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
+    shapes = config.param_shapes()
+    if set(params) != set(shapes):
+        raise ConfigError(f"params must have exactly the arrays {', '.join(shapes)}, got {', '.join(map(str, params))}")
+    for name, shape in shapes.items():
+        if np.shape(params[name]) != shape:
+            raise ConfigError(f"parameter {name!r} has shape {np.shape(params[name])}, but the vocabulary "
+                              f"({config.vocab_size} symbols) and hidden size ({config.hidden_size}) need {shape}")
 
 
 class Trainer:
@@ -104,15 +68,16 @@ class Trainer:
 
     def __init__(self, text: str, config: TrainConfig = TrainConfig(), *, vocab: Vocabulary | None = None,
                  params: dict | None = None):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config.validate()
-        if not isinstance(text, str):
-            raise TextError(f"text must be a str, got {type(text).__name__}")
-        if len(text) > MAX_TEXT_BYTES:
-            raise TextError(f"the text has {len(text):,} characters; the limit is {MAX_TEXT_BYTES:,}")
+        check_text(text)
         self.vocab = vocab if vocab is not None else Vocabulary.from_text(text)
+        if not isinstance(self.vocab, Vocabulary):
+            raise TypeError(f"vocab must be a Vocabulary, got {type(self.vocab).__name__}")
         self.text_sha256 = text_fingerprint(text)
         ids = self.vocab.encode(text)
-        self.model_config = model_lib.ModelConfig(self.vocab.size, config.hidden_size)
+        self.model_config = model_lib.ModelConfig(self.vocab.size, config.hidden_size, config.cell)
         self.dtype = np.dtype(config.dtype)
         n_val = int(len(ids) * config.val_fraction)
         self.train_ids, self.val_ids = ids[: len(ids) - n_val], ids[len(ids) - n_val:]
@@ -131,6 +96,7 @@ class Trainer:
         self._targets = streams[1:].reshape(B, self.stream_len)
         self.windows_per_epoch = self.stream_len // T
         self.params = params if params is not None else model_lib.init_params(self.model_config, config.seed, self.dtype)
+        _check_params_fit(self.params, self.model_config)
         self.optimizer = make_optimizer(config.optimizer, config.lr)
         self.hidden = model_lib.init_hidden(self.model_config, B, self.dtype)
         self.window = 0  # index of the next window within the epoch
@@ -154,7 +120,7 @@ class Trainer:
         started = time.perf_counter()
         inputs, targets = self.current_batch()
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite values are detected just below
-            result = model_lib.loss_and_grads(self.params, inputs, targets, self.hidden, cfg.engine)
+            result = model_lib.loss_and_grads(self.params, inputs, targets, self.hidden, cfg.engine, cfg.cell)
         grads = {k: g for k, g in result.grads.items() if k != "h0"}
         norm = global_norm(grads)
         if not (math.isfinite(result.loss) and math.isfinite(norm)):
@@ -194,6 +160,8 @@ class Trainer:
 
     def run(self, n_steps: int, callback=None) -> list[StepMetrics]:
         """``n_steps`` calls of ``step``; ``callback(metrics)`` after each."""
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
+            raise ConfigError(f"n_steps must be a whole number ≥ 0, got {n_steps!r}")
         out = []
         for _ in range(int(n_steps)):
             out.append(self.step())
@@ -206,13 +174,29 @@ class Trainer:
         """Validation loss (nats/char) on the first ``eval_chars`` characters of the validation text."""
         if self.val_ids.size < 2:
             raise ConfigError("there is no validation text (val_fraction is 0 or the text is too short)")
-        return model_lib.evaluate_loss(self.params, self.val_ids[: self.config.eval_chars + 1])
+        return model_lib.evaluate_loss(self.params, self.val_ids[: self.config.eval_chars + 1], cell=self.config.cell)
 
-    def gradient_flow(self) -> np.ndarray:
-        """‖∂L/∂h_t‖ for t = 1..T on the current batch (manual BPTT), shape (T,)."""
-        inputs, targets = self.current_batch()
-        params64 = {k: v.astype(np.float64) for k, v in self.params.items()}
-        return manual_bptt(params64, inputs, targets, self.hidden.astype(np.float64)).dh_norms
+    def gradient_flow(self, cell: str | None = None, seq_len: int | None = None, last_step: bool = False) -> np.ndarray:
+        """‖∂L/∂h_t‖ for t = 1..T on the current batch (manual BPTT, float64), shape (T,); with ``last_step``,
+        ‖∂L_T/∂h_t‖ of the last character's loss alone (``bptt.gradient_reach``).
+
+        With another ``cell``, the same quantity for a freshly initialised model of that cell (seed and H of this
+        run) from a zero state, on the same batch: the comparison of how far each cell's gradients reach back.
+        ``seq_len`` (≤ the stream length) takes a longer window from the current position."""
+        T = self.config.seq_len if seq_len is None else int(seq_len)
+        if not 1 <= T <= self.stream_len:
+            raise ConfigError(f"seq_len for the gradient flow must be a whole number from 1 to {self.stream_len:,}")
+        start = min(self.window * self.config.seq_len, self.stream_len - T)
+        inputs, targets = self._inputs[:, start:start + T], self._targets[:, start:start + T]
+        if cell is None or cell == self.config.cell:
+            params, state, cell = self.params, self.hidden, self.config.cell
+        else:
+            other = model_lib.ModelConfig(self.vocab.size, self.config.hidden_size, cell)
+            params, state = model_lib.init_params(other, self.config.seed), model_lib.init_hidden(other, inputs.shape[0])
+        params64, state64 = {k: v.astype(np.float64) for k, v in params.items()}, state.astype(np.float64)
+        if last_step:
+            return gradient_reach(params64, inputs, targets, state64, cell)
+        return manual_bptt(params64, inputs, targets, state64, cell=cell).dh_norms
 
     def gradient_check(self, max_batch: int = 2, max_len: int = 8, n_probes: int = 12, tolerance_fd: float = 1e-5):
         """Compare the gradient methods on a small slice of the current batch (see ``gradcheck``).
@@ -225,33 +209,51 @@ class Trainer:
         inputs, targets = self.current_batch()
         return gradient_check(self.params, inputs[:max_batch, :max_len], targets[:max_batch, :max_len],
                               self.hidden[:max_batch], n_probes=n_probes, seed=self.step_count,
-                              tolerance_fd=tolerance_fd)
+                              tolerance_fd=tolerance_fd, cell=self.config.cell)
 
     def sample(self, length: int, prime: str = "", temperature: float = 1.0, seed: int | None = None) -> str:
         from .sampling import sample
 
-        return sample(self.params, self.vocab, length, prime=prime, temperature=temperature, seed=seed)
+        return sample(self.params, self.vocab, length, prime=prime, temperature=temperature, seed=seed,
+                      cell=self.config.cell)
+
+    def divergence_warning(self) -> str | None:
+        """A sentence saying what to change if the recent loss is far above ln V (diverging), else None."""
+        return divergence_warning(self.history, self.vocab.size, self.config)
 
     @property
     def epoch(self) -> float:
         return self.step_count / self.windows_per_epoch
 
-    # --- resuming -----------------------------------------------------------------------------------------
+    # --- saving and resuming ------------------------------------------------------------------------------
     def progress(self) -> dict:
         """Everything besides params and optimiser state that a checkpoint needs to resume exactly."""
         return {"step": self.step_count, "window": self.window, "chars_seen": self.chars_seen,
                 "elapsed": self.elapsed, "text_sha256": self.text_sha256}
 
+    def state(self) -> Checkpoint:
+        """A snapshot of everything needed to resume exactly (copies: later steps do not change it)."""
+        return Checkpoint(self.config, self.vocab, {k: v.copy() for k, v in self.params.items()},
+                          {k: np.copy(v) for k, v in self.optimizer.state_dict().items()}, self.progress(),
+                          self.hidden.copy(), list(self.history))
+
     @classmethod
-    def from_checkpoint(cls, checkpoint, text: str | None = None, config: TrainConfig | None = None) -> "Trainer":
+    def from_checkpoint(cls, checkpoint: Checkpoint, text: str | None = None,
+                        config: TrainConfig | None = None) -> "Trainer":
         """A trainer that continues ``checkpoint``. With the same text and config it continues exactly where
         the saved run stopped; with another text (same vocabulary) it continues from the saved weights."""
+        if not isinstance(checkpoint, Checkpoint):
+            raise TypeError(f"from_checkpoint needs a Checkpoint (e.g. load_checkpoint(path)), got {type(checkpoint).__name__}")
+        check_state(checkpoint)
         config = config or checkpoint.config
         if config.hidden_size != checkpoint.config.hidden_size:
             raise CheckpointError(
                 f"the checkpoint has hidden size {checkpoint.config.hidden_size}, not {config.hidden_size}")
+        if config.cell != checkpoint.config.cell:
+            raise CheckpointError(f"the checkpoint is a {checkpoint.config.cell} model, not a {config.cell}")
         if text is None:
             raise TextError("give the text to train on (the checkpoint does not store it)")
+        check_text(text)
         unknown = sorted({c for c in set(text) if c not in checkpoint.vocab})
         if unknown and checkpoint.vocab.unknown is None:
             shown = "".join(unknown[:10])
@@ -272,8 +274,3 @@ class Trainer:
             trainer.window = int(progress.get("window", 0)) % trainer.windows_per_epoch
             trainer.hidden = checkpoint.hidden.astype(trainer.dtype)
         return trainer
-
-
-def replace_config(config: TrainConfig, **changes) -> TrainConfig:
-    """A copy of ``config`` with ``changes``, validated."""
-    return replace(config, **changes).validate()

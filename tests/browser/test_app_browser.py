@@ -93,6 +93,73 @@ def assert_no_payload_executed(page) -> None:
     assert page.locator("img[src='x']").count() == 0, "the payload became an <img> element"
 
 
+# Samples, every 25 ms from the first script on, what the loading page shows: the status text, the backend line,
+# whether the Train button is disabled, and whether the body still has Panel's pn-loading class.
+WATCH_LOADING = """
+window.__trSamples = [];
+(() => {
+  function find(root, cls) {
+    const el = root.querySelector('.' + cls);
+    if (el) return el;
+    for (const e of root.querySelectorAll('*')) {
+      if (e.shadowRoot) { const hit = find(e.shadowRoot, cls); if (hit) return hit; }
+    }
+    return null;
+  }
+  const text = (cls) => {
+    const host = document.body && find(document, cls);
+    const pre = host && (host.shadowRoot || host).querySelector('pre');
+    return pre ? pre.textContent : null;
+  };
+  const timer = setInterval(() => {
+    if (!document.body) return;
+    const host = find(document, 'tr-train');
+    const button = host && (host.shadowRoot || host).querySelector('button');
+    window.__trSamples.push({t: performance.now(), loading: document.body.classList.contains('pn-loading'),
+                             status: text('tr-status'), backend: text('tr-backend'),
+                             trainDisabled: button ? button.disabled : null});
+    if (window.__trSamples.length > 4000) clearInterval(timer);
+  }, 25);
+})();
+"""
+
+
+def test_the_page_says_loading_until_python_runs_and_an_early_click_is_harmless(app_page, site_url):
+    page = app_page
+    net = page.net
+    page.add_init_script(WATCH_LOADING)
+    page.goto(site_url, wait_until="domcontentloaded")
+    # the pre-rendered page: Train is there, visibly disabled, and the status says it is loading
+    train = page.locator(".tr-train button").first
+    train.wait_for(state="attached", timeout=60_000)
+    status = text_of(page, ".tr-status pre")
+    assert page.evaluate("() => document.body.classList.contains('pn-loading')"), "Python was ready too soon to test"
+    assert status.startswith("Loading") and "Ready" not in status, status
+    assert train.is_disabled()
+    train.click(force=True)  # a click during loading (the button is disabled: it must do nothing)
+    page.locator(".tr-text textarea").first.click(force=True)
+    wait_until(page, lambda: unexpected_page_errors(net) and pytest.fail(f"the page failed: {net.page_errors}")
+               or page.evaluate("() => !document.body.classList.contains('pn-loading')"),
+               READY_TIMEOUT_MS / 1000, "the page to be ready (body loses pn-loading)")
+    wait_until(page, lambda: text_of(page, ".tr-status pre").startswith("Ready"), 30, "the Ready status")
+    assert page.locator(".tr-train button").first.is_enabled()
+    samples = page.evaluate("() => window.__trSamples")
+    seen = [s for s in samples if s["status"] is not None]
+    assert seen and seen[0]["loading"] and seen[0]["status"].startswith("Loading"), seen[:3]
+    early_ready = [s for s in seen if s["loading"] and "Ready" in s["status"]]
+    assert not early_ready, f"the status said Ready while the page was still loading: {early_ready[:3]}"
+    enabled_early = [s for s in seen if s["loading"] and s["trainDisabled"] is False]
+    assert not enabled_early, f"Train looked enabled while loading: {enabled_early[:3]}"
+    blas = [s for s in samples if s["backend"] and "BLAS" in s["backend"]]
+    assert not blas, f"the backend line claimed BLAS: {blas[:3]}"
+    # the early click was not carried out later either: no model, no training
+    page.wait_for_timeout(1500)
+    assert step_of(page) == 0 and text_of(page, ".tr-status pre").startswith("Ready")
+    assert page.locator(".tr-pause button").first.is_disabled()
+    assert text_of(page, ".tr-backend .tr-pre").startswith("Matrix products: WebAssembly SIMD kernels")
+    assert not unexpected_page_errors(net), f"uncaught errors in the page: {net.page_errors}"
+
+
 def test_train_sample_download_upload_offline(app_page, site_url, tmp_path):
     import tinyrnn
 
