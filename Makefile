@@ -3,7 +3,7 @@
 #   make test   set everything up and run every test (library, minimum versions, real browser)
 #   make train  train on the bundled corpus from the command line and print a sample
 #   make bench  benchmarks (not tests): throughput against numpy and PyTorch, in-browser ratio
-#   make bench-startup  benchmark (not a test): the built site's start-up time in Chromium, cold and warm visits
+#   make bench-startup  benchmark (not a test): the built site's start-up in Chromium: first, return, offline, 20 Mbit/s
 #   make pages-site  the same site, built where npm and Python 3.12 are already installed (the GitHub Pages workflow)
 PYTHON ?= python3
 PYTHON_MIN ?= $(firstword $(wildcard /root/.pyenv/versions/3.12*/bin/python3) python3.12)
