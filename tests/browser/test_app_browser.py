@@ -271,3 +271,70 @@ def test_train_sample_download_upload_offline(app_page, site_url, tmp_path):
     assert not net.local_errors, f"failed requests to the site: {net.local_errors}"
     assert not unexpected_page_errors(net), f"uncaught errors in the page: {net.page_errors}"
     assert not math.isnan(ready_s)
+
+
+def wait_ready(page, timeout_s: float = READY_TIMEOUT_MS / 1000) -> None:
+    net = page.net
+    wait_until(page, lambda: unexpected_page_errors(net) and pytest.fail(f"the page failed: {net.page_errors}")
+               or (page.evaluate("() => !document.body.classList.contains('pn-loading')")
+                   and not text_of(page, ".tr-status pre").startswith("Loading")),
+               timeout_s, "the page to be ready")
+
+
+def download_checkpoint(page, tmp_path, name: str):
+    import tinyrnn
+
+    with page.expect_download(timeout=60_000) as dl_info:
+        click(page, ".tr-download")
+    path = tmp_path / name
+    dl_info.value.save_as(str(path))
+    return tinyrnn.load_checkpoint(str(path))
+
+
+def test_reload_restores_the_model_which_continues_exactly_and_forget_clears_it(app_page, site_url, tmp_path):
+    import numpy as np
+    import tinyrnn
+
+    page = app_page
+    page.goto(site_url, wait_until="domcontentloaded")
+    wait_ready(page)
+    set_text(page, ".tr-text textarea", TRAINING_TEXT)
+    wait_until(page, lambda: f"{len(TRAINING_TEXT):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
+               "the pasted text to reach Python")
+    click(page, ".tr-train")
+    wait_until(page, lambda: step_of(page) >= 50, 120, "50 training steps")
+    click(page, ".tr-pause")
+    wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status")
+    step = step_of(page)
+    wait_until(page, lambda: f"keeps the model at step {step:,}" in text_of(page, ".tr-storage .tr-pre"), 30,
+               "the paused model to be kept in the browser")
+    before = download_checkpoint(page, tmp_path, "before.npz")
+    assert before.progress["step"] == step
+    shot(page, "10-kept")
+
+    page.reload(wait_until="domcontentloaded")
+    wait_ready(page)
+    status = text_of(page, ".tr-status pre")
+    assert status.startswith("Restored the model from ") and f"step {step:,}" in status, status
+    assert step_of(page) == step
+    assert page.locator(".tr-text textarea").first.input_value() == TRAINING_TEXT
+    shot(page, "11-restored")
+    after = download_checkpoint(page, tmp_path, "after.npz")
+    assert after.progress == before.progress and after.config == before.config
+    assert all(np.array_equal(after.params[k], before.params[k]) for k in before.params)
+    a, b = (tinyrnn.Trainer.from_checkpoint(c, TRAINING_TEXT) for c in (before, after))
+    for _ in range(3):  # the restored model continues exactly as the one before the reload would have
+        assert a.step().train_loss == b.step().train_loss
+    click(page, ".tr-resume")
+    wait_until(page, lambda: step_of(page) > step, 60, "training to continue after the reload")
+    click(page, ".tr-pause")
+    wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status")
+
+    click(page, ".tr-forget")
+    wait_until(page, lambda: "keeps nothing" in text_of(page, ".tr-storage .tr-pre"), 30, "Forget to clear the store")
+    page.reload(wait_until="domcontentloaded")
+    wait_ready(page)
+    assert text_of(page, ".tr-status pre").startswith("Ready"), text_of(page, ".tr-status pre")
+    assert step_of(page) == 0
+    assert page.locator(".tr-text textarea").first.input_value() == tinyrnn.default_corpus()
+    assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"

@@ -31,14 +31,17 @@ for values in CORNERS:
     config = tinyrnn.TrainConfig(**values)
     trainer = tinyrnn.Trainer(text, config)
     trainer.step()  # warm-up (first-call costs are not what Pause waits for)
-    trainer.step_count = config.eval_every - 1  # the next step validates
-    started = time.perf_counter()
-    while True:
-        trainer.step()
-        if time.perf_counter() - started >= BUDGET:
-            break
-    trainer.gradient_flow()
-    out.append(dict(values, tick=time.perf_counter() - started))
+    ticks = []
+    for _ in range(2):  # the faster of two: what the runtime can do, less the shared machine's load spikes
+        trainer.step_count = (trainer.step_count // config.eval_every + 1) * config.eval_every - 1  # next step validates
+        started = time.perf_counter()
+        while True:
+            trainer.step()
+            if time.perf_counter() - started >= BUDGET:
+                break
+        trainer.gradient_flow()
+        ticks.append(time.perf_counter() - started)
+    out.append(dict(values, tick=min(ticks)))
 print("RESULT " + json.dumps(out))
 '''
 

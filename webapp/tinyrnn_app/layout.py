@@ -12,7 +12,9 @@ from .charts import ChartSources, flow_figure, loss_figure
 from .render import alert_html, plain_html, readouts_html
 from .selectors import css
 from .session import TrainingSession
+from .storage import browser_store
 from .text import MAX_TEXT_CHARS
+from .visibility import PageVisibility
 
 CSS = """
 .tr-pre { white-space: pre-wrap; word-break: break-word; font-family: ui-monospace, Menlo, Consolas, monospace;
@@ -238,10 +240,26 @@ def model_file_section(session):
     )
 
 
+def kept_work_section(session):
+    """What this browser keeps of the work, the Forget button, and the listener that saves when the tab is hidden."""
+    visibility = PageVisibility(width=0, height=0, margin=0)
+    visibility.param.watch(lambda event: session.keep_work(), "hidden")
+    return pn.Column(
+        pn.pane.Markdown("### Kept in this browser"),
+        pn.FlexBox(
+            button("Forget", "tr-forget", session.forget, color="light", disabled=disabled_unless(session)),
+            html_pane(plain_html, session.param.storage_info, css_class="tr-storage"),
+            flex_wrap="nowrap", gap="12px", align_items="center", sizing_mode="stretch_width",
+        ),
+        visibility,
+        sizing_mode="stretch_width",
+    )
+
+
 def create_app(session: TrainingSession | None = None):
     """The page: a thin layout over a TrainingSession (a new one with the periodic training loop if None)."""
     if session is None:
-        session = TrainingSession(use_periodic_callback=True, loading=True)
+        session = TrainingSession(use_periodic_callback=True, loading=True, store=browser_store())
     error_pane = pn.pane.HTML(
         pn.bind(alert_html, session.param.error), visible=pn.bind(bool, session.param.error),
         css_classes=css("tr-error"), stylesheets=[CSS], sizing_mode="stretch_width",
@@ -253,7 +271,7 @@ def create_app(session: TrainingSession | None = None):
         title="tinyrnn: train a character-level RNN in your browser",
         sidebar=[settings_section(session)],
         main=[error_pane, text_section(session), training_section(session), sampling_section(session),
-              model_file_section(session)],
+              model_file_section(session), kept_work_section(session)],
         sidebar_width=300,
         header_background="#1f6feb",
         meta_viewport="width=device-width, initial-scale=1",

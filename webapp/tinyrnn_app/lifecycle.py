@@ -200,6 +200,13 @@ class ModelLifeCycle(TextPart):
             self._callback = pn.io.PeriodicCallback(callback=self._periodic, period=TICK_PERIOD_MS, background=True)
             self._callback.start()
 
+    def keep_due(self) -> bool:
+        """True if the work should be saved now (subclasses keep it; see keep.py)."""
+        return False
+
+    def keep_work(self):
+        """Save the work (subclasses keep it; see keep.py)."""
+
     def _stop_loop(self):
         self.running = False
         if self._callback is not None:
@@ -256,6 +263,8 @@ class ModelLifeCycle(TextPart):
                 self._refresh_flow()
             elif self.gatherer.due("sample", LIVE_SAMPLE_EVERY):
                 self._live_sample()
+            elif self.keep_due():
+                self.keep_work()
         return n_steps
 
     def flush(self):
