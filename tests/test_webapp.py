@@ -266,7 +266,7 @@ def test_the_setting_inputs_do_not_snap_back(app, session):
         widget.value = value  # what typing does
         assert widget.value == value
     assert "from 1 to 512" in session.settings_info and "(0, 10]" in session.settings_info
-    note = find(pn.Column(*tpl.sidebar), "tr-settings-info")
+    note = find(pn.Column(*tpl.main), "tr-settings-info")
     assert note.visible and "from 1 to 512" in decoded_once(note)
 
 
@@ -709,6 +709,22 @@ def test_every_documented_selector_is_on_exactly_one_component(app):
         assert name in app.selectors.READOUTS
     # the table lists nothing that is not on the page
     assert set(app.selectors.WIDGETS) == set(WIDGET_SELECTORS) and set(app.selectors.READOUTS) == set(READOUT_SELECTORS)
+
+
+def test_empty_charts_say_what_they_will_show(app, session):
+    from bokeh.models import Label
+
+    tpl = app.create_app(session)
+    layout = pn.Column(*tpl.main)
+    figures = [find(layout, c).objects[0].object for c in ("tr-loss-chart", "tr-flow-chart")]
+    labels = [[r for r in fig.center if isinstance(r, Label)][0] for fig in figures]
+    assert all(label.visible for label in labels) and "Press Train" in labels[0].text
+    session.train()
+    train_ticks(session, 2)
+    assert not any(label.visible for label in labels)
+    session.reset()
+    assert all(label.visible for label in labels)
+    assert figures[1].yaxis[0].ticker.desired_num_ticks == 5  # readable log ticks on the gradient-flow chart
 
 
 def test_readouts_show_the_numbers(app, session):

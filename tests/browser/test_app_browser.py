@@ -338,3 +338,67 @@ def test_reload_restores_the_model_which_continues_exactly_and_forget_clears_it(
     assert step_of(page) == 0
     assert page.locator(".tr-text textarea").first.input_value() == tinyrnn.default_corpus()
     assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"
+
+
+def test_phone_width_settings_messages_and_a_clean_console(app_page, site_url):
+    """On a 390 px screen: no horizontal overflow, the settings just above Train, disabled buttons that look
+    disabled; bad input everywhere gets its message on the page; the console shows no Python traceback."""
+    page = app_page
+    console = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(site_url, wait_until="domcontentloaded")
+    wait_ready(page)
+    page.wait_for_timeout(1000)  # charts and fonts settle
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width} px wide on a 390 px screen"
+    settings_box = page.locator(".tr-hidden-size input").first.bounding_box()
+    train_box = page.locator(".tr-train button").first.bounding_box()
+    assert 0 < train_box["y"] - settings_box["y"] < 900, (settings_box, train_box)
+    opacity = page.locator(".tr-pause button").first.evaluate("b => getComputedStyle(b).opacity")
+    assert float(opacity) <= 0.5, f"a disabled button looks enabled (opacity {opacity})"
+    shot(page, "20-phone")
+
+    # out-of-range settings: the page names the allowed range (and the input keeps what was typed)
+    for selector, value, words in ((".tr-hidden-size input", "0", "from 1 to 512"),
+                                   (".tr-lr input", "1000", "(0, 10]"),
+                                   (".tr-seq-len input", "0", "from 1 to 1,000")):
+        set_text(page, selector, value)
+        page.locator(selector).first.press("Enter")
+        wait_until(page, lambda: words in text_of(page, ".tr-settings-info .tr-pre"), 30, f"the message for {value}")
+        assert page.locator(selector).first.input_value() == value
+    click(page, ".tr-train")
+    wait_until(page, lambda: "Cannot start training" in page.locator(".tr-error .tr-alert").first.inner_text(), 30,
+               "Train to be refused with the reason")
+    shot(page, "21-bad-settings")
+    for selector, value in ((".tr-hidden-size input", "32"), (".tr-lr input", "0.01"), (".tr-seq-len input", "20")):
+        set_text(page, selector, value)
+        page.locator(selector).first.press("Enter")
+    wait_until(page, lambda: not page.locator(".tr-settings-info").first.is_visible(), 30, "the messages to go")
+    # a bad upload, an unusable text, a bad sampling input: each gets a message
+    page.locator(".tr-upload-model input[type=file]").first.set_input_files(
+        files=[{"name": "junk.npz", "mimeType": "application/octet-stream", "buffer": b"junk"}])
+    wait_until(page, lambda: "Could not load junk.npz" in page.locator(".tr-error .tr-alert").first.inner_text(), 30,
+               "the bad upload's message")
+    set_text(page, ".tr-text textarea", "aaaaaaaa")
+    wait_until(page, lambda: "one distinct character" in text_of(page, ".tr-text-info .tr-pre"), 30, "the text message")
+    click(page, ".tr-train")
+    wait_until(page, lambda: "one distinct character" in page.locator(".tr-error .tr-alert").first.inner_text(), 30,
+               "Train refused for the text")
+    set_text(page, ".tr-text textarea", TRAINING_TEXT)
+    wait_until(page, lambda: f"{len(TRAINING_TEXT):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
+               "the good text")
+    click(page, ".tr-train")
+    wait_until(page, lambda: step_of(page) > 20, 60, "training")
+    click(page, ".tr-pause")
+    wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status")
+    set_text(page, ".tr-temperature input", "-1")
+    page.locator(".tr-temperature input").first.press("Enter")
+    wait_until(page, lambda: "[0, 5]" in text_of(page, ".tr-settings-info .tr-pre"), 30, "the temperature message")
+    click(page, ".tr-sample")
+    wait_until(page, lambda: "Cannot sample" in page.locator(".tr-error .tr-alert").first.inner_text(), 30,
+               "Sample refused with the reason")
+    shot(page, "22-bad-input")
+    tracebacks = [line for line in console if "Traceback" in line or "Error:" in line and "pyodide" in line.lower()]
+    assert not tracebacks, tracebacks
+    assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"

@@ -8,6 +8,7 @@ goes back to the event loop), so Pause takes effect within a second and the page
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import panel as pn
 import param
@@ -209,7 +210,10 @@ class ModelLifeCycle(TextPart):
 
     def _stop_loop(self):
         self.running = False
-        if self._callback is not None:
+        if self._callback is not None and sys.platform != "emscripten":
+            # Stopping cancels the callback's asyncio task, which Pyodide 0.27's event loop reports as a
+            # CancelledError traceback in the console; in the browser the callback stays and idles (a tick does
+            # nothing unless training runs), elsewhere it stops.
             try:
                 self._callback.stop()
             except Exception:  # noqa: BLE001 - a stopped/cleaned-up callback must not break Pause
