@@ -86,7 +86,8 @@ def test_importing_the_app_builds_and_starts_nothing(app):
         assert "pn.pane.Str(" not in src, path.name
         assert "pn.extension(" not in src and ".servable(" not in src, path.name
         # the session and its parts know no Bokeh
-        if path.name in ("session.py", "lifecycle.py", "text.py", "state.py", "model.py", "loop.py", "chartdata.py"):
+        if path.name in ("session.py", "lifecycle.py", "training.py", "keep.py", "text.py", "state.py", "model.py",
+                         "loop.py", "chartdata.py", "notices.py", "storage.py", "settings.py", "render.py"):
             assert "bokeh" not in src, path.name
 
 
