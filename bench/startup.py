@@ -5,7 +5,7 @@ Run from the repository root with the project's venv (it has Playwright)::
     .venv/bin/python -m bench.startup [--site build/site] [--compare OTHER_SITE] [--visits N]
                                       [--json bench/results/startup.json]
 
-Each site is served by ``webapp/serve.py`` (``make_server`` on 127.0.0.1, a free port) and visited by Debian's
+Each site is served by ``sitebuild/serve.py`` (``make_server`` on 127.0.0.1, a free port) and visited by Debian's
 Chromium (``/usr/bin/chromium``, or ``$TINYRNN_CHROMIUM``) through Playwright, with a persistent browser profile
 in a temporary directory per site, as a returning visitor has: visit 0 is cold (empty profile), visits 1..N are
 warm (every file in the HTTP cache, revalidated with ``304 Not Modified``).  Reported per site: the cold time,
@@ -37,6 +37,8 @@ import tempfile
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from sitebuild import serve
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = REPO / "bench" / "results" / "startup.json"
@@ -79,18 +81,10 @@ INIT_SCRIPT = r"""
 """
 
 
-def _import_serve():
-    sys.path.insert(0, str(REPO / "webapp"))
-    import serve
-
-    return serve
-
-
 class Site:
     """One site: its server (logging each response), its persistent browser profile and its visits."""
 
     def __init__(self, path: Path, label: str):
-        serve = _import_serve()
         self.path, self.label = path.resolve(), label
         self.server = serve.make_server(self.path, "127.0.0.1", 0)
         self.server.responses = []  # (status, bytes) of every response, cleared before each visit
@@ -249,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = [args.site] + ([args.compare] if args.compare else [])
     for p in paths:
         if not (p / "index.html").exists():
-            print(f"no site at {p}: build one with  make site  (or webapp/build_site.py --out {p})", file=sys.stderr)
+            print(f"no site at {p}: build one with  make site  (or python -m sitebuild.build --out {p})",
+                  file=sys.stderr)
             return 2
     exe = os.environ.get("TINYRNN_CHROMIUM", "/usr/bin/chromium")
     if not Path(exe).exists():

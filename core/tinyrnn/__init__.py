@@ -10,7 +10,7 @@ from .bptt import BPTTResult, manual_bptt
 from .checkpoint import Checkpoint, checkpoint_bytes, load_checkpoint, save_checkpoint
 from .config import SETTINGS, Setting, StepMetrics, TrainConfig
 from .corpora import corpus_names, default_corpus, load_corpus, recall_corpus, recall_positions
-from .errors import (CheckpointError, ConfigError, TextError, TinyRNNError, TrainingDiverged,
+from .errors import (CheckpointError, ConfigError, SaveError, TextError, TinyRNNError, TrainingDiverged,
                      UnknownCharacterError)
 from .gradcheck import GradCheckReport, gradient_check, relative_error
 from .model import (ENGINES, NATS_TO_BITS, PARAM_NAMES, LossAndGrads, ModelConfig, evaluate_loss, forward,
@@ -33,5 +33,5 @@ __all__ = [
     "evaluate_loss", "forward", "global_norm", "gradient_check", "init_hidden", "init_params", "load_checkpoint",
     "load_corpus", "loss", "loss_and_grads", "make_optimizer", "manual_bptt", "read_text_file", "relative_error",
     "sample", "save_checkpoint", "recall_corpus", "recall_positions", "UnitMatch", "read_passage", "recall_accuracy",
-    "text_features", "unit_correlations",
+    "text_features", "unit_correlations", "SaveError",
 ]

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
+import math
+import re
 import sys
+import warnings
 
 import numpy as np
 
 from . import corpora
 from .checkpoint import load_checkpoint, save_checkpoint
-from .errors import TinyRNNError, TrainingDiverged
-from .gradcheck import gradient_check
+from .errors import ConfigError, TinyRNNError, TrainingDiverged
+from .files import check_writable
+from .gradcheck import MAX_CHECK_PARAMETERS, gradient_check
 from .model import ENGINES, NATS_TO_BITS, ModelConfig, init_params
 from .optim import OPTIMIZERS
 from .sampling import sample
-from .config import DTYPES, TrainConfig
+from .config import DTYPES, SETTINGS, TrainConfig
 from .trainer import Trainer
 from .vocab import read_text_file
 
@@ -50,6 +55,8 @@ def _train_loop(args) -> int:
         trainer = Trainer.from_checkpoint(load_checkpoint(args.resume), text)
     else:
         trainer = Trainer(text, config)
+    protect = [args.file] if args.file else []
+    check_writable(args.out, protect)  # before training: a bad --out must not waste the run
     print(f"text: {len(text):,} characters, vocabulary {trainer.vocab.size}; model H={trainer.config.hidden_size}, "
           f"{sum(p.size for p in trainer.params.values()):,} parameters", file=sys.stderr)
     try:
@@ -58,9 +65,12 @@ def _train_loop(args) -> int:
         tqdm = None
     bar = tqdm(total=args.steps, unit="step", disable=args.quiet) if tqdm else None
     val = None
+    warned = False
     try:
         for _ in range(args.steps):
             m = trainer.step()
+            if not warned and m.step % 100 == 0:
+                warned = _warn_if_diverging(trainer)
             val = m.val_loss if m.val_loss is not None else val
             if bar is not None:
                 bar.update(1)
@@ -70,13 +80,18 @@ def _train_loop(args) -> int:
                 print(f"step {m.step} loss {m.train_loss:.3f} chars/s {m.chars_per_sec:,.0f}", file=sys.stderr)
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
-        save_checkpoint(trainer.state(), args.out)
+        save_checkpoint(trainer.state(), args.out, protect=protect)
         print(f"saved the last good model to {args.out}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        return _save_after_interrupt(trainer, args.out, protect)
     finally:
         if bar is not None:
             bar.close()
-    save_checkpoint(trainer.state(), args.out)
+    save_checkpoint(trainer.state(), args.out, protect=protect)
+    _warn_if_diverging(trainer)
     if trainer.val_ids.size >= 2:
         val = trainer.evaluate()
         print(f"validation loss {val:.4f} nats/char ({val * NATS_TO_BITS:.4f} bits/char)")
@@ -84,23 +99,85 @@ def _train_loop(args) -> int:
     return 0
 
 
+def _warn_if_diverging(trainer) -> bool:
+    warning = trainer.divergence_warning()
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    return warning is not None
+
+
+def _save_after_interrupt(trainer, out, protect) -> int:
+    """Ctrl-C while training: keep the model so far (atomically); a second Ctrl-C abandons the save."""
+    print(f"\ninterrupted at step {trainer.step_count}: saving the model so far to {out} "
+          f"(press Ctrl-C again to abort)", file=sys.stderr)
+    try:
+        save_checkpoint(trainer.state(), out, protect=protect)
+    except KeyboardInterrupt:
+        print(f"aborted: nothing was saved; {out} is unchanged", file=sys.stderr)
+        return 130
+    print(f"saved {out} (step {trainer.step_count})", file=sys.stderr)
+    return 130
+
+
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{[^}]*\}|[0-7]{1,3}|[\x00-\x7f])")
+
+
+def decode_escapes(text: str) -> str:
+    """``text`` with Python's backslash escapes (\\n, \\t, \\xhh, \\uXXXX, \\N{name}, ...) replaced; every other
+    character, non-ASCII ones included, is kept as it is. ``ConfigError`` for an incomplete or unknown escape."""
+    def one(match):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "\\q" stays "\\q", as in Python, without a DeprecationWarning
+                return codecs.decode(match.group(0), "unicode_escape")
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"--prime has an invalid escape {match.group(0)!r} ({e.reason}); use e.g. \\n, "
+                              f"\\t, \\xhh, \\uXXXX or \\\\ for a backslash") from None
+
+    decoded = _ESCAPE.sub(one, text)
+    if re.search(r"(?<!\\)(\\\\)*\\$", text):
+        raise ConfigError("--prime ends with a lone backslash; write \\\\ for a backslash")
+    return decoded
+
+
 def _sample(args) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
-    prime = args.prime.encode().decode("unicode_escape") if args.escapes else args.prime
+    prime = decode_escapes(args.prime) if args.escapes else args.prime
     text = sample(checkpoint.params, checkpoint.vocab, args.length, prime=prime, temperature=args.temperature,
                   seed=args.seed)
     sys.stdout.write(prime + text + "\n")
     return 0
 
 
+GRADCHECK_ALL_ENTRIES = 5_000  # up to this many parameters every entry is checked by finite differences
+GRADCHECK_PROBES = 200  # beyond it, this many random entries per array
+GRADCHECK_PROGRESS = 100_000  # beyond this many parameters, one progress line per array
+
+
 def _gradcheck(args) -> int:
+    model_config = ModelConfig(args.vocab, args.hidden)
+    SETTINGS["batch_size"].check(args.batch)
+    SETTINGS["seq_len"].check(args.seq_len)
+    SETTINGS["seed"].check(args.seed)
+    size = sum(math.prod(shape) for shape in model_config.param_shapes().values()) + args.batch * args.hidden
+    if size > MAX_CHECK_PARAMETERS:
+        raise ConfigError(f"gradcheck takes at most {MAX_CHECK_PARAMETERS:,} parameters; --vocab {args.vocab} "
+                          f"--hidden {args.hidden} --batch {args.batch} has {size:,}: choose a smaller model")
     rng = np.random.default_rng(args.seed)
-    params = init_params(ModelConfig(args.vocab, args.hidden), seed=args.seed)
+    params = init_params(model_config, seed=args.seed)
     params = {k: v + 0.3 * rng.standard_normal(v.shape) for k, v in params.items()}
     inputs = rng.integers(0, args.vocab, (args.batch, args.seq_len))
     targets = rng.integers(0, args.vocab, (args.batch, args.seq_len))
     h0 = 0.5 * rng.standard_normal((args.batch, args.hidden))
-    report = gradient_check(params, inputs, targets, h0)
+    n_probes = None if size <= GRADCHECK_ALL_ENTRIES else GRADCHECK_PROBES
+    if n_probes:
+        print(f"{size:,} parameters: finite differences on {n_probes} random entries per array", file=sys.stderr)
+
+    def progress(name, index, count):
+        print(f"finite differences: {name} ({index + 1} of {count})", file=sys.stderr, flush=True)
+
+    report = gradient_check(params, inputs, targets, h0, n_probes=n_probes,
+                            progress=progress if size > GRADCHECK_PROGRESS else None)
     print(report.summary())
     return 0 if report.passed else 1
 
@@ -143,7 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _escape_unencodable_output() -> None:
+    """Characters the terminal's encoding cannot show (e.g. PYTHONIOENCODING=ascii) print as \\u escapes."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv=None) -> int:
+    _escape_unencodable_output()
     args = build_parser().parse_args(argv)
     if getattr(args, "steps", 1) < 0:
         print("error: --steps must be 0 or more", file=sys.stderr)

@@ -14,7 +14,6 @@ import numpy as np
 
 from .errors import ConfigError
 from .model import ENGINES, MAX_HIDDEN_SIZE
-from .optim import OPTIMIZERS
 
 DTYPES = ("float32", "float64")
 
@@ -68,7 +67,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("seq_len", "Sequence length T (BPTT window)", "int", 1, 1000),
     Setting("batch_size", "Batch size B", "int", 1, 1024),
     Setting("lr", "Learning rate", "float", 0, 10, low_open=True),
-    Setting("optimizer", "Optimiser", "choice", choices=OPTIMIZERS),
+    Setting("optimizer", "Optimiser", "choice", choices=("sgd", "adagrad", "adam")),  # optim.py implements each
     Setting("clip_norm", "Clip gradient norm", "float", 0, 1e6, low_open=True, optional=True),
     Setting("clip_value", "Clip gradient values", "float", 0, 1e6, low_open=True, optional=True),
     Setting("val_fraction", "Validation fraction", "float", 0, 0.5),

@@ -23,3 +23,8 @@ class CheckpointError(TinyRNNError, ValueError):
 
 class TrainingDiverged(TinyRNNError, RuntimeError):
     """The loss or the gradients became NaN or infinite; the last good parameters were kept."""
+
+
+class SaveError(TinyRNNError, OSError):
+    """A file cannot be written (missing or read-only directory, a directory or device as the target, the disk
+    full); the previous file at that path is unchanged."""

@@ -11,7 +11,12 @@ import numpy as np
 
 from . import model as model_lib
 from .bptt import manual_bptt
+from .errors import ConfigError
+from .config import SETTINGS
+from .vocab import check_ids
 
+MAX_CHECK_PARAMETERS = 20_000_000  # parameters + h0 entries: each method holds a float64 copy of all of them
+MAX_CHECK_CHARACTERS = 100_000  # B × T: every finite difference runs the whole batch twice
 PAIRS = ("autograd_vs_manual", "fused_vs_autograd", "fd_vs_autograd", "fd_vs_manual")
 
 
@@ -40,12 +45,47 @@ def relative_error(a, b) -> float:
     return 0.0 if scale == 0 else float(np.linalg.norm(a - b) / scale)
 
 
-def gradient_check(params, inputs, targets, h0, eps=1e-5, n_probes=None, seed=0,
-                   tolerance_exact=1e-10, tolerance_fd=1e-6) -> GradCheckReport:
-    """Compare the gradient of ``model.loss`` w.r.t. every parameter and ``h0`` four ways, in float64."""
-    params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
-    h0 = np.array(h0, dtype=np.float64)
+def _positive(name, value, upper=None):
+    is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if not is_number or not np.isfinite(value) or value <= 0 or (upper is not None and value >= upper):
+        raise ConfigError(f"{name} must be a number > 0{f' and < {upper:g}' if upper else ''}, got {value!r}")
+
+
+def _checked_problem(params, inputs, targets, h0, n_probes):
+    """The arguments as float64 params, int64 inputs/targets (B, T) and float64 h0 (B, H), or ConfigError."""
+    if not isinstance(params, dict) or not params or "b_y" not in params or np.ndim(params["b_y"]) != 1:
+        raise ConfigError("params must be a dict of the model's arrays (see init_params), with the output bias b_y (V,)")
+    V = np.shape(params["b_y"])[0]
     inputs, targets = np.asarray(inputs), np.asarray(targets)
+    if inputs.ndim != 2 or inputs.shape != targets.shape or 0 in inputs.shape:
+        raise ConfigError(f"inputs and targets must be (B, T) with B ≥ 1 and T ≥ 1, got {inputs.shape} and {targets.shape}")
+    if inputs.size > MAX_CHECK_CHARACTERS:
+        raise ConfigError(f"a gradient check takes at most {MAX_CHECK_CHARACTERS:,} characters (B × T), got {inputs.size:,}")
+    inputs, targets = check_ids(inputs, V, "inputs"), check_ids(targets, V, "targets")
+    if np.ndim(h0) != 2 or np.shape(h0)[0] != inputs.shape[0]:
+        raise ConfigError(f"h0 must be (B, H) with B = {inputs.shape[0]} (the batch), got shape {np.shape(h0)}")
+    total = sum(int(np.size(v)) for v in params.values()) + int(np.size(h0))
+    if total > MAX_CHECK_PARAMETERS:
+        raise ConfigError(f"a gradient check takes at most {MAX_CHECK_PARAMETERS:,} parameters; this model has "
+                          f"{total:,}; check a smaller model")
+    if n_probes is not None and (isinstance(n_probes, bool) or not isinstance(n_probes, (int, np.integer))
+                                 or n_probes < 1):
+        raise ConfigError(f"n_probes must be None (every entry) or a whole number ≥ 1, got {n_probes!r}")
+    params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+    return params, inputs, targets, np.array(h0, dtype=np.float64)
+
+
+def gradient_check(params, inputs, targets, h0, eps=1e-5, n_probes=None, seed=0,
+                   tolerance_exact=1e-10, tolerance_fd=1e-6, progress=None) -> GradCheckReport:
+    """Compare the gradient of ``model.loss`` w.r.t. every parameter and ``h0`` four ways, in float64.
+
+    ``n_probes``: None compares every entry by finite differences, else that many random entries per array.
+    ``progress(name, index, count)``, if given, is called before each array's finite differences."""
+    params, inputs, targets, h0 = _checked_problem(params, inputs, targets, h0, n_probes)
+    SETTINGS["seed"].check(seed)
+    _positive("eps", eps, 1)
+    _positive("tolerance_exact", tolerance_exact)
+    _positive("tolerance_fd", tolerance_fd)
     traced = model_lib.loss_and_grads(params, inputs, targets, h0, engine="autograd").grads
     fused = model_lib.loss_and_grads(params, inputs, targets, h0, engine="fused").grads
     manual = manual_bptt(params, inputs, targets, h0).grads
@@ -62,7 +102,9 @@ def gradient_check(params, inputs, targets, h0, eps=1e-5, n_probes=None, seed=0,
             array[index] = saved
 
     per_param = {}
-    for name, array in variables.items():
+    for number, (name, array) in enumerate(variables.items()):
+        if progress is not None:
+            progress(name, number, len(variables))
         flat_count = array.size
         chosen = np.arange(flat_count) if n_probes is None or n_probes >= flat_count else rng.choice(
             flat_count, size=n_probes, replace=False)

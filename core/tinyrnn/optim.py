@@ -12,9 +12,10 @@ import math
 import numpy as np
 
 from . import wasm_kernels
+from .config import SETTINGS
 from .errors import ConfigError
 
-OPTIMIZERS = ("sgd", "adagrad", "adam")
+OPTIMIZERS = SETTINGS["optimizer"].choices  # the settings table is the one list of names
 
 
 def global_norm(grads: dict) -> float:
@@ -24,6 +25,8 @@ def global_norm(grads: dict) -> float:
 
 def clip_by_global_norm(grads: dict, max_norm: float):
     """Scale all gradients together so that their global norm is at most ``max_norm``: (grads, norm before)."""
+    if not _is_number(max_norm) or max_norm <= 0:
+        raise ConfigError(f"max_norm must be a number > 0, got {max_norm!r}")
     norm = global_norm(grads)
     if not math.isfinite(norm) or norm <= max_norm:
         return grads, norm
@@ -33,6 +36,8 @@ def clip_by_global_norm(grads: dict, max_norm: float):
 
 def clip_by_value(grads: dict, value: float) -> dict:
     """Clip every gradient entry into [-value, value] (min-char-rnn's choice)."""
+    if not _is_number(value) or value <= 0:
+        raise ConfigError(f"value must be a number > 0, got {value!r}")
     return {k: np.clip(g, -value, value) for k, g in grads.items()}
 
 
@@ -41,9 +46,7 @@ class Optimizer:
     slots: tuple = ()  # per-parameter state arrays, stored as "<slot>/<param name>"
 
     def __init__(self, lr: float):
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr <= 10) or not math.isfinite(lr):
-            raise ConfigError(f"learning rate must be a number in (0, 10], got {lr!r}")
-        self.lr = float(lr)
+        self.lr = float(SETTINGS["lr"].check(lr))  # numpy scalars are numbers too
         self.state: dict = {}
 
     def compute(self, params: dict, grads: dict, state: dict):
@@ -64,6 +67,15 @@ class Optimizer:
         return {"name": self.name, "lr": self.lr}
 
 
+def _is_number(value) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+            and math.isfinite(value))
+
+
+def _in_unit_interval(value) -> bool:
+    return _is_number(value) and 0 <= value < 1
+
+
 def _slot(state, key, like):
     return state.get(key, np.zeros_like(like))
 
@@ -76,7 +88,7 @@ class SGD(Optimizer):
 
     def __init__(self, lr: float, momentum: float = 0.9):
         super().__init__(lr)
-        if not 0 <= momentum < 1:
+        if not _in_unit_interval(momentum):
             raise ConfigError(f"momentum must lie in [0, 1), got {momentum!r}")
         self.momentum = float(momentum)
 
@@ -117,8 +129,10 @@ class Adam(Optimizer):
 
     def __init__(self, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         super().__init__(lr)
-        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-            raise ConfigError("Adam's beta1 and beta2 must lie in [0, 1)")
+        if not (_in_unit_interval(beta1) and _in_unit_interval(beta2)):
+            raise ConfigError(f"Adam's beta1 and beta2 must be numbers in [0, 1), got {beta1!r} and {beta2!r}")
+        if not _is_number(eps) or not 0 < eps < 1:
+            raise ConfigError(f"Adam's eps must be a number in (0, 1), got {eps!r}")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
     def compute(self, params, grads, state):
@@ -144,7 +158,5 @@ class Adam(Optimizer):
 
 def make_optimizer(name: str, lr: float) -> Optimizer:
     """An optimiser by name: one of ``OPTIMIZERS``."""
-    classes = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}
-    if name not in classes:
-        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
-    return classes[name](lr)
+    SETTINGS["optimizer"].check(name)
+    return {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}[name](lr)

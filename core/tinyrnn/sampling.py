@@ -6,10 +6,27 @@ import math
 
 import numpy as np
 
+from .config import SETTINGS
 from .errors import ConfigError
 from .model import PARAM_NAMES
+from .vocab import Vocabulary
 
 MAX_SAMPLE_LENGTH = 100_000
+
+
+def _check_sampling_inputs(params, vocab, prime, seed) -> None:
+    if not isinstance(vocab, Vocabulary):
+        raise TypeError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
+    if not isinstance(prime, str):
+        raise TypeError(f"prime must be a str, got {type(prime).__name__}")
+    if seed is not None:
+        SETTINGS["seed"].check(seed)
+    if not isinstance(params, dict) or any(k not in params for k in PARAM_NAMES):
+        raise ConfigError(f"params must be a dict with the arrays {', '.join(PARAM_NAMES)}")
+    vocab_size = np.shape(params["W_hx"])[-1] if np.ndim(params["W_hx"]) == 2 else None
+    if vocab_size != vocab.size:
+        raise ConfigError(f"the vocabulary has {vocab.size} symbols but the parameters are for {vocab_size} "
+                          f"(W_hx has shape {np.shape(params['W_hx'])}); use the vocabulary saved with them")
 
 
 def sample(params: dict, vocab, length: int, prime: str = "", temperature: float = 1.0,
@@ -21,9 +38,10 @@ def sample(params: dict, vocab, length: int, prime: str = "", temperature: float
     softmax(b_y / temperature). ``temperature == 0`` picks the most likely character (greedy)."""
     if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or not 0 <= length <= MAX_SAMPLE_LENGTH:
         raise ConfigError(f"length must be a whole number from 0 to {MAX_SAMPLE_LENGTH:,}, got {length!r}")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
-            math.isfinite(temperature) and 0 <= temperature <= 100):
+    if isinstance(temperature, (bool, np.bool_)) or not isinstance(temperature, (int, float, np.integer, np.floating)) \
+            or not (math.isfinite(temperature) and 0 <= temperature <= 100):
         raise ConfigError(f"temperature must be a number in [0, 100], got {temperature!r}")
+    _check_sampling_inputs(params, vocab, prime, seed)
     W_hx, W_hh, b_h, W_yh, b_y = (np.asarray(params[k], dtype=np.float64) for k in PARAM_NAMES)
     rng = np.random.default_rng(seed)
     h = np.zeros(W_hh.shape[0])
@@ -35,8 +53,9 @@ def sample(params: dict, vocab, length: int, prime: str = "", temperature: float
         if temperature == 0:
             i = int(np.argmax(logits))
         else:
-            z = logits / temperature
-            p = np.exp(z - z.max())
+            with np.errstate(over="ignore"):  # a tiny temperature: every logit below the maximum scales to -inf
+                z = (logits - logits.max()) / temperature
+            p = np.exp(z)
             i = int(rng.choice(p.size, p=p / p.sum()))
         out.append(i)
         h = np.tanh(W_hx[:, i] + W_hh @ h + b_h)

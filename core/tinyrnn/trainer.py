@@ -16,7 +16,7 @@ import numpy as np
 
 from . import model as model_lib
 from .bptt import manual_bptt
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, check_state
 from .config import StepMetrics, TrainConfig
 from .errors import CheckpointError, ConfigError, TextError, TrainingDiverged
 from .optim import clip_by_global_norm, clip_by_value, global_norm, make_optimizer
@@ -26,14 +26,55 @@ def text_fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+DIVERGENCE_FACTOR = 2.0  # a recent loss above this many times ln V (uniform guessing) means training diverges
+DIVERGENCE_WINDOW = 10  # steps averaged
+
+
+def divergence_warning(history, vocab_size: int, config: TrainConfig) -> str | None:
+    """What to change, as one sentence, if the mean training loss of the last ``DIVERGENCE_WINDOW`` steps (or
+    the last step alone) is above ``DIVERGENCE_FACTOR`` × ln V — worse than guessing uniformly — else None."""
+    if not history:
+        return None
+    recent = [m.train_loss for m in history[-DIVERGENCE_WINDOW:]]
+    loss = max(sum(recent) / len(recent), recent[-1])
+    ln_v = math.log(vocab_size)
+    if not loss > DIVERGENCE_FACTOR * ln_v:
+        return None
+    advice = f"lower the learning rate (now {config.lr:g})"
+    if config.clip_norm is None and config.clip_value is None:
+        advice += " and turn gradient clipping on (clip_norm, e.g. 5)"
+    elif config.clip_norm is not None:
+        advice += f" or clip harder (clip_norm now {config.clip_norm:g})"
+    return (f"training is diverging: the loss is {loss:,.3g} nats/char, far above ln V = {ln_v:.3g} (guessing "
+            f"uniformly among {vocab_size} characters); {advice}")
+
+
+def _check_params_fit(params, config: model_lib.ModelConfig) -> None:
+    """``ConfigError`` unless ``params`` has exactly the shapes a model of ``config`` needs (e.g. a vocabulary
+    that does not match the parameters)."""
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
+    shapes = config.param_shapes()
+    if set(params) != set(shapes):
+        raise ConfigError(f"params must have exactly the arrays {', '.join(shapes)}, got {', '.join(map(str, params))}")
+    for name, shape in shapes.items():
+        if np.shape(params[name]) != shape:
+            raise ConfigError(f"parameter {name!r} has shape {np.shape(params[name])}, but the vocabulary "
+                              f"({config.vocab_size} symbols) and hidden size ({config.hidden_size}) need {shape}")
+
+
 class Trainer:
     """Trains a model on one text, one truncated-BPTT window at a time (``step``), resumable at any step."""
 
     def __init__(self, text: str, config: TrainConfig = TrainConfig(), *, vocab: Vocabulary | None = None,
                  params: dict | None = None):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config.validate()
         check_text(text)
         self.vocab = vocab if vocab is not None else Vocabulary.from_text(text)
+        if not isinstance(self.vocab, Vocabulary):
+            raise TypeError(f"vocab must be a Vocabulary, got {type(self.vocab).__name__}")
         self.text_sha256 = text_fingerprint(text)
         ids = self.vocab.encode(text)
         self.model_config = model_lib.ModelConfig(self.vocab.size, config.hidden_size)
@@ -55,6 +96,7 @@ class Trainer:
         self._targets = streams[1:].reshape(B, self.stream_len)
         self.windows_per_epoch = self.stream_len // T
         self.params = params if params is not None else model_lib.init_params(self.model_config, config.seed, self.dtype)
+        _check_params_fit(self.params, self.model_config)
         self.optimizer = make_optimizer(config.optimizer, config.lr)
         self.hidden = model_lib.init_hidden(self.model_config, B, self.dtype)
         self.window = 0  # index of the next window within the epoch
@@ -118,6 +160,8 @@ class Trainer:
 
     def run(self, n_steps: int, callback=None) -> list[StepMetrics]:
         """``n_steps`` calls of ``step``; ``callback(metrics)`` after each."""
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
+            raise ConfigError(f"n_steps must be a whole number ≥ 0, got {n_steps!r}")
         out = []
         for _ in range(int(n_steps)):
             out.append(self.step())
@@ -156,6 +200,10 @@ class Trainer:
 
         return sample(self.params, self.vocab, length, prime=prime, temperature=temperature, seed=seed)
 
+    def divergence_warning(self) -> str | None:
+        """A sentence saying what to change if the recent loss is far above ln V (diverging), else None."""
+        return divergence_warning(self.history, self.vocab.size, self.config)
+
     @property
     def epoch(self) -> float:
         return self.step_count / self.windows_per_epoch
@@ -177,6 +225,9 @@ class Trainer:
                         config: TrainConfig | None = None) -> "Trainer":
         """A trainer that continues ``checkpoint``. With the same text and config it continues exactly where
         the saved run stopped; with another text (same vocabulary) it continues from the saved weights."""
+        if not isinstance(checkpoint, Checkpoint):
+            raise TypeError(f"from_checkpoint needs a Checkpoint (e.g. load_checkpoint(path)), got {type(checkpoint).__name__}")
+        check_state(checkpoint)
         config = config or checkpoint.config
         if config.hidden_size != checkpoint.config.hidden_size:
             raise CheckpointError(

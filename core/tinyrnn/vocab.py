@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-import os
+import re
 import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import TextError, UnknownCharacterError
+from .files import read_source
 
 MAX_TEXT_BYTES = 64 * 1024 * 1024  # 64 MiB: larger files are refused with a clear message
 MAX_TEXT_CHARS = MAX_TEXT_BYTES  # a text read from at most MAX_TEXT_BYTES of UTF-8 has at most this many characters
 MAX_VOCAB_SIZE = 65_536
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _describe(char: str) -> str:
     name = unicodedata.name(char, "unnamed character")
     return f"{char!r} (U+{ord(char):04X} {name})"
+
+
+def _surrogate_problem(where: str, text: str) -> str | None:
+    found = _SURROGATE.search(text)
+    if found is None:
+        return None
+    return (f"{where} contains a lone surrogate U+{ord(found.group()):04X} at position {found.start()}, which is not "
+            f"a character and cannot be saved as UTF-8; decode the text as UTF-8 without errors='surrogateescape'")
 
 
 def text_problem(text, max_chars: int = MAX_TEXT_CHARS) -> str | None:
@@ -33,7 +43,7 @@ def text_problem(text, max_chars: int = MAX_TEXT_CHARS) -> str | None:
     first = text[0]
     if text.count(first) == len(text):
         return f"the text has only one distinct character ({_describe(first)}); there is nothing to predict"
-    return None
+    return _surrogate_problem("the text", text)
 
 
 def check_text(text, max_chars: int = MAX_TEXT_CHARS) -> str:
@@ -57,6 +67,9 @@ class Vocabulary:
     def __post_init__(self):
         if any(not isinstance(c, str) or len(c) != 1 for c in self.chars):
             raise TextError("every vocabulary symbol must be exactly one Unicode code point")
+        problem = _surrogate_problem("the vocabulary", "".join(self.chars))
+        if problem:
+            raise TextError(problem)
         if len(set(self.chars)) != len(self.chars):
             raise TextError("the vocabulary lists a symbol twice")
         if len(self.chars) < 2:
@@ -87,6 +100,8 @@ class Vocabulary:
 
     def encode(self, text: str) -> np.ndarray:
         """Ids of ``text``'s characters, shape (N,), int64."""
+        if not isinstance(text, str):
+            raise TypeError(f"the text to encode must be a str, got {type(text).__name__}")
         index = self._index
         if self.unknown is not None:
             fallback = index[self.unknown]
@@ -101,11 +116,9 @@ class Vocabulary:
 
     def decode(self, ids) -> str:
         """The text for ``ids`` (any iterable of ints in [0, V))."""
+        ids = check_ids(ids, self.size)
         chars = self.chars
-        try:
-            return "".join(chars[int(i)] for i in np.asarray(ids, dtype=np.int64).ravel())
-        except IndexError:
-            raise ValueError(f"ids must lie in [0, {self.size})") from None
+        return "".join(chars[i] for i in ids.ravel().tolist())
 
     def to_dict(self) -> dict:
         return {"chars": list(self.chars), "unknown": self.unknown}
@@ -117,25 +130,27 @@ class Vocabulary:
         return cls(tuple(data["chars"]), data.get("unknown"))
 
 
+def check_ids(ids, vocab_size: int, name: str = "ids") -> np.ndarray:
+    """``ids`` as an int64 array if every entry is a whole number in [0, vocab_size), else ``ValueError`` (a
+    ``UnknownCharacterError``) naming ``name`` and the range; ``TypeError`` if they are not integers."""
+    array = np.asarray(ids)
+    if array.size == 0:
+        return array.astype(np.int64)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integer character ids in [0, {vocab_size}), got dtype {array.dtype}")
+    low, high = int(array.min()), int(array.max())
+    if low < 0 or high >= vocab_size:
+        raise UnknownCharacterError(f"{name} must lie in [0, {vocab_size}) (the vocabulary size), got {low if low < 0 else high}")
+    return array.astype(np.int64, copy=False)
+
+
 def read_text_file(source, max_bytes: int = MAX_TEXT_BYTES) -> str:
-    """Text from a path, bytes or a binary file object. UTF-8 only (a leading BOM is dropped); raises
-    ``TextError`` for empty, binary (NUL bytes), invalid UTF-8 or larger than ``max_bytes`` input."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data, label = bytes(source), "the uploaded data"
-    elif isinstance(source, (str, os.PathLike)):
-        label = f"{os.fspath(source)!r}"
-        try:
-            size = os.path.getsize(source)
-            if size > max_bytes:
-                raise TextError(f"{label} is {size:,} bytes; the limit is {max_bytes:,} bytes")
-            with open(source, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise TextError(f"cannot read {label}: {e.strerror or e}") from None
-    else:
-        data, label = source.read(max_bytes + 1), "the file"
-    if len(data) > max_bytes:
-        raise TextError(f"{label} is larger than the limit of {max_bytes:,} bytes")
+    """Text from a path (``-``: standard input), bytes or a binary file object, read in chunks up to ``max_bytes``
+    from any of them (files, pipes, devices; a named pipe with no writer is refused). UTF-8 only (a leading BOM
+    is dropped); raises ``TextError`` for empty, binary (NUL bytes), invalid UTF-8 or larger than ``max_bytes``
+    input."""
+    label = "the uploaded data" if isinstance(source, (bytes, bytearray, memoryview)) else "the file"
+    data, label = read_source(source, max_bytes, TextError, label)
     if not data:
         raise TextError(f"{label} is empty")
     if b"\x00" in data:

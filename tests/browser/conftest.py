@@ -5,7 +5,7 @@ answered from ``.cache/mirror/<host>/<path>`` or aborted and recorded, and the t
 
 Environment:
   TINYRNN_SITE      a built *self-contained* site (default: build/site; built if missing)
-  TINYRNN_MIRROR    the mirror made by webapp/mirror.py (default: .cache/mirror; assembled if missing)
+  TINYRNN_MIRROR    the mirror made by python -m sitebuild.mirror (default: .cache/mirror; assembled if missing)
   TINYRNN_CHROMIUM  the browser executable (default: /usr/bin/chromium)
 """
 from __future__ import annotations
@@ -26,7 +26,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "browser"
-sys.path.insert(0, str(REPO / "webapp"))
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -48,7 +47,7 @@ def _mirror_dir() -> Path:
 def mirror_dir() -> Path:
     d = _mirror_dir()
     if not (d / "selfcontained" / "pyodide" / "pyodide-lock.json").exists():
-        subprocess.run([sys.executable, str(REPO / "webapp" / "mirror.py"), "--dest", str(d)], check=True)
+        subprocess.run([sys.executable, "-m", "sitebuild.mirror", "--dest", str(d)], check=True, cwd=REPO)
     return d
 
 
@@ -56,8 +55,8 @@ def mirror_dir() -> Path:
 def site_dir(mirror_dir) -> Path:
     site = _site_dir()
     if not (site / "index.html").exists():
-        subprocess.run([sys.executable, str(REPO / "webapp" / "build_site.py"), "--mode", "self-contained",
-                        "--out", str(site), "--mirror", str(mirror_dir)], check=True)
+        subprocess.run([sys.executable, "-m", "sitebuild.build", "--mode", "self-contained",
+                        "--out", str(site), "--mirror", str(mirror_dir)], check=True, cwd=REPO)
     info = json.loads((site / "BUILD-INFO.json").read_text())
     if info.get("mode") != "self-contained":
         pytest.fail(f"{site} is a {info.get('mode')!r} build; the browser test needs --mode self-contained")
@@ -66,7 +65,7 @@ def site_dir(mirror_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def site_url(site_dir):
-    import serve
+    from sitebuild import serve
 
     server = serve.make_server(site_dir, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, name="site-server", daemon=True)

@@ -1,18 +1,16 @@
-"""webapp/serve.py, no browser: MIME types and the caching headers a warm page start depends on (docs/deploy.md,
+"""sitebuild/serve.py, no browser: MIME types and the caching headers a warm page start depends on (docs/deploy.md,
 "Start-up time"): every file carries a validator, an unchanged file revalidates to 304 without a body, a changed
 one is sent again."""
 from __future__ import annotations
 
 import http.client
 import os
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "webapp"))
-import serve
+from sitebuild import serve
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Serve the built static site on 127.0.0.1 (stdlib only; no network needed).
 
-    python webapp/serve.py --site build/site --port 8000
+    python -m sitebuild.serve --site build/site --port 8000
 
 The correct MIME types matter: browsers compile ``.wasm`` with streaming only when it is served as
 ``application/wasm``, and ``.mjs`` must be JavaScript.
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
                     help="Cache-Control: max-age=SECONDS (GitHub Pages sends 600) instead of no-cache")
     args = ap.parse_args(argv)
     if not (args.site / "index.html").exists():
-        print(f"no site at {args.site}: build it with  python webapp/build_site.py --mode self-contained "
+        print(f"no site at {args.site}: build it with  python -m sitebuild.build --mode self-contained "
               f"--out {args.site}", file=sys.stderr)
         return 2
     server = make_server(args.site.resolve(), args.host, args.port, args.verbose, args.max_age)
