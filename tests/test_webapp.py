@@ -273,14 +273,17 @@ def test_the_setting_inputs_do_not_snap_back(app, session):
 
 def test_too_much_work_per_step_is_refused_before_training(app):
     s = app.TrainingSession(text=TEXT, hidden_size=512, seq_len=100, batch_size=16)
-    assert "100 × 16 × 512 = 819,200" in s.settings_info and "at most 300,000 with the fused engine" in s.settings_info
+    assert "100 × 16 × 512 = 819,200" in s.settings_info and "at most 320,000 with the fused engine" in s.settings_info
     assert not s.train() and not s.has_model and "lower one of them" in s.error
     s.seq_len = 25  # 204,800: fine with the fused engine
     assert s.settings_info == ""
+    s.hidden_size, s.seq_len, s.batch_size = 192, 50, 32  # docs/app.md's setting for a long text: accepted
+    assert s.settings_info == ""
+    s.hidden_size, s.seq_len, s.batch_size = 512, 25, 16
     s.engine = "autograd"
     assert "at most 100,000 with the autograd engine" in s.settings_info
     s.hidden_size, s.seq_len, s.batch_size = 16, 200, 1
-    assert "autograd engine the sequence length can be at most 150" in s.settings_info
+    assert "autograd engine the sequence length can be at most 100" in s.settings_info
     s.seq_len = 12
     assert s.settings_info == "" and s.train()
 
@@ -726,6 +729,14 @@ def test_empty_charts_say_what_they_will_show(app, session):
     session.reset()
     assert all(label.visible for label in labels)
     assert figures[1].yaxis[0].ticker.desired_num_ticks == 5  # readable log ticks on the gradient-flow chart
+
+
+def test_docs_list_every_selector_and_module(app):
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "app.md").read_text(encoding="utf-8")
+    for name, what in {**app.selectors.WIDGETS, **app.selectors.READOUTS}.items():
+        assert f"| `{name}`" in docs and what in docs, name
+    for path in PACKAGE_DIR.glob("*.py"):
+        assert path.name == "__init__.py" or f"| `{path.name}` |" in docs, path.name
 
 
 def test_readouts_show_the_numbers(app, session):
