@@ -402,3 +402,74 @@ def test_phone_width_settings_messages_and_a_clean_console(app_page, site_url):
     tracebacks = [line for line in console if "Traceback" in line or "Error:" in line and "pyodide" in line.lower()]
     assert not tracebacks, tracebacks
     assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"
+
+
+def set_setting(page, css: str, value: str) -> None:
+    set_text(page, f"{css} input", value)
+    page.locator(f"{css} input").first.press("Enter")
+
+
+def test_the_largest_accepted_settings_train_and_pause_within_a_second(app_page, site_url):
+    """The page's largest accepted model (hidden size 512, seq_len x batch x hidden at its bound) trains, and
+    Pause takes effect within a second."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "webapp"))
+    from tinyrnn_app import settings
+
+    H, T = settings.MAX_PAGE_HIDDEN, 25
+    B = settings.MAX_WORK["fused"] // (T * H)
+    page = app_page
+    page.goto(site_url, wait_until="domcontentloaded")
+    wait_ready(page)
+    for css, value in ((".tr-hidden-size", H), (".tr-seq-len", T), (".tr-batch-size", B)):
+        set_setting(page, css, str(value))
+    wait_until(page, lambda: page.locator(".tr-hidden-size input").first.input_value() == str(H), 10, "the settings")
+    page.wait_for_timeout(500)
+    assert not page.locator(".tr-settings-info").first.is_visible(), text_of(page, ".tr-settings-info .tr-pre")
+    click(page, ".tr-train")
+    wait_until(page, lambda: step_of(page) >= 20, 120, "20 steps of the largest model")
+    page.wait_for_timeout(2500)  # into the rhythm of validation passes, flow snapshots and live samples
+    latencies = []
+    for _ in range(3):
+        started = time.monotonic()
+        click(page, ".tr-pause")
+        wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status",
+                   interval_ms=25)
+        latencies.append(time.monotonic() - started)
+        click(page, ".tr-resume")
+        wait_until(page, lambda: "Training" in text_of(page, ".tr-status pre"), 10, "training again")
+        page.wait_for_timeout(1500)
+    print(f"Pause latencies at H={H}, T={T}, B={B}: {[round(x, 2) for x in latencies]}")
+    # the median of three: a shared 2-core machine under load stretches a single click now and then
+    assert sorted(latencies)[1] < 1.0, latencies
+    assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"
+
+
+def test_overfitting_is_shown_and_the_best_model_can_be_downloaded(app_page, site_url, tmp_path):
+    import tinyrnn
+
+    page = app_page
+    page.goto(site_url, wait_until="domcontentloaded")
+    wait_ready(page)
+    text = tinyrnn.default_corpus()[:3000]  # short: the model learns it by heart
+    set_text(page, ".tr-text textarea", text)
+    wait_until(page, lambda: f"{len(text):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30, "the text")
+    set_setting(page, ".tr-batch-size", "8")
+    set_setting(page, ".tr-lr", "0.005")
+    page.wait_for_timeout(500)
+    click(page, ".tr-train")
+    notice = wait_until(page, lambda: "overfitting" in text_of(page, ".tr-notice .tr-pre")
+                        and text_of(page, ".tr-notice .tr-pre"), 240, "the overfitting notice")
+    click(page, ".tr-pause")
+    wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status")
+    shot(page, "30-overfitting")
+    best_step = int(re.search(r"since step ([\d,]+)", notice).group(1).replace(",", ""))
+    assert page.locator(".tr-download-best button").first.is_enabled()
+    with page.expect_download(timeout=60_000) as dl_info:
+        page.locator(".tr-download-best button").first.click()
+    path = tmp_path / dl_info.value.suggested_filename
+    dl_info.value.save_as(str(path))
+    best = tinyrnn.load_checkpoint(str(path))
+    assert "best" in path.name and best.progress["step"] == best_step < step_of(page)
+    assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"
