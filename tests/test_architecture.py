@@ -16,8 +16,10 @@ UI_PACKAGES = {"panel", "param", "bokeh", "tinyrnn_app"}
 
 def allowed_imports() -> dict[str, set[str]]:
     """module -> siblings it may import, from the table in docs/architecture.md."""
-    rows = re.findall(r"^\| `(\w+)` \| [^|]* \|\s*([^|]*?)\s*\|$", (ROOT / "docs" / "architecture.md").read_text(), re.M)
-    return {module: {name.strip() for name in allowed.split(",") if name.strip()} for module, allowed in rows}
+    rows = re.findall(r"^\| (`\w+`(?:, `\w+`)*) \| [^|]* \|\s*([^|]*?)\s*\|$", (ROOT / "docs" / "architecture.md").read_text(),
+                      re.M)
+    return {module: {name.strip() for name in allowed.split(",") if name.strip()}
+            for modules, allowed in rows for module in re.findall(r"`(\w+)`", modules)}
 
 
 def module_path(name: str) -> Path:
