@@ -299,6 +299,21 @@ def test_a_model_too_large_for_the_page_can_sample_but_not_train(app, tmp_path):
     assert s.sample()
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_a_model_of_another_cell_can_sample_but_not_train_in_the_page(app, cell):
+    other = tinyrnn.Trainer(TEXT, tinyrnn.TrainConfig(hidden_size=16, seq_len=8, batch_size=2, cell=cell))
+    other.run(2)
+    for text in (TEXT, "ZZZZ qqqq XXXX " * 50):  # trainable text, and text it cannot train on (sampling only)
+        s = app.TrainingSession(text=text)
+        assert s.load_model(tinyrnn.checkpoint_bytes(other.state()), "cell.npz") and s.has_model
+        assert not s.resume() and not s.running and f"this model is a {cell}" in s.error
+        s.sample_length, s.prime = 12, "the "
+        assert s.sample() and len(s.sample_output) == 16, s.error
+    s = app.TrainingSession(text=TEXT)  # Train (not Resume): a new model of the page's cell
+    s.load_model(tinyrnn.checkpoint_bytes(other.state()), "cell.npz")
+    assert s.model_is_stale() and s.train() and s.trainer.config.cell == "rnn" and s.step == 0
+
+
 def test_a_diverging_loss_gets_a_warning_naming_what_to_change(app):
     s = app.TrainingSession(text=TEXT, hidden_size=24, seq_len=12, batch_size=4, lr=10.0, clip_norm=0)
     s.ui_interval = 0.0

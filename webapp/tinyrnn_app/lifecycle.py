@@ -111,7 +111,7 @@ class ModelLifeCycle(TrainingLoop):
         current text attached if it fits; a model larger than the page can train is refused, with the reason."""
         if not self.model.has_model:
             return False
-        too_big = settings.problems(settings.form_values(self.model.config))
+        too_big = settings.model_problems(self.model.config)
         if too_big:
             self.show_error("This model cannot train in the page: " + " ".join(too_big)
                             + " It can still sample, and Download keeps it")
