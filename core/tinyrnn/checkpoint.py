@@ -338,6 +338,8 @@ def _history_from(arrays: _Members) -> list:
 # --- what a checkpoint record may hold (loaded or built in memory) -------------------------------------------
 
 def _is_count(value) -> bool:
+    if isinstance(value, np.ndarray) and value.shape == ():  # e.g. Adam's t in trainer.state()
+        value = value[()]
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and 0 <= value <= MAX_COUNT
 
 
