@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 IMPLS = ("tinyrnn-fused", "tinyrnn-trainer", "tinyrnn-autograd", "numpy-minchar", "torch")
+GATED_IMPLS = {"tinyrnn-fused-gru": "gru", "tinyrnn-fused-lstm": "lstm"}  # the default engine, another cell
 DEFAULT_IMPL = "tinyrnn-fused"
 LR = 2e-3
 CLIP_NORM = 5.0
@@ -50,10 +51,10 @@ def synthetic_text(V: int = 65, n_chars: int = 200_000, seed: int = 0) -> str:
 
 # --- step builders: each returns (step_fn, info) where step_fn() runs one training step ------------------
 
-def _tinyrnn_loss_and_grads_step(H, B, T, V, engine, seed=0):
+def _tinyrnn_loss_and_grads_step(H, B, T, V, engine, seed=0, cell="rnn"):
     import tinyrnn
 
-    cfg = tinyrnn.ModelConfig(vocab_size=V, hidden_size=H)
+    cfg = tinyrnn.ModelConfig(vocab_size=V, hidden_size=H, cell=cell)
     params = tinyrnn.init_params(cfg, seed=seed, dtype=np.float32)
     opt = tinyrnn.make_optimizer("adam", LR)
     batches = itertools.cycle(synthetic_windows(V, B, T, seed=seed))
@@ -61,14 +62,14 @@ def _tinyrnn_loss_and_grads_step(H, B, T, V, engine, seed=0):
 
     def step():
         x, y = next(batches)
-        res = tinyrnn.loss_and_grads(state["params"], x, y, state["h"], engine=engine)
+        res = tinyrnn.loss_and_grads(state["params"], x, y, state["h"], engine=engine, cell=cell)
         grads = {k: v for k, v in res.grads.items() if k != "h0"}
         grads, _ = tinyrnn.clip_by_global_norm(grads, CLIP_NORM)
         state["params"] = opt.update(state["params"], grads)
         state["h"] = res.h_last
         return res.loss
 
-    return step, {"api": f"loss_and_grads(engine={engine!r}) + clip_by_global_norm + make_optimizer('adam')",
+    return step, {"api": f"loss_and_grads(engine={engine!r}, cell={cell!r}) + clip_by_global_norm + make_optimizer('adam')",
                   "dtype": str(params["W_hh"].dtype)}
 
 
@@ -119,6 +120,9 @@ def _torch_step(H, B, T, V, seed=0):
 
 
 def make_step(impl: str, H: int, B: int, T: int = 25, V: int = 65, seed: int = 0):
+    """``impl`` is one of IMPLS, or "tinyrnn-fused-gru" / "tinyrnn-fused-lstm": the default engine with that cell."""
+    if impl in GATED_IMPLS:
+        return _tinyrnn_loss_and_grads_step(H, B, T, V, "fused", seed, cell=GATED_IMPLS[impl])
     if impl == "tinyrnn-fused":
         return _tinyrnn_loss_and_grads_step(H, B, T, V, "fused", seed)
     if impl == "tinyrnn-autograd":

@@ -3,6 +3,7 @@
     python -m bench.pyodide_bench            # H in {64,128,256} x B in {1,32}, 7 interleaved repeats
     python -m bench.pyodide_bench --quick    # H=128 and 256 x B in {1,32}, 5 short repeats (< 2 min)
     python -m bench.pyodide_bench --impls tinyrnn-fused numpy-minchar
+    python -m bench.pyodide_bench --cell rnn gru lstm --sizes 128 --batches 16   # the cells side by side
     python -m bench.pyodide_bench --quality [--seconds 300] [--set FIELD=VALUE ...]
         # bench/quality.py itself, run inside Pyodide: "5 minutes of in-browser training"
 
@@ -116,6 +117,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=None)
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     ap.add_argument("--impls", nargs="+", default=["tinyrnn-fused"])
+    ap.add_argument("--cell", nargs="+", default=None, choices=("rnn", "gru", "lstm"),
+                    help="the default engine with these cells (tinyrnn-fused[-gru|-lstm]), instead of --impls")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--min-time", type=float, default=None)
     ap.add_argument("--pyodide-dir", type=Path, default=None)
@@ -133,6 +136,8 @@ def main(argv=None) -> int:
         return run_quality(args)
     args.json = args.json or DEFAULT_JSON
 
+    if args.cell:
+        args.impls = ["tinyrnn-fused" if c == "rnn" else f"tinyrnn-fused-{c}" for c in args.cell]
     sizes = args.sizes or ([128, 256] if args.quick else [64, 128, 256])
     repeats = args.repeats or (5 if args.quick else 7)
     min_time = args.min_time or (0.15 if args.quick else 0.4)
@@ -195,7 +200,7 @@ def main(argv=None) -> int:
     print()
     print(f"{info['date_utc']}  {info['cpu']}  nproc={info['nproc']}; T=25 V=65; median of {repeats} interleaved "
           "repeats; native: 1 BLAS thread")
-    head = (f"{'impl':16s} {'H':>4s} {'B':>3s} {'native':>10s} {'pyodide':>10s} {'ratio':>7s}   "
+    head = (f"{'impl':18s} {'H':>4s} {'B':>3s} {'native':>10s} {'pyodide':>10s} {'ratio':>7s}   "
             f"{'native cpu':>10s} {'pyodide cpu':>11s} {'ratio':>7s}")
     print(head)
     print("-" * len(head))
@@ -213,7 +218,7 @@ def main(argv=None) -> int:
                      "native_cpu_repeats": cpu_native[i], "pyodide_cpu_repeats": cpu_wasm[i], "error": err,
                      "native_meta": native_meta[i],
                      "pyodide_meta": (wasm_meta or {}).get("cells", [None] * len(specs))[i]})
-        print(f"{spec['impl']:16s} {spec['H']:>4d} {spec['B']:>3d} {fmt(nat):>10s} {fmt(wa):>10s} {fr(ratio):>7s}   "
+        print(f"{spec['impl']:18s} {spec['H']:>4d} {spec['B']:>3d} {fmt(nat):>10s} {fmt(wa):>10s} {fr(ratio):>7s}   "
               f"{fmt(natc):>10s} {fmt(wac):>11s} {fr(ratio_cpu):>7s}" + (f"  ERROR {err}" if err else ""))
     print("(chars/s, median; 'cpu' columns divide by the process's CPU time instead of wall-clock time)")
     payload = {"machine": info, "pyodide": {k: v for k, v in wasm.ready.items() if k != "cells"},

@@ -3,6 +3,7 @@
     python -m bench.quality                  # 300 s of training (the target: <= 1.75 nats/char in 5 min)
     python -m bench.quality --quick          # 45 s
     python -m bench.quality --seconds 120 --set hidden_size=256 --set lr=0.003   # try other settings
+    python -m bench.quality --cell lstm      # another cell (the same as --set cell=lstm)
 
 The text is split as the issue asks: the first 90% trains, the last 10% validates (``val_fraction`` is
 pinned to 0.1 whatever the defaults say).  Every other setting is ``tinyrnn.TrainConfig()``'s default (the
@@ -35,17 +36,16 @@ DEFAULT_JSON = REPO / "bench" / "results" / "quality.json"
 TARGET_NATS = 1.75
 
 
-def validation_loss(tinyrnn, params, ids, window: int = 512) -> float:
+def validation_loss(tinyrnn, params, ids, window: int = 512, cell: str = "rnn") -> float:
     """Mean nats/char of predicting ids[1:] from ids[:-1], one stream, hidden state carried (float64 sums)."""
-    H = params["W_hh"].shape[0]
-    h = np.zeros((1, H), dtype=params["W_hh"].dtype)
+    H = params["W_yh"].shape[1]
+    h = np.zeros((1, tinyrnn.ModelConfig(2, H, cell).state_size()), dtype=params["W_yh"].dtype)
     total, count = 0.0, 0
     for start in range(0, ids.size - 1, window):
         x = ids[start:start + window]
         y = ids[start + 1:start + window + 1]
         x = x[: y.size]
-        logits, hs = tinyrnn.forward(params, x[None, :], h)
-        h = hs[:, -1]
+        logits, _, h = tinyrnn.forward_with_state(params, x[None, :], h, cell)
         z = logits[0].astype(np.float64)
         z -= z.max(axis=-1, keepdims=True)
         log_p = z[np.arange(y.size), y] - np.log(np.exp(z).sum(axis=-1))
@@ -104,6 +104,7 @@ def main(argv=None) -> int:
                     help="measured in-browser/native speed ratio: also report the loss after ratio×budget seconds")
     ap.add_argument("--threads", type=int, default=1,
                     help="BLAS threads (default 1, like the single-threaded browser; needs threadpoolctl)")
+    ap.add_argument("--cell", default=None, choices=("rnn", "gru", "lstm"), help="the recurrent cell (default rnn)")
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = ap.parse_args(argv)
     try:
@@ -124,6 +125,8 @@ def main(argv=None) -> int:
     defaults = tinyrnn.TrainConfig()
     overrides = parse_overrides(args.overrides, defaults)
     overrides["val_fraction"] = 0.1
+    if args.cell:
+        overrides["cell"] = args.cell
     config = dataclasses.replace(defaults, **overrides).validate()
     trainer = tinyrnn.Trainer(text, config)
     val_ids = np.asarray(trainer.val_ids)
@@ -149,7 +152,7 @@ def main(argv=None) -> int:
 
     def checkpoint():
         t_eval = time.perf_counter()
-        val = validation_loss(tinyrnn, trainer.params, val_ids)
+        val = validation_loss(tinyrnn, trainer.params, val_ids, cell=config.cell)
         eval_s = time.perf_counter() - t_eval
         row = {"train_seconds": round(train_seconds, 2), "steps": trainer.step_count, "chars_seen": trainer.chars_seen,
                "epochs": round(trainer.epoch, 3),

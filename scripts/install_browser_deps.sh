@@ -9,8 +9,8 @@
 # - clang, lld and wabt: tools/build_kernel.py rebuilds the browser's WebAssembly SIMD kernels
 #   (core/tinyrnn/kernels/simd.wasm) and a test checks that the shipped module is what its source compiles to;
 # - a Python 3.12 venv with pyodide-build (for `pyodide lockfile add-wheels` and `pyodide py-compile`;
-#   Pyodide 0.27.7 runs CPython 3.12). webapp/mirror.py creates the same venv on demand; doing it here
-#   keeps the mirror step's time predictable.
+#   Pyodide 0.27.7 runs CPython 3.12). The site build (sitebuild/pyodide_build.py) makes the same venv on
+#   demand; doing it here keeps the mirror step's time predictable.
 # The Python packages of the dev venv (panel, bokeh, playwright, build, ...) are installed by the project's
 # own setup (pip install -e .[test] plus the webapp pins), not here.
 set -euo pipefail
@@ -49,11 +49,5 @@ if [ -z "$PY312" ]; then
   PY312="$(command -v python3.12)"
 fi
 echo "[install_browser_deps] Python 3.12 for pyodide-build: $PY312"
-# The venv itself (and its pinned pyodide-build) is made by mirror.py, which owns the pins.
-PYTHON312="$PY312" python3 - <<'PY'
-import os, sys
-sys.path.insert(0, "webapp")
-import mirror
-venv = mirror.pyodide_build_venv(mirror.REPO / ".cache" / "mirror")
-print(f"[install_browser_deps] pyodide-build venv ready: {venv}")
-PY
+# The venv itself (with the pinned pyodide-build of sitebuild/pins.py) is made by the site build's own code.
+PYTHON312="$PY312" python3 -m sitebuild.pyodide_build

@@ -253,4 +253,150 @@ def test_shipped_module_is_the_one_bptt_would_load():
     assert data[:4] == b"\0asm"
     module = wasmtime.Module(wasmtime.Engine(), data)
     assert [(i.module, i.name) for i in module.imports] == [("env", "memory")]
-    assert {"sgemm", "rnn_forward", "rnn_backward"} <= {e.name for e in module.exports}
+    assert {"sgemm", "rnn_forward", "rnn_backward", "gru_forward", "gru_backward", "lstm_forward",
+            "lstm_backward"} <= {e.name for e in module.exports}
+
+
+# --- the gated cells' time loops ------------------------------------------------------------------------------
+
+GATED_SHAPES = [(1, 1, 1), (25, 16, 128), (7, 3, 13), (4, 5, 8), (3, 2, 6)]  # H mod 4 = 1, 0, 1, 0, 2
+
+
+def _gru_case(rng, T, B, H):
+    x = f32(rng, T, B, 3 * H)
+    W_hh = f32(rng, 3 * H, H, scale=1 / np.sqrt(H))
+    return x, W_hh, f32(rng, 3 * H, scale=0.3), f32(rng, B, H, scale=0.5)
+
+
+def _lstm_case(rng, T, B, H):
+    return f32(rng, T, B, 4 * H), f32(rng, 4 * H, H, scale=1 / np.sqrt(H)), f32(rng, B, H, scale=0.5), \
+        f32(rng, B, H, scale=0.5)
+
+
+def _f64(*arrays):
+    return [np.ascontiguousarray(a, dtype=np.float64) for a in arrays]
+
+
+@pytest.mark.parametrize("T,B,H", GATED_SHAPES)
+def test_gru_forward_and_backward_match_numpy(simd, T, B, H):
+    from tinyrnn import gru
+
+    rng = np.random.default_rng(T * 100 + B * 10 + H)
+    x, W_hh, b_hh, h0 = _gru_case(rng, T, B, H)
+    W_hh_t = np.ascontiguousarray(W_hh.T)
+    hs, hn = np.empty((T, B, H), np.float32), np.empty((T, B, H), np.float32)
+    gates = x.copy()
+    simd.gru_forward(gates, W_hh_t, b_hh, h0, hs, hn)
+    ref_gates, ref_hs, ref_hn = _f64(x, np.empty((T, B, H)), np.empty((T, B, H)))
+    gru.forward_time_loop(ref_gates, *_f64(W_hh_t, b_hh, h0), ref_hs, ref_hn)
+    for got, ref in ((gates, ref_gates), (hs, ref_hs), (hn, ref_hn)):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, ref, rtol=0, atol=2e-6 * max(1, np.sqrt(H)))
+
+    dhs = f32(rng, T, B, H, scale=0.1)
+    norms, dhh = np.empty(T), np.empty((T, B, 3 * H), np.float32)
+    dh0 = simd.gru_backward(gates, hn, hs, h0, dhs, W_hh, dhh, norms)
+    ref_norms, ref_dhh = np.empty(T), np.empty((T, B, 3 * H))
+    ref_dh0 = gru.backward_time_loop(ref_gates, ref_hn, ref_hs, *_f64(h0, dhs, W_hh), ref_dhh, ref_norms)
+    for got, ref in ((gates, ref_gates), (dhh, ref_dhh), (dh0, ref_dh0)):
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6 * max(1, np.sqrt(H)))
+    np.testing.assert_allclose(norms, ref_norms, rtol=1e-5)
+
+
+@pytest.mark.parametrize("T,B,H", GATED_SHAPES)
+def test_lstm_forward_and_backward_match_numpy(simd, T, B, H):
+    from tinyrnn import lstm
+
+    rng = np.random.default_rng(T * 100 + B * 10 + H + 1)
+    x, W_hh, h0, c0 = _lstm_case(rng, T, B, H)
+    W_hh_t = np.ascontiguousarray(W_hh.T)
+    hs, cs = np.empty((T, B, H), np.float32), np.empty((T, B, H), np.float32)
+    gates = x.copy()
+    simd.lstm_forward(gates, W_hh_t, h0, c0, hs, cs)
+    ref_gates, ref_hs, ref_cs = _f64(x, np.empty((T, B, H)), np.empty((T, B, H)))
+    lstm.forward_time_loop(ref_gates, *_f64(W_hh_t, h0, c0), ref_hs, ref_cs)
+    for got, ref in ((gates, ref_gates), (hs, ref_hs), (cs, ref_cs)):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, ref, rtol=0, atol=2e-6 * max(1, np.sqrt(H)))
+
+    dhs = f32(rng, T, B, H, scale=0.1)
+    norms_h, norms_c = np.empty(T), np.empty(T)
+    dh0, dc0 = simd.lstm_backward(gates, cs, c0, dhs, W_hh, norms_h, norms_c)
+    ref_norms_h, ref_norms_c = np.empty(T), np.empty(T)
+    ref_dh0, ref_dc0 = lstm.backward_time_loop(ref_gates, ref_cs, *_f64(c0, dhs, W_hh), ref_norms_h, ref_norms_c)
+    for got, ref in ((gates, ref_gates), (dh0, ref_dh0), (dc0, ref_dc0)):
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6 * max(1, np.sqrt(H)))
+    np.testing.assert_allclose(norms_h, ref_norms_h, rtol=1e-5)
+    np.testing.assert_allclose(norms_c, ref_norms_c, rtol=1e-5)
+    assert simd.lstm_backward(ref_gates.astype(np.float32), cs, c0, dhs, W_hh)[0].shape == (B, H)  # norms optional
+
+
+def test_gated_kernels_saturate_cleanly_and_propagate_nan(simd):
+    """Huge pre-activations give gates of exactly 0 or 1 (no overflow, no NaN); a NaN input stays in its row."""
+    T, B, H = 2, 2, 5
+    rng = np.random.default_rng(0)
+    x, W_hh, h0, c0 = _lstm_case(rng, T, B, H)
+    x *= 1e4
+    x[1, 1, 3] = np.nan
+    hs, cs = np.empty((T, B, H), np.float32), np.empty((T, B, H), np.float32)
+    gates = x.copy()
+    simd.lstm_forward(gates, np.ascontiguousarray(W_hh.T), h0, c0, hs, cs)
+    assert np.all(np.isfinite(gates[0])) and np.all(np.isin(np.abs(gates[0]), (0.0, 1.0)) | (np.abs(x[0]) < 1e-2))
+    assert np.isnan(gates[1, 1, 3]) and np.all(np.isfinite(gates[1, 0]))
+    assert np.isnan(cs[1, 1, 3]) and np.isnan(hs[1, 1, 3]) and np.isfinite(np.delete(hs[1, 1], 3)).all()
+    assert np.all(np.isfinite(hs[1, 0]))
+    xg, W_g, b_g, h0g = _gru_case(rng, T, B, H)
+    xg[0, 0, 0] = np.nan
+    hs, hn = np.empty((T, B, H), np.float32), np.empty((T, B, H), np.float32)
+    simd.gru_forward(xg, np.ascontiguousarray(W_g.T), b_g, h0g, hs, hn)
+    assert np.isnan(hs[0, 0, 0]) and np.all(np.isfinite(hs[0, 1]))
+
+
+def test_wrong_gated_shapes_or_dtypes_are_refused_before_the_kernel_runs(simd):
+    f = np.zeros
+    T, B, H = 2, 3, 4
+    x3, x4 = f((T, B, 3 * H), np.float32), f((T, B, 4 * H), np.float32)
+    tbh, bh = f((T, B, H), np.float32), f((B, H), np.float32)
+    calls = [
+        lambda: simd.gru_forward(x3, f((H, 3 * H + 1), np.float32), f(3 * H, np.float32), bh, tbh, tbh.copy()),
+        lambda: simd.gru_forward(x3, f((H, 3 * H), np.float32), f(3 * H, np.float32), f((B + 1, H), np.float32),
+                                 tbh, tbh.copy()),
+        lambda: simd.gru_forward(f((T, B, 3 * H + 1), np.float32), f((H, 3 * H), np.float32), f(3 * H, np.float32),
+                                 bh, tbh, tbh.copy()),
+        lambda: simd.gru_forward(x3, f((H, 3 * H)), f(3 * H, np.float32), bh, tbh, tbh.copy()),  # float64
+        lambda: simd.gru_backward(x3, tbh, tbh, bh, tbh, f((3 * H, H), np.float32), f((T, B, 3 * H - 1), np.float32)),
+        lambda: simd.gru_backward(x3, tbh, tbh, bh, tbh, f((3 * H, H), np.float32), x3.copy(), f(T, np.float32)),
+        lambda: simd.lstm_forward(x4, f((H, 4 * H), np.float32), bh, f((B, H + 1), np.float32), tbh, tbh.copy()),
+        lambda: simd.lstm_forward(x4, f((H, 4 * H), np.float32), bh, bh, tbh, f((T + 1, B, H), np.float32)),
+        lambda: simd.lstm_backward(x4, tbh, bh, tbh, f((4 * H, H + 1), np.float32)),
+        lambda: simd.lstm_backward(x4, tbh, bh, tbh, f((4 * H, H), np.float32), f(T + 1)),
+        lambda: simd.lstm_backward(x4[:, :, ::2], tbh, bh, tbh, f((4 * H, H), np.float32)),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="WebAssembly kernel called with"):
+            call()
+    assert simd.heap.calls == 0
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fused_engine_of_gated_cells_with_kernels_matches_native(simd, monkeypatch, cell, seed):
+    """Each gated cell's whole engine as inside Pyodide (kernels for float32) against the native engine."""
+    params, inputs, targets, h0 = random_problem(9, 13, 4, 6, seed=seed, dtype=np.float32, scale=0.1, cell=cell)
+    native = model.loss_and_grads(params, inputs, targets, h0, engine="fused", cell=cell)
+    native_manual = bptt.manual_bptt(params, inputs, targets, h0, cell=cell)
+    monkeypatch.setattr(ops, "WASM", True)
+    monkeypatch.setattr(wasm_kernels, "ACTIVE", simd)
+    calls = simd.heap.calls
+    browser = model.loss_and_grads(params, inputs, targets, h0, engine="fused", cell=cell)
+    assert simd.heap.calls >= calls + 2 + 3 + 1  # both time loops, the products and the softmax
+    browser_manual = bptt.manual_bptt(params, inputs, targets, h0, cell=cell)
+    assert browser.loss == pytest.approx(native.loss, rel=1e-6)
+    np.testing.assert_allclose(browser.h_last, native.h_last, rtol=0, atol=2e-6)
+    for name, grad in native.grads.items():
+        scale = np.abs(grad).max()
+        np.testing.assert_allclose(browser.grads[name], grad, rtol=0, atol=2e-6 * scale, err_msg=name)
+        np.testing.assert_allclose(browser_manual.grads[name], native_manual.grads[name], rtol=0, atol=2e-6 * scale)
+    np.testing.assert_allclose(browser_manual.dh_norms, native_manual.dh_norms, rtol=1e-5)
+    if cell == "lstm":
+        np.testing.assert_allclose(browser_manual.dc_norms, native_manual.dc_norms, rtol=1e-5)

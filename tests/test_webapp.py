@@ -1,12 +1,12 @@
-"""The web app's state and logic in CPython, no browser: webapp/app.py is imported as a module (which builds and
-starts nothing) and its TrainingSession is driven directly, the way the buttons drive it."""
+"""The web app's state and logic in CPython, no browser: the package webapp/tinyrnn_app is imported (which builds
+and starts nothing) and its TrainingSession is driven directly, the way the buttons drive it."""
 
 from __future__ import annotations
 
 import asyncio
 import html
-import importlib.util
 import io
+import sys
 import re
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import pytest
 pn = pytest.importorskip("panel", reason="the web app needs panel (requirements-dev.txt)")
 import tinyrnn  # noqa: E402
 
-APP_PATH = Path(__file__).resolve().parents[1] / "webapp" / "app.py"
+PACKAGE_DIR = Path(__file__).resolve().parents[1] / "webapp" / "tinyrnn_app"
 PAYLOAD = "<img src=x onerror=alert(1)>"
 TEXT = ("the cat sat on the mat. the dog sat on the log. " * 60) + PAYLOAD + "\n"
 SMALL = dict(hidden_size=24, seq_len=12, batch_size=4, lr=1e-2)
@@ -24,10 +24,17 @@ SMALL = dict(hidden_size=24, seq_len=12, batch_size=4, lr=1e-2)
 
 @pytest.fixture(scope="module")
 def app():
-    spec = importlib.util.spec_from_file_location("tinyrnn_webapp_under_test", APP_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The package with the names the tests use from its modules (constants, helpers) as attributes."""
+    import tinyrnn_app
+    from tinyrnn_app import loop, render, selectors, text
+
+    assert Path(tinyrnn_app.__file__).parent == PACKAGE_DIR, "run with PYTHONPATH=$PWD/core:$PWD/webapp"
+    ns = type(sys)("app_under_test")
+    for module in (loop, render, text):
+        ns.__dict__.update({k: v for k, v in vars(module).items() if not k.startswith("_")})
+    ns.__dict__.update(TrainingSession=tinyrnn_app.TrainingSession, create_app=tinyrnn_app.create_app,
+                       selectors=selectors, package=tinyrnn_app)
+    return ns
 
 
 @pytest.fixture
@@ -62,15 +69,26 @@ def all_objects(template):
 
 
 def test_importing_the_app_builds_and_starts_nothing(app):
-    assert hasattr(app, "TrainingSession") and hasattr(app, "create_app")
+    assert hasattr(app.package, "TrainingSession") and hasattr(app.package, "create_app")
     assert not pn.state._periodic, "importing the app started a periodic callback"
-    src = APP_PATH.read_text(encoding="utf-8")
-    # panel convert ships this one file: no local imports besides tinyrnn
-    imports = set(re.findall(r"^(?:from|import) ([\w.]+)", src, flags=re.M))
-    assert imports <= {"__future__", "asyncio", "functools", "html", "io", "math", "time", "numpy", "panel", "param",
-                       "bokeh.models", "bokeh.plotting", "tinyrnn"}, imports
-    # Panel 1.9.4's Str pane does not escape (it wraps raw text in <pre>); Markdown interprets text
-    assert "pn.pane.Str(" not in src
+    sources = sorted(PACKAGE_DIR.glob("*.py"))
+    assert len(sources) >= 6
+    allowed_top = {"tinyrnn", "panel", "param", "bokeh", "numpy"} | set(sys.stdlib_module_names)
+    for path in sources:
+        src = path.read_text(encoding="utf-8")
+        # the package imports only tinyrnn, panel, param, bokeh, numpy, the stdlib and its own modules
+        imports = set(re.findall(r"^\s*(?:from|import) ([\w.]+)", src, flags=re.M))
+        outside = {name for name in imports if not name.startswith(".") and name.split(".")[0] not in allowed_top}
+        # ... and, in storage.py only, the browser runtime's own modules (IndexedDB from the Pyodide worker)
+        assert outside <= ({"__future__", "js", "pyodide.ffi"} if path.name == "storage.py" else {"__future__"}), (
+            path.name, outside)
+        # Panel 1.9.4's Str pane does not escape (it wraps raw text in <pre>); Markdown interprets text
+        assert "pn.pane.Str(" not in src, path.name
+        assert "pn.extension(" not in src and ".servable(" not in src, path.name
+        # the session and its parts know no Bokeh
+        if path.name in ("session.py", "lifecycle.py", "training.py", "keep.py", "text.py", "state.py", "model.py",
+                         "loop.py", "chartdata.py", "notices.py", "storage.py", "settings.py", "render.py"):
+            assert "bokeh" not in src, path.name
 
 
 def test_default_text_is_the_bundled_corpus(app):
@@ -92,6 +110,33 @@ def test_picking_a_corpus_loads_it_and_editing_switches_to_custom(app):
     assert "vocabulary of" in s.text_info
 
 
+def test_a_pre_rendered_page_says_loading_until_its_document_is_ready(app):
+    """``panel convert`` pre-renders the page in CPython at build time (a document that never becomes ready); the
+    converted worker's document becomes ready after it has replaced the pre-rendered page."""
+    from bokeh.document import Document
+    from bokeh.events import DocumentReady
+    from panel.io.state import set_curdoc
+
+    s = app.TrainingSession(text=TEXT, loading=True, **SMALL)
+    doc = Document()
+    with set_curdoc(doc):
+        tpl = app.create_app(s)
+    layout = pn.Column(*tpl.main, *tpl.sidebar)
+    train = find(layout, "tr-train")
+    assert s.status.startswith("Loading") and "Ready" not in s.status and "Loading" in decoded_once(find(layout, "tr-status"))
+    assert train.disabled
+    for css_class in ("tr-reset", "tr-gradcheck", "tr-text", "tr-hidden-size", "tr-upload-model", "tr-upload-text"):
+        assert find(layout, css_class).disabled, css_class
+    backend = decoded_once(find(layout, "tr-backend"))
+    assert "numpy" not in backend and "BLAS" not in backend and "loaded" in backend, backend
+    assert not s.train() and not s.running and not s.has_model  # a click that reaches Python early does nothing
+    doc.callbacks.trigger_event(DocumentReady())
+    assert s.ready and s.status.startswith("Ready") and not train.disabled
+    assert not find(layout, "tr-text").disabled and find(layout, "tr-pause").disabled
+    assert f"Matrix products: {tinyrnn.BACKEND}" in decoded_once(find(layout, "tr-backend"))
+    assert s.train() and s.running
+
+
 # --- training ---------------------------------------------------------------------------------------------------
 
 
@@ -106,12 +151,12 @@ def test_train_ticks_lower_the_loss_and_fill_the_readouts(session):
     cfg = session.trainer.config
     assert session.chars_seen == session.step * cfg.batch_size * cfg.seq_len
     assert session.chars_per_sec > 0 and session.elapsed > 0
-    assert len(session.loss_source.data["step"]) >= 2
-    assert session.loss_source.data["step"][-1] == session.step
+    assert len(session.chart_data.loss["step"]) >= 2
+    assert session.chart_data.loss["step"][-1] == session.step
     # validation points arrive every eval_every steps
-    assert session.val_loss is not None and len(session.val_source.data["step"]) >= 2
+    assert session.val_loss is not None and len(session.chart_data.val["step"]) >= 2
     # gradient flow: one norm per time step of the window, all positive
-    norms = session.flow_source.data["norm"]
+    norms = session.chart_data.flow["norm"]
     assert len(norms) == cfg.seq_len and min(norms) > 0
     assert "Training" in session.status
 
@@ -148,7 +193,7 @@ def test_train_starts_a_new_model_only_when_text_or_settings_changed(session):
     assert "Train starts a new model" in session.status
     session.train()
     assert session.trainer is not trainer and session.trainer.config.hidden_size == 16
-    assert session.step == 0 and len(session.loss_source.data["step"]) == 0
+    assert session.step == 0 and len(session.chart_data.loss["step"]) == 0
     assert step > 0
 
 
@@ -157,7 +202,7 @@ def test_reset_discards_the_model(session):
     train_ticks(session, 2)
     session.reset()
     assert session.trainer is None and not session.has_model and not session.running
-    assert session.step == 0 and session.train_loss is None and len(session.loss_source.data["step"]) == 0
+    assert session.step == 0 and session.train_loss is None and len(session.chart_data.loss["step"]) == 0
 
 
 def test_the_periodic_callback_runs_a_tick_and_yields(session):
@@ -181,13 +226,97 @@ def test_divergence_to_nan_pauses_with_a_clear_message_and_keeps_the_model(sessi
     assert session.train() and session.tick() >= 1
 
 
-def test_bad_settings_are_refused_by_the_inputs(session):
-    with pytest.raises(ValueError):
-        session.hidden_size = 0
-    with pytest.raises(ValueError):
-        session.lr = 11.0
-    with pytest.raises(ValueError):
-        session.temperature = -1.0
+@pytest.mark.parametrize("name, bad, words", [
+    ("hidden_size", 0, "Hidden size H must be a whole number from 1 to 512, got 0"),
+    ("hidden_size", 100000, "Hidden size H must be a whole number from 1 to 512 (the largest the page can train"),
+    ("seq_len", 0, "Sequence length T (BPTT window) must be a whole number from 1 to 1,000, got 0"),
+    ("batch_size", 5000, "Batch size B must be a whole number from 1 to 1,024, got 5000"),
+    ("lr", 1000.0, "Learning rate must be a number in (0, 10], got 1000.0"),
+    ("clip_norm", -1.0, "Clip gradient norm must be a number in (0, 1e+06] (or 0 for off), got -1.0"),
+])
+def test_out_of_range_settings_get_a_message_naming_the_range(session, name, bad, words):
+    good = getattr(session, name)
+    setattr(session, name, bad)  # the input takes what was typed (no silent snap-back) ...
+    assert getattr(session, name) == bad
+    assert words in session.settings_info  # ... and the page says what is allowed
+    assert words in session.error
+    assert not session.train() and not session.has_model and not session.running
+    assert "Cannot start training" in session.error and words in session.error
+    setattr(session, name, good)
+    assert session.settings_info == "" and session.error == ""
+    assert session.train() and session.tick(0.01) >= 1
+
+
+def test_out_of_range_sampling_inputs_get_a_message(session):
+    session.train()
+    train_ticks(session, 1)
+    session.temperature = -1.0
+    assert "Temperature (0 = greedy) must be a number in [0, 5], got -1.0" in session.settings_info
+    assert not session.sample() and "Cannot sample" in session.error and "[0, 5]" in session.error
+    session.temperature, session.sample_length = 0.5, 0
+    assert "Length (characters) must be a whole number from 1 to 5,000, got 0" in session.settings_info
+    session.sample_length = 20
+    assert session.settings_info == "" and session.sample()
+
+
+def test_the_setting_inputs_do_not_snap_back(app, session):
+    tpl = app.create_app(session)
+    for css_class, value in (("tr-hidden-size", 0), ("tr-lr", 1000.0), ("tr-length", 0)):
+        widget = find(pn.Column(*tpl.sidebar, *tpl.main), css_class)
+        assert widget.start is None and widget.end is None, css_class
+        widget.value = value  # what typing does
+        assert widget.value == value
+    assert "from 1 to 512" in session.settings_info and "(0, 10]" in session.settings_info
+    note = find(pn.Column(*tpl.main), "tr-settings-info")
+    assert note.visible and "from 1 to 512" in decoded_once(note)
+
+
+def test_too_much_work_per_step_is_refused_before_training(app):
+    s = app.TrainingSession(text=TEXT, hidden_size=512, seq_len=100, batch_size=16)
+    assert "100 × 16 × 512 = 819,200" in s.settings_info and "at most 320,000 with the fused engine" in s.settings_info
+    assert not s.train() and not s.has_model and "lower one of them" in s.error
+    s.seq_len = 25  # 204,800: fine with the fused engine
+    assert s.settings_info == ""
+    s.hidden_size, s.seq_len, s.batch_size = 192, 50, 32  # docs/app.md's setting for a long text: accepted
+    assert s.settings_info == ""
+    s.hidden_size, s.seq_len, s.batch_size = 512, 25, 16
+    s.engine = "autograd"
+    assert "at most 100,000 with the autograd engine" in s.settings_info
+    s.hidden_size, s.seq_len, s.batch_size = 16, 200, 1
+    assert "autograd engine the sequence length can be at most 100" in s.settings_info
+    s.seq_len = 12
+    assert s.settings_info == "" and s.train()
+
+
+def test_a_model_too_large_for_the_page_can_sample_but_not_train(app, tmp_path):
+    big = tinyrnn.Trainer(TEXT, tinyrnn.TrainConfig(hidden_size=600, seq_len=8, batch_size=2))
+    data = tinyrnn.checkpoint_bytes(big.state())
+    s = app.TrainingSession(text=TEXT)
+    assert s.load_model(data, "big.npz") and s.has_model
+    assert "from 1 to 512" in s.settings_info  # the inputs show the model's settings, and what is wrong
+    assert not s.resume() and not s.running and "cannot train in the page" in s.error
+    s.sample_length = 10
+    assert s.sample()
+
+
+def test_a_diverging_loss_gets_a_warning_naming_what_to_change(app):
+    s = app.TrainingSession(text=TEXT, hidden_size=24, seq_len=12, batch_size=4, lr=10.0, clip_norm=0)
+    s.ui_interval = 0.0
+    assert s.train()
+    while s.running and s.step < 200 and not s.notice:
+        s.tick(0.02)
+    uniform = np.log(len(set(TEXT)))
+    assert s.train_loss > 1.5 * uniform, (s.train_loss, uniform)
+    assert "diverging" in s.notice and "Lower the learning rate (now 10)" in s.notice
+    assert "turn gradient clipping on" in s.notice and f"ln V = {uniform:.2f}" in s.notice
+    layout = pn.Column(*app.create_app(s).main)
+    assert "diverging" in decoded_once(find(layout, "tr-notice"))
+    s.pause()
+    s.lr, s.clip_norm = 1e-2, 5.0
+    s.train()  # a new model: the warning goes
+    assert s.notice == ""
+    train_ticks(s, 3)
+    assert s.notice == ""
 
 
 def test_settings_that_do_not_fit_the_text_give_a_message(app):
@@ -266,7 +395,7 @@ def test_a_prime_with_unknown_characters_gives_a_message(session):
 
 def test_live_samples_appear_while_training(app, session):
     session.train()
-    session._last_sample_time -= app.LIVE_SAMPLE_EVERY  # as if a few seconds had passed
+    session.gatherer.last_sample -= app.LIVE_SAMPLE_EVERY  # as if a few seconds had passed
     session.tick(0.01)
     assert len(session.sample_output) == app.LIVE_SAMPLE_LENGTH and "Live sample" in session.sample_info
 
@@ -330,7 +459,7 @@ def test_uploading_a_checkpoint_continues_training_where_it_stopped(app, session
     assert other.load_model(data, "model.npz"), other.error
     assert other.hidden_size == SMALL["hidden_size"] and other.seq_len == SMALL["seq_len"]
     assert other.step == session.step and "Loaded model.npz" in other.status
-    assert len(other.loss_source.data["step"]) > 0  # the saved history is on the chart
+    assert len(other.chart_data.loss["step"]) > 0  # the saved history is on the chart
     assert other.resume() and other.tick(0.01) >= 1 and other.step > session.step
     # the continued run is the same run: one more step here equals one more step in the original session
     session.resume()
@@ -370,6 +499,183 @@ def test_a_checkpoint_for_other_text_can_sample_but_not_train(app, session):
     assert other.resume() and other.trainable and other.tick(0.01) >= 1
 
 
+# --- overfitting ---------------------------------------------------------------------------------------------------
+
+
+def metrics(step, train, val=None):
+    return tinyrnn.StepMetrics(step, train, val, 1000.0, 1.0, step * 100, step * 0.01)
+
+
+def test_the_overfitting_notice_needs_validation_rising_while_training_falls():
+    from tinyrnn_app.notices import overfitting_notice
+
+    def history(vals, train_start=3.0, train_end=1.0):
+        n = 100 * len(vals)
+        out = [metrics(i + 1, train_start + (train_end - train_start) * i / (n - 1)) for i in range(n)]
+        for k, v in enumerate(vals):
+            out[100 * (k + 1) - 1].val_loss = v
+        return out
+
+    assert overfitting_notice(history([3.0, 2.5, 2.2, 2.1, 2.0])) is None  # still improving
+    assert overfitting_notice(history([3.0, 2.0, 2.02, 2.03, 2.04])) is None  # flat within the margin
+    assert overfitting_notice(history([3.0, 2.0, 2.3, 2.6])) is None  # only two points since the best
+    assert overfitting_notice(history([3.0, 2.0, 2.3, 2.6, 2.9], 1.0, 3.0)) is None  # training loss rose too
+    notice = overfitting_notice(history([3.0, 2.0, 2.3, 2.6, 2.9]))
+    assert notice and "overfitting" in notice and "since step 200" in notice and "from 2.00 to 2.90" in notice
+    assert "Download best model" in notice
+
+
+def test_overfitting_is_shown_and_the_best_model_is_kept_beside_the_latest(app):
+    text = tinyrnn.default_corpus()[:3000]  # short: a model of this size learns it by heart within a few epochs
+    s = app.TrainingSession(text=text, hidden_size=128, seq_len=25, batch_size=8, lr=5e-3)
+    s.ui_interval = 0.0
+    tpl = app.create_app(s)
+    layout = pn.Column(*tpl.main)
+    best_button = find(layout, "tr-download-best")
+    assert best_button.disabled and s.best_checkpoint_file() is None and "no best-validation model" in s.error
+    assert s.train()
+    while s.step < 3000 and "overfitting" not in s.notice:
+        s.tick(0.05)
+    assert "overfitting" in s.notice, (s.step, [m.val_loss for m in s.trainer.history if m.val_loss])
+    assert "overfitting" in decoded_once(find(layout, "tr-notice"))
+    s.pause()
+    vals = [(m.step, m.val_loss) for m in s.trainer.history if m.val_loss is not None]
+    best_step, best_val = min(vals, key=lambda sv: sv[1])
+    assert s.best_step == best_step < s.step and f"since step {best_step:,}" in s.notice
+    assert not best_button.disabled and f"step {best_step:,}" in best_button.label
+    best = tinyrnn.load_checkpoint(best_button.callback().getvalue())
+    latest = tinyrnn.load_checkpoint(find(layout, "tr-download").callback().getvalue())
+    assert best.progress["step"] == best_step and latest.progress["step"] == s.step
+    # the kept model is the one that was validated at that step: it scores the same on the validation text again
+    again = tinyrnn.Trainer.from_checkpoint(best, text)
+    assert again.evaluate() == pytest.approx(best_val, rel=1e-5)
+    assert tinyrnn.Trainer.from_checkpoint(latest, text).evaluate() > best_val + 0.05
+    s.reset()
+    assert s.best_step is None and best_button.disabled
+
+
+# --- keeping the work across visits -------------------------------------------------------------------------------
+
+
+def visit(app, store, **params):
+    """A new page visit: a session that restores what ``store`` keeps when the page is ready."""
+    s = app.TrainingSession(store=store, loading=True, **params)
+    s.ui_interval = 0.0
+    s.mark_ready()  # no event loop here: the store's answers come at once
+    return s
+
+
+def test_the_work_is_kept_and_restored_on_the_next_visit_and_continues_exactly(app):
+    from tinyrnn_app.storage import MemoryStore
+
+    store = MemoryStore()
+    s = visit(app, store, text=TEXT, **SMALL)
+    assert s.ready and s.status.startswith("Ready") and not store.records  # nothing kept yet
+    s.sample_length, s.prime = 77, "the "
+    s.train()
+    train_ticks(s, 3)
+    s.pause()  # Pause saves
+    kept = store.records["work"]
+    download = tinyrnn.load_checkpoint(s.checkpoint_file().getvalue())
+    saved = tinyrnn.load_checkpoint(kept["model"])  # the same checkpoint as Download
+    assert saved.progress == download.progress and saved.config == download.config
+    assert all(np.array_equal(saved.params[k], download.params[k]) for k in download.params)
+    assert "keeps the model at step" in s.storage_info and "Forget clears it" in s.storage_info
+
+    t = visit(app, store)  # the next visit starts with the default corpus and settings
+    assert t.ready and t.status.startswith("Restored the model from ") and f"step {s.step:,}" in t.status
+    assert t.text == TEXT and t.hidden_size == SMALL["hidden_size"] and t.lr == SMALL["lr"]
+    assert t.sample_length == 77 and t.prime == "the "
+    assert t.step == s.step and t.has_model and t.trainable and not t.model_is_stale()
+    assert t.chart_data.to_dict() == s.chart_data.to_dict()  # the charts' history is back
+    # it continues exactly: the next steps of both are the same steps
+    for _ in range(3):
+        a, b = s.trainer.step(), t.trainer.step()
+        assert a.train_loss == b.train_loss
+    assert all(np.array_equal(s.trainer.params[k], t.trainer.params[k]) for k in s.trainer.params)
+    assert t.resume() and t.tick(0.01) >= 1
+
+
+def test_the_work_is_saved_every_few_seconds_while_training(app):
+    from tinyrnn_app import keep
+    from tinyrnn_app.storage import MemoryStore
+
+    store = MemoryStore()
+    s = visit(app, store, text=TEXT, **SMALL)
+    s.train()
+    s.tick(0.01)
+    assert not store.records  # not yet due
+    s._last_save -= keep.SAVE_EVERY
+    s.gatherer.last_flow = s.gatherer.last_sample = float("inf")  # keep the other extras out of this tick
+    s.tick(0.01)
+    assert tinyrnn.load_checkpoint(store.records["work"]["model"]).progress["step"] == s.trainer.step_count
+    assert s.running  # saving does not stop training
+
+
+def test_the_work_is_saved_when_the_tab_is_hidden(app):
+    from tinyrnn_app.storage import MemoryStore
+    from tinyrnn_app.visibility import PageVisibility
+
+    store = MemoryStore()
+    s = visit(app, store, text=TEXT, **SMALL)
+    tpl = app.create_app(s)
+    (visibility,) = [o for o in all_objects(tpl) if isinstance(o, PageVisibility)]
+    s.train()
+    train_ticks(s, 2)
+    assert not store.records
+    visibility.hidden += 1  # what the page's listener does on visibilitychange/pagehide
+    assert tinyrnn.load_checkpoint(store.records["work"]["model"]).progress["step"] == s.trainer.step_count
+    assert s.running
+
+
+def test_forget_clears_what_is_kept(app):
+    from tinyrnn_app.storage import MemoryStore
+
+    store = MemoryStore()
+    s = visit(app, store, text=TEXT, **SMALL)
+    s.train()
+    train_ticks(s, 2)
+    s.pause()
+    assert "work" in store.records
+    s.forget()
+    assert not store.records and "keeps nothing" in s.storage_info
+    s.keep_work()  # nothing is saved again until the next Train or Resume
+    assert not store.records
+    t = visit(app, store)
+    assert t.status.startswith("Ready") and not t.has_model and t.text == tinyrnn.default_corpus()
+    s.resume()
+    s.pause()
+    assert "work" in store.records
+
+
+def test_a_store_that_refuses_gets_a_message_and_training_goes_on(app):
+    from tinyrnn_app.storage import MemoryStore
+
+    store = MemoryStore()
+    store.fail_with = "QuotaExceededError: the quota has been exceeded"
+    s = visit(app, store, text=TEXT, **SMALL)
+    assert s.ready and "Could not read what this browser kept" in s.storage_info
+    s.train()
+    train_ticks(s, 2)
+    s.pause()
+    assert "did not keep your work" in s.storage_info and "QuotaExceededError" in s.storage_info
+    assert "training goes on" in s.storage_info and s.error == ""
+    assert s.resume() and s.tick(0.01) >= 1
+
+
+def test_a_damaged_record_is_not_restored_and_says_so(app):
+    from tinyrnn_app.storage import MemoryStore
+
+    store = MemoryStore()
+    store.records["work"] = {"meta": '{"version": 1, "text": 5', "model": None, "best": None}
+    s = visit(app, store)
+    assert s.ready and s.status.startswith("Ready") and "could not be restored" in s.storage_info
+    store.records["work"] = {"meta": '{"version": 1, "saved_at": 0, "text": "abcabc abc", "form": {}, "trainable": true,'
+                             ' "model_text": null, "charts": {}}', "model": b"not a checkpoint", "best": None}
+    s = visit(app, store)
+    assert s.ready and "could not be restored" in s.storage_info and not s.has_model
+
+
 # --- gradient check ----------------------------------------------------------------------------------------------
 
 
@@ -389,7 +695,8 @@ WIDGET_SELECTORS = [
     "tr-prime", "tr-temperature", "tr-length", "tr-sample", "tr-download", "tr-upload-model", "tr-error",
     "tr-gradcheck", "tr-gradcheck-output", "tr-status", "tr-text-info", "tr-loss-chart", "tr-flow-chart",
     "tr-hidden-size", "tr-seq-len", "tr-batch-size", "tr-lr", "tr-optimizer", "tr-clip-norm", "tr-engine",
-    "tr-readouts", "tr-sample-info", "tr-backend",
+    "tr-readouts", "tr-sample-info", "tr-backend", "tr-settings-info", "tr-notice", "tr-download-best",
+    "tr-forget", "tr-storage",
 ]
 READOUT_SELECTORS = ["tr-step", "tr-loss", "tr-val-loss", "tr-chars", "tr-speed", "tr-elapsed"]
 
@@ -399,11 +706,37 @@ def test_every_documented_selector_is_on_exactly_one_component(app):
     classes = [c for o in all_objects(tpl) for c in (getattr(o, "css_classes", None) or []) if c.startswith("tr-")]
     for name in WIDGET_SELECTORS:
         assert classes.count(name) == 1, name
-        assert name in app.__doc__, f"{name} is not documented at the top of app.py"
+        assert name in app.selectors.WIDGETS, f"{name} is not in tinyrnn_app/selectors.py"
     readouts = decoded_once(find(pn.Column(*tpl.main), "tr-readouts"))
     for name in READOUT_SELECTORS:
         assert readouts.count(f'<div class="{name}"><span class="tr-kv">') == 1, name
-        assert name in app.__doc__
+        assert name in app.selectors.READOUTS
+    # the table lists nothing that is not on the page
+    assert set(app.selectors.WIDGETS) == set(WIDGET_SELECTORS) and set(app.selectors.READOUTS) == set(READOUT_SELECTORS)
+
+
+def test_empty_charts_say_what_they_will_show(app, session):
+    from bokeh.models import Label
+
+    tpl = app.create_app(session)
+    layout = pn.Column(*tpl.main)
+    figures = [find(layout, c).objects[0].object for c in ("tr-loss-chart", "tr-flow-chart")]
+    labels = [[r for r in fig.center if isinstance(r, Label)][0] for fig in figures]
+    assert all(label.visible for label in labels) and "Press Train" in labels[0].text
+    session.train()
+    train_ticks(session, 2)
+    assert not any(label.visible for label in labels)
+    session.reset()
+    assert all(label.visible for label in labels)
+    assert figures[1].yaxis[0].ticker.desired_num_ticks == 5  # readable log ticks on the gradient-flow chart
+
+
+def test_docs_list_every_selector_and_module(app):
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "app.md").read_text(encoding="utf-8")
+    for name, what in {**app.selectors.WIDGETS, **app.selectors.READOUTS}.items():
+        assert f"| `{name}`" in docs and what in docs, name
+    for path in PACKAGE_DIR.glob("*.py"):
+        assert path.name == "__init__.py" or f"| `{path.name}` |" in docs, path.name
 
 
 def test_readouts_show_the_numbers(app, session):

@@ -24,7 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "core" / "tinyrnn" / "kernels" / "simd.c"
 SHIPPED = REPO / "core" / "tinyrnn" / "kernels" / "simd.wasm"
-EXPORTS = ("sgemm", "rnn_forward", "rnn_backward", "softmax_xent", "adam")
+EXPORTS = ("sgemm", "rnn_forward", "rnn_backward", "gru_forward", "gru_backward", "lstm_forward", "lstm_backward",
+           "softmax_xent", "adam")
 
 
 def compile_kernel(out: Path) -> None:

@@ -7,17 +7,19 @@
 """
 
 from .bptt import BPTTResult, manual_bptt
+from .cells import Cell, get_cell
 from .checkpoint import Checkpoint, checkpoint_bytes, load_checkpoint, save_checkpoint
 from .config import SETTINGS, Setting, StepMetrics, TrainConfig
-from .corpora import corpus_names, default_corpus, load_corpus
+from .corpora import corpus_names, default_corpus, load_corpus, recall_corpus, recall_positions
 from .errors import (CheckpointError, ConfigError, SaveError, TextError, TinyRNNError, TrainingDiverged,
                      UnknownCharacterError)
 from .gradcheck import GradCheckReport, gradient_check, relative_error
-from .model import (ENGINES, NATS_TO_BITS, PARAM_NAMES, LossAndGrads, ModelConfig, evaluate_loss, forward,
-                    init_hidden, init_params, loss, loss_and_grads)
+from .model import (CELLS, ENGINES, NATS_TO_BITS, PARAM_NAMES, LossAndGrads, ModelConfig, evaluate_loss, forward,
+                    forward_with_state, init_hidden, init_params, loss, loss_and_grads)
 from .optim import (OPTIMIZERS, SGD, Adagrad, Adam, clip_by_global_norm, clip_by_value, global_norm,
                     make_optimizer)
 from .ops import BACKEND
+from .probes import UnitMatch, read_passage, recall_accuracy, text_features, unit_correlations
 from .sampling import sample
 from .trainer import Trainer
 from .vocab import Vocabulary, check_text, read_text_file, text_problem
@@ -25,11 +27,12 @@ from .vocab import Vocabulary, check_text, read_text_file, text_problem
 __version__ = "0.1.0"
 
 __all__ = [
-    "BACKEND", "SETTINGS", "Setting", "check_text", "text_problem", "BPTTResult", "Checkpoint", "CheckpointError", "ConfigError", "ENGINES", "GradCheckReport", "LossAndGrads",
+    "BACKEND", "CELLS", "Cell", "get_cell", "forward_with_state", "SETTINGS", "Setting", "check_text", "text_problem", "BPTTResult", "Checkpoint", "CheckpointError", "ConfigError", "ENGINES", "GradCheckReport", "LossAndGrads",
     "ModelConfig", "NATS_TO_BITS", "OPTIMIZERS", "PARAM_NAMES", "SGD", "Adagrad", "Adam", "StepMetrics", "TextError",
     "TinyRNNError", "TrainConfig", "Trainer", "TrainingDiverged", "UnknownCharacterError", "Vocabulary",
     "checkpoint_bytes", "clip_by_global_norm", "clip_by_value", "corpus_names", "default_corpus",
     "evaluate_loss", "forward", "global_norm", "gradient_check", "init_hidden", "init_params", "load_checkpoint",
     "load_corpus", "loss", "loss_and_grads", "make_optimizer", "manual_bptt", "read_text_file", "relative_error",
-    "sample", "save_checkpoint", "SaveError",
+    "sample", "save_checkpoint", "recall_corpus", "recall_positions", "UnitMatch", "read_passage", "recall_accuracy",
+    "text_features", "unit_correlations", "SaveError",
 ]

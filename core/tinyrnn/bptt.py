@@ -1,10 +1,12 @@
-"""Hand-written backpropagation through time of the tanh RNN, in plain numpy, without autograd.
+"""Hand-written backpropagation through time of every cell, in plain numpy, without autograd.
 
-It is composed from the operations in ``ops.py`` -- the same functions the fused engine's VJP calls -- so agreeing
-with the fused engine checks how they are put together, not their arithmetic. The independent checks are the
-traced autograd engine and centred finite differences (``gradcheck.py``).
+It is composed from the operations in ``ops.py`` and the cells' time loops (``cells.py``, ``gru.py``,
+``lstm.py``) -- the same functions the fused engine's VJP calls -- so agreeing with the fused engine checks how
+they are put together, not their arithmetic. The independent checks are the traced autograd engine and centred
+finite differences (``gradcheck.py``).
 
-Notation (docs/math.md): inputs x_t are ids, so W_hx x_t is column x_t of W_hx.
+Notation (docs/math.md), for the tanh RNN; the GRU's and LSTM's equations are in their modules' docstrings.
+Inputs x_t are ids, so W_hx x_t is column x_t of W_hx.
     a_t = W_hx[:, x_t] + W_hh h_{t-1} + b_h        h_t = tanh(a_t)
     y_t = W_yh h_t + b_y                           p_t = softmax(y_t)
     L   = -(1 / (B T)) sum_{b,t} log p_t[target_t]
@@ -20,30 +22,47 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import PARAM_NAMES
-from .ops import output_backward, output_logits, recurrence_backward, recurrence_forward, softmax_cross_entropy
+from .cells import get_cell
+from .ops import output_backward, output_logits, softmax_cross_entropy
 
 
 @dataclass
 class BPTTResult:
     loss: float  # mean nats per character
-    grads: dict  # same keys as params, plus "h0"
-    h_last: np.ndarray  # (B, H)
-    dh_norms: np.ndarray  # (T,): ||dL/dh_t|| over the whole batch
+    grads: dict  # same keys as params, plus "h0" (the initial state's gradient, (B, S))
+    h_last: np.ndarray  # the last state (B, S)
+    dh_norms: np.ndarray | None  # (T,): ||dL/dh_t|| over the whole batch
+    dc_norms: np.ndarray | None = None  # (T,): ||dL/dc_t|| (LSTM only)
 
 
-def manual_bptt(params, inputs, targets, h0, with_norms=True) -> BPTTResult:
-    """Loss and gradients of the vanilla RNN on a batch, by hand. ``inputs``/``targets``: int (B, T); ``h0``: (B, H)."""
-    W_hx, W_hh, b_h, W_yh, b_y = (params[k] for k in PARAM_NAMES)
+def manual_bptt(params, inputs, targets, h0, with_norms=True, cell="rnn") -> BPTTResult:
+    """Loss and gradients of a ``cell`` model on a batch, by hand. ``inputs``/``targets``: int (B, T); ``h0``:
+    the state (B, S)."""
+    spec = get_cell(cell)
+    weights = tuple(params[k] for k in spec.recurrence_names)
+    W_yh, b_y = params["W_yh"], params["b_y"]
     inputs_tm = np.ascontiguousarray(np.asarray(inputs).T)
     targets_tm = np.ascontiguousarray(np.asarray(targets).T)
-    T, B = inputs_tm.shape
-    H, V = W_hx.shape
-    hs = recurrence_forward(W_hx, W_hh, b_h, h0, inputs_tm)
+    hs, last, cache = spec.forward(weights, h0, inputs_tm)
+    T, B, H = hs.shape
     hs_flat = hs.reshape(T * B, H)
     loss, dlogits = softmax_cross_entropy(output_logits(hs_flat, W_yh, b_y), targets_tm.reshape(T * B))
     dhs, dW_yh, db_y = output_backward(dlogits, hs_flat, W_yh)
-    dW_hx, dW_hh, db_h, dh0, norms = recurrence_backward(W_hh, hs, h0, inputs_tm, dhs.reshape(T, B, H), V,
-                                                         with_norms)
-    grads = dict(zip(PARAM_NAMES, (dW_hx, dW_hh, db_h, dW_yh, db_y)), h0=dh0)
-    return BPTTResult(loss, grads, hs[-1].copy(), norms)
+    weight_grads, dstate0, norms = spec.backward(weights, h0, inputs_tm, hs, cache, dhs.reshape(T, B, H), with_norms)
+    grads = dict(zip(spec.param_names, weight_grads + (dW_yh, db_y)), h0=dstate0)
+    return BPTTResult(loss, grads, np.array(last), norms.get("h"), norms.get("c"))
+
+
+def gradient_reach(params, inputs, targets, h0, cell="rnn") -> np.ndarray:
+    """‖∂L_T/∂h_t‖ for t = 1..T, shape (T,), where L_T is the loss of the window's last character alone: how far
+    back one prediction's gradient reaches. (In ``manual_bptt``'s norms every h_t also gets its own step's
+    gradient directly, which hides the fall.) A tanh RNN's falls geometrically; the gated cells' much slower."""
+    spec = get_cell(cell)
+    weights = tuple(params[k] for k in spec.recurrence_names)
+    inputs_tm = np.ascontiguousarray(np.asarray(inputs).T)
+    targets_tm = np.ascontiguousarray(np.asarray(targets).T)
+    hs, _, cache = spec.forward(weights, h0, inputs_tm)
+    _, dlogits = softmax_cross_entropy(output_logits(hs[-1], params["W_yh"], params["b_y"]), targets_tm[-1])
+    dhs = np.zeros_like(hs)
+    dhs[-1] = output_backward(dlogits, hs[-1], params["W_yh"])[0]
+    return spec.backward(weights, h0, inputs_tm, hs, cache, dhs, True)[2]["h"]

@@ -23,12 +23,13 @@ import numpy as np
 from .config import SETTINGS, StepMetrics, TrainConfig
 from .errors import CheckpointError, TinyRNNError
 from .files import read_source, write_atomically
-from .model import PARAM_NAMES, ModelConfig
+from .model import ModelConfig
 from .optim import make_optimizer
 from .vocab import Vocabulary
 
 FORMAT = "tinyrnn-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the config records the cell; version 1 files (no cell) are tanh RNNs
+READABLE_VERSIONS = (1, 2)
 MAX_CHECKPOINT_BYTES = 1 << 30  # the file itself
 MAX_MEMBERS = 64  # a checkpoint has at most 25
 MAX_MEMBER_BYTES = 1 << 29  # declared uncompressed size of one member (512 MiB)
@@ -51,7 +52,7 @@ class Checkpoint:
     params: dict
     optimizer_state: dict = field(default_factory=dict)
     progress: dict = field(default_factory=dict)
-    hidden: np.ndarray | None = None  # (B, H) at the saved step
+    hidden: np.ndarray | None = None  # the state (B, S) at the saved step: S = H, or 2H for an LSTM ([h | c])
     history: list = field(default_factory=list)  # StepMetrics
     format_version: int = FORMAT_VERSION
 
@@ -66,7 +67,7 @@ def _arrays_of(checkpoint: Checkpoint) -> dict:
         values = [getattr(m, name) for m in checkpoint.history]
         arrays[f"history/{name}"] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     meta = {"format": FORMAT, "version": FORMAT_VERSION, "config": config.to_dict(),
-            "model": ModelConfig(checkpoint.vocab.size, config.hidden_size).to_dict(),
+            "model": ModelConfig(checkpoint.vocab.size, config.hidden_size, config.cell).to_dict(),
             "vocab": checkpoint.vocab.to_dict(),
             "optimizer": make_optimizer(config.optimizer, config.lr).hyperparameters(),
             "progress": checkpoint.progress}
@@ -258,8 +259,8 @@ def load_checkpoint(source) -> Checkpoint:
 def _checkpoint_from(arrays: _Members) -> Checkpoint:
     meta = _read_meta(arrays)
     version = meta.get("version")
-    _expect(version == FORMAT_VERSION,
-            f"checkpoint format version {version!r} is not supported (this tinyrnn reads version {FORMAT_VERSION})")
+    _expect(version in READABLE_VERSIONS, f"checkpoint format version {version!r} is not supported (this tinyrnn "
+            f"reads versions {', '.join(map(str, READABLE_VERSIONS))})")
     try:
         config = TrainConfig.from_dict(meta["config"])
         vocab = Vocabulary.from_dict(meta["vocab"])
@@ -273,10 +274,11 @@ def _checkpoint_from(arrays: _Members) -> Checkpoint:
     _expect(model_config.vocab_size == vocab.size,
             f"the checkpoint's vocabulary has {vocab.size} symbols but its model expects {model_config.vocab_size}")
     _expect(model_config.hidden_size == config.hidden_size, "the checkpoint's hidden size disagrees with its config")
+    _expect(model_config.cell == config.cell, "the checkpoint's cell disagrees with its config")
     dtype = np.dtype(config.dtype)
     shapes = model_config.param_shapes()
     params = {}
-    for name in PARAM_NAMES:
+    for name in model_config.param_names():
         _expect(f"param/{name}" in arrays, f"the checkpoint has no parameter {name!r}")
         shape, stored = arrays.header(f"param/{name}")
         _expect(shape == shapes[name], f"parameter {name!r} has shape {shape}, expected {shapes[name]}")
@@ -297,7 +299,7 @@ def _checkpoint_from(arrays: _Members) -> Checkpoint:
     hidden = None
     if "progress/hidden" in arrays:
         shape, stored = arrays.header("progress/hidden")
-        _expect(len(shape) == 2 and shape[1] == config.hidden_size and shape[0] <= SETTINGS["batch_size"].high
+        _expect(len(shape) == 2 and shape[1] == model_config.state_size() and shape[0] <= SETTINGS["batch_size"].high
                 and stored.kind == "f", "the saved hidden state has the wrong shape")
         hidden = arrays.pop("progress/hidden")
     history = _history_from(arrays)

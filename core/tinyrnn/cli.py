@@ -17,7 +17,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import ConfigError, TinyRNNError, TrainingDiverged
 from .files import check_writable
 from .gradcheck import MAX_CHECK_PARAMETERS, gradient_check
-from .model import ENGINES, NATS_TO_BITS, ModelConfig, init_params
+from .model import CELLS, ENGINES, NATS_TO_BITS, ModelConfig, init_params
 from .optim import OPTIMIZERS
 from .sampling import sample
 from .config import DTYPES, SETTINGS, TrainConfig
@@ -50,14 +50,16 @@ def _train_loop(args) -> int:
     text = read_text_file(args.file) if args.file else corpora.load_corpus(args.corpus)
     config = TrainConfig(hidden_size=args.hidden, seq_len=args.seq_len, batch_size=args.batch, lr=args.lr,
                          optimizer=args.optimizer, clip_norm=args.clip_norm or None, val_fraction=args.val_fraction,
-                         seed=args.seed, engine=args.engine, dtype=args.dtype, eval_every=args.eval_every)
+                         seed=args.seed, engine=args.engine, dtype=args.dtype, eval_every=args.eval_every,
+                         cell=args.cell)
     if args.resume:
         trainer = Trainer.from_checkpoint(load_checkpoint(args.resume), text)
     else:
         trainer = Trainer(text, config)
     protect = [args.file] if args.file else []
     check_writable(args.out, protect)  # before training: a bad --out must not waste the run
-    print(f"text: {len(text):,} characters, vocabulary {trainer.vocab.size}; model H={trainer.config.hidden_size}, "
+    print(f"text: {len(text):,} characters, vocabulary {trainer.vocab.size}; model {trainer.config.cell} "
+          f"H={trainer.config.hidden_size}, "
           f"{sum(p.size for p in trainer.params.values()):,} parameters", file=sys.stderr)
     try:
         from tqdm import tqdm
@@ -144,7 +146,7 @@ def _sample(args) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
     prime = decode_escapes(args.prime) if args.escapes else args.prime
     text = sample(checkpoint.params, checkpoint.vocab, args.length, prime=prime, temperature=args.temperature,
-                  seed=args.seed)
+                  seed=args.seed, cell=checkpoint.config.cell)
     sys.stdout.write(prime + text + "\n")
     return 0
 
@@ -155,11 +157,11 @@ GRADCHECK_PROGRESS = 100_000  # beyond this many parameters, one progress line p
 
 
 def _gradcheck(args) -> int:
-    model_config = ModelConfig(args.vocab, args.hidden)
+    model_config = ModelConfig(args.vocab, args.hidden, args.cell)
     SETTINGS["batch_size"].check(args.batch)
     SETTINGS["seq_len"].check(args.seq_len)
     SETTINGS["seed"].check(args.seed)
-    size = sum(math.prod(shape) for shape in model_config.param_shapes().values()) + args.batch * args.hidden
+    size = sum(math.prod(shape) for shape in model_config.param_shapes().values()) + args.batch * model_config.state_size()
     if size > MAX_CHECK_PARAMETERS:
         raise ConfigError(f"gradcheck takes at most {MAX_CHECK_PARAMETERS:,} parameters; --vocab {args.vocab} "
                           f"--hidden {args.hidden} --batch {args.batch} has {size:,}: choose a smaller model")
@@ -168,7 +170,7 @@ def _gradcheck(args) -> int:
     params = {k: v + 0.3 * rng.standard_normal(v.shape) for k, v in params.items()}
     inputs = rng.integers(0, args.vocab, (args.batch, args.seq_len))
     targets = rng.integers(0, args.vocab, (args.batch, args.seq_len))
-    h0 = 0.5 * rng.standard_normal((args.batch, args.hidden))
+    h0 = 0.5 * rng.standard_normal((args.batch, model_config.state_size()))
     n_probes = None if size <= GRADCHECK_ALL_ENTRIES else GRADCHECK_PROBES
     if n_probes:
         print(f"{size:,} parameters: finite differences on {n_probes} random entries per array", file=sys.stderr)
@@ -176,7 +178,7 @@ def _gradcheck(args) -> int:
     def progress(name, index, count):
         print(f"finite differences: {name} ({index + 1} of {count})", file=sys.stderr, flush=True)
 
-    report = gradient_check(params, inputs, targets, h0, n_probes=n_probes,
+    report = gradient_check(params, inputs, targets, h0, n_probes=n_probes, cell=args.cell,
                             progress=progress if size > GRADCHECK_PROGRESS else None)
     print(report.summary())
     return 0 if report.passed else 1
@@ -188,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model on a UTF-8 text file (or a built-in corpus)")
     train.add_argument("file", nargs="?", help="UTF-8 text file (default: the built-in corpus)")
     train.add_argument("--corpus", default=corpora.corpus_names()[0], choices=corpora.corpus_names())
+    train.add_argument("--cell", default=DEFAULTS.cell, choices=CELLS, help="the recurrent cell (default rnn: tanh)")
     train.add_argument("--hidden", type=int, default=DEFAULTS.hidden_size)
     train.add_argument("--seq-len", type=int, default=DEFAULTS.seq_len)
     train.add_argument("--batch", type=int, default=DEFAULTS.batch_size)
@@ -216,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("gradcheck", help="compare autograd, manual BPTT and finite differences")
     for name, default in (("vocab", 7), ("hidden", 6), ("batch", 3), ("seq-len", 5), ("seed", 0)):
         check.add_argument(f"--{name}", type=int, default=default)
+    check.add_argument("--cell", default=DEFAULTS.cell, choices=CELLS)
     check.set_defaults(run=_gradcheck)
     return parser
 

@@ -13,8 +13,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from .errors import ConfigError
-from .model import ENGINES, MAX_HIDDEN_SIZE
-from .optim import OPTIMIZERS
+from .model import CELLS, ENGINES, MAX_HIDDEN_SIZE
 
 DTYPES = ("float32", "float64")
 
@@ -65,10 +64,11 @@ class Setting:
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("hidden_size", "Hidden size H", "int", 1, MAX_HIDDEN_SIZE),
+    Setting("cell", "Cell", "choice", choices=CELLS),
     Setting("seq_len", "Sequence length T (BPTT window)", "int", 1, 1000),
     Setting("batch_size", "Batch size B", "int", 1, 1024),
     Setting("lr", "Learning rate", "float", 0, 10, low_open=True),
-    Setting("optimizer", "Optimiser", "choice", choices=OPTIMIZERS),
+    Setting("optimizer", "Optimiser", "choice", choices=("sgd", "adagrad", "adam")),  # optim.py implements each
     Setting("clip_norm", "Clip gradient norm", "float", 0, 1e6, low_open=True, optional=True),
     Setting("clip_value", "Clip gradient values", "float", 0, 1e6, low_open=True, optional=True),
     Setting("val_fraction", "Validation fraction", "float", 0, 0.5),
@@ -97,6 +97,7 @@ class TrainConfig:
     dtype: str = "float32"
     eval_every: int = 100
     eval_chars: int = 4096
+    cell: str = "rnn"  # cells.CELLS: "rnn" (tanh), "gru", "lstm"
 
     def validate(self) -> "TrainConfig":
         for f in fields(self):

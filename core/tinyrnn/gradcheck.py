@@ -76,8 +76,9 @@ def _checked_problem(params, inputs, targets, h0, n_probes):
 
 
 def gradient_check(params, inputs, targets, h0, eps=1e-5, n_probes=None, seed=0,
-                   tolerance_exact=1e-10, tolerance_fd=1e-6, progress=None) -> GradCheckReport:
-    """Compare the gradient of ``model.loss`` w.r.t. every parameter and ``h0`` four ways, in float64.
+                   tolerance_exact=1e-10, tolerance_fd=1e-6, progress=None, cell="rnn") -> GradCheckReport:
+    """Compare the gradient of ``model.loss`` of a ``cell`` model w.r.t. every parameter and the state ``h0``
+    four ways, in float64.
 
     ``n_probes``: None compares every entry by finite differences, else that many random entries per array.
     ``progress(name, index, count)``, if given, is called before each array's finite differences."""
@@ -86,9 +87,9 @@ def gradient_check(params, inputs, targets, h0, eps=1e-5, n_probes=None, seed=0,
     _positive("eps", eps, 1)
     _positive("tolerance_exact", tolerance_exact)
     _positive("tolerance_fd", tolerance_fd)
-    traced = model_lib.loss_and_grads(params, inputs, targets, h0, engine="autograd").grads
-    fused = model_lib.loss_and_grads(params, inputs, targets, h0, engine="fused").grads
-    manual = manual_bptt(params, inputs, targets, h0).grads
+    traced = model_lib.loss_and_grads(params, inputs, targets, h0, engine="autograd", cell=cell).grads
+    fused = model_lib.loss_and_grads(params, inputs, targets, h0, engine="fused", cell=cell).grads
+    manual = manual_bptt(params, inputs, targets, h0, cell=cell).grads
     rng = np.random.default_rng(seed)
     variables = dict(params, h0=h0)
 
@@ -97,7 +98,7 @@ def gradient_check(params, inputs, targets, h0, eps=1e-5, n_probes=None, seed=0,
         saved = array[index]
         array[index] = value
         try:
-            return float(model_lib.evaluate_batch_loss(variables, inputs, targets, variables["h0"]))
+            return float(model_lib.evaluate_batch_loss(variables, inputs, targets, variables["h0"], cell))
         finally:
             array[index] = saved
 

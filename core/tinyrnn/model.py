@@ -1,15 +1,19 @@
-"""The model: a vanilla (tanh) RNN over characters, its loss, and its gradients by autograd.
+"""The model: a recurrent cell (tanh RNN, GRU or LSTM: ``cells.py``) over characters, its loss, and its
+gradients by autograd.
 
-    h_t = tanh(W_hx x_t + W_hh h_{t-1} + b_h)        y_t = W_yh h_t + b_y        loss = mean_t -log softmax(y_t)[x_{t+1}]
+    h_t = cell(x_t, state_{t-1})        y_t = W_yh h_t + b_y        loss = mean_t -log softmax(y_t)[x_{t+1}]
 
-Parameters are a plain dict of arrays: W_hx (H, V), W_hh (H, H), b_h (H,), W_yh (V, H), b_y (V,).
-A batch is B sequences of length T: ``inputs`` and ``targets`` are int arrays (B, T), ``h0`` is (B, H).
+Parameters are a plain dict of arrays whose names and shapes ``ModelConfig.param_shapes()`` gives per cell
+(tanh RNN: W_hx (H, V), W_hh (H, H), b_h (H,), W_yh (V, H), b_y (V,); GRU/LSTM: torch's W_ih, W_hh, b_ih, b_hh,
+then W_yh, b_y). A batch is B sequences of length T: ``inputs`` and ``targets`` are int arrays (B, T); the state
+``h0`` is (B, S) with S = H (rnn, gru) or 2H (lstm: [h | c]).
 
 Two engines compute the same gradients with autograd:
 - ``"autograd"`` traces every operation of every time step (the reference definition);
 - ``"fused"`` (default) makes the whole recurrence one autograd primitive, and the output layer with the loss
-  another, whose VJPs are hand-written backward passes over the numpy operations of ``ops.py``, so autograd still
-  differentiates the model while the time loop runs in plain numpy (or the browser's SIMD kernels).
+  another, whose VJPs are the cell's hand-written backward pass over numpy operations (``ops.py``, ``gru.py``,
+  ``lstm.py``), so autograd still differentiates the model while the time loop runs in plain numpy (or the
+  browser's SIMD kernels).
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ from autograd.extend import defvjp_argnums, primitive
 from autograd.tracer import getval
 
 from . import ops
+from .cells import CELL_NAMES, get_cell
 from .errors import ConfigError
 from .vocab import MAX_VOCAB_SIZE
 
-CELLS = ("rnn",)
+CELLS = CELL_NAMES
 ENGINES = ("fused", "autograd")
-PARAM_NAMES = ("W_hx", "W_hh", "b_h", "W_yh", "b_y")
+PARAM_NAMES = get_cell("rnn").param_names  # the tanh RNN's; other cells: ModelConfig(...).param_names()
 NATS_TO_BITS = 1.0 / math.log(2.0)
 MAX_HIDDEN_SIZE = 4096
 
@@ -44,70 +49,71 @@ class ModelConfig:
     cell: str = "rnn"
 
     def __post_init__(self):
-        if self.cell not in CELLS:
-            raise ConfigError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        get_cell(self.cell)
         for name, value, upper in (("vocab_size", self.vocab_size, MAX_VOCAB_SIZE), ("hidden_size", self.hidden_size, MAX_HIDDEN_SIZE)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= upper:
                 raise ConfigError(f"{name} must be a whole number from 1 to {upper}, got {value!r}")
 
+    def param_names(self) -> tuple:
+        return get_cell(self.cell).param_names
+
     def param_shapes(self) -> dict:
-        V, H = self.vocab_size, self.hidden_size
-        return {"W_hx": (H, V), "W_hh": (H, H), "b_h": (H,), "W_yh": (V, H), "b_y": (V,)}
+        """Parameter name -> shape, for this cell."""
+        return get_cell(self.cell).param_shapes(self.vocab_size, self.hidden_size)
+
+    def state_size(self) -> int:
+        """S: the width of the state carried between windows (H, or 2H for the LSTM's [h | c])."""
+        return get_cell(self.cell).state_size(self.hidden_size)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def init_params(config: ModelConfig, seed: int = 0, dtype=np.float64) -> dict:
-    """Small Gaussian weights (W_hh entries have std 0.9/sqrt(H), so its spectral radius starts near 0.9),
-    zero biases; the same ``seed`` gives the same parameters."""
-    rng = np.random.default_rng(seed)
-    V, H = config.vocab_size, config.hidden_size
-    params = {
-        "W_hx": rng.standard_normal((H, V)) * 0.1,
-        "W_hh": rng.standard_normal((H, H)) * (0.9 / math.sqrt(H)),
-        "b_h": np.zeros(H),
-        "W_yh": rng.standard_normal((V, H)) * (1.0 / math.sqrt(H)) * 0.1,
-        "b_y": np.zeros(V),
-    }
+    """Small Gaussian weights, zero biases (``cells.Cell.init_params``); the same ``seed`` gives the same
+    parameters."""
+    params = get_cell(config.cell).init_params(config.vocab_size, config.hidden_size, np.random.default_rng(seed))
     return {k: v.astype(dtype) for k, v in params.items()}
 
 
 def init_hidden(config: ModelConfig, batch_size: int, dtype=np.float64) -> np.ndarray:
-    """The zero hidden state, (B, H)."""
-    return np.zeros((batch_size, config.hidden_size), dtype=dtype)
+    """The zero state, (B, S)."""
+    return np.zeros((batch_size, config.state_size()), dtype=dtype)
 
 
 # --- the recurrence, two ways -------------------------------------------------------------------------------
 
-def _traced_hidden_states(W_hx, W_hh, b_h, h0, inputs_tm):
-    """hs (T, B, H) with every step traced by autograd."""
-    xs = anp.transpose(W_hx)[inputs_tm]  # (T, B, H)
-    h, hs = h0, []
-    for t in range(inputs_tm.shape[0]):
-        h = anp.tanh(xs[t] + anp.dot(h, anp.transpose(W_hh)) + b_h)
-        hs.append(h)
-    return anp.stack(hs, axis=0)
+def _traced_recurrence(cell, weights, state0, inputs_tm):
+    """(hs (T, B, H), last state (B, S)) with every step traced by autograd."""
+    return get_cell(cell).traced(weights, state0, inputs_tm)
 
 
 @primitive
-def fused_hidden_states(W_hx, W_hh, b_h, h0, inputs_tm):
-    """hs (T, B, H) as one autograd primitive: numpy loop forward, manual BPTT backward."""
-    return ops.recurrence_forward(W_hx, W_hh, b_h, h0, inputs_tm)
+def _fused(cell, inputs_tm, state0, *weights):
+    """(hs (T, B, H), last state (B, S), cache) as one autograd primitive: numpy loop forward, the cell's
+    hand-written BPTT backward. The last state and the cache are constants (never differentiated): the loss
+    depends on the state only through hs."""
+    return get_cell(cell).forward(weights, state0, inputs_tm)
 
 
-def _fused_vjp(argnums, hs, args, kwargs):
-    W_hx, W_hh, b_h, h0, inputs_tm = args
+def _fused_vjp(argnums, ans, args, kwargs):
+    cell, inputs_tm, state0, *weights = args
+    hs, _, cache = ans
 
-    def vjp(dhs):
-        dW_hx, dW_hh, db_h, dh0, _ = ops.recurrence_backward(W_hh, hs, h0, inputs_tm, dhs, W_hx.shape[1])
-        by_arg = (dW_hx, dW_hh, db_h, dh0)
+    def vjp(g):  # runs once per backward pass; the cell's backward overwrites the cache (it is not kept)
+        grads, dstate0, _ = get_cell(cell).backward(weights, state0, inputs_tm, hs, cache, g[0])
+        by_arg = (None, None, dstate0) + tuple(grads)
         return tuple(by_arg[i] for i in argnums)
 
     return vjp
 
 
-defvjp_argnums(fused_hidden_states, _fused_vjp)
+defvjp_argnums(_fused, _fused_vjp)
+
+
+def _fused_recurrence(cell, weights, state0, inputs_tm):
+    hs, last, _ = _fused(cell, inputs_tm, state0, *weights)
+    return hs, last
 
 
 # --- the output layer and the loss, two ways ----------------------------------------------------------------
@@ -153,7 +159,7 @@ def _traced_output_loss(hs, W_yh, b_y, targets_tm):
     return anp.mean(log_norm - anp.sum(logits * onehot, axis=-1))
 
 
-_HIDDEN_STATES = {"autograd": _traced_hidden_states, "fused": fused_hidden_states}
+_RECURRENCE = {"autograd": _traced_recurrence, "fused": _fused_recurrence}
 _OUTPUT_LOSS = {"autograd": _traced_output_loss, "fused": fused_output_loss}
 
 
@@ -169,74 +175,90 @@ def _time_major(inputs, targets=None):
     return inputs_tm, np.ascontiguousarray(np.asarray(targets, dtype=np.int64).T)
 
 
-def _loss_tm(params, h0, inputs_tm, targets_tm, engine):
-    hidden_states = _HIDDEN_STATES[engine]
-    hs = hidden_states(params["W_hx"], params["W_hh"], params["b_h"], h0, inputs_tm)
-    return _OUTPUT_LOSS[engine](hs, params["W_yh"], params["b_y"], targets_tm), hs
+def recurrence_weights(params, cell) -> tuple:
+    """The cell's own parameters of ``params``, in the order its recurrence functions take them."""
+    names = get_cell(cell).recurrence_names
+    missing = [name for name in names if name not in params]
+    if missing:
+        raise ConfigError(f"these parameters are not a {cell} model's: {', '.join(missing)} missing")
+    return tuple(params[name] for name in names)
 
 
-def loss(params, inputs, targets, h0, engine="fused"):
+def _loss_tm(params, h0, inputs_tm, targets_tm, engine, cell):
+    hs, last = _RECURRENCE[engine](cell, recurrence_weights(params, cell), h0, inputs_tm)
+    return _OUTPUT_LOSS[engine](hs, params["W_yh"], params["b_y"], targets_tm), last
+
+
+def loss(params, inputs, targets, h0, engine="fused", cell="rnn"):
     """Mean cross-entropy in nats per character; differentiable by autograd w.r.t. ``params`` and ``h0``."""
     _check_engine(engine)
     inputs_tm, targets_tm = _time_major(inputs, targets)
-    return _loss_tm(params, h0, inputs_tm, targets_tm, engine)[0]
+    return _loss_tm(params, h0, inputs_tm, targets_tm, engine, cell)[0]
 
 
 class LossAndGrads(NamedTuple):
     loss: float
-    grads: dict  # every parameter name plus "h0"
-    h_last: np.ndarray  # (B, H), to carry into the next window
+    grads: dict  # every parameter name plus "h0" (the gradient w.r.t. the initial state, (B, S))
+    h_last: np.ndarray  # the last state (B, S), to carry into the next window
 
 
-def loss_and_grads(params, inputs, targets, h0, engine="fused") -> LossAndGrads:
-    """Loss and its gradient w.r.t. every parameter and ``h0``, from autograd."""
+def loss_and_grads(params, inputs, targets, h0, engine="fused", cell="rnn") -> LossAndGrads:
+    """Loss and its gradient w.r.t. every parameter and the state ``h0``, from autograd."""
     _check_engine(engine)
     inputs_tm, targets_tm = _time_major(inputs, targets)
-    names = PARAM_NAMES + ("h0",)
-    hs_box = []
+    param_names = get_cell(cell).param_names
+    recurrence_weights(params, cell)
+    last_box = []
 
     def objective(arrays):  # a flat tuple: autograd boxes it more cheaply than a dict
-        value, hs = _loss_tm(dict(zip(PARAM_NAMES, arrays)), arrays[-1], inputs_tm, targets_tm, engine)
-        hs_box.append(hs)
+        value, last = _loss_tm(dict(zip(param_names, arrays)), arrays[-1], inputs_tm, targets_tm, engine, cell)
+        last_box.append(last)
         return value
 
-    value, gradients = value_and_grad(objective)(tuple(params[k] for k in PARAM_NAMES) + (h0,))
-    h_last = np.array(getval(hs_box[-1])[-1])
-    return LossAndGrads(float(value), dict(zip(names, gradients)), h_last)
+    value, gradients = value_and_grad(objective)(tuple(params[k] for k in param_names) + (h0,))
+    h_last = np.array(getval(last_box[-1]))
+    return LossAndGrads(float(value), dict(zip(param_names + ("h0",), gradients)), h_last)
 
 
-def forward(params, inputs, h0):
-    """Logits (B, T, V) and hidden states (B, T, H) for ids ``inputs`` (B, T) from ``h0`` (B, H)."""
+def forward_with_state(params, inputs, h0, cell="rnn"):
+    """Logits (B, T, V), hidden states h_t (B, T, H) and the last state (B, S) for ids ``inputs`` (B, T) from the
+    state ``h0`` (B, S), in plain numpy."""
     inputs_tm = _time_major(inputs)
-    hs = ops.recurrence_forward(params["W_hx"], params["W_hh"], params["b_h"], h0, inputs_tm)
+    hs, last, _ = get_cell(cell).forward(recurrence_weights(params, cell), h0, inputs_tm)
     T, B, H = hs.shape
     logits = ops.output_logits(hs.reshape(T * B, H), params["W_yh"], params["b_y"]).reshape(T, B, -1)
-    return logits.transpose(1, 0, 2), hs.transpose(1, 0, 2)
+    return logits.transpose(1, 0, 2), hs.transpose(1, 0, 2), last
 
 
-def _nll(params, inputs, targets, h0):
-    """Negative log-likelihoods (B, T) of ``targets`` and the last hidden state (B, H), in plain numpy."""
-    logits, hs = forward(params, inputs, h0)
+def forward(params, inputs, h0, cell="rnn"):
+    """Logits (B, T, V) and hidden states h_t (B, T, H) for ids ``inputs`` (B, T) from the state ``h0`` (B, S)."""
+    return forward_with_state(params, inputs, h0, cell)[:2]
+
+
+def _nll(params, inputs, targets, h0, cell):
+    """Negative log-likelihoods (B, T) of ``targets`` and the last state (B, S), in plain numpy."""
+    logits, _, last = forward_with_state(params, inputs, h0, cell)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
     targets = np.asarray(targets, dtype=np.int64)
-    return -np.take_along_axis(log_p, targets[..., None], axis=-1)[..., 0], hs[:, -1]
+    return -np.take_along_axis(log_p, targets[..., None], axis=-1)[..., 0], last
 
 
-def evaluate_batch_loss(params, inputs, targets, h0) -> float:
+def evaluate_batch_loss(params, inputs, targets, h0, cell="rnn") -> float:
     """Mean nats/char of a batch without autograd (for evaluation and finite differences)."""
-    return float(_nll(params, inputs, targets, h0)[0].mean(dtype=np.float64))
+    return float(_nll(params, inputs, targets, h0, cell)[0].mean(dtype=np.float64))
 
 
-def evaluate_loss(params, ids, window: int = 256) -> float:
+def evaluate_loss(params, ids, window: int = 256, cell="rnn") -> float:
     """Mean nats/char of predicting ids[1:] from ids[:-1] as one stream, the hidden state carried through."""
     ids = np.asarray(ids, dtype=np.int64)
     if ids.size < 2:
         raise ValueError("need at least 2 characters to evaluate a loss")
-    h = np.zeros((1, params["W_hh"].shape[0]), dtype=params["W_hh"].dtype)
+    W_hh = params["W_hh"]
+    h = np.zeros((1, get_cell(cell).state_size(W_hh.shape[1])), dtype=W_hh.dtype)
     total = 0.0
     for start in range(0, ids.size - 1, window):
         y = ids[start + 1:start + window + 1][None, :]
-        nll, h = _nll(params, ids[start:start + y.shape[1]][None, :], y, h)
+        nll, h = _nll(params, ids[start:start + y.shape[1]][None, :], y, h, cell)
         total += float(nll.sum(dtype=np.float64))
     return total / (ids.size - 1)

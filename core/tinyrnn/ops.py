@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 
+import autograd.numpy as anp
 import numpy as np
 
 from . import wasm_kernels
@@ -23,7 +24,7 @@ from . import wasm_kernels
 # against.
 WASM = sys.platform == "emscripten"
 BACKEND = wasm_kernels.BACKEND  # what computes the products here, for the app and the benchmarks
-_simd_for = wasm_kernels.for_arrays
+simd_for = wasm_kernels.for_arrays  # the kernels for these arrays inside Pyodide, else None
 # numpy's einsum runs a product as one iterator over every (n, i, j), which numpy refuses beyond 2**31 elements
 # ("iterator is too large"); such products take numpy's own loop (matmul) instead.
 _EINSUM_LIMIT = 2**31 - 1
@@ -31,7 +32,7 @@ _EINSUM_LIMIT = 2**31 - 1
 
 def _wasm_product(kernel, spec, a, b, n_terms, plain):
     """A product inside Pyodide: the SIMD kernel (float32), else einsum while numpy allows it, else ``plain()``."""
-    simd = _simd_for(a, b)
+    simd = simd_for(a, b)
     if simd:
         return getattr(simd, kernel)(a, b)
     return np.einsum(spec, a, b) if n_terms <= _EINSUM_LIMIT else plain()
@@ -98,12 +99,26 @@ def backward_time_loop(das, dhs, W_hh, norms=None):
     return dh_next
 
 
+def sigmoid_(a):
+    """In place: a = σ(a) = (1 + tanh(a/2)) / 2, which never overflows (1/(1+exp(−a)) does for a ≪ 0)."""
+    a *= 0.5
+    np.tanh(a, out=a)
+    a += 1
+    a *= 0.5
+    return a
+
+
+def traced_sigmoid(a):
+    """σ(a) as ``sigmoid_`` computes it, traced by autograd."""
+    return 0.5 * (anp.tanh(0.5 * a) + 1)
+
+
 def recurrence_forward(W_hx, W_hh, b_h, h0, inputs_tm):
     """Hidden states for time-major ids ``inputs_tm`` (T, B) from ``h0`` (B, H): returns hs (T, B, H)."""
     a = W_hx.T[inputs_tm]  # (T, B, H): the embedding lookup replaces a one-hot product
     a += b_h
     W_hh_t = np.ascontiguousarray(W_hh.T)  # once, so that every step is a plain (B, H) @ (H, H) product
-    simd = _simd_for(a, W_hh_t, h0)
+    simd = simd_for(a, W_hh_t, h0)
     return (simd.rnn_forward if simd else forward_time_loop)(a, W_hh_t, h0)
 
 
@@ -115,7 +130,7 @@ def recurrence_backward(W_hh, hs, h0, inputs_tm, dhs, vocab_size, with_norms=Fal
     T, B, H = hs.shape
     das = 1 - hs * hs  # tanh'(a_t) for every step in one vectorised op; scaled in place by the time loop
     norms = np.empty(T) if with_norms else None
-    simd = _simd_for(das, dhs, W_hh)
+    simd = simd_for(das, dhs, W_hh)
     dh0 = (simd.rnn_backward if simd else backward_time_loop)(das, dhs, W_hh, norms)
     h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)  # (T, B, H): h_{t-1}
     das_flat = das.reshape(T * B, H)
@@ -137,7 +152,7 @@ def output_backward(dlogits, hs_flat, W_yh):
 
 def softmax_cross_entropy(logits, targets):
     """Mean cross-entropy (nats) and its gradient (p - onehot) / N w.r.t. ``logits`` (N, V), for ids ``targets`` (N,)."""
-    simd = _simd_for(logits)
+    simd = simd_for(logits)
     if simd:
         return simd.softmax_cross_entropy(logits, targets)
     rows = np.arange(logits.shape[0])

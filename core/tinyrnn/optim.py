@@ -12,9 +12,10 @@ import math
 import numpy as np
 
 from . import wasm_kernels
+from .config import SETTINGS
 from .errors import ConfigError
 
-OPTIMIZERS = ("sgd", "adagrad", "adam")
+OPTIMIZERS = SETTINGS["optimizer"].choices  # the settings table is the one list of names
 
 
 def global_norm(grads: dict) -> float:
@@ -45,8 +46,6 @@ class Optimizer:
     slots: tuple = ()  # per-parameter state arrays, stored as "<slot>/<param name>"
 
     def __init__(self, lr: float):
-        from .config import SETTINGS  # config imports this module (OPTIMIZERS)
-
         self.lr = float(SETTINGS["lr"].check(lr))  # numpy scalars are numbers too
         self.state: dict = {}
 
@@ -159,7 +158,5 @@ class Adam(Optimizer):
 
 def make_optimizer(name: str, lr: float) -> Optimizer:
     """An optimiser by name: one of ``OPTIMIZERS``."""
-    classes = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}
-    if not isinstance(name, str) or name not in classes:
-        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
-    return classes[name](lr)
+    SETTINGS["optimizer"].check(name)
+    return {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}[name](lr)

@@ -8,45 +8,50 @@ import numpy as np
 
 from .config import SETTINGS
 from .errors import ConfigError
-from .model import PARAM_NAMES
+from .cells import get_cell
+from .model import recurrence_weights
 from .vocab import Vocabulary
 
 MAX_SAMPLE_LENGTH = 100_000
 
 
-def _check_sampling_inputs(params, vocab, prime, seed) -> None:
+def _check_sampling_inputs(params, vocab, prime, seed, cell) -> None:
     if not isinstance(vocab, Vocabulary):
         raise TypeError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
     if not isinstance(prime, str):
         raise TypeError(f"prime must be a str, got {type(prime).__name__}")
     if seed is not None:
         SETTINGS["seed"].check(seed)
-    if not isinstance(params, dict) or any(k not in params for k in PARAM_NAMES):
-        raise ConfigError(f"params must be a dict with the arrays {', '.join(PARAM_NAMES)}")
-    vocab_size = np.shape(params["W_hx"])[-1] if np.ndim(params["W_hx"]) == 2 else None
+    names = get_cell(cell).param_names
+    if not isinstance(params, dict) or any(k not in params for k in names):
+        raise ConfigError(f"params of a {cell} model must be a dict with the arrays {', '.join(names)}")
+    vocab_size = np.shape(params["W_yh"])[0] if np.ndim(params["W_yh"]) == 2 else None
     if vocab_size != vocab.size:
         raise ConfigError(f"the vocabulary has {vocab.size} symbols but the parameters are for {vocab_size} "
-                          f"(W_hx has shape {np.shape(params['W_hx'])}); use the vocabulary saved with them")
+                          f"(W_yh has shape {np.shape(params['W_yh'])}); use the vocabulary saved with them")
 
 
 def sample(params: dict, vocab, length: int, prime: str = "", temperature: float = 1.0,
-           seed: int | None = None) -> str:
+           seed: int | None = None, cell: str = "rnn") -> str:
     """``length`` characters continuing ``prime`` (the prime itself is not returned).
 
-    The next-character distribution from hidden state h is softmax((W_yh h + b_y) / temperature). The prime is
-    fed through the network first; with no prime the state is zero, so the first character comes from
-    softmax(b_y / temperature). ``temperature == 0`` picks the most likely character (greedy)."""
+    The next-character distribution from hidden state h is softmax((W_yh h + b_y) / temperature); ``cell`` is
+    the model's cell (``TrainConfig.cell``). The prime is fed through the network first; with no prime the state
+    is zero, so the first character comes from softmax(b_y / temperature). ``temperature == 0`` picks the most likely character (greedy)."""
     if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or not 0 <= length <= MAX_SAMPLE_LENGTH:
         raise ConfigError(f"length must be a whole number from 0 to {MAX_SAMPLE_LENGTH:,}, got {length!r}")
     if isinstance(temperature, (bool, np.bool_)) or not isinstance(temperature, (int, float, np.integer, np.floating)) \
             or not (math.isfinite(temperature) and 0 <= temperature <= 100):
         raise ConfigError(f"temperature must be a number in [0, 100], got {temperature!r}")
-    _check_sampling_inputs(params, vocab, prime, seed)
-    W_hx, W_hh, b_h, W_yh, b_y = (np.asarray(params[k], dtype=np.float64) for k in PARAM_NAMES)
+    _check_sampling_inputs(params, vocab, prime, seed, cell)
+    recurrence = get_cell(cell)
+    weights = tuple(np.asarray(w, dtype=np.float64) for w in recurrence_weights(params, cell))
+    W_yh, b_y = (np.asarray(params[k], dtype=np.float64) for k in ("W_yh", "b_y"))
     rng = np.random.default_rng(seed)
-    h = np.zeros(W_hh.shape[0])
+    h = np.zeros(W_yh.shape[1])
+    state = np.zeros(recurrence.state_size(W_yh.shape[1]))
     for i in vocab.encode(prime):
-        h = np.tanh(W_hx[:, i] + W_hh @ h + b_h)
+        h, state = recurrence.step(weights, state, i)
     out = []
     for _ in range(length):
         logits = W_yh @ h + b_y
@@ -58,5 +63,5 @@ def sample(params: dict, vocab, length: int, prime: str = "", temperature: float
             p = np.exp(z)
             i = int(rng.choice(p.size, p=p / p.sum()))
         out.append(i)
-        h = np.tanh(W_hx[:, i] + W_hh @ h + b_h)
+        h, state = recurrence.step(weights, state, i)
     return vocab.decode(out)

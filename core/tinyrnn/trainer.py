@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from . import model as model_lib
-from .bptt import manual_bptt
+from .bptt import gradient_reach, manual_bptt
 from .checkpoint import Checkpoint, check_state
 from .config import StepMetrics, TrainConfig
 from .errors import CheckpointError, ConfigError, TextError, TrainingDiverged
@@ -77,7 +77,7 @@ class Trainer:
             raise TypeError(f"vocab must be a Vocabulary, got {type(self.vocab).__name__}")
         self.text_sha256 = text_fingerprint(text)
         ids = self.vocab.encode(text)
-        self.model_config = model_lib.ModelConfig(self.vocab.size, config.hidden_size)
+        self.model_config = model_lib.ModelConfig(self.vocab.size, config.hidden_size, config.cell)
         self.dtype = np.dtype(config.dtype)
         n_val = int(len(ids) * config.val_fraction)
         self.train_ids, self.val_ids = ids[: len(ids) - n_val], ids[len(ids) - n_val:]
@@ -120,7 +120,7 @@ class Trainer:
         started = time.perf_counter()
         inputs, targets = self.current_batch()
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite values are detected just below
-            result = model_lib.loss_and_grads(self.params, inputs, targets, self.hidden, cfg.engine)
+            result = model_lib.loss_and_grads(self.params, inputs, targets, self.hidden, cfg.engine, cfg.cell)
         grads = {k: g for k, g in result.grads.items() if k != "h0"}
         norm = global_norm(grads)
         if not (math.isfinite(result.loss) and math.isfinite(norm)):
@@ -174,13 +174,29 @@ class Trainer:
         """Validation loss (nats/char) on the first ``eval_chars`` characters of the validation text."""
         if self.val_ids.size < 2:
             raise ConfigError("there is no validation text (val_fraction is 0 or the text is too short)")
-        return model_lib.evaluate_loss(self.params, self.val_ids[: self.config.eval_chars + 1])
+        return model_lib.evaluate_loss(self.params, self.val_ids[: self.config.eval_chars + 1], cell=self.config.cell)
 
-    def gradient_flow(self) -> np.ndarray:
-        """‖∂L/∂h_t‖ for t = 1..T on the current batch (manual BPTT), shape (T,)."""
-        inputs, targets = self.current_batch()
-        params64 = {k: v.astype(np.float64) for k, v in self.params.items()}
-        return manual_bptt(params64, inputs, targets, self.hidden.astype(np.float64)).dh_norms
+    def gradient_flow(self, cell: str | None = None, seq_len: int | None = None, last_step: bool = False) -> np.ndarray:
+        """‖∂L/∂h_t‖ for t = 1..T on the current batch (manual BPTT, float64), shape (T,); with ``last_step``,
+        ‖∂L_T/∂h_t‖ of the last character's loss alone (``bptt.gradient_reach``).
+
+        With another ``cell``, the same quantity for a freshly initialised model of that cell (seed and H of this
+        run) from a zero state, on the same batch: the comparison of how far each cell's gradients reach back.
+        ``seq_len`` (≤ the stream length) takes a longer window from the current position."""
+        T = self.config.seq_len if seq_len is None else seq_len
+        if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or not 1 <= T <= self.stream_len:
+            raise ConfigError(f"seq_len for the gradient flow must be a whole number from 1 to {self.stream_len:,}")
+        start = min(self.window * self.config.seq_len, self.stream_len - T)
+        inputs, targets = self._inputs[:, start:start + T], self._targets[:, start:start + T]
+        if cell is None or cell == self.config.cell:
+            params, state, cell = self.params, self.hidden, self.config.cell
+        else:
+            other = model_lib.ModelConfig(self.vocab.size, self.config.hidden_size, cell)
+            params, state = model_lib.init_params(other, self.config.seed), model_lib.init_hidden(other, inputs.shape[0])
+        params64, state64 = {k: v.astype(np.float64) for k, v in params.items()}, state.astype(np.float64)
+        if last_step:
+            return gradient_reach(params64, inputs, targets, state64, cell)
+        return manual_bptt(params64, inputs, targets, state64, cell=cell).dh_norms
 
     def gradient_check(self, max_batch: int = 2, max_len: int = 8, n_probes: int = 12, tolerance_fd: float = 1e-5):
         """Compare the gradient methods on a small slice of the current batch (see ``gradcheck``).
@@ -193,12 +209,13 @@ class Trainer:
         inputs, targets = self.current_batch()
         return gradient_check(self.params, inputs[:max_batch, :max_len], targets[:max_batch, :max_len],
                               self.hidden[:max_batch], n_probes=n_probes, seed=self.step_count,
-                              tolerance_fd=tolerance_fd)
+                              tolerance_fd=tolerance_fd, cell=self.config.cell)
 
     def sample(self, length: int, prime: str = "", temperature: float = 1.0, seed: int | None = None) -> str:
         from .sampling import sample
 
-        return sample(self.params, self.vocab, length, prime=prime, temperature=temperature, seed=seed)
+        return sample(self.params, self.vocab, length, prime=prime, temperature=temperature, seed=seed,
+                      cell=self.config.cell)
 
     def divergence_warning(self) -> str | None:
         """A sentence saying what to change if the recent loss is far above ln V (diverging), else None."""
@@ -232,6 +249,8 @@ class Trainer:
         if config.hidden_size != checkpoint.config.hidden_size:
             raise CheckpointError(
                 f"the checkpoint has hidden size {checkpoint.config.hidden_size}, not {config.hidden_size}")
+        if config.cell != checkpoint.config.cell:
+            raise CheckpointError(f"the checkpoint is a {checkpoint.config.cell} model, not a {config.cell}")
         if text is None:
             raise TextError("give the text to train on (the checkpoint does not store it)")
         check_text(text)

@@ -1,8 +1,8 @@
 """float32 kernels in WebAssembly SIMD for the browser (Pyodide), where numpy has no BLAS.
 
 ``kernels/simd.c``, compiled to ``kernels/simd.wasm`` by ``tools/build_kernel.py``, holds one matrix product, the
-two time loops of the recurrence (ops.recurrence_forward / recurrence_backward), the softmax cross-entropy and
-Adam's update. The module imports Pyodide's own linear memory, so it reads and writes numpy's buffers in place:
+two time loops of each cell's recurrence (tanh RNN: ops.py; GRU: gru.py; LSTM: lstm.py), the softmax
+cross-entropy and Adam's update. The module imports Pyodide's own linear memory, so it reads and writes numpy's buffers in place:
 nothing is copied. Inside Pyodide, bptt and optim ask ``for_arrays`` and use these kernels for C-ordered float32
 arrays; everything else runs their numpy code, which is also the reference the kernels are tested against
 (tests/test_wasm_kernels.py runs this same ``.wasm`` natively with wasmtime). Every method checks shapes and
@@ -34,6 +34,11 @@ def address(a) -> int:
     return a.__array_interface__["data"][0]
 
 
+def _norms_ok(norms, T) -> bool:
+    """``norms`` is None or a C-contiguous float64 (T,) array (the kernels write ‖∂L/∂h_t‖ into it)."""
+    return norms is None or (norms.shape == (T,) and norms.dtype == np.float64 and norms.flags.c_contiguous)
+
+
 def _require(ok: bool, what: str) -> None:
     if not ok:
         raise ValueError(f"WebAssembly kernel called with {what}")
@@ -41,12 +46,15 @@ def _require(ok: bool, what: str) -> None:
 
 class SimdKernels:
     """The module's exports with numpy-shaped signatures. ``exports`` has ``sgemm``, ``rnn_forward``,
-    ``rnn_backward``, ``softmax_xent`` and ``adam``; ``address(array)`` gives an array's offset in the module's
+    ``rnn_backward``, ``gru_forward``, ``gru_backward``, ``lstm_forward``, ``lstm_backward``, ``softmax_xent`` and
+    ``adam``; ``address(array)`` gives an array's offset in the module's
     memory. Arrays must be C-contiguous float32 (``usable``) unless stated otherwise."""
 
     def __init__(self, exports, address=address):
         self._sgemm, self._forward, self._backward = exports.sgemm, exports.rnn_forward, exports.rnn_backward
         self._softmax_xent, self._adam = exports.softmax_xent, exports.adam
+        self._gru_forward, self._gru_backward = exports.gru_forward, exports.gru_backward
+        self._lstm_forward, self._lstm_backward = exports.lstm_forward, exports.lstm_backward
         self._address = address
 
     def _product(self, M, N, K, a, sa_i, sa_k, b):
@@ -92,6 +100,57 @@ class SimdKernels:
         at = self._address
         self._backward(T, B, H, at(das), at(dhs), at(W_hh), at(dh), 0 if norms is None else at(norms))
         return dh
+
+    def gru_forward(self, x, W_hh_t, b_hh, h0, hs, hn):
+        """As ``gru.forward_time_loop``: in place over ``x`` (T, B, 3H); writes ``hs``, ``hn`` (T, B, H)."""
+        T, B, H3 = x.shape
+        H = H3 // 3
+        _require(H3 == 3 * H and W_hh_t.shape == (H, H3) and b_hh.shape == (H3,) and h0.shape == (B, H)
+                 and hs.shape == hn.shape == (T, B, H) and usable(x, W_hh_t, b_hh, h0, hs, hn),
+                 f"shapes {x.shape}, {W_hh_t.shape}, {b_hh.shape}, {h0.shape}, {hs.shape}, {hn.shape}")
+        scratch = np.empty((B, H3), dtype=np.float32)
+        at = self._address
+        self._gru_forward(T, B, H, at(x), at(W_hh_t), at(b_hh), at(h0), at(hs), at(hn), at(scratch))
+        return hs
+
+    def gru_backward(self, gates, hn, hs, h0, dhs, W_hh, dhh, norms=None):
+        """As ``gru.backward_time_loop``: in place over ``gates`` (T, B, 3H), writes ``dhh``; returns dL/dh0."""
+        T, B, H3 = gates.shape
+        H = H3 // 3
+        _require(H3 == 3 * H and hn.shape == hs.shape == dhs.shape == (T, B, H) and h0.shape == (B, H)
+                 and W_hh.shape == (H3, H) and dhh.shape == gates.shape and _norms_ok(norms, T)
+                 and usable(gates, hn, hs, h0, dhs, W_hh, dhh),
+                 f"shapes {gates.shape}, {hn.shape}, {hs.shape}, {h0.shape}, {dhs.shape}, {W_hh.shape}, {dhh.shape}")
+        dh = np.zeros((B, H), dtype=np.float32)
+        at = self._address
+        self._gru_backward(T, B, H, at(gates), at(hn), at(hs), at(h0), at(dhs), at(W_hh), at(dhh), at(dh),
+                           0 if norms is None else at(norms))
+        return dh
+
+    def lstm_forward(self, x, W_hh_t, h0, c0, hs, cs):
+        """As ``lstm.forward_time_loop``: in place over ``x`` (T, B, 4H); writes ``hs``, ``cs`` (T, B, H)."""
+        T, B, H4 = x.shape
+        H = H4 // 4
+        _require(H4 == 4 * H and W_hh_t.shape == (H, H4) and h0.shape == c0.shape == (B, H)
+                 and hs.shape == cs.shape == (T, B, H) and usable(x, W_hh_t, h0, c0, hs, cs),
+                 f"shapes {x.shape}, {W_hh_t.shape}, {h0.shape}, {c0.shape}, {hs.shape}, {cs.shape}")
+        at = self._address
+        self._lstm_forward(T, B, H, at(x), at(W_hh_t), at(h0), at(c0), at(hs), at(cs))
+        return hs
+
+    def lstm_backward(self, gates, cs, c0, dhs, W_hh, norms_h=None, norms_c=None):
+        """As ``lstm.backward_time_loop``: in place over ``gates`` (T, B, 4H); returns (dL/dh0, dL/dc0)."""
+        T, B, H4 = gates.shape
+        H = H4 // 4
+        _require(H4 == 4 * H and cs.shape == dhs.shape == (T, B, H) and c0.shape == (B, H)
+                 and W_hh.shape == (H4, H) and _norms_ok(norms_h, T) and _norms_ok(norms_c, T)
+                 and usable(gates, cs, c0, dhs, W_hh),
+                 f"shapes {gates.shape}, {cs.shape}, {c0.shape}, {dhs.shape}, {W_hh.shape}")
+        dh, dc = np.zeros((B, H), dtype=np.float32), np.zeros((B, H), dtype=np.float32)
+        at = self._address
+        self._lstm_backward(T, B, H, at(gates), at(cs), at(c0), at(dhs), at(W_hh), at(dh), at(dc),
+                            0 if norms_h is None else at(norms_h), 0 if norms_c is None else at(norms_c))
+        return dh, dc
 
     def adam(self, p, g, m, v, beta1, beta2, step, eps):
         """As ``optim.Adam``'s numpy update, bit for bit (same float32 operations in the same order):

@@ -5,7 +5,7 @@ answered from ``.cache/mirror/<host>/<path>`` or aborted and recorded, and the t
 
 Environment:
   TINYRNN_SITE      a built *self-contained* site (default: build/site; built if missing)
-  TINYRNN_MIRROR    the mirror made by webapp/mirror.py (default: .cache/mirror; assembled if missing)
+  TINYRNN_MIRROR    the mirror made by python -m sitebuild.mirror (default: .cache/mirror; assembled if missing)
   TINYRNN_CHROMIUM  the browser executable (default: /usr/bin/chromium)
 """
 from __future__ import annotations
@@ -26,7 +26,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "browser"
-sys.path.insert(0, str(REPO / "webapp"))
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -48,7 +47,7 @@ def _mirror_dir() -> Path:
 def mirror_dir() -> Path:
     d = _mirror_dir()
     if not (d / "selfcontained" / "pyodide" / "pyodide-lock.json").exists():
-        subprocess.run([sys.executable, str(REPO / "webapp" / "mirror.py"), "--dest", str(d)], check=True)
+        subprocess.run([sys.executable, "-m", "sitebuild.mirror", "--dest", str(d)], check=True, cwd=REPO)
     return d
 
 
@@ -56,8 +55,8 @@ def mirror_dir() -> Path:
 def site_dir(mirror_dir) -> Path:
     site = _site_dir()
     if not (site / "index.html").exists():
-        subprocess.run([sys.executable, str(REPO / "webapp" / "build_site.py"), "--mode", "self-contained",
-                        "--out", str(site), "--mirror", str(mirror_dir)], check=True)
+        subprocess.run([sys.executable, "-m", "sitebuild.build", "--mode", "self-contained",
+                        "--out", str(site), "--mirror", str(mirror_dir)], check=True, cwd=REPO)
     info = json.loads((site / "BUILD-INFO.json").read_text())
     if info.get("mode") != "self-contained":
         pytest.fail(f"{site} is a {info.get('mode')!r} build; the browser test needs --mode self-contained")
@@ -66,7 +65,7 @@ def site_dir(mirror_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def site_url(site_dir):
-    import serve
+    from sitebuild import serve
 
     server = serve.make_server(site_dir, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, name="site-server", daemon=True)
@@ -117,12 +116,12 @@ def mirror_path(mirror: Path, url: str) -> Path | None:
     return candidate
 
 
-@pytest.fixture
-def app_page(browser, site_url, mirror_dir, request):
-    """A fresh context (own cache, service workers blocked) with the offline-mirror router."""
+def _routed_page(browser, site_url, mirror_dir, request, service_workers: str):
+    """A fresh context (own cache) with the offline-mirror router; yields its page, then saves a screenshot and the
+    network log."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     downloads = Path(tempfile.mkdtemp(prefix="tinyrnn-dl-"))
-    context = browser.new_context(service_workers="block", accept_downloads=True,
+    context = browser.new_context(service_workers=service_workers, accept_downloads=True,
                                   viewport={"width": 1280, "height": 1000})
     net = NetLog()
 
@@ -164,3 +163,16 @@ def app_page(browser, site_url, mirror_dir, request):
     (ARTIFACTS / f"{request.node.name}-network.json").write_text(json.dumps(net.__dict__, indent=1))
     context.close()
     shutil.rmtree(downloads, ignore_errors=True)
+
+
+@pytest.fixture
+def app_page(browser, site_url, mirror_dir, request):
+    """A fresh context (own cache, service workers blocked) with the offline-mirror router."""
+    yield from _routed_page(browser, site_url, mirror_dir, request, service_workers="block")
+
+
+@pytest.fixture
+def sw_page(browser, site_url, mirror_dir, request):
+    """As ``app_page``, with service workers allowed (the offline tests); ``page.context.set_offline`` cuts the
+    network."""
+    yield from _routed_page(browser, site_url, mirror_dir, request, service_workers="allow")

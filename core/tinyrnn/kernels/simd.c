@@ -7,6 +7,10 @@
  *   sgemm         C = A B                        one matrix product (the output layer, dW_hh)
  *   rnn_forward   h_t = tanh(a_t + h_{t-1} W)    the whole forward time loop, in place
  *   rnn_backward  dL/da_t and dL/dh_0            the whole backward time loop, in place
+ *   gru_forward   the GRU's forward time loop    gates r, z, n and h_t (PyTorch's equations, gru.py)
+ *   gru_backward  the GRU's backward time loop   gate gradients and dL/dh_0
+ *   lstm_forward  the LSTM's forward time loop   gates i, f, g, o, c_t and h_t (lstm.py)
+ *   lstm_backward the LSTM's backward time loop  gate gradients, dL/dh_0 and dL/dc_0
  *   softmax_xent  loss terms and dL/dlogits      softmax cross-entropy over every row
  *   adam          one Adam update                the optimiser's array operations in one pass
  *
@@ -165,6 +169,165 @@ void rnn_backward(int T, int B, int H, float *das, const float *dhs, const float
         }
         if (norms) norms[t] = __builtin_sqrt(sum_sq);
         gemm(B, H, H, da, H, 1, w, H, dh, 0);
+    }
+}
+
+/* --- the gated cells (core/tinyrnn/gru.py, lstm.py hold the equations and the numpy twins) ------------------
+ * Element-wise work goes four floats at a time; a row's last H mod 4 floats go one at a time through the same
+ * vector code (n = 1: splat in, lane 0 out), so both paths round identically. */
+
+INLINE v128_t load_n(const float *p, int n) { return n == 4 ? wasm_v128_load(p) : wasm_f32x4_splat(*p); }
+
+INLINE void store_n(float *p, v128_t v, int n) {
+    if (n == 4) wasm_v128_store(p, v);
+    else *p = wasm_f32x4_extract_lane(v, 0);
+}
+
+/* sum of the squares of the first n lanes of v, in double */
+INLINE double sum_sq_n(v128_t v, int n) {
+    double s = 0.0;
+    for (int k = 0; k < n; k++) {
+        float x = k == 0 ? wasm_f32x4_extract_lane(v, 0) : k == 1 ? wasm_f32x4_extract_lane(v, 1)
+                : k == 2 ? wasm_f32x4_extract_lane(v, 2) : wasm_f32x4_extract_lane(v, 3);
+        s += (double)x * x;
+    }
+    return s;
+}
+
+#define ADD wasm_f32x4_add
+#define SUB wasm_f32x4_sub
+#define MUL wasm_f32x4_mul
+#define ONE wasm_f32x4_splat(1.0f)
+
+/* σ(x) = (1 + tanh(x/2)) / 2, as ops.sigmoid_ computes it (never overflows). */
+INLINE v128_t sigmoid_f32x4(v128_t x) {
+    v128_t half = wasm_f32x4_splat(0.5f);
+    return MUL(ADD(tanh_f32x4(MUL(x, half)), ONE), half);
+}
+
+/* x (T, B, 3H) holds W_ih x_t + b_ih on entry and the gates [r | z | n] on exit; hs (T, B, H) receives h_t, hn
+ * (T, B, H) receives W_hn h_{t-1} + b_hn. w (H, 3H) = W_hh transposed, b (3H) = b_hh, h0 (B, H); hh (B, 3H) is
+ * scratch. */
+EXPORT("gru_forward")
+void gru_forward(int T, int B, int H, float *x, const float *w, const float *b, const float *h0, float *hs,
+                 float *hn, float *hh) {
+    const float *h_prev = h0;
+    for (int t = 0; t < T; t++) {
+        gemm(B, 3 * H, H, h_prev, H, 1, w, 3 * H, hh, 0);
+        for (int row = 0; row < B; row++) {
+            float *g = x + (t * B + row) * 3 * H, *q = hh + row * 3 * H;
+            for (int j = 0, n; j < H; j += n) {
+                n = H - j >= 4 ? 4 : 1;
+                v128_t r = sigmoid_f32x4(ADD(load_n(g + j, n), ADD(load_n(q + j, n), load_n(b + j, n))));
+                v128_t z = sigmoid_f32x4(ADD(load_n(g + H + j, n), ADD(load_n(q + H + j, n), load_n(b + H + j, n))));
+                v128_t hn_j = ADD(load_n(q + 2 * H + j, n), load_n(b + 2 * H + j, n));
+                v128_t c = tanh_f32x4(ADD(load_n(g + 2 * H + j, n), MUL(r, hn_j)));
+                v128_t hp = load_n(h_prev + row * H + j, n);
+                store_n(g + j, r, n);
+                store_n(g + H + j, z, n);
+                store_n(g + 2 * H + j, c, n);
+                store_n(hn + (t * B + row) * H + j, hn_j, n);
+                store_n(hs + (t * B + row) * H + j, ADD(MUL(SUB(hp, c), z), c), n);
+            }
+        }
+        h_prev = hs + t * B * H;
+    }
+}
+
+/* Backward through the GRU, t = T-1 .. 0. gates (T, B, 3H) holds [r | z | n] on entry and [da_r | da_z | da_n]
+ * (the gradient w.r.t. W_ih x_t + b_ih) on exit; dhh (T, B, 3H) receives [da_r | da_z | da_n r] (w.r.t.
+ * W_hh h_{t-1} + b_hh). hn, hs, dhs (T, B, H), h0 (B, H), w (3H, H) = W_hh; dh (B, H) must be zero on entry and
+ * holds dL/dh0 on exit. If norms is not null, norms[t] (float64) = ||dL/dh_t|| over the batch. */
+EXPORT("gru_backward")
+void gru_backward(int T, int B, int H, float *gates, const float *hn, const float *hs, const float *h0,
+                  const float *dhs, const float *w, float *dhh, float *dh, double *norms) {
+    for (int t = T - 1; t >= 0; t--) {
+        const float *h_prev = t ? hs + (t - 1) * B * H : h0;
+        double sum_sq = 0.0;
+        for (int row = 0; row < B; row++) {
+            float *g = gates + (t * B + row) * 3 * H, *d = dhh + (t * B + row) * 3 * H, *dh_row = dh + row * H;
+            const float *hn_row = hn + (t * B + row) * H, *dhs_row = dhs + (t * B + row) * H;
+            for (int j = 0, n; j < H; j += n) {
+                n = H - j >= 4 ? 4 : 1;
+                v128_t grad = ADD(load_n(dhs_row + j, n), load_n(dh_row + j, n));
+                sum_sq += sum_sq_n(grad, n);
+                v128_t r = load_n(g + j, n), z = load_n(g + H + j, n), c = load_n(g + 2 * H + j, n);
+                v128_t da_n = MUL(MUL(grad, SUB(ONE, z)), SUB(ONE, MUL(c, c)));
+                v128_t da_z = MUL(MUL(MUL(grad, SUB(load_n(h_prev + row * H + j, n), c)), z), SUB(ONE, z));
+                v128_t da_r = MUL(MUL(MUL(da_n, load_n(hn_row + j, n)), r), SUB(ONE, r));
+                store_n(d + j, da_r, n);
+                store_n(d + H + j, da_z, n);
+                store_n(d + 2 * H + j, MUL(da_n, r), n);
+                store_n(g + j, da_r, n);
+                store_n(g + H + j, da_z, n);
+                store_n(g + 2 * H + j, da_n, n);
+                store_n(dh_row + j, MUL(grad, z), n);  /* the direct path; W_hh^T dhh is added below */
+            }
+        }
+        if (norms) norms[t] = __builtin_sqrt(sum_sq);
+        gemm(B, H, 3 * H, dhh + t * B * 3 * H, 3 * H, 1, w, H, dh, 1);
+    }
+}
+
+/* x (T, B, 4H) holds W_ih x_t + b_ih + b_hh on entry and the gates [i | f | g | o] on exit; hs, cs (T, B, H)
+ * receive h_t and c_t. w (H, 4H) = W_hh transposed; h0, c0 (B, H). */
+EXPORT("lstm_forward")
+void lstm_forward(int T, int B, int H, float *x, const float *w, const float *h0, const float *c0, float *hs,
+                  float *cs) {
+    const float *h_prev = h0, *c_prev = c0;
+    for (int t = 0; t < T; t++) {
+        gemm(B, 4 * H, H, h_prev, H, 1, w, 4 * H, x + t * B * 4 * H, 1);
+        for (int row = 0; row < B; row++) {
+            float *a = x + (t * B + row) * 4 * H;
+            for (int j = 0, n; j < H; j += n) {
+                n = H - j >= 4 ? 4 : 1;
+                v128_t i = sigmoid_f32x4(load_n(a + j, n)), f = sigmoid_f32x4(load_n(a + H + j, n));
+                v128_t g = tanh_f32x4(load_n(a + 2 * H + j, n)), o = sigmoid_f32x4(load_n(a + 3 * H + j, n));
+                v128_t c = ADD(MUL(f, load_n(c_prev + row * H + j, n)), MUL(i, g));
+                store_n(a + j, i, n);
+                store_n(a + H + j, f, n);
+                store_n(a + 2 * H + j, g, n);
+                store_n(a + 3 * H + j, o, n);
+                store_n(cs + (t * B + row) * H + j, c, n);
+                store_n(hs + (t * B + row) * H + j, MUL(tanh_f32x4(c), o), n);
+            }
+        }
+        h_prev = hs + t * B * H;
+        c_prev = cs + t * B * H;
+    }
+}
+
+/* Backward through the LSTM, t = T-1 .. 0. gates (T, B, 4H) holds [i | f | g | o] on entry and dL/da_t on exit;
+ * cs, dhs (T, B, H), c0 (B, H), w (4H, H) = W_hh; dh, dc (B, H) must be zero on entry and hold dL/dh0, dL/dc0 on
+ * exit. If not null, norms_h[t], norms_c[t] (float64) = ||dL/dh_t||, ||dL/dc_t|| over the batch. */
+EXPORT("lstm_backward")
+void lstm_backward(int T, int B, int H, float *gates, const float *cs, const float *c0, const float *dhs,
+                   const float *w, float *dh, float *dc, double *norms_h, double *norms_c) {
+    for (int t = T - 1; t >= 0; t--) {
+        const float *c_prev = t ? cs + (t - 1) * B * H : c0;
+        double sum_h = 0.0, sum_c = 0.0;
+        for (int row = 0; row < B; row++) {
+            float *a = gates + (t * B + row) * 4 * H, *dc_row = dc + row * H;
+            const float *c_row = cs + (t * B + row) * H;
+            for (int j = 0, n; j < H; j += n) {
+                n = H - j >= 4 ? 4 : 1;
+                v128_t gh = ADD(load_n(dhs + (t * B + row) * H + j, n), load_n(dh + row * H + j, n));
+                v128_t i = load_n(a + j, n), f = load_n(a + H + j, n);
+                v128_t g = load_n(a + 2 * H + j, n), o = load_n(a + 3 * H + j, n);
+                v128_t tc = tanh_f32x4(load_n(c_row + j, n));
+                v128_t d_c = ADD(load_n(dc_row + j, n), MUL(MUL(gh, o), SUB(ONE, MUL(tc, tc))));
+                sum_h += sum_sq_n(gh, n);
+                sum_c += sum_sq_n(d_c, n);
+                store_n(a + j, MUL(MUL(MUL(d_c, g), i), SUB(ONE, i)), n);
+                store_n(a + H + j, MUL(MUL(MUL(d_c, load_n(c_prev + row * H + j, n)), f), SUB(ONE, f)), n);
+                store_n(a + 2 * H + j, MUL(MUL(d_c, i), SUB(ONE, MUL(g, g))), n);
+                store_n(a + 3 * H + j, MUL(MUL(MUL(gh, tc), o), SUB(ONE, o)), n);
+                store_n(dc_row + j, MUL(d_c, f), n);
+            }
+        }
+        if (norms_h) norms_h[t] = __builtin_sqrt(sum_h);
+        if (norms_c) norms_c[t] = __builtin_sqrt(sum_c);
+        gemm(B, H, 4 * H, gates + t * B * 4 * H, 4 * H, 1, w, H, dh, 0);
     }
 }
 

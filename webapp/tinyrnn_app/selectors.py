@@ -1,0 +1,74 @@
+"""The page's stable selectors: one table that the layout, the tests and docs/app.md read.
+
+Every interactive widget and readout carries a CSS class ``tr-<name>``. Widgets and panes get it through
+``css_classes`` (Bokeh puts it on the component's host element; the content lives in an open shadow root, which
+Playwright's CSS locators pierce): ``page.locator(".tr-train button")``, ``page.locator(".tr-text textarea")``,
+``page.locator(".tr-status pre")``. The numeric readouts share one pane (``tr-readouts``, one update per refresh)
+in which each is ``<div class="tr-NAME"><span class="tr-kv">TEXT</span></div>``: ``page.locator(".tr-step .tr-kv")``.
+"""
+
+from __future__ import annotations
+
+# (selector, what it is and what is inside it), grouped as on the page
+WIDGETS: dict[str, str] = {
+    # text and corpus
+    "tr-text": "text area with the training text (`textarea` inside), pre-filled with the default corpus",
+    "tr-upload-text": "file input for a UTF-8 `.txt` file (`input[type=file]` inside)",
+    "tr-corpus": 'select of the built-in corpora (`select` inside; first option "Custom text")',
+    "tr-text-info": "readout (`pre`): size in characters and bytes, vocabulary size, or what is wrong",
+    # settings (`input`/`select` inside)
+    "tr-hidden-size": "number input: hidden size",
+    "tr-seq-len": "number input: sequence length (BPTT window)",
+    "tr-batch-size": "number input: batch size",
+    "tr-lr": "number input: learning rate",
+    "tr-optimizer": "select: optimiser",
+    "tr-clip-norm": "number input: gradient clipping by global norm (0 = off)",
+    "tr-engine": "select: gradient engine",
+    "tr-settings-info": "note (`pre` inside `.tr-note`): why a setting is not allowed, naming the range; hidden if none",
+    "tr-backend": "readout (`pre`): what computes the matrix products here (`tinyrnn.BACKEND`)",
+    # training
+    "tr-train": "button: start training (a new model if there is none or the text/settings changed)",
+    "tr-pause": "button: pause (disabled unless training)",
+    "tr-resume": "button: continue the current model (disabled unless paused with a model)",
+    "tr-reset": "button: discard the model and the charts",
+    "tr-status": 'readout (`pre`): what the app is doing ("Loading ...", "Training ...", "Paused at step N. ...")',
+    "tr-notice": "note (`pre` inside `.tr-note`): a warning about the run (diverging); hidden if none",
+    "tr-readouts": "the pane holding the readouts below (`.tr-NAME .tr-kv`), refreshed twice a second",
+    "tr-loss-chart": "Bokeh chart: training and validation loss against step",
+    "tr-flow-chart": "Bokeh chart: gradient norm ||dL/dh_t|| against t (log axis)",
+    # sampling
+    "tr-prime": "text input: priming text",
+    "tr-temperature": "number input: temperature (0 = greedy)",
+    "tr-length": "number input: characters to generate",
+    "tr-sample": "button: sample now (disabled without a model)",
+    "tr-sample-output": "readout (`pre`): the latest sample, prime + continuation, plain text",
+    "tr-sample-info": "readout (`pre`): where the latest sample came from (step, temperature)",
+    # model file and checks
+    "tr-download": "file-download button (`button` inside): the checkpoint (.npz) of the current model",
+    "tr-download-best": "file-download button (`button` inside): the checkpoint of the best-validation model so far",
+    "tr-upload-model": "file input: load a checkpoint (.npz)",
+    "tr-gradcheck": "button: gradient check on the current batch",
+    "tr-gradcheck-output": "readout (`pre`): relative errors autograd / fused / manual BPTT / finite differences",
+    # kept in this browser
+    "tr-forget": "button: clear what this browser keeps (text, settings, model, charts)",
+    "tr-storage": "readout (`pre`): what this browser keeps (saved HH:MM, step N), or why it could not keep it",
+    # errors
+    "tr-error": "alert with the last error message (`.tr-alert` inside; hidden when there is no error)",
+}
+
+# inside tr-readouts: <div class="tr-NAME"><span class="tr-kv">TEXT</span></div>
+READOUTS: dict[str, str] = {
+    "tr-step": '"Step N"',
+    "tr-loss": '"Train loss X nats/char (Y bits/char)" (mean since the last refresh) or "Train loss -"',
+    "tr-val-loss": '"Validation loss X nats/char (Y bits/char)" or "Validation loss -"',
+    "tr-chars": '"Chars seen N" (N with thousands separators)',
+    "tr-speed": '"N chars/s"',
+    "tr-elapsed": '"Elapsed S s" (training time)',
+}
+
+
+def css(name: str) -> list[str]:
+    """``css_classes`` for the component with selector ``name`` (which must be in the table)."""
+    if name not in WIDGETS:
+        raise KeyError(f"{name} is not in tinyrnn_app.selectors.WIDGETS")
+    return [name]

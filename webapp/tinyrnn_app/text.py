@@ -1,0 +1,90 @@
+"""The training text: the text area's content, the built-in corpus picker, uploads and the size readout."""
+
+from __future__ import annotations
+
+import param
+
+import tinyrnn
+
+from .render import sentence, text_summary
+from .state import Messages, batched
+
+MAX_TEXT_CHARS = 2_000_000  # a longer paste is refused with a message (the text area also stops at +1 char)
+MAX_TEXT_FILE_BYTES = 8_000_000  # uploads: read_text_file refuses more than this; then MAX_TEXT_CHARS applies
+CUSTOM_TEXT = "Custom text"
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be trained on here, as a sentence, or None (``tinyrnn.text_problem`` with the page's
+    length limit). Cheap enough to run on every edit."""
+    problem = tinyrnn.text_problem(text, max_chars=MAX_TEXT_CHARS)
+    return None if problem is None else sentence(problem)
+
+
+class TextPart(Messages):
+    """The text to learn from. Subclasses hear of edits through ``_text_changed()``."""
+
+    text = param.String(default="", label="Training text", doc="The text to learn from.")
+    corpus = param.Selector(default=CUSTOM_TEXT, objects=[CUSTOM_TEXT, *tinyrnn.corpus_names()], label="Built-in corpus")
+    text_info = param.String(default="", doc="Size and vocabulary of the text, or what is wrong with it.")
+
+    def __init__(self, **params):
+        names = list(tinyrnn.corpus_names())
+        params.setdefault("corpus", names[0] if names else CUSTOM_TEXT)
+        if "text" not in params:
+            params["text"] = tinyrnn.load_corpus(params["corpus"]) if params["corpus"] != CUSTOM_TEXT else ""
+        super().__init__(**params)
+        self._setting_corpus = False
+        self._update_text_info()
+
+    def _text_changed(self):
+        """Called after every edit of the text."""
+
+    @param.depends("corpus", watch=True)
+    def _on_corpus(self):
+        if self.corpus == CUSTOM_TEXT:
+            return
+        self.clear_error()
+        self._setting_corpus = True
+        try:
+            self.text = tinyrnn.load_corpus(self.corpus)
+        except tinyrnn.TinyRNNError as e:
+            self.show_error(f"Could not load the corpus: {e}")
+        finally:
+            self._setting_corpus = False
+
+    @param.depends("text", watch=True)
+    def _on_text(self):
+        if not self._setting_corpus and self.corpus != CUSTOM_TEXT:
+            self.corpus = CUSTOM_TEXT
+        problem = self._update_text_info()
+        if problem is not None and len(self.text) > MAX_TEXT_CHARS:
+            self.show_error(problem)
+        elif self.error.startswith("The text is too long"):
+            self.clear_error()
+        self._text_changed()
+
+    def _update_text_info(self) -> str | None:
+        problem = text_problem(self.text)
+        self.text_info = problem if problem is not None else text_summary(self.text)
+        return problem
+
+    @batched
+    def load_text_file(self, data: bytes | None, filename: str | None = None) -> bool:
+        """Use an uploaded ``.txt`` file as the training text. Returns False (and shows why) if it is unusable."""
+        if data is None:
+            return False
+        self.clear_error()
+        name = filename or "the file"
+        try:
+            text = tinyrnn.read_text_file(bytes(data), max_bytes=MAX_TEXT_FILE_BYTES)
+        except tinyrnn.TinyRNNError as e:
+            self.show_error(f"Could not use {name} as training text: {e}")
+            return False
+        problem = text_problem(text)
+        if problem is not None:
+            self.show_error(f"Could not use {name} as training text. {problem}")
+            return False
+        self.text = text
+        self.status = f"Loaded {name} as the training text."
+        return True
