@@ -69,7 +69,7 @@ test-min:
 	.venv-min/bin/pip install -q numpy==2.0.2 autograd==1.7.0 pytest==9.2.0 hypothesis==6.170.17 build==1.6.1
 	.venv-min/bin/pip install -q --no-deps -e .
 	.venv-min/bin/python -m pytest -q -p no:cacheprovider tests/test_gradients.py tests/test_training.py \
-		tests/test_checkpoint.py tests/test_sampling.py tests/test_vocab.py
+		tests/test_checkpoint.py tests/test_sampling.py tests/test_vocab.py tests/test_reliability.py
 
 test-browser: site
 	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m browser tests/browser
