@@ -3,7 +3,7 @@
 #   make test   set everything up and run every test (library, minimum versions, real browser)
 #   make train  train on the bundled corpus from the command line and print a sample
 #   make bench  benchmarks (not tests): throughput against numpy and PyTorch, in-browser ratio
-#   make bench-startup  benchmark (not a test): the built site's start-up time in Chromium, cold and warm visits
+#   make bench-startup  benchmark (not a test): the built site's start-up in Chromium: first, return, offline, 20 Mbit/s
 #   make pages-site  the same site, built where npm and Python 3.12 are already installed (the GitHub Pages workflow)
 PYTHON ?= python3
 PYTHON_MIN ?= $(firstword $(wildcard /root/.pyenv/versions/3.12*/bin/python3) python3.12)
@@ -69,7 +69,7 @@ test-min:
 	.venv-min/bin/pip install -q numpy==2.0.2 autograd==1.7.0 pytest==9.2.0 hypothesis==6.170.17 build==1.6.1
 	.venv-min/bin/pip install -q --no-deps -e .
 	.venv-min/bin/python -m pytest -q -p no:cacheprovider tests/test_gradients.py tests/test_training.py \
-		tests/test_checkpoint.py tests/test_sampling.py tests/test_vocab.py
+		tests/test_checkpoint.py tests/test_sampling.py tests/test_vocab.py tests/test_reliability.py
 
 test-browser: site
 	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m browser tests/browser

@@ -1,330 +1,234 @@
-"""Start-up time of the built site in a real browser: navigation -> ready (``body`` loses ``pn-loading``).
+"""Start-up of the built site in a real browser, as visitors meet it: navigation -> ready (``body`` loses
+``pn-loading``), with the site's service worker allowed.
 
 Run from the repository root with the project's venv (it has Playwright)::
 
-    .venv/bin/python -m bench.startup [--site build/site] [--compare OTHER_SITE] [--visits N]
-                                      [--json bench/results/startup.json]
+    .venv/bin/python -m bench.startup [--site build/site] [--rounds N] [--json bench/results/startup.json]
 
-Each site is served by ``sitebuild/serve.py`` (``make_server`` on 127.0.0.1, a free port) and visited by Debian's
-Chromium (``/usr/bin/chromium``, or ``$TINYRNN_CHROMIUM``) through Playwright, with a persistent browser profile
-in a temporary directory per site, as a returning visitor has: visit 0 is cold (empty profile), visits 1..N are
-warm (every file in the HTTP cache, revalidated with ``304 Not Modified``).  Reported per site: the cold time,
-the warm median with range and n, the page's own phases (when the worker was created and when it posted its
-status messages 'Loading pyodide', 'Installing environment', 'Executing code' and 'render'; milliseconds since
-navigation start, from ``performance.now()`` in the page), the CPU time of the site's Chromium (all its
-processes) per visit, and what the server answered.  With ``--compare`` the two sites are visited alternately,
-the order flipped every round, so load from other processes hits both alike; the paired differences
-(OTHER_SITE - SITE, same round) are printed too.
+Each round, with Debian's Chromium (``$TINYRNN_CHROMIUM`` overrides) and the site served by ``sitebuild.serve``
+on 127.0.0.1 (gzip on, as GitHub Pages compresses text):
 
-No Playwright request routing (it disables the HTTP cache): every host but 127.0.0.1 is made unresolvable with
-``--host-resolver-rules`` instead, and any request to another host is reported (the self-contained site makes
-none).  A table goes to stdout and everything, with machine information, to the JSON file.
+* **first**: a visit with an empty browser profile; then the wait until the service worker has cached the site and
+  controls the page (``precache_s``, after ready);
+* **return-1**, **return-2**: the same profile navigates again, twice (served by the service worker, cache first;
+  the first return visit also compiles the WebAssembly again, now from the service worker's cache);
+* **offline**: the same profile with the network cut (``context.set_offline(True)``);
+* **first-20mbit**: another empty profile, over an emulated network (CDP ``Network.emulateNetworkConditions``:
+  20 Mbit/s down, 40 ms round trip; applied to the page's target, see ``throttled_workers`` in the JSON).
+
+Reported per scenario: median (range) of the ready times, the bytes the server sent (bodies, after compression),
+the requests it answered, and the page's phases; machine, date and load average go to the JSON file. The
+A/B comparison of two builds with a warm HTTP cache (service workers blocked) is ``bench.startup_compare``.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import functools
 import json
 import os
-import platform
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from bench.startup_browser import (CHROMIUM_ARGS, INIT_SCRIPT, KNOWN_PAGE_ERROR, PHASES, VISIT_TIMEOUT_S,
+                                   is_outside, machine_info, median_range)
 from sitebuild import serve
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = REPO / "bench" / "results" / "startup.json"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
-VISIT_TIMEOUT_S = 240
-# Bokeh reports this while the worker links the documents right after the first render (harmless; the browser
-# test ignores it too, see tests/browser/test_app_browser.py). Every page error is kept in the JSON file.
-KNOWN_PAGE_ERROR = re.compile(r"^reference [0-9a-f-]{36} isn't known$")
-PHASES = ["worker", "Loading pyodide", "Installing environment", "Executing code", "render", "ready"]
-
-# Runs in the page before its own scripts: timestamps of the worker's creation, of the first of each of its
-# status messages and of 'render', and of the moment body loses the class pn-loading.
-INIT_SCRIPT = r"""
-(() => {
-  const t = window.__startup = {phases: {}, ready: null};
-  const Base = window.Worker;
-  window.Worker = class extends Base {
-    constructor(...args) {
-      super(...args);
-      t.phases.worker = performance.now();
-      this.addEventListener('message', (e) => {
-        const d = e.data || {};
-        const key = d.type === 'status' ? d.msg : d.type;
-        if ((d.type === 'status' || d.type === 'render') && !(key in t.phases)) t.phases[key] = performance.now();
-      });
-    }
-  };
-  const watch = () => {
-    const check = () => {
-      if (t.ready === null && !document.body.classList.contains('pn-loading')) t.ready = performance.now();
-    };
-    new MutationObserver(check).observe(document.body, {attributes: true, attributeFilter: ['class']});
-  };
-  if (document.body) watch(); else document.addEventListener('DOMContentLoaded', watch);
-})();
-"""
+SCENARIOS = ["first", "return-1", "return-2", "offline", "first-20mbit"]
+NETWORK_20MBIT = {"offline": False, "latency": 40, "downloadThroughput": 20e6 / 8, "uploadThroughput": 20e6 / 8}
+TARGETS = {"return-1": ("ready_s", 4.0), "return-2": ("ready_s", 4.0), "first-20mbit": ("ready_s", 15.0),
+           "first": ("bytes_sent", 20e6)}
 
 
-class Site:
-    """One site: its server (logging each response), its persistent browser profile and its visits."""
+class CountingServer:
+    """The site on 127.0.0.1 with ``sitebuild.serve``, counting what it sends: (path, status, body bytes,
+    seconds spent writing the body) per response since ``reset()``."""
 
-    def __init__(self, path: Path, label: str):
-        self.path, self.label = path.resolve(), label
-        self.server = serve.make_server(self.path, "127.0.0.1", 0)
-        self.server.responses = []  # (status, bytes) of every response, cleared before each visit
+    def __init__(self, site: Path):
+        self.server = serve.make_server(site, "127.0.0.1", 0)
+        self.lock = threading.Lock()
+        self.log: list[tuple[str, int, int, float]] = []
+        outer = self
 
         class Handler(serve.SiteHandler):
-            def log_request(self, code="-", size="-"):
-                status, nbytes = int(code), 0
-                if status == 200:
-                    f = self.translate_path(self.path)
-                    f = os.path.join(f, "index.html") if os.path.isdir(f) else f
-                    nbytes = os.path.getsize(f) if os.path.isfile(f) else 0
-                self.server.responses.append((status, nbytes))
+            def copyfile(self, source, outputfile):
+                n, t0 = 0, time.monotonic()
+                while chunk := source.read(1 << 16):
+                    outputfile.write(chunk)
+                    n += len(chunk)
+                with outer.lock:
+                    outer.log.append((self.path, 200, n, time.monotonic() - t0))
 
-        self.server.RequestHandlerClass = functools.partial(Handler, directory=str(self.path))
+            def log_request(self, code="-", size="-"):
+                if str(code) != "200":
+                    with outer.lock:
+                        outer.log.append((self.path, int(code), 0, 0.0))
+
+        self.server.RequestHandlerClass = functools.partial(Handler, directory=str(site))
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.profile = tempfile.TemporaryDirectory(prefix="tinyrnn-startup-profile-")
-        self.visits: list[dict] = []
-        self.outside: list[str] = []  # this visit's requests to another host than 127.0.0.1
-        self.errors: list[str] = []  # this visit's uncaught errors in the page
-        self.context = self.page = None
 
-    def open(self, pw, exe: str) -> None:
-        self.context = pw.chromium.launch_persistent_context(
-            self.profile.name, executable_path=exe, args=CHROMIUM_ARGS, headless=True,
-            service_workers="block", viewport={"width": 1280, "height": 1000})
-        self.context.add_init_script(INIT_SCRIPT)
-        self.page = self.context.pages[0] if self.context.pages else self.context.new_page()
-        self.context.on("request", lambda r: self.outside.append(r.url) if _is_outside(r.url) else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-
-    def visit(self, n: int) -> dict:
-        self.server.responses.clear()
-        self.outside.clear()
-        self.errors.clear()
-        cpu0 = _browser_cpu_seconds(self.profile.name)
-        self.page.goto(self.url, wait_until="commit")
-        try:
-            self.page.wait_for_function("() => window.__startup && window.__startup.ready !== null",
-                                        polling=100, timeout=VISIT_TIMEOUT_S * 1000)
-            ok = True
-        except Exception:  # noqa: BLE001 - a page that never becomes ready is a result, not a crash
-            ok = False
-        try:
-            t = self.page.evaluate("() => window.__startup") or {"phases": {}, "ready": None}
-        except Exception:  # noqa: BLE001 - e.g. a crashed page
-            t = {"phases": {}, "ready": None}
-        cpu = _browser_cpu_seconds(self.profile.name) - cpu0
-        status: dict[str, int] = {}
-        for code, _ in self.server.responses:
-            status[str(code)] = status.get(str(code), 0) + 1
-        phases = {k: t["phases"][k] / 1000 for k in PHASES[:-1] if t["phases"].get(k) is not None}
-        res = {"visit": n, "ready_s": t["ready"] / 1000 if ok and t["ready"] is not None else None,
-               "phases_s": phases, "cpu_s": round(cpu, 2), "server": status,
-               "bytes_sent": sum(b for _, b in self.server.responses), "outside": list(self.outside),
-               "page_errors": list(self.errors), "load1": os.getloadavg()[0]}
-        self.visits.append(res)
-        return res
+    def reset(self) -> list[tuple[str, int, int, float]]:
+        with self.lock:
+            log, self.log = self.log, []
+        return log
 
     def close(self) -> None:
-        if self.context is not None:
-            self.context.close()
         self.server.shutdown()
         self.server.server_close()
+
+
+class Visitor:
+    """One browser profile (persistent, empty at first) with the site's service worker allowed."""
+
+    def __init__(self, pw, exe: str, server: CountingServer, network: dict | None = None):
+        self.profile = tempfile.TemporaryDirectory(prefix="tinyrnn-startup-profile-")
+        self.server = server
+        self.context = pw.chromium.launch_persistent_context(
+            self.profile.name, executable_path=exe, args=CHROMIUM_ARGS, headless=True, service_workers="allow",
+            viewport={"width": 1280, "height": 1000})
+        self.context.add_init_script(INIT_SCRIPT)
+        self.page = self.context.pages[0] if self.context.pages else self.context.new_page()
+        self.outside: list[str] = []
+        self.errors: list[str] = []
+        self.context.on("request", lambda r: self.outside.append(r.url) if is_outside(r.url) else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        if network:
+            cdp = self.context.new_cdp_session(self.page)
+            cdp.send("Network.enable")
+            cdp.send("Network.emulateNetworkConditions", network)
+
+    def visit(self, scenario: str) -> dict:
+        self.server.reset()
+        self.outside.clear()
+        self.errors.clear()
+        self.page.goto(self.server.url, wait_until="commit")
+        try:
+            self.page.wait_for_function("() => window.__startup && window.__startup.ready !== null", polling=100,
+                                        timeout=VISIT_TIMEOUT_S * 1000)
+            t = self.page.evaluate("() => window.__startup")
+        except Exception:  # noqa: BLE001 - a page that never becomes ready is a result, not a crash
+            t = {"phases": {}, "ready": None}
+        log = self.server.reset()
+        return {"scenario": scenario, "ready_s": None if t["ready"] is None else t["ready"] / 1000,
+                "phases_s": {k: v / 1000 for k, v in t["phases"].items() if k in PHASES},
+                "bytes_sent": sum(n for _, _, n, _ in log), "requests": len(log),
+                "status": {str(c): sum(1 for _, s, _, _ in log if s == c) for c in {s for _, s, _, _ in log}},
+                "largest_bodies": sorted(((n, p) for p, _, n, _ in log), reverse=True)[:8],
+                "outside": list(self.outside), "load1": os.getloadavg()[0],
+                "page_errors": [e for e in self.errors if not KNOWN_PAGE_ERROR.match(e.strip())]}
+
+    def wait_until_cached(self) -> float | None:
+        """Seconds until the service worker has cached the site and controls the page (None: it never did)."""
+        t0 = time.monotonic()
+        try:
+            self.page.wait_for_function("() => navigator.serviceWorker.controller !== null", polling=100,
+                                        timeout=VISIT_TIMEOUT_S * 1000)
+        except Exception:  # noqa: BLE001
+            return None
+        return time.monotonic() - t0
+
+    def close(self) -> None:
+        self.context.close()
         self.profile.cleanup()
 
 
-def _is_outside(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme not in ("data", "blob", "about") and parts.hostname != "127.0.0.1"
+def run_round(pw, exe: str, server: CountingServer) -> list[dict]:
+    visitor = Visitor(pw, exe, server)
+    try:
+        first = visitor.visit("first")
+        first["precache_s"] = visitor.wait_until_cached()
+        # what the service worker fetched while caching (revalidations of what the visit loaded, and the rest)
+        first["precache_bytes"] = sum(n for _, _, n, _ in server.reset())
+        results = [first, visitor.visit("return-1"), visitor.visit("return-2")]
+        visitor.context.set_offline(True)
+        results.append(visitor.visit("offline"))
+    finally:
+        visitor.close()
+    slow = Visitor(pw, exe, server, NETWORK_20MBIT)
+    try:
+        results.append(slow.visit("first-20mbit"))
+    finally:
+        slow.close()
+    return results
 
 
-def _browser_cpu_seconds(profile: str) -> float:
-    """User + system CPU time of the Chromium using ``profile``: its browser process and all descendants (the
-    renderer with the page's worker, GPU, network, ...), including children already reaped by them."""
-    procs = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{d}/stat").read_text()
-            cmd = Path(f"/proc/{d}/cmdline").read_bytes()
-        except OSError:
-            continue
-        f = stat[stat.rindex(")") + 2:].split()
-        procs[int(d)] = (int(f[1]), sum(int(x) for x in f[11:15]), cmd)
-    tag = f"--user-data-dir={profile}".encode()
-    roots = [p for p, (ppid, _, cmd) in procs.items() if tag in cmd and not (ppid in procs and tag in procs[ppid][2])]
-    total, todo = 0, list(roots)
-    while todo:
-        p = todo.pop()
-        total += procs[p][1]
-        todo.extend(c for c, (ppid, _, _) in procs.items() if ppid == p)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def machine_info(exe: str) -> dict:
-    cpu = "?"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    version = subprocess.run([exe, "--version"], check=False, capture_output=True, text=True).stdout.strip()
-    from importlib.metadata import version as pkg_version
-
-    return {"date_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), "cpu": cpu,
-            "nproc": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
-            "chromium": version, "chromium_executable": exe, "playwright": pkg_version("playwright"),
-            "loadavg_start": list(os.getloadavg())}
-
-
-def _median_range(xs: list[float]) -> str:
-    if not xs:
-        return "-"
-    return f"{statistics.median(xs):.2f} s ({min(xs):.2f}-{max(xs):.2f}), n={len(xs)}"
-
-
-def summarize(site: Site) -> dict:
-    warm = [v for v in site.visits if v["visit"] > 0 and v["ready_s"] is not None]
-    ready = [v["ready_s"] for v in warm]
-    phases = {}
-    for k in PHASES[:-1]:
-        xs = [v["phases_s"][k] for v in warm if k in v["phases_s"]]
-        phases[k] = statistics.median(xs) if xs else None
-    return {"cold_s": site.visits[0]["ready_s"], "cold_cpu_s": site.visits[0]["cpu_s"], "warm_s": ready,
-            "warm_median_s": statistics.median(ready) if ready else None, "warm_n": len(ready),
-            "warm_cpu_median_s": statistics.median(v["cpu_s"] for v in warm) if warm else None,
-            "warm_phases_median_s": phases}
-
-
-def paired(a: Site, b: Site) -> dict | None:
-    """B - A per warm round in which both became ready."""
-    ra = {v["visit"]: v for v in a.visits if v["visit"] > 0 and v["ready_s"] is not None}
-    rb = {v["visit"]: v for v in b.visits if v["visit"] > 0 and v["ready_s"] is not None}
-    rounds = sorted(set(ra) & set(rb))
-    if not rounds:
-        return None
-    dt = [rb[r]["ready_s"] - ra[r]["ready_s"] for r in rounds]
-    dc = [rb[r]["cpu_s"] - ra[r]["cpu_s"] for r in rounds]
-    return {"ready_diff_s": dt, "cpu_diff_s": dc, "ready_diff_median_s": statistics.median(dt),
-            "cpu_diff_median_s": statistics.median(dc), "b_faster_rounds": sum(x < 0 for x in dt), "n": len(rounds)}
-
-
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}"
+def summarize(visits: list[dict]) -> dict:
+    out = {}
+    for name in SCENARIOS:
+        vs = [v for v in visits if v["scenario"] == name]
+        ready = [v["ready_s"] for v in vs if v["ready_s"] is not None]
+        out[name] = {"ready_s": ready, "ready_median_s": statistics.median(ready) if ready else None,
+                     "n": len(vs), "not_ready": len(vs) - len(ready),
+                     "bytes_median": statistics.median(v["bytes_sent"] for v in vs) if vs else None,
+                     "requests_median": statistics.median(v["requests"] for v in vs) if vs else None}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--site", type=Path, default=Path("build/site"), help="a built site (default: build/site)")
-    ap.add_argument("--compare", type=Path, metavar="OTHER_SITE", help="a second built site, visited alternately")
-    ap.add_argument("--visits", type=int, default=10, metavar="N", help="warm visits after the cold one (10)")
+    ap.add_argument("--rounds", type=int, default=3, metavar="N", help="rounds of the four scenarios (3)")
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON,
                     help=f"results file (default: {DEFAULT_JSON.relative_to(REPO)})")
     args = ap.parse_args(argv)
-    paths = [args.site] + ([args.compare] if args.compare else [])
-    for p in paths:
-        if not (p / "index.html").exists():
-            print(f"no site at {p}: build one with  make site  (or python -m sitebuild.build --out {p})",
-                  file=sys.stderr)
-            return 2
+    if not (args.site / "sw.js").exists():
+        print(f"no site with a service worker at {args.site}: build one with  make site", file=sys.stderr)
+        return 2
     exe = os.environ.get("TINYRNN_CHROMIUM", "/usr/bin/chromium")
     if not Path(exe).exists():
-        print(f"Chromium not found at {exe}: run scripts/install_browser_deps.sh (or set TINYRNN_CHROMIUM)",
-              file=sys.stderr)
+        print(f"Chromium not found at {exe}: run scripts/install_browser_deps.sh", file=sys.stderr)
         return 2
     from playwright.sync_api import sync_playwright
 
     info = machine_info(exe)
-    print(f"{info['date_utc']}  {info['cpu']}  nproc={info['nproc']}  {info['chromium']}  "
-          f"load average {' '.join(f'{x:.2f}' for x in info['loadavg_start'])}", flush=True)
-    labels = [str(p) for p in paths]
-    if len(labels) == 2 and labels[0] == labels[1]:
-        labels[1] += " (2nd)"
-    sites = [Site(p, label) for p, label in zip(paths, labels)]
+    print(f"{info['date_utc']}  {info['cpu']}  nproc={info['nproc']}  {info['chromium']}  load average "
+          f"{' '.join(f'{x:.2f}' for x in info['loadavg_start'])}", flush=True)
+    server = CountingServer(args.site.resolve())
+    visits = []
     try:
         with sync_playwright() as pw:
-            for s in sites:
-                s.open(pw, exe)
-            for n in range(args.visits + 1):
-                for s in (sites if n % 2 == 0 else sites[::-1]):
-                    r = s.visit(n)
-                    ph = " ".join(f"{k.split()[0]}={v:.2f}" for k, v in r["phases_s"].items())
-                    srv = " ".join(f"{c}x{k}" for k, c in sorted(r["server"].items()))
-                    ready = "NOT READY" if r["ready_s"] is None else f"ready {r['ready_s']:.2f} s"
-                    line = (f"visit {n} {'cold' if n == 0 else 'warm'} {s.label}: {ready}  [{ph}]  "
-                            f"cpu {r['cpu_s']:.1f} s  server {srv} ({r['bytes_sent'] / 1e6:.1f} MB)  "
-                            f"load {r['load1']:.2f}")
-                    if r["outside"]:
-                        line += f"\n  requests leaving 127.0.0.1: {r['outside']}"
-                    unexpected = [e for e in r["page_errors"] if not KNOWN_PAGE_ERROR.match(e.strip())]
-                    if unexpected:
-                        line += f"\n  page errors: {unexpected}"
-                    print(line, flush=True)
-            for s in sites:
-                s.context.close()
-                s.context = None
+            for r in range(args.rounds):
+                for v in run_round(pw, exe, server):
+                    v["round"] = r
+                    visits.append(v)
+                    ready = "NOT READY" if v["ready_s"] is None else f"ready {v['ready_s']:.2f} s"
+                    extra = f", cached for offline use {v['precache_s']:.1f} s later" if "precache_s" in v else ""
+                    print(f"round {r} {v['scenario']:<13} {ready}{extra}  {v['bytes_sent'] / 1e6:.1f} MB in "
+                          f"{v['requests']} responses  load {v['load1']:.2f}"
+                          + (f"\n  requests leaving 127.0.0.1: {v['outside']}" if v["outside"] else "")
+                          + (f"\n  page errors: {v['page_errors']}" if v["page_errors"] else ""), flush=True)
     finally:
-        for s in sites:
-            s.close()
+        server.close()
     info["loadavg_end"] = list(os.getloadavg())
-
-    summaries = {s.label: summarize(s) for s in sites}
-    print(f"\nnavigation -> ready, persistent profile per site; warm = visits 1..{args.visits}")
-    print(f"{'site':<24} {'cold':>7} {'warm median (range), n':>30} {'warm CPU':>9}")
-    for label, sm in summaries.items():
-        print(f"{label:<24} {_fmt(sm['cold_s']):>5} s {_median_range(sm['warm_s']):>30} "
-              f"{_fmt(sm['warm_cpu_median_s']):>7} s")
-    print("\nwarm phases, median seconds since navigation start (worker created, its status messages, ready)")
-    print(f"{'site':<24} " + " ".join(f"{k.split()[0][:10]:>10}" for k in PHASES))
-    for label, sm in summaries.items():
-        vals = [*sm["warm_phases_median_s"].values(), sm["warm_median_s"]]
-        print(f"{label:<24} " + " ".join(f"{_fmt(v):>10}" for v in vals))
-    pair = paired(*sites) if len(sites) == 2 else None
-    if pair:
-        print(f"\npaired by round, {sites[1].label} - {sites[0].label}: ready {pair['ready_diff_median_s']:+.2f} s "
-              f"(range {min(pair['ready_diff_s']):+.2f}..{max(pair['ready_diff_s']):+.2f}), "
-              f"{sites[1].label} faster in {pair['b_faster_rounds']}/{pair['n']} rounds; "
-              f"CPU {pair['cpu_diff_median_s']:+.2f} s")
-    outside = sorted({u for s in sites for v in s.visits for u in v["outside"]})
-    print(f"\nrequests leaving 127.0.0.1: {len(outside)}" + "".join(f"\n  {u}" for u in outside))
-    print(f"load average (1, 5, 15 min) at start {' '.join(f'{x:.2f}' for x in info['loadavg_start'])}, "
-          f"at end {' '.join(f'{x:.2f}' for x in info['loadavg_end'])} on {info['nproc']} CPUs")
-
-    builds = {}
-    for s in sites:
-        try:
-            b = json.loads((s.path / "BUILD-INFO.json").read_text())
-            builds[s.label] = {k: b.get(k) for k in ("mode", "pyodide", "panel", "bokeh", "wheel", "stand_ins")}
-        except (OSError, ValueError):
-            builds[s.label] = None
+    summary = summarize(visits)
+    print(f"\n{'scenario':<14} {'ready: median (range), n':>32} {'sent (median)':>14}  target")
+    for name, sm in summary.items():
+        metric, goal = TARGETS.get(name, (None, None))
+        if metric == "ready_s":
+            target = f"ready <= {goal:.0f} s: {'reached' if (sm['ready_median_s'] or 1e9) <= goal else 'NOT reached'}"
+        elif metric == "bytes_sent":
+            target = f"<= {goal / 1e6:.0f} MB: {'reached' if sm['bytes_median'] <= goal else 'NOT reached'}"
+        else:
+            target = ""
+        print(f"{name:<14} {median_range(sm['ready_s']):>32} {sm['bytes_median'] / 1e6:>11.1f} MB  {target}")
+    print(f"load average (1, 5, 15 min) at start {' '.join(f'{x:.2f}' for x in info['loadavg_start'])}, at end "
+          f"{' '.join(f'{x:.2f}' for x in info['loadavg_end'])} on {info['nproc']} CPUs")
+    build = json.loads((args.site / "BUILD-INFO.json").read_text())
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
-        "machine": info, "settings": {"visits": args.visits, "chromium_args": CHROMIUM_ARGS,
-                                      "timeout_s": VISIT_TIMEOUT_S},
-        "sites": {s.label: {"path": str(s.path), "build_info": builds[s.label], "summary": summaries[s.label],
-                            "visits": s.visits} for s in sites},
-        "paired": pair, "requests_leaving_127.0.0.1": outside}, indent=1))
+        "machine": info, "settings": {"rounds": args.rounds, "chromium_args": CHROMIUM_ARGS, "network": NETWORK_20MBIT,
+                                      "timeout_s": VISIT_TIMEOUT_S, "gzip": True},
+        "site": {"path": str(args.site.resolve()), "offline": build.get("offline"), "wheel": build.get("wheel")},
+        "summary": summary, "visits": visits}, indent=1))
     print(f"wrote {args.json}")
-    return 0 if all(v["ready_s"] is not None for s in sites for v in s.visits) else 1
+    return 0 if all(v["ready_s"] is not None for v in visits) else 1
 
 
 if __name__ == "__main__":

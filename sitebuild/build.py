@@ -6,11 +6,11 @@ One site: the one ``make run`` serves, the browser tests drive and GitHub Pages 
 from its own origin (the build fails if the page or the worker would load anything from another host).
 
 Steps: build our two wheels (tinyrnn from the repository root, tinyrnn-app from ``webapp/``), compile them to .pyc,
-convert the entry script ``webapp/app.py`` with ``panel convert --to pyodide-worker`` (it
-pre-renders the page by running the script, importing this tree's tinyrnn and tinyrnn_app), fix the generated page
-and worker (sitebuild/patches.py), and write the site: ``index.html``, ``app.js``, ``wheels/``, the mirror's Pyodide
-folder (``pyodide/``) and Bokeh's and Panel's JS/CSS (``static/``). ``BUILD-INFO.json``
-says what went in. See docs/deploy.md.
+convert the entry script ``webapp/app.py`` with ``panel convert --to pyodide-worker`` (it pre-renders the page by
+running the script, importing this tree's tinyrnn and tinyrnn_app), fix the generated page and worker
+(sitebuild/patches.py), and write the site: ``index.html``, ``app.js``, ``wheels/``, the mirror's Pyodide folder
+(``pyodide/``), Bokeh's and Panel's JS/CSS (``static/``), and the web app's manifest, icons and service worker
+(sitebuild/pwa.py). ``BUILD-INFO.json`` says what went in. See docs/deploy.md.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from pathlib import Path
 from sitebuild.common import REPO, build_wheel, canon, link_tree, log, run, write_atomic
 from sitebuild.patches import foreign_urls, patch_page, patch_worker
 from sitebuild.pins import BOKEH_VERSION, PANEL_VERSION, PYODIDE_VERSION
+from sitebuild.pwa import ICON_SIZES, icon_png, manifest, precache_list, service_worker
 from sitebuild.pyodide_build import py_compile_wheel
 
 # Our wheels, in the order the page installs them: (project folder, what its build reads, copied to a scratch
@@ -98,14 +99,22 @@ def main(argv: list[str] | None = None) -> int:
     n += link_tree(mirror_dir / "cdn.bokeh.org" / "bokeh" / "release", out / "static" / "bokeh" / "release")
     n += link_tree(mirror_dir / "cdn.holoviz.org" / "panel" / PANEL_VERSION / "dist",
                    out / "static" / "panel" / PANEL_VERSION / "dist", skip={"wheels"})
-    manifest = json.loads((mirror_dir / "manifest.json").read_text())
-    stand_ins = sorted(k for k, v in manifest["packages"].items() if v["origin"].startswith("stand-in"))
+    write_atomic(out / "manifest.webmanifest", manifest())
+    for size in ICON_SIZES:
+        write_atomic(out / f"icon-{size}.png", icon_png(size))
+    offline = precache_list(out, page, worker)
+    write_atomic(out / "sw.js", service_worker(offline))
+    mirror_manifest = json.loads((mirror_dir / "manifest.json").read_text())
+    packages = mirror_manifest["packages"]
+    stand_ins = sorted(k for k, v in packages.items() if v["origin"].startswith("stand-in"))
     info = {"mode": "self-contained", "pyodide": PYODIDE_VERSION, "panel": PANEL_VERSION, "bokeh": BOKEH_VERSION,
-            "wheel": wheels[0].name, "app_wheel": wheels[1].name, "packages": manifest["packages"],
-            "stand_ins": stand_ins, "slimmed": manifest.get("slimmed", {})}
+            "wheel": wheels[0].name, "app_wheel": wheels[1].name, "packages": packages,
+            "stand_ins": stand_ins, "slimmed": mirror_manifest.get("slimmed", {}),
+            "offline": {"files": len(offline), "bytes": sum((out / f).stat().st_size for f, _ in offline[1:])}}
     write_atomic(out / "BUILD-INFO.json", json.dumps(info, indent=1) + "\n")
-    log(f"{n} files from the mirror (Pyodide core, {len(manifest['packages'])} packages, Bokeh/Panel JS); "
+    log(f"{n} files from the mirror (Pyodide core, {len(packages)} packages, Bokeh/Panel JS); "
         f"stand-ins included: {', '.join(stand_ins)}")
+    log(f"service worker: {len(offline)} files ({info['offline']['bytes'] / 1e6:.1f} MB) cached for offline use")
     log(f"wrote {out} in {time.monotonic() - t0:.1f}s")
     return 0
 

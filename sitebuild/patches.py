@@ -10,15 +10,21 @@
 * **Our wheels by relative URL** (``./wheels/...``), resolved against the worker script, so the site works at any
   path (a GitHub Pages project site lives under ``/<repo>/``).
 * **Patches from the page one at a time** (two in quick succession lost the first, e.g. a Pause click).
-* Loading-status messages are set with ``textContent`` instead of ``innerHTML``.
+* **Honest loading.** Until Python is ready the page says what it is loading, with progress (``LOADING_STEPS``),
+  from the moment the page is parsed; the messages are set with ``textContent``. A failure (the runtime, a package,
+  the app) is shown on the page as an alert and the spinner stops; the page never becomes ready after one.
+* **Offline use** (sitebuild/pwa.py): the manifest and icon links, and the service worker's registration once the
+  app has rendered.
 """
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
 
 from sitebuild.common import canon
+from sitebuild.pwa import head_links
 from sitebuild.pins import BOKEH_VERSION, PANEL_VERSION, PYODIDE_VERSION
 
 JS = Path(__file__).resolve().parent / "js"
@@ -28,6 +34,20 @@ PANEL_LOCAL = f"./static/panel/{PANEL_VERSION}/dist/"
 BOKEH_LOCAL = "./static/bokeh/release/"
 PANEL_WHEEL_URL = f"https://cdn.holoviz.org/panel/{PANEL_VERSION}/dist/wheels/panel-{PANEL_VERSION}-py3-none-any.whl"
 BOKEH_WHEEL_URL = f"https://cdn.holoviz.org/panel/wheels/bokeh-{BOKEH_VERSION}-py3-none-any.whl"
+
+# The worker's status messages while Python starts: the converter's words -> what the page says.
+LOADING_STEPS = {
+    "Loading pyodide": "Loading the Python runtime (1/3)…",
+    "Installing environment": "Installing packages (2/3)…",
+    "Executing code": "Starting the app (3/3)…",
+}
+LOADING_CSS = """
+<style>
+  /* tinyrnn build: the loading message stays legible over the pre-rendered page; a failure reads as one. */
+  .pn-loading .pn-loading-msg { background: rgba(255, 255, 255, 0.92); padding: 0.4em 1em; }
+  .pn-loading .pn-loading-msg.tr-loading-error { color: #611a15; background: #fdecea; }
+</style>
+"""
 
 
 def must_sub(pattern: str, repl, text: str, what: str, count: int = 0, flags: int = 0) -> str:
@@ -76,10 +96,33 @@ def patch_worker(js: str, wheel_names: list[str], site_packages: set[str], site_
         r'  await self\.pyodide\.loadPackage\("micropip"\);\n'
         r"(  self\.postMessage\(\{type: 'status', msg: `Installing environment`\}\)\n  try \{\n)"
         r"    await self\.pyodide\.runPythonAsync\(`\s*import micropip\s*"
-        r"await micropip\.install\(\[.*?\]\);\s*`\);\n",
-        lambda m: (m.group(1) + "    // tinyrnn build: everything is in the site's lock\n"
-                   f"    await self.pyodide.loadPackage({load});\n"),
+        r"await micropip\.install\(\[.*?\]\);\s*`\);\n"
+        r"  \} catch\(e\) \{\n.*?\n  \}\n",
+        lambda m: (m.group(1) + "    // tinyrnn build: all in the site's lock; a package that fails stops here\n"
+                   "    const failed = []\n"
+                   f"    await self.pyodide.loadPackage({load}, {{errorCallback: (m) => failed.push(m)}});\n"
+                   "    if (failed.length) throw new Error(failed.join(' '))\n"
+                   "  } catch(e) {\n"
+                   "    console.error(e)\n"
+                   "    tinyrnnFailed(`Could not install the packages: ${e.message || e}`)\n"
+                   "    return\n"
+                   "  }\n"),
         js, "load the packages with one pyodide.loadPackage call", count=1, flags=re.DOTALL)
+    # 2b. Status messages that say what is loading, with progress; failures as errors the page shows as such.
+    for theirs, ours_text in LOADING_STEPS.items():
+        js = must_sub(rf"msg: (['`]){re.escape(theirs)}\1", lambda m, t=ours_text: f"msg: {json.dumps(t)}", js,
+                      f"reword the status {theirs!r}", count=1)
+    js = must_sub(r"    self\.postMessage\(\{\n      type: 'status',\n"
+                  r"      msg: tblines\[tblines\.length-2\]\n    \}\);\n",
+                  lambda m: "    tinyrnnFailed(`Could not start the app: ${tblines[tblines.length-2]}`)\n", js,
+                  "report the app's start-up error as an error", count=1)
+    js = must_sub(r"\nstartApplication\(\)\s*$",
+                  lambda m: "\n// tinyrnn build: every failure reaches the page (the runtime itself, too), once\n"
+                  "function tinyrnnFailed(text) {\n  if (self.tinyrnnReported) return\n  self.tinyrnnReported = true\n"
+                  "  self.postMessage({type: 'status', msg: text, error: true})\n}\n"
+                  "startApplication().catch((e) => {\n  console.error(e)\n"
+                  "  tinyrnnFailed(`Could not start the app: ${e.message || e}`)\n})\n",
+                  js, "report start-up failures", count=1)
     # 3. The converter runs the entry script after its own preamble (import asyncio; init_doc()), so a
     #    `from __future__ import ...` in it would be a SyntaxError: hoist it to the front of that code.
     prefix = "await self.pyodide.runPythonAsync(`\\nimport asyncio\\n"
@@ -115,8 +158,35 @@ def patch_worker(js: str, wheel_names: list[str], site_packages: set[str], site_
 
 
 def patch_page(page: str) -> str:
-    page = must_sub(r"loading_msg\.innerHTML = msg\.msg", "loading_msg.textContent = msg.msg", page,
-                    "make status messages plain text")
+    """The converted page: status messages as text (an error as an alert, and the spinner stops), the first one
+    from the moment the body is parsed, a worker that fails to load reported, Panel/Bokeh from ``static/``."""
+    page = must_sub(r"loading_msg\.innerHTML = msg\.msg",
+                    "loading_msg.textContent = msg.msg\n"
+                    "            if (msg.error) {  // tinyrnn build: a failure, not progress\n"
+                    "              loading_msg.classList.add('tr-loading-error')\n"
+                    "              loading_msg.setAttribute('role', 'alert')\n"
+                    "              body.classList.remove('pn-arc')\n"
+                    "            }", page, "make status messages plain text")
+    first = next(iter(LOADING_STEPS.values()))
+    page = must_sub(r'(<body class="pn-loading[^"]*">)',
+                    lambda m: (m.group(1) + '\n<div class="pn-loading-msg" role="status" aria-live="polite">'
+                               f"{html.escape(first)}</div>"), page, "show the first loading step at once", count=1)
+    page = must_sub(r"(\n(\s*)pyodideWorker\.onmessage = async \(event\) => \{)",
+                    lambda m: ("\n" + m.group(2) + "pyodideWorker.onerror = (e) => {  // tinyrnn build: the worker "
+                               "script itself failed\n" + m.group(2) + "  pyodideWorker.onmessage({data: {type: "
+                               "'status', msg: `Could not start the app: ${e.message || 'the Python worker did not "
+                               "load'}`, error: true}})\n" + m.group(2) + "}" + m.group(1)),
+                    page, "report a worker that fails to load", count=1)
+    page = must_sub(r'\s*<link rel="icon" href="\./favicon\.ico"[^>]*>', "", page,
+                    "drop the favicon.ico link (the site has none; head_links names its own icon)", count=1)
+    page = must_insert_before("</head>", LOADING_CSS + head_links(), page, "style the loading message")
+    # Offline use: once the app has rendered (so caching does not compete with the start), the service worker is
+    # registered; it precaches the site (sitebuild/pwa.py). Not being able to is no error for the app.
+    page = must_sub(r"\n(\s*)pyodideWorker\.postMessage\(\{'type': 'rendered'\}\)\n",
+                    lambda m: (m.group(0) + m.group(1) + "if ('serviceWorker' in navigator) {  // tinyrnn build\n"
+                               + m.group(1) + "  navigator.serviceWorker.register('./sw.js').catch((e) => "
+                               "console.warn('offline use is not available:', e))\n" + m.group(1) + "}\n"),
+                    page, "register the service worker after the first render", count=1)
     return page.replace(PANEL_CDN, PANEL_LOCAL).replace(BOKEH_CDN, BOKEH_LOCAL)
 
 

@@ -169,3 +169,80 @@ def test_damaged_files_never_raise_anything_but_checkpoint_error(edits, keep):
         tinyrnn.load_checkpoint(bytes(data))
     except CheckpointError as e:
         assert str(e)  # a message, never an empty error
+
+
+# --- issue 9: every content check is a CheckpointError ---------------------------------------------------------
+
+def _meta_text_edit(edit):
+    """Edit the metadata's JSON text itself (for what json.dumps cannot write, e.g. 1e999)."""
+    def change(members):
+        members["meta"] = np.frombuffer(edit(members["meta"].tobytes().decode()).encode(), dtype=np.uint8)
+    return change
+
+
+def _set(key, value):
+    def change(members):
+        members[key] = value
+    return change
+
+
+def _poke(key, index, value):
+    def change(members):
+        members[key] = members[key].copy()
+        members[key][index] = value
+    return change
+
+
+@pytest.mark.parametrize("change, message", [
+    (_meta_edit(lambda meta: meta.__setitem__("progress", "step 12")), "progress must be a JSON object, got str"),
+    (_meta_edit(lambda meta: meta["progress"].__setitem__("step", "abc")), "progress.step must be a whole number"),
+    (_meta_text_edit(lambda text: text.replace('"step": 12', '"step": 1e999')), r"progress.step must be a whole number .* got inf"),
+    (_meta_edit(lambda meta: meta["progress"].__setitem__("elapsed", -1)), "progress.elapsed must be a number of seconds"),
+    (_meta_text_edit(lambda text: text.replace('"elapsed": ', '"elapsed": NaN, "x": ')), "metadata is not valid JSON"),
+    (_poke("history/train_loss", 2, np.nan), "history column 'train_loss' contains NaN or infinite values"),
+    (_poke("history/val_loss", 2, np.inf), "history column 'val_loss' contains infinite values"),
+    (_poke("history/step", 0, 1e300), "history column 'step' must hold whole numbers"),
+    (_poke("history/chars_seen", 1, -5.0), "history column 'chars_seen' must hold whole numbers"),
+    (_set("optim/t", np.array(-1)), "optimizer step count t must be a whole number from 0"),
+    (_poke("optim/m/W_hh", (0, 0), np.nan), "optimizer state 'm/W_hh' contains NaN or infinite values: the file is damaged"),
+    (_poke("optim/v/b_y", 0, -1.0), "optimizer state 'v/b_y' has negative entries"),
+    (_poke("progress/hidden", (0, 0), np.inf), "the saved hidden state contains NaN or infinite values: the file is damaged"),
+    (_meta_edit(lambda meta: meta["vocab"]["chars"].__setitem__(0, "\ud800")), "settings are invalid: the vocabulary contains a lone surrogate U\\+D800"),
+])
+def test_bad_contents_are_checkpoint_errors_with_their_own_message(trained, change, message):
+    data = _rewrite(tinyrnn.checkpoint_bytes(trained.state()), change)
+    with pytest.raises(CheckpointError, match=message) as caught:
+        tinyrnn.load_checkpoint(data)
+    assert "lower the learning rate" not in str(caught.value)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.progress.__setitem__("step", "abc"), "progress.step must be a whole number"),
+    (lambda c: c.progress.__setitem__("step", float("inf")), "progress.step must be a whole number"),
+    (lambda c: c.optimizer_state.__setitem__("t", -1), "optimizer step count t"),
+    (lambda c: c.optimizer_state["m/W_hh"].__setitem__((0, 0), np.nan), "optimizer state 'm/W_hh' contains NaN"),
+    (lambda c: c.hidden.__setitem__((0, 0), np.nan), "saved hidden state contains NaN"),
+])
+def test_resuming_from_a_bad_record_is_a_checkpoint_error_not_a_crash_or_divergence(trained, edit, message):
+    checkpoint = trained.state()
+    edit(checkpoint)
+    with pytest.raises(CheckpointError, match=message):
+        Trainer.from_checkpoint(checkpoint, TEXT)
+
+
+def test_a_lone_surrogate_never_reaches_a_vocabulary():
+    with pytest.raises(tinyrnn.TextError, match="lone surrogate U\\+D83D at position 2"):
+        tinyrnn.Vocabulary.from_text("ab\ud83dcd")
+    with pytest.raises(tinyrnn.TextError, match="lone surrogate"):
+        tinyrnn.Vocabulary(("a", "\udfff"))
+    with pytest.raises(tinyrnn.TextError, match="lone surrogate"):
+        Trainer("hello world, " * 50 + "\udc80", CONFIG)
+
+
+def test_numpy_scalar_settings_save_and_load(tmp_path):
+    config = TrainConfig(**{**CONFIG.to_dict(), "lr": np.float32(0.01), "hidden_size": np.int64(8)})
+    trainer = Trainer(TEXT, config)
+    trainer.run(2)
+    loaded = tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(trainer.state()))
+    assert loaded.config.lr == pytest.approx(0.01) and loaded.config.hidden_size == 8
+    assert isinstance(loaded.config.lr, float)

@@ -5,6 +5,7 @@ limit (``RLIMIT_AS``) and a timeout, so a regression fails the test instead of t
 
 import io
 import json
+import math
 import os
 import signal
 import struct
@@ -90,11 +91,10 @@ def test_a_failed_save_keeps_the_previous_file_and_removes_the_temporary(tmp_pat
     tinyrnn.save_checkpoint(state, target)
     before = target.read_bytes()
 
-    def half_then_fail(file, **arrays):
-        file.write(b"PK\x03\x04 half a checkpoint")
+    def fail(fd):  # the data is in the temporary file; making it durable fails (e.g. the disk filled up)
         raise failure
 
-    monkeypatch.setattr(np, "savez_compressed", half_then_fail)
+    monkeypatch.setattr(os, "fsync", fail)
     expected = SaveError if isinstance(failure, OSError) else KeyboardInterrupt
     with pytest.raises(expected, match="No space left on device.*unchanged" if expected is SaveError else None):
         tinyrnn.save_checkpoint(state, target)
@@ -438,3 +438,19 @@ def test_deeply_nested_metadata_is_a_checkpoint_error(state):
     deep = b'{"format": "tinyrnn-checkpoint", "x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
     with pytest.raises(CheckpointError, match="nested too deeply"):
         tinyrnn.load_checkpoint(_with_meta(state, lambda meta: deep))
+
+
+@pytest.mark.parametrize("bad", [-1, 7])
+def test_ids_outside_the_vocabulary_are_refused_by_the_model_functions(bad):
+    """A negative id would silently wrap around in the embedding lookup; one past V would be an IndexError."""
+    params = tinyrnn.init_params(tinyrnn.ModelConfig(7, 4), seed=0)
+    good = np.array([[1, 2, 3]])
+    wrong = np.array([[1, bad, 3]])
+    h0 = np.zeros((1, 4))
+    calls = [lambda: tinyrnn.loss(params, wrong, good, h0), lambda: tinyrnn.loss(params, good, wrong, h0),
+             lambda: tinyrnn.loss_and_grads(params, wrong, good, h0), lambda: tinyrnn.forward(params, wrong, h0),
+             lambda: tinyrnn.evaluate_loss(params, wrong[0])]
+    for call in calls:
+        with pytest.raises(tinyrnn.UnknownCharacterError, match=r"must lie in \[0, 7\)"):
+            call()
+    assert math.isfinite(tinyrnn.loss(params, good, good, h0))

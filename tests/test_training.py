@@ -137,3 +137,72 @@ def test_trains_on_emoji_and_cjk():
     trainer.run(5)
     out = trainer.sample(50, prime="我", seed=1)
     assert len(out) == 50 and set(out) <= set(text)
+
+
+# --- issue 9: API misuse names the argument; divergence is reported ---------------------------------------------
+
+@pytest.mark.parametrize("n_steps", [-5, 2.5, True, "3"])
+def test_run_refuses_a_bad_number_of_steps(n_steps):
+    trainer = Trainer(REPETITIVE, SMALL)
+    with pytest.raises(ConfigError, match="n_steps must be a whole number ≥ 0"):
+        trainer.run(n_steps)
+    assert trainer.step_count == 0
+    assert len(trainer.run(np.int64(2))) == 2
+
+
+def test_numpy_learning_rates_are_numbers():
+    trainer = Trainer(REPETITIVE, TrainConfig(**{**SMALL.to_dict(), "lr": np.float32(0.01)}))
+    trainer.run(2)
+    assert trainer.optimizer.lr == pytest.approx(0.01)
+    assert tinyrnn.make_optimizer("sgd", np.float64(0.5)).lr == 0.5
+    with pytest.raises(ConfigError, match=r"lr must be a number in \(0, 10\], got np.float32\(20.0\)"):
+        tinyrnn.make_optimizer("adam", np.float32(20))
+
+
+def test_parameters_that_do_not_fit_the_vocabulary_are_refused():
+    params = tinyrnn.init_params(tinyrnn.ModelConfig(5, SMALL.hidden_size))
+    with pytest.raises(ConfigError, match=r"parameter 'W_hx' has shape \(24, 5\), but the vocabulary \(10 symbols\)"):
+        Trainer(REPETITIVE, SMALL, params=params)
+    with pytest.raises(TypeError, match="config must be a TrainConfig"):
+        Trainer(REPETITIVE, {"hidden_size": 8})
+
+
+def test_a_diverging_run_says_what_to_change():
+    trainer = Trainer(tinyrnn.load_corpus("alphabet"), TrainConfig(hidden_size=16, seq_len=10, batch_size=4, lr=10.0,
+                                                                  clip_norm=None))
+    assert trainer.divergence_warning() is None
+    trainer.run(50)
+    warning = trainer.divergence_warning()
+    assert warning is not None, trainer.history[-1].train_loss
+    assert "training is diverging" in warning and "far above ln V" in warning
+    assert "lower the learning rate (now 10)" in warning and "turn gradient clipping on" in warning
+    calm = Trainer(REPETITIVE, SMALL)
+    calm.run(50)
+    assert calm.divergence_warning() is None
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"n_probes": 0}, "n_probes must be None .* or a whole number ≥ 1, got 0"),
+    ({"n_probes": -3}, "n_probes must be None"),
+    ({"seed": -1}, "seed must be a whole number from 0"),
+    ({"eps": 0.0}, "eps must be a number > 0"),
+    ({"inputs": -1}, r"inputs must lie in \[0, 7\)"),
+    ({"inputs": 7}, r"inputs must lie in \[0, 7\)"),
+    ({"targets": -2}, r"targets must lie in \[0, 7\)"),
+    ({"batch": 0}, r"inputs and targets must be \(B, T\) with B ≥ 1 and T ≥ 1"),
+    ({"h0": "wrong"}, r"h0 must be \(B, H\)"),
+])
+def test_gradient_check_refuses_bad_arguments_instead_of_passing(problem, change, message):
+    params, inputs, targets, h0 = problem(7, 5, 3, 4)
+    if "inputs" in change:
+        inputs = inputs.copy()
+        inputs[1, 2] = change.pop("inputs")
+    if "targets" in change:
+        targets = targets.copy()
+        targets[0, 0] = change.pop("targets")
+    if change.pop("batch", None) == 0:
+        inputs, targets, h0 = inputs[:0], targets[:0], h0[:0]
+    if change.pop("h0", None):
+        h0 = h0[:, :2].T
+    with pytest.raises(ConfigError if "lie in" not in message else tinyrnn.UnknownCharacterError, match=message):
+        tinyrnn.gradient_check(params, inputs, targets, h0, **change)

@@ -84,3 +84,27 @@ def test_builtin_corpora():
         assert len(set(text)) >= 2 and len(text) > 10_000
     with pytest.raises(KeyError, match="no built-in corpus"):
         tinyrnn.load_corpus("nope")
+
+
+def test_ids_outside_the_vocabulary_are_refused_not_wrapped():
+    vocab = Vocabulary.from_text("abc")
+    assert vocab.decode(np.array([0, 2, 1], dtype=np.uint8)) == "acb"
+    for bad in ([-1], [3], [0, 1, 7]):
+        with pytest.raises(UnknownCharacterError, match=r"ids must lie in \[0, 3\)"):
+            vocab.decode(bad)
+    with pytest.raises(TypeError, match="integer character ids"):
+        vocab.decode([0.5])
+
+
+@pytest.mark.parametrize("bad", [5, None, b"abc"])
+def test_encode_needs_a_str(bad):
+    with pytest.raises(TypeError, match="the text to encode must be a str"):
+        Vocabulary.from_text("abc").encode(bad)
+
+
+@pytest.mark.parametrize("bad", [5, None, ["a", "b"]])
+def test_text_that_is_not_a_str_is_a_text_error(bad):
+    with pytest.raises(TextError, match="the text must be a str"):
+        Vocabulary.from_text(bad)
+    with pytest.raises(TextError, match="the text must be a str"):
+        tinyrnn.Trainer(bad)

@@ -91,7 +91,9 @@ def save_checkpoint(checkpoint: Checkpoint, path_or_file, *, protect=()) -> None
         raise TypeError(f"save_checkpoint needs a Checkpoint (e.g. trainer.state()), got {type(checkpoint).__name__}")
     arrays = _arrays_of(checkpoint)
     if isinstance(path_or_file, (str, os.PathLike)):
-        write_atomically(path_or_file, lambda file: np.savez_compressed(file, **arrays), protect)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        write_atomically(path_or_file, buffer.getbuffer(), protect)
     elif callable(getattr(path_or_file, "write", None)):
         np.savez_compressed(path_or_file, **arrays)
     else:
@@ -340,6 +342,8 @@ def _history_from(arrays: _Members) -> list:
 # --- what a checkpoint record may hold (loaded or built in memory) -------------------------------------------
 
 def _is_count(value) -> bool:
+    if isinstance(value, np.ndarray) and value.shape == ():  # e.g. Adam's t in trainer.state()
+        value = value[()]
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and 0 <= value <= MAX_COUNT
 
 

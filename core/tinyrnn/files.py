@@ -72,17 +72,20 @@ def _new_file_mode(target: str) -> int:
         return 0o666 & ~umask
 
 
-def write_atomically(path, write, protect=()) -> None:
-    """Call ``write(file)`` on a temporary binary file next to ``path``, fsync it and rename it over ``path``.
+def write_atomically(path, data, protect=()) -> None:
+    """Write the bytes ``data`` to a temporary file next to ``path``, fsync it and rename it over ``path``.
     On any exception (or Ctrl-C) the temporary file is removed and ``path`` is unchanged. ``SaveError`` for a
-    path that cannot be written (see ``check_writable``) or a failed write (e.g. the disk is full)."""
+    path that cannot be written (see ``check_writable``) or a failed write (e.g. the disk is full).
+
+    The caller serialises into memory first (not into the file), so that a half-built archive can never be
+    finalised into the file later by the garbage collector."""
     target = check_writable(path, protect)
     shown = describe_path(path)
     fd, temp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
             os.fchmod(file.fileno(), _new_file_mode(target))
-            write(file)
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, target)

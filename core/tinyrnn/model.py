@@ -31,7 +31,7 @@ from autograd.tracer import getval
 from . import ops
 from .cells import CELL_NAMES, get_cell
 from .errors import ConfigError
-from .vocab import MAX_VOCAB_SIZE
+from .vocab import MAX_VOCAB_SIZE, check_ids
 
 CELLS = CELL_NAMES
 ENGINES = ("fused", "autograd")
@@ -168,11 +168,14 @@ def _check_engine(engine):
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
 
 
-def _time_major(inputs, targets=None):
-    inputs_tm = np.ascontiguousarray(np.asarray(inputs, dtype=np.int64).T)
+def _time_major(params, inputs, targets=None):
+    """Ids (B, T) as contiguous time-major int64 (T, B), after checking each lies in [0, V) (V from b_y): a
+    negative id would silently wrap around in the embedding lookup."""
+    V = np.shape(params["b_y"])[0]
+    inputs_tm = np.ascontiguousarray(check_ids(inputs, V, "inputs").T)
     if targets is None:
         return inputs_tm
-    return inputs_tm, np.ascontiguousarray(np.asarray(targets, dtype=np.int64).T)
+    return inputs_tm, np.ascontiguousarray(check_ids(targets, V, "targets").T)
 
 
 def recurrence_weights(params, cell) -> tuple:
@@ -192,7 +195,7 @@ def _loss_tm(params, h0, inputs_tm, targets_tm, engine, cell):
 def loss(params, inputs, targets, h0, engine="fused", cell="rnn"):
     """Mean cross-entropy in nats per character; differentiable by autograd w.r.t. ``params`` and ``h0``."""
     _check_engine(engine)
-    inputs_tm, targets_tm = _time_major(inputs, targets)
+    inputs_tm, targets_tm = _time_major(params, inputs, targets)
     return _loss_tm(params, h0, inputs_tm, targets_tm, engine, cell)[0]
 
 
@@ -205,7 +208,7 @@ class LossAndGrads(NamedTuple):
 def loss_and_grads(params, inputs, targets, h0, engine="fused", cell="rnn") -> LossAndGrads:
     """Loss and its gradient w.r.t. every parameter and the state ``h0``, from autograd."""
     _check_engine(engine)
-    inputs_tm, targets_tm = _time_major(inputs, targets)
+    inputs_tm, targets_tm = _time_major(params, inputs, targets)
     param_names = get_cell(cell).param_names
     recurrence_weights(params, cell)
     last_box = []
@@ -223,7 +226,7 @@ def loss_and_grads(params, inputs, targets, h0, engine="fused", cell="rnn") -> L
 def forward_with_state(params, inputs, h0, cell="rnn"):
     """Logits (B, T, V), hidden states h_t (B, T, H) and the last state (B, S) for ids ``inputs`` (B, T) from the
     state ``h0`` (B, S), in plain numpy."""
-    inputs_tm = _time_major(inputs)
+    inputs_tm = _time_major(params, inputs)
     hs, last, _ = get_cell(cell).forward(recurrence_weights(params, cell), h0, inputs_tm)
     T, B, H = hs.shape
     logits = ops.output_logits(hs.reshape(T * B, H), params["W_yh"], params["b_y"]).reshape(T, B, -1)
@@ -251,7 +254,7 @@ def evaluate_batch_loss(params, inputs, targets, h0, cell="rnn") -> float:
 
 def evaluate_loss(params, ids, window: int = 256, cell="rnn") -> float:
     """Mean nats/char of predicting ids[1:] from ids[:-1] as one stream, the hidden state carried through."""
-    ids = np.asarray(ids, dtype=np.int64)
+    ids = check_ids(ids, np.shape(params["b_y"])[0])
     if ids.size < 2:
         raise ValueError("need at least 2 characters to evaluate a loss")
     W_hh = params["W_hh"]

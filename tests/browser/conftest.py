@@ -116,12 +116,12 @@ def mirror_path(mirror: Path, url: str) -> Path | None:
     return candidate
 
 
-@pytest.fixture
-def app_page(browser, site_url, mirror_dir, request):
-    """A fresh context (own cache, service workers blocked) with the offline-mirror router."""
+def _routed_page(browser, site_url, mirror_dir, request, service_workers: str):
+    """A fresh context (own cache) with the offline-mirror router; yields its page, then saves a screenshot and the
+    network log."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     downloads = Path(tempfile.mkdtemp(prefix="tinyrnn-dl-"))
-    context = browser.new_context(service_workers="block", accept_downloads=True,
+    context = browser.new_context(service_workers=service_workers, accept_downloads=True,
                                   viewport={"width": 1280, "height": 1000})
     net = NetLog()
 
@@ -163,3 +163,16 @@ def app_page(browser, site_url, mirror_dir, request):
     (ARTIFACTS / f"{request.node.name}-network.json").write_text(json.dumps(net.__dict__, indent=1))
     context.close()
     shutil.rmtree(downloads, ignore_errors=True)
+
+
+@pytest.fixture
+def app_page(browser, site_url, mirror_dir, request):
+    """A fresh context (own cache, service workers blocked) with the offline-mirror router."""
+    yield from _routed_page(browser, site_url, mirror_dir, request, service_workers="block")
+
+
+@pytest.fixture
+def sw_page(browser, site_url, mirror_dir, request):
+    """As ``app_page``, with service workers allowed (the offline tests); ``page.context.set_offline`` cuts the
+    network."""
+    yield from _routed_page(browser, site_url, mirror_dir, request, service_workers="allow")

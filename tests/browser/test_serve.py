@@ -93,3 +93,31 @@ def test_max_age_mimics_github_pages(site):
 
 def test_missing_files_are_404(server):
     assert get(server, "/nope.js")[0] == 404
+
+
+def test_text_and_wasm_go_gzipped_to_a_browser_that_accepts_it(server, site):
+    import gzip
+
+    (site / "pyodide" / "pkg.whl").write_bytes(b"PK\x03\x04" + bytes(500))
+    for path, body in [("/app.js", b"console.log(1)"), ("/pyodide/pyodide.asm.wasm", (site / "pyodide" /
+                       "pyodide.asm.wasm").read_bytes()), ("/", (site / "index.html").read_bytes())]:
+        status, headers, raw = get(server, path, {"Accept-Encoding": "gzip, deflate, br"})
+        assert status == 200 and headers["content-encoding"] == "gzip" and gzip.decompress(raw) == body, path
+        assert headers["vary"] == "Accept-Encoding" and int(headers["content-length"]) == len(raw)
+        plain_status, plain_headers, plain = get(server, path)  # a client that does not ask for gzip
+        assert plain_status == 200 and plain == body and "content-encoding" not in plain_headers
+        assert plain_headers["etag"] != headers["etag"], "two representations need two validators"
+        assert get(server, path, {"Accept-Encoding": "gzip", "If-None-Match": headers["etag"]})[0] == 304
+    # already compressed: as it is
+    status, headers, raw = get(server, "/pyodide/pkg.whl", {"Accept-Encoding": "gzip"})
+    assert status == 200 and "content-encoding" not in headers and raw.startswith(b"PK")
+
+
+def test_no_gzip_sends_everything_as_it_is(site):
+    server = start(site, compress=False)
+    try:
+        status, headers, body = get(server, "/app.js", {"Accept-Encoding": "gzip"})
+        assert status == 200 and body == b"console.log(1)" and "content-encoding" not in headers
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -59,7 +59,8 @@ def test_the_site_loads_nothing_from_another_host(site):
     Panel's and Bokeh's CDNs, as the strings js/localize.js rewrites to the site's own static/."""
     _, page, worker, _ = site
     assert external_urls(page) == []
-    assert external_urls(worker) == ["https://cdn.bokeh.org/bokeh/release/", "https://cdn.holoviz.org/panel/1.9.4/dist/"]
+    assert external_urls(worker) == ["https://cdn.bokeh.org/bokeh/release/",
+                                     "https://cdn.holoviz.org/panel/1.9.4/dist/"]
     assert "TINYRNN_CDN_MAP" in worker and "jsdelivr" not in worker + page and "pypi" not in worker.lower()
     assert "micropip" not in worker and "fonts.googleapis.com" not in page
 
@@ -98,7 +99,7 @@ def test_the_site_serves_everything_itself(site, mirror_dir):
     assert lock["packages"]["panel"]["version"] == "1.9.4" and lock["packages"]["bokeh"]["version"] == "3.9.2"
     assert "panel" not in lock["packages"]["panel-material-ui"]["depends"], "dependency cycle not broken"
     # One loadPackage call, no micropip: every name it loads is in the site's lock (else Pyodide cannot load it).
-    m = re.search(r"await self\.pyodide\.loadPackage\((\[.*?\])\);", worker)
+    m = re.search(r"await self\.pyodide\.loadPackage\((\[.*?\])[,)]", worker)
     assert m and "micropip" not in worker, "the self-contained worker should not use micropip"
     loaded = json.loads(m.group(1))
     # our two wheels by URL, the library first (the app imports it), everything else by name
@@ -233,3 +234,43 @@ def test_the_build_refuses_a_page_that_loads_from_another_host():
     worker = 'importScripts("https://cdn.jsdelivr.net/pyodide/v0.27.7/full/pyodide.js");'
     assert foreign_urls(page, worker) == ["https://cdn.jsdelivr.net/pyodide/v0.27.7/full/pyodide.js",
                                           "https://fonts.googleapis.com/css?family=Roboto"]
+
+
+@pytest.mark.browser
+def test_the_site_is_an_installable_app_whose_service_worker_lists_every_file_it_loads(site):
+    import struct
+
+    out, page, worker, info = site
+    manifest = json.loads((out / "manifest.webmanifest").read_text())
+    assert manifest["start_url"] == "./" and manifest["display"] == "standalone"
+    for icon in manifest["icons"]:
+        data = (out / icon["src"]).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and icon["type"] == "image/png"
+        assert "%dx%d" % struct.unpack(">II", data[16:24]) == icon["sizes"]
+    assert '<link rel="manifest" href="./manifest.webmanifest">' in page and "favicon.ico" not in page
+    # registered once the app has rendered, so caching does not compete with the start
+    assert page.index("navigator.serviceWorker.register('./sw.js')") > page.index("postMessage({'type': 'rendered'})")
+    files = json.loads(re.search(r"^const FILES = (\[.*\]);", (out / "sw.js").read_text(), flags=re.M).group(1))
+    listed = {path: digest for path, digest in files}
+    assert listed["./"] == listed["index.html"]
+    for path, digest in files[1:]:
+        assert hashlib.sha256((out / path).read_bytes()).hexdigest() == digest, path
+    expected = {"index.html", "app.js", "manifest.webmanifest", f"wheels/{info['wheel']}",
+                f"wheels/{info['app_wheel']}",
+                "pyodide/pyodide.asm.wasm", "pyodide/python_stdlib.zip", "pyodide/pyodide-lock.json",
+                "static/panel/1.9.4/dist/assets/arc_spinner.svg"}  # the last one named by a stylesheet only
+    expected |= {f"pyodide/{p['file']}" for p in info["packages"].values()}
+    expected |= {ref for ref in re.findall(r'\./(static/[^"?]+)', page)}
+    assert expected <= set(listed), sorted(expected - set(listed))
+    assert "sw.js" not in listed and info["offline"]["files"] == len(files)
+    assert info["offline"]["bytes"] < 40e6
+
+
+def test_the_service_worker_changes_when_a_listed_file_does():
+    from sitebuild.pwa import service_worker
+
+    a = service_worker([["./", "0" * 64], ["app.js", "1" * 64]])
+    b = service_worker([["./", "0" * 64], ["app.js", "2" * 64]])
+    version = re.compile(r'^const VERSION = "([0-9a-f]{16})";', flags=re.M)
+    assert version.search(a).group(1) != version.search(b).group(1)
+    assert '["app.js","1111' in a and "__TINYRNN" not in a

@@ -84,4 +84,5 @@ class ModelSlot:
         if self.trainer is not None:
             return self.trainer.sample(length, prime=prime, temperature=temperature)
         ckpt = self.checkpoint
-        return tinyrnn.sample(ckpt.params, ckpt.vocab, length, prime=prime, temperature=temperature)
+        return tinyrnn.sample(ckpt.params, ckpt.vocab, length, prime=prime, temperature=temperature,
+                              cell=ckpt.config.cell)
