@@ -19,8 +19,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml webapp/pyproject.toml requirements-dev.txt | $(BIN)/python
+$(VENV)/.installed: pyproject.toml webapp/pyproject.toml requirements-dev.txt requirements-torch.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt -e . -e webapp/
+	$(BIN)/pip install -q --no-deps -r requirements-torch.txt
 	touch $@
 
 setup: $(VENV)/.installed
@@ -69,7 +70,8 @@ test-min:
 	.venv-min/bin/pip install -q numpy==2.0.2 autograd==1.7.0 pytest==9.2.0 hypothesis==6.170.17 build==1.6.1
 	.venv-min/bin/pip install -q --no-deps -e .
 	.venv-min/bin/python -m pytest -q -p no:cacheprovider tests/test_gradients.py tests/test_training.py \
-		tests/test_checkpoint.py tests/test_sampling.py tests/test_vocab.py tests/test_reliability.py
+		tests/test_checkpoint.py tests/test_sampling.py tests/test_vocab.py tests/test_reliability.py \
+		tests/test_cells.py tests/test_checkpoint_v1.py
 
 test-browser: site
 	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m browser tests/browser
