@@ -2,7 +2,7 @@
 #   make run    set everything up, build the in-browser app (self-contained, offline) and serve it on 127.0.0.1:8000
 #   make test   set everything up and run every test (library, minimum versions, real browser)
 #   make train  train on the bundled corpus from the command line and print a sample
-#   make bench  benchmarks (not tests): throughput against numpy and PyTorch, in-browser ratio
+#   make bench  benchmarks (not tests): throughput against numpy, PyTorch and JAX, in-browser ratio and peers
 #   make bench-startup  benchmark (not a test): the built site's start-up in Chromium: first, return, offline, 20 Mbit/s
 #   make pages-site  the same site, built where npm and Python 3.12 are already installed (the GitHub Pages workflow)
 PYTHON ?= python3
@@ -19,9 +19,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml webapp/pyproject.toml requirements-dev.txt requirements-torch.txt | $(BIN)/python
+NATIVE := native/pyproject.toml native/setup.py native/tinyrnn_native/kernels.c native/tinyrnn_native/step_impl.h
+$(VENV)/.installed: pyproject.toml webapp/pyproject.toml requirements-dev.txt requirements-torch.txt $(NATIVE) | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt -e . -e webapp/
 	$(BIN)/pip install -q --no-deps -r requirements-torch.txt
+	$(BIN)/pip install -q ./native  # the optional native kernels, so that tests/test_native_kernels.py runs
 	touch $@
 
 setup: $(VENV)/.installed
@@ -78,15 +80,16 @@ test-browser: site
 
 # Benchmarks have their own venv: PyTorch is a bench extra, never a dependency (torch==2.13.0 is the CPU build).
 BENCH := .venv-bench/bin
-$(BENCH)/.installed: pyproject.toml
+$(BENCH)/.installed: pyproject.toml $(NATIVE)
 	test -x $(BENCH)/python || $(PYTHON) -m venv .venv-bench
-	$(BENCH)/pip install -q torch==2.13.0 numpy autograd threadpoolctl pyinstrument
-	$(BENCH)/pip install -q -e .
+	$(BENCH)/pip install -q torch==2.13.0 numpy autograd threadpoolctl pyinstrument jax jaxlib
+	$(BENCH)/pip install -q -e . ./native
 	touch $@
 
 bench: $(BENCH)/.installed mirror
 	$(BENCH)/python -m bench.throughput
 	$(BENCH)/python -m bench.pyodide_bench --batches 1 16 32
+	$(BIN)/python -m bench.browser_peers
 
 quality: $(BENCH)/.installed
 	$(BENCH)/python -m bench.quality

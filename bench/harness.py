@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-IMPLS = ("tinyrnn-fused", "tinyrnn-trainer", "tinyrnn-autograd", "numpy-minchar", "torch")
+IMPLS = ("tinyrnn-fused", "tinyrnn-trainer", "tinyrnn-native", "tinyrnn-autograd", "numpy-minchar", "torch", "jax")
 GATED_IMPLS = {"tinyrnn-fused-gru": "gru", "tinyrnn-fused-lstm": "lstm"}  # the default engine, another cell
 DEFAULT_IMPL = "tinyrnn-fused"
 LR = 2e-3
@@ -73,10 +73,16 @@ def _tinyrnn_loss_and_grads_step(H, B, T, V, engine, seed=0, cell="rnn"):
                   "dtype": str(params["W_hh"].dtype)}
 
 
-def _tinyrnn_trainer_step(H, B, T, V, seed=0):
+def _tinyrnn_trainer_step(H, B, T, V, seed=0, native=False):
     import dataclasses
 
     import tinyrnn
+
+    backend = None
+    if native:  # the optional native kernels (pip install ./native): an explicit opt-in, off by default
+        from tinyrnn import native_kernels
+
+        backend = native_kernels.use_native_kernels()
 
     # Evaluation every k steps is part of training, but not of "one training step": push it out of range.
     cfg = tinyrnn.TrainConfig(hidden_size=H, batch_size=B, seq_len=T, engine="fused", dtype="float32",
@@ -89,7 +95,8 @@ def _tinyrnn_trainer_step(H, B, T, V, seed=0):
     def step():
         return trainer.step().train_loss
 
-    return step, {"api": "Trainer.step()", "config": dataclasses.asdict(cfg)}
+    return step, {"api": "Trainer.step()" + (" with tinyrnn.native_kernels" if native else ""),
+                  "config": dataclasses.asdict(cfg), "backend": backend or tinyrnn.BACKEND}
 
 
 def _numpy_step(H, B, T, V, seed=0, dtype=np.float32):
@@ -119,6 +126,21 @@ def _torch_step(H, B, T, V, seed=0):
                   "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 
+def _jax_step(H, B, T, V, seed=0):
+    import jax
+
+    from bench.jax_rnn import JaxTrainer
+
+    tr = JaxTrainer(V, H, B, seed=seed, lr=LR, clip_norm=CLIP_NORM)
+    batches = itertools.cycle(synthetic_windows(V, B, T, seed=seed))
+
+    def step():
+        return tr.step(*next(batches))
+
+    return step, {"api": "jax.jit(whole step), lax.scan, Adam + clip in jnp", "dtype": "float32",
+                  "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]}
+
+
 def make_step(impl: str, H: int, B: int, T: int = 25, V: int = 65, seed: int = 0):
     """``impl`` is one of IMPLS, or "tinyrnn-fused-gru" / "tinyrnn-fused-lstm": the default engine with that cell."""
     if impl in GATED_IMPLS:
@@ -129,6 +151,10 @@ def make_step(impl: str, H: int, B: int, T: int = 25, V: int = 65, seed: int = 0
         return _tinyrnn_loss_and_grads_step(H, B, T, V, "autograd", seed)
     if impl == "tinyrnn-trainer":
         return _tinyrnn_trainer_step(H, B, T, V, seed)
+    if impl == "tinyrnn-native":
+        return _tinyrnn_trainer_step(H, B, T, V, seed, native=True)
+    if impl == "jax":
+        return _jax_step(H, B, T, V, seed)
     if impl == "numpy-minchar":
         return _numpy_step(H, B, T, V, seed)
     if impl == "torch":

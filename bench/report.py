@@ -10,8 +10,11 @@ import json
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHORT = {"tinyrnn-fused": "tinyrnn fused", "tinyrnn-trainer": "Trainer.step", "tinyrnn-autograd": "tinyrnn autograd",
-         "numpy-minchar": "numpy min-char", "torch": "PyTorch"}
+SHORT = {"tinyrnn-fused": "tinyrnn fused", "tinyrnn-trainer": "Trainer.step", "tinyrnn-native": "Trainer.step native",
+         "tinyrnn-autograd": "tinyrnn autograd", "numpy-minchar": "numpy min-char", "torch": "PyTorch", "jax": "JAX jit"}
+# (numerator, denominator) columns of the throughput table, shown when both implementations were measured
+RATIOS = (("tinyrnn-native", "jax"), ("tinyrnn-native", "torch"), ("tinyrnn-trainer", "jax"),
+          ("tinyrnn-trainer", "torch"), ("tinyrnn-fused", "numpy-minchar"), ("tinyrnn-fused", "tinyrnn-autograd"))
 
 
 def _k(x):
@@ -30,21 +33,38 @@ def _table(head, rows) -> str:
     return "\n".join([row(head), "|" + "---|" * len(head), *map(row, rows)])
 
 
-def throughput_md(data: dict, key: str) -> str:
-    res = [r for r in data["results"] if "error" not in r]
+def plain_table(head, rows) -> str:
+    """The same cells as right-aligned plain text (for the terminal)."""
+    widths = [max([len(str(h))] + [len(str(r[i])) for r in rows]) for i, h in enumerate(head)]
+    lines = ["  ".join(str(c).rjust(w) for c, w in zip(cells, widths)) for cells in [head, *rows]]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+
+
+def cells_of(results: list[dict]) -> list[tuple[int, int]]:
+    """The measured (H, B) pairs in the order they ran."""
+    return list(dict.fromkeys((r["H"], r["B"]) for r in results))
+
+
+def throughput_rows(results: list[dict], key: str = "chars_per_sec"):
+    """(header, rows, summary records) of chars/s per implementation and the ratios in ``RATIOS``."""
+    res = [r for r in results if "error" not in r]
     impls = [i for i in SHORT if any(r["impl"] == i for r in res)]
+    ratios = [(a, b) for a, b in RATIOS if a in impls and b in impls]
     by = {(r["impl"], r["H"], r["B"]): r.get(key) for r in res}
-    rows = []
-    for B, H in sorted({(r["B"], r["H"]) for r in res}):
-        f = by.get(("tinyrnn-fused", H, B))
-        ratios = [f / by[(o, H, B)] if f and by.get((o, H, B)) else None
-                  for o in ("torch", "numpy-minchar", "tinyrnn-autograd")]
-        rows.append([H, B] + [_k(by.get((i, H, B))) for i in impls] + [_r(x) for x in ratios])
-    return _table(["H", "B"] + [SHORT[i] for i in impls] + ["fused / torch", "fused / numpy", "fused / autograd"], rows)
+    rows, summary = [], []
+    for H, B in cells_of(res):
+        values = {(a, b): by[(a, H, B)] / by[(b, H, B)] if by.get((a, H, B)) and by.get((b, H, B)) else None
+                  for a, b in ratios}
+        rows.append([H, B] + [_k(by.get((i, H, B))) for i in impls] + [_r(x) for x in values.values()])
+        summary.append({"H": H, "B": B, **{f"{key}[{i}]": by.get((i, H, B)) for i in impls},
+                        **{f"{a}/{b}": x for (a, b), x in values.items()}})
+    head = ["H", "B"] + [SHORT[i] for i in impls] + [f"{SHORT[a]} / {SHORT[b]}" for a, b in ratios]
+    return head, rows, summary
 
 
-def memory_md(data: dict) -> str:
-    res = [r for r in data["results"] if "error" not in r]
+def memory_rows(results: list[dict]):
+    """(header, rows): peak RSS MiB per implementation, with the numpy heap peak of one step in brackets."""
+    res = [r for r in results if "error" not in r]
     impls = [i for i in SHORT if any(r["impl"] == i for r in res)]
     by = {(r["impl"], r["H"], r["B"]): r for r in res}
 
@@ -52,8 +72,17 @@ def memory_md(data: dict) -> str:
         t = r.get("traced_step_peak_mib") if r else None
         return "—" if r is None else f"{r['peak_rss_mib']:.0f}" + ("" if t is None else f" ({t:.1f})")
 
-    rows = [[H, B] + [cell(by.get((i, H, B))) for i in impls] for B, H in sorted({(r["B"], r["H"]) for r in res})]
-    return _table(["H", "B"] + [SHORT[i] for i in impls], rows)
+    rows = [[H, B] + [cell(by.get((i, H, B))) for i in impls] for H, B in cells_of(res)]
+    return ["H", "B"] + [SHORT[i] for i in impls], rows
+
+
+def throughput_md(data: dict, key: str) -> str:
+    head, rows, _ = throughput_rows(data["results"], key)
+    return _table(head, rows)
+
+
+def memory_md(data: dict) -> str:
+    return _table(*memory_rows(data["results"]))
 
 
 def pyodide_md(data: dict) -> str:
@@ -81,7 +110,9 @@ def main(argv=None) -> int:
     for path in sorted(args.results.glob("*.json")):
         data = json.loads(path.read_text())
         print(f"\n### {path.name}  ({data.get('machine', {}).get('date_utc', '?')})\n")
-        if "results" in data:
+        if "table_md" in data:  # bench.browser_peers
+            print(data["table_md"])
+        elif "results" in data:
             print("By wall clock:\n\n" + throughput_md(data, "chars_per_sec"))
             print("\nBy CPU time:\n\n" + throughput_md(data, "cpu_chars_per_sec"))
             print("\nPeak RSS MiB (numpy heap peak of one step):\n\n" + memory_md(data))

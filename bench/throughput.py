@@ -1,22 +1,29 @@
-"""Training throughput (chars/s) of tinyrnn vs a numpy min-char-rnn baseline vs PyTorch, one BLAS thread.
+"""Training throughput (chars/s) of tinyrnn vs a numpy min-char-rnn baseline vs PyTorch vs JAX, on one core.
 
 Run from the repository root (ideally in .venv-bench, which also has torch and threadpoolctl)::
 
-    python -m bench.throughput            # full: 9 interleaved repeats of >= 0.4 s per cell (~5 min)
+    python -m bench.throughput            # full: 9 interleaved repeats of >= 0.4 s per cell (~6 min)
     python -m bench.throughput --quick    # 5 interleaved repeats of >= 0.1 s per cell (< 2 min)
     python -m bench.throughput --json out.json
+    python -m bench.throughput --cells 128x1 128x32 --impls tinyrnn-native jax   # a subset
+
+Cells are H x B pairs (default: the issue-12 peer table, 128x1 128x32 256x32 64x16); ``--sizes``/``--batches``
+give a grid instead.
 
 Every (implementation, H, B) cell runs in its own fresh subprocess, so imports, allocator state and peak
 memory of one cell do not leak into the next.  The cells of one (H, B) are timed in interleaved rounds
 (one repeat of each implementation in turn), so load from other processes is shared fairly.  Each subprocess limits BLAS/OpenMP to one thread (environment
-variables *and* threadpoolctl) and torch to one thread, then records which BLAS kernel it used.
+variables *and* threadpoolctl), torch and XLA to one thread, is pinned to one core (``--cpu``, like ``taskset -c 0``),
+then records which BLAS kernel it used.
 
 Implementations (one training step = forward + backward + clip(5.0) + Adam(2e-3) on a (B, T) window):
   tinyrnn-fused     tinyrnn.loss_and_grads(engine="fused")  + clip_by_global_norm + make_optimizer("adam")
   tinyrnn-trainer   tinyrnn.Trainer(...).step()  (the app's path; default engine, float32; evaluation disabled)
+  tinyrnn-native    the same Trainer.step() after tinyrnn.native_kernels.use_native_kernels() (pip install ./native)
   tinyrnn-autograd  tinyrnn.loss_and_grads(engine="autograd") + the same optimiser
   numpy-minchar     bench/minchar_numpy.py (one-hot, per-step loops, hand-written BPTT, float32)
   torch             bench/torch_rnn.py (nn.RNN(tanh) + nn.Linear, float32, torch.set_num_threads(1))
+  jax               bench/jax_rnn.py (the whole step under jax.jit, lax.scan, Adam + clipping in jnp, float32)
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ DEFAULT_JSON = REPO / "bench" / "results" / "throughput.json"
 THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "BLIS_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
 WATCHED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE")
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"  # = bench.jax_rnn's
+DEFAULT_CELLS = ("128x1", "128x32", "256x32", "64x16")  # (H x B) rows of issue 12's table
 
 
 # --- worker (one long-lived subprocess per cell) ---------------------------------------------------------
@@ -50,6 +59,8 @@ def _worker(spec: dict) -> None:
     import tracemalloc
 
     impl = spec["impl"]
+    if spec.get("cpu") is not None:  # one core, as `taskset -c N`: no implementation can spread its work
+        os.sched_setaffinity(0, {spec["cpu"]})
     import numpy as np  # noqa: F401  (imports first: "after import" memory is interpreter + libraries)
 
     if impl.startswith("tinyrnn"):
@@ -62,6 +73,8 @@ def _worker(spec: dict) -> None:
             torch.set_num_interop_threads(1)
         except RuntimeError:
             pass
+    if impl == "jax":
+        import jax  # noqa: F401  (XLA_FLAGS, set by worker_env, limit XLA to one thread)
     limiter = None
     try:
         import threadpoolctl
@@ -95,7 +108,7 @@ def _worker(spec: dict) -> None:
                 for d in threadpoolctl.threadpool_info()]
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     traced = None
-    if impl != "torch":  # numpy reports its buffers to tracemalloc; torch's allocator does not
+    if impl not in ("torch", "jax"):  # numpy reports its buffers to tracemalloc; torch's allocator does not
         tracemalloc.start()
         step()
         step()
@@ -133,9 +146,10 @@ def _send(obj):
 
 # --- orchestration ---------------------------------------------------------------------------------------
 
-def torch_available(python: str) -> tuple[bool, str]:
-    r = subprocess.run([python, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True,
-                       timeout=120, check=False)
+def module_available(python: str, module: str) -> tuple[bool, str]:
+    """(whether ``python`` can import ``module``, its version or the last line of the error)."""
+    r = subprocess.run([python, "-c", f"import {module}; print({module}.__version__)"], capture_output=True,
+                       text=True, timeout=120, check=False, env=worker_env())
     if r.returncode == 0:
         return True, r.stdout.strip()
     tail = (r.stderr.strip().splitlines() or ["?"])[-1]
@@ -145,6 +159,7 @@ def torch_available(python: str) -> tuple[bool, str]:
 def worker_env() -> dict:
     env = dict(os.environ)
     env.update(THREAD_ENV)
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + XLA_ONE_THREAD).strip()
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
@@ -201,13 +216,14 @@ class Worker:
         self.proc.wait()
 
 
-def run_config(impls, pythons, H, B, T, V, repeats, min_time, warmup, timeout, malloc_warm=True) -> list[dict]:
+def run_config(impls, pythons, H, B, T, V, repeats, min_time, warmup, timeout, malloc_warm=True,
+               cpu=None) -> list[dict]:
     """All implementations of one (H, B): start, calibrate one after another, then interleaved repeats."""
     results = []
     workers = []
     for impl in impls:
         spec = {"impl": impl, "H": H, "B": B, "T": T, "V": V, "min_time": min_time, "warmup": warmup,
-                "malloc_warm": malloc_warm}
+                "malloc_warm": malloc_warm, "cpu": cpu}
         w = Worker(pythons[impl], spec)
         w.ready = w.call(None, timeout)  # wait: calibration of one must not overlap another's
         workers.append(w)
@@ -267,70 +283,16 @@ def machine_info() -> dict:
     return info
 
 
-def _fmt_rate(x):
-    if x is None:
-        return "—"
-    return f"{x/1000:,.1f}k" if x >= 1000 else f"{x:,.0f}"
-
-
-def _ratio(a, b):
-    return None if (a is None or b is None or b == 0) else a / b
-
-
-def build_table(results: list[dict], impls: list[str], sizes, batches, key="chars_per_sec",
-                memory=True) -> tuple[str, list[dict]]:
-    by = {(r["impl"], r["H"], r["B"]): r for r in results}
-
-    def rate(impl, H, B):
-        r = by.get((impl, H, B))
-        return None if r is None or "error" in r else r.get(key)
-
-    short = {"tinyrnn-fused": "fused", "tinyrnn-trainer": "Trainer", "tinyrnn-autograd": "autograd",
-             "numpy-minchar": "numpy", "torch": "torch"}
-    head = ["H", "B"] + [short[i] for i in impls] + ["fused/torch", "Trainer/torch", "fused/numpy", "fused/autograd"]
-    rows, summary = [], []
-    for B in batches:
-        for H in sizes:
-            f, tr, ag = rate("tinyrnn-fused", H, B), rate("tinyrnn-trainer", H, B), rate("tinyrnn-autograd", H, B)
-            nm, th = rate("numpy-minchar", H, B), rate("torch", H, B)
-            ratios = {"fused/torch": _ratio(f, th), "Trainer/torch": _ratio(tr, th), "fused/numpy": _ratio(f, nm),
-                      "fused/autograd": _ratio(f, ag)}
-            summary.append({"H": H, "B": B, **{f"{key}[{i}]": rate(i, H, B) for i in impls}, **ratios})
-            rows.append([str(H), str(B)] + [_fmt_rate(rate(i, H, B)) for i in impls]
-                        + ["—" if v is None else f"{v:.2f}×" for v in ratios.values()])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
-    if not memory:
-        return "\n".join(lines), summary
-    # memory table
-    mhead = ["H", "B"] + [short[i] for i in impls]
-    mrows = []
-    for B in batches:
-        for H in sizes:
-            cells = []
-            for i in impls:
-                r = by.get((i, H, B))
-                if r is None or "error" in r:
-                    cells.append("—")
-                else:
-                    t = r.get("traced_step_peak_mib")
-                    cells.append(f"{r['peak_rss_mib']:.0f}" + ("" if t is None else f" ({t:.1f})"))
-            mrows.append([str(H), str(B)] + cells)
-    mw = [max(len(h), *(len(r[i]) for r in mrows)) for i, h in enumerate(mhead)]
-    lines += ["", "Peak memory, MiB: process peak RSS (numpy heap peak of one step, via tracemalloc)",
-              "  ".join(h.rjust(w) for h, w in zip(mhead, mw)), "  ".join("-" * w for w in mw)]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, mw)) for r in mrows]
-    return "\n".join(lines), summary
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer/shorter repeats (< 2 minutes in total)")
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"where to write results (default {DEFAULT_JSON.relative_to(REPO)})")
-    ap.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256], help="hidden sizes H")
-    ap.add_argument("--batches", type=int, nargs="+", default=[1, 32], help="batch sizes B")
+    ap.add_argument("--cells", nargs="+", default=None, metavar="HxB",
+                    help=f"H x B pairs to measure (default {' '.join(DEFAULT_CELLS)})")
+    ap.add_argument("--sizes", type=int, nargs="+", default=None, help="hidden sizes H (a grid with --batches)")
+    ap.add_argument("--batches", type=int, nargs="+", default=None, help="batch sizes B (a grid with --sizes)")
+    ap.add_argument("--cpu", type=int, default=0, help="the one core every worker is pinned to (-1: not pinned)")
     ap.add_argument("--seq-len", type=int, default=25, help="T")
     ap.add_argument("--vocab", type=int, default=65, help="V")
     ap.add_argument("--impls", nargs="+", default=None, help="subset of implementations")
@@ -353,6 +315,14 @@ def main(argv=None) -> int:
     bad = [i for i in impls if i not in IMPLS]
     if bad:
         ap.error(f"unknown implementation(s) {bad}; choose from {list(IMPLS)}")
+    if args.sizes or args.batches:
+        cells = [(H, B) for B in (args.batches or [1, 32]) for H in (args.sizes or [64, 128, 256])]
+    else:
+        try:
+            cells = [tuple(int(n) for n in c.lower().split("x")) for c in (args.cells or DEFAULT_CELLS)]
+        except ValueError:
+            ap.error("--cells takes H x B pairs such as 128x32")
+    cpu = None if args.cpu < 0 else args.cpu
     repeats = args.repeats or (5 if args.quick else 9)
     min_time = args.min_time or (0.1 if args.quick else 0.4)
     warmup = 2 if args.quick else 3
@@ -360,14 +330,23 @@ def main(argv=None) -> int:
 
     info = machine_info()
     notes = []
-    if "torch" in impls:
-        ok, what = torch_available(args.torch_python)
+    for impl, python, install in (("torch", args.torch_python, "torch==2.13.0"), ("jax", sys.executable, "jax jaxlib")):
+        if impl in impls:
+            ok, what = module_available(python, impl)
+            if ok:
+                info[impl] = what
+            else:
+                impls.remove(impl)
+                notes.append(f"{impl} column omitted: {impl} is not importable by {python} ({what}); "
+                             f"install it in .venv-bench (pip install {install}) and run from there")
+    if "tinyrnn-native" in impls:
+        ok, what = module_available(sys.executable, "tinyrnn_native")
         if ok:
-            info["torch"] = what
+            info["tinyrnn_native"] = what
         else:
-            impls.remove("torch")
-            notes.append(f"torch column omitted: torch is not importable by {args.torch_python} ({what}); "
-                         "install it in .venv-bench (pip install torch==2.13.0) and run from there")
+            impls.remove("tinyrnn-native")
+            notes.append(f"tinyrnn-native column omitted: the optional native kernels are not installed "
+                         f"(pip install ./native): {what}")
     for n in notes:
         print("NOTE:", n, flush=True)
     overridden = {k: v for k, v in info["env"].items() if v is not None}
@@ -376,22 +355,21 @@ def main(argv=None) -> int:
               "would pick itself, run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m bench.throughput",
               flush=True)
     print(f"{info['date_utc']}  {info['cpu']}  nproc={info['nproc']}  python {info['python']}  numpy {info['numpy']}"
-          f"  torch {info.get('torch', '—')}  tinyrnn {info['tinyrnn']}", flush=True)
-    print(f"T={args.seq_len} V={args.vocab}; {repeats} repeats × ≥{min_time}s per cell, median; 1 BLAS/torch thread",
-          flush=True)
+          f"  torch {info.get('torch', '—')}  jax {info.get('jax', '—')}  tinyrnn {info['tinyrnn']}", flush=True)
+    print(f"T={args.seq_len} V={args.vocab}; {repeats} repeats × ≥{min_time}s per cell, median; 1 BLAS/torch/XLA "
+          f"thread; {'every worker on core ' + str(cpu) if cpu is not None else 'workers not pinned'}", flush=True)
 
     pythons = {i: (args.torch_python if i == "torch" else sys.executable) for i in impls}
     results = []
     t_start = time.perf_counter()
-    for B in args.batches:
-        for H in args.sizes:
-            cell = run_config(impls, pythons, H, B, args.seq_len, args.vocab, repeats, min_time, warmup, timeout,
-                              malloc_warm=not args.no_malloc_warm)
-            results.extend(cell)
-            for r in cell:
-                msg = r.get("error") or (f"{r['chars_per_sec']:>10,.0f} chars/s  ({r['ms_per_step']:.2f} ms/step, "
-                                         f"best {r['best_chars_per_sec']:,.0f})")
-                print(f"  {r['impl']:17s} H={H:<4d} B={B:<3d} {msg}", flush=True)
+    for H, B in cells:
+        cell = run_config(impls, pythons, H, B, args.seq_len, args.vocab, repeats, min_time, warmup, timeout,
+                          malloc_warm=not args.no_malloc_warm, cpu=cpu)
+        results.extend(cell)
+        for r in cell:
+            msg = r.get("error") or (f"{r['chars_per_sec']:>10,.0f} chars/s  ({r['ms_per_step']:.2f} ms/step, "
+                                     f"best {r['best_chars_per_sec']:,.0f})")
+            print(f"  {r['impl']:17s} H={H:<4d} B={B:<3d} {msg}", flush=True)
     elapsed = time.perf_counter() - t_start
 
     blas = next((r.get("blas") for r in results if r.get("blas")), None)
@@ -399,15 +377,18 @@ def main(argv=None) -> int:
         for d in blas:
             print(f"threadpool: {d['internal_api']} {d.get('version')} arch={d.get('architecture')} "
                   f"threads={d['num_threads']} ({Path(d['filepath']).name})")
-    table, summary = build_table(results, impls, args.sizes, args.batches)
-    cpu_table, cpu_summary = build_table(results, impls, args.sizes, args.batches, key="cpu_chars_per_sec",
-                                         memory=False)
+    from bench.report import memory_rows, plain_table, throughput_rows
+
+    head, rows, summary = throughput_rows(results)
+    cpu_head, cpu_rows, cpu_summary = throughput_rows(results, "cpu_chars_per_sec")
     print()
     print("Training throughput, chars/s (median of wall-clock repeats), one step = forward + backward + clip + Adam")
-    print(table)
+    print(plain_table(head, rows))
     print()
     print("The same, measured by each process's CPU time (less disturbed by other load on a shared machine)")
-    print(cpu_table)
+    print(plain_table(cpu_head, cpu_rows))
+    print("\nPeak memory, MiB: process peak RSS (numpy heap peak of one step, via tracemalloc)")
+    print(plain_table(*memory_rows(results)))
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"\n(total {elapsed:.0f} s; load average at start {info['loadavg_1_5_15']}, at end {load} on "
           f"{info['nproc']} CPUs — other processes' load shows up in the wall-clock table)")
@@ -416,7 +397,7 @@ def main(argv=None) -> int:
     payload = {"machine": info, "settings": {"T": args.seq_len, "V": args.vocab, "repeats": repeats,
                                              "min_time": min_time, "warmup": warmup, "quick": args.quick,
                                              "malloc_warm": not args.no_malloc_warm,
-                                             "thread_env": THREAD_ENV},
+                                             "thread_env": THREAD_ENV, "xla_flags": XLA_ONE_THREAD, "cpu": cpu},
                "notes": notes, "summary": summary, "summary_cpu_time": cpu_summary, "results": results, "elapsed_s": elapsed}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(payload, indent=1))

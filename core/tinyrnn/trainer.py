@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from . import model as model_lib
+from . import native_kernels
 from .bptt import gradient_reach, manual_bptt
 from .checkpoint import Checkpoint, check_state
 from .config import StepMetrics, TrainConfig
@@ -98,6 +99,7 @@ class Trainer:
         self.params = params if params is not None else model_lib.init_params(self.model_config, config.seed, self.dtype)
         _check_params_fit(self.params, self.model_config)
         self.optimizer = make_optimizer(config.optimizer, config.lr)
+        self._native = native_kernels.flat_trainer(config, self.model_config, self.optimizer)  # None: numpy
         self.hidden = model_lib.init_hidden(self.model_config, B, self.dtype)
         self.window = 0  # index of the next window within the epoch
         self.step_count = 0
@@ -119,28 +121,39 @@ class Trainer:
         cfg = self.config
         started = time.perf_counter()
         inputs, targets = self.current_batch()
+        native = self._native  # the optional native path (native_kernels.py): flat buffers, same arithmetic
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite values are detected just below
-            result = model_lib.loss_and_grads(self.params, inputs, targets, self.hidden, cfg.engine, cfg.cell)
-        grads = {k: g for k, g in result.grads.items() if k != "h0"}
-        norm = global_norm(grads)
-        if not (math.isfinite(result.loss) and math.isfinite(norm)):
+            if native is not None:
+                loss, norm, h_last = native.gradients(self.params, inputs, targets, self.hidden)
+            else:
+                result = model_lib.loss_and_grads(self.params, inputs, targets, self.hidden, cfg.engine, cfg.cell)
+                loss, h_last = result.loss, result.h_last
+        if native is None:
+            grads = {k: g for k, g in result.grads.items() if k != "h0"}
+            norm = global_norm(grads)
+        if not (math.isfinite(loss) and math.isfinite(norm)):
             raise TrainingDiverged(
-                f"training diverged at step {self.step_count + 1} (loss {result.loss:.4g}, gradient norm "
+                f"training diverged at step {self.step_count + 1} (loss {loss:.4g}, gradient norm "
                 f"{norm:.4g}); the last good model was kept — lower the learning rate (now {cfg.lr:g})"
             )
-        if cfg.clip_value is not None:
-            grads = clip_by_value(grads, cfg.clip_value)
-        if cfg.clip_norm is not None:
-            grads, _ = clip_by_global_norm(grads, cfg.clip_norm)
-        with np.errstate(over="ignore", invalid="ignore"):
-            new_params, new_state = self.optimizer.compute(self.params, grads, self.optimizer.state)
-        if not all(np.isfinite(p).all() for p in new_params.values()):
+        if native is not None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                new_params, new_state, finite = native.update(self.params, self.optimizer.state, norm)
+        else:
+            if cfg.clip_value is not None:
+                grads = clip_by_value(grads, cfg.clip_value)
+            if cfg.clip_norm is not None:
+                grads, _ = clip_by_global_norm(grads, cfg.clip_norm)
+            with np.errstate(over="ignore", invalid="ignore"):
+                new_params, new_state = self.optimizer.compute(self.params, grads, self.optimizer.state)
+            finite = all(np.isfinite(p).all() for p in new_params.values())
+        if not finite:
             raise TrainingDiverged(
                 f"training diverged at step {self.step_count + 1}: the update made parameters infinite; the last "
                 f"good model was kept — lower the learning rate (now {cfg.lr:g})"
             )
         self.params, self.optimizer.state = new_params, new_state
-        self.hidden = result.h_last.astype(self.dtype, copy=False)
+        self.hidden = h_last.astype(self.dtype, copy=False)
         self.window += 1
         if self.window >= self.windows_per_epoch:
             self.window = 0
@@ -153,7 +166,7 @@ class Trainer:
         val = None
         if self.val_ids.size >= 2 and self.step_count % cfg.eval_every == 0:
             val = self.evaluate()
-        metrics = StepMetrics(self.step_count, result.loss, val, n_chars / max(seconds, 1e-9), norm,
+        metrics = StepMetrics(self.step_count, loss, val, n_chars / max(seconds, 1e-9), norm,
                               self.chars_seen, self.elapsed)
         self.history.append(metrics)
         return metrics

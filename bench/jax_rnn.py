@@ -1,0 +1,179 @@
+"""JAX reference for the benchmark: the whole training step under ``jax.jit``, the recurrence in ``lax.scan``.
+
+Same model as tinyrnn (parameters W_hx (H, V), W_hh (H, H), b_h (H,), W_yh (V, H), b_y (V,); ids select columns
+of W_hx, h_t = tanh(W_hx[:, x_t] + W_hh h_{t-1} + b_h), logits W_yh h_t + b_y), same loss (mean softmax
+cross-entropy, nats/char), the same global-norm clipping (5.0) and the same Adam (lr 2e-3, betas 0.9/0.999,
+eps 1e-8, tinyrnn's bias-corrected step size), all written in ``jax.numpy`` inside one jitted function that also
+carries the hidden state to the next window. float32 on the CPU. JAX is a bench extra only (``.venv-bench``).
+
+One thread: the benchmark sets ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``
+(``XLA_ONE_THREAD``) before JAX is imported, and pins the process to one core.
+
+Cross-check against tinyrnn's numpy reference (same weights -> same loss and gradients, float64)::
+
+    python -m bench.jax_rnn --check
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+PARAM_NAMES = ("W_hx", "W_hh", "b_h", "W_yh", "b_y")  # tinyrnn's order (model.PARAM_NAMES)
+
+
+def _loss_fn():
+    import jax
+    import jax.numpy as jnp
+
+    def loss(params, h0, inputs_tm, targets_tm):
+        """Mean nats/char and the last hidden state, for time-major ids (T, B) and h0 (B, H)."""
+        W_hx, W_hh, b_h, W_yh, b_y = params
+        xs = jnp.take(W_hx.T, inputs_tm, axis=0) + b_h  # (T, B, H): the embedding lookup
+
+        def cell(h, x):
+            h = jnp.tanh(x + h @ W_hh.T)
+            return h, h
+
+        h_last, hs = jax.lax.scan(cell, h0, xs)
+        logits = hs @ W_yh.T + b_y  # (T, B, V)
+        log_p = jax.nn.log_softmax(logits, axis=-1)
+        nll = -jnp.take_along_axis(log_p, targets_tm[..., None], axis=-1)
+        return jnp.mean(nll), h_last
+
+    return loss
+
+
+def make_train_step(lr=2e-3, clip_norm=5.0, beta1=0.9, beta2=0.999, eps=1e-8):
+    """A jitted ``step(params, m, v, t, h, inputs_tm, targets_tm) -> (params, m, v, t, h, loss)``: forward,
+    backward, global-norm clipping and Adam in one XLA computation (params, m, v are tuples of 5 arrays)."""
+    import jax
+    import jax.numpy as jnp
+
+    grad_fn = jax.value_and_grad(_loss_fn(), has_aux=True)
+
+    def step(params, m, v, t, h, inputs_tm, targets_tm):
+        (loss, h_last), grads = grad_fn(params, h, inputs_tm, targets_tm)
+        norm = jnp.sqrt(sum(jnp.vdot(g, g) for g in grads))
+        scale = jnp.where(norm > clip_norm, clip_norm / norm, 1.0).astype(grads[0].dtype)
+        grads = tuple(g * scale for g in grads)
+        t = t + 1
+        tf = t.astype(grads[0].dtype)
+        step_size = lr * jnp.sqrt(1 - beta2**tf) / (1 - beta1**tf)
+        m = tuple(beta1 * mi + (1 - beta1) * g for mi, g in zip(m, grads))
+        v = tuple(beta2 * vi + (1 - beta2) * (g * g) for vi, g in zip(v, grads))
+        params = tuple(p - step_size * mi / (jnp.sqrt(vi) + eps) for p, mi, vi in zip(params, m, v))
+        return params, m, v, t, h_last, loss
+
+    return jax.jit(step, donate_argnums=(0, 1, 2, 4))
+
+
+class JaxTrainer:
+    """One training step = forward + backward + clip + Adam update on a (B, T) window, one jitted call."""
+
+    def __init__(self, vocab_size: int, hidden_size: int, batch_size: int, seed: int = 0,
+                 lr: float = 2e-3, clip_norm: float = 5.0):
+        import jax.numpy as jnp
+
+        import tinyrnn
+
+        params = tinyrnn.init_params(tinyrnn.ModelConfig(vocab_size, hidden_size), seed=seed, dtype=np.float32)
+        self.params = tuple(jnp.asarray(params[k]) for k in PARAM_NAMES)
+        self.m = tuple(jnp.zeros_like(p) for p in self.params)
+        self.v = tuple(jnp.zeros_like(p) for p in self.params)
+        self.t = jnp.asarray(0, dtype=jnp.int32)
+        self.h = jnp.zeros((batch_size, hidden_size), jnp.float32)
+        self._step = make_train_step(lr, clip_norm)
+
+    def step(self, inputs: np.ndarray, targets: np.ndarray) -> float:
+        """inputs, targets: int (B, T). Returns the window's loss (which waits for the step to finish)."""
+        x = np.ascontiguousarray(inputs.T, dtype=np.int32)
+        y = np.ascontiguousarray(targets.T, dtype=np.int32)
+        self.params, self.m, self.v, self.t, self.h, loss = self._step(self.params, self.m, self.v, self.t,
+                                                                       self.h, x, y)
+        return float(loss)
+
+
+def check_against_tinyrnn(seed: int = 0, verbose: bool = True) -> float:
+    """JAX's loss and gradients vs tinyrnn's hand-written numpy BPTT (``manual_bptt``) on the same float64 weights;
+    returns the worst relative difference."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    import tinyrnn
+
+    rng = np.random.default_rng(seed)
+    V, H, B, T = 11, 8, 4, 9
+    params = {k: rng.standard_normal(s) * 0.4 for k, s in tinyrnn.ModelConfig(V, H).param_shapes().items()}
+    inputs, targets = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
+    h0 = rng.standard_normal((B, H)) * 0.3
+    ref = tinyrnn.manual_bptt(params, inputs, targets, h0)
+    grad_fn = jax.value_and_grad(_loss_fn(), argnums=(0, 1), has_aux=True)
+    (loss, _), (grads, dh0) = grad_fn(tuple(jnp.asarray(params[k]) for k in PARAM_NAMES), jnp.asarray(h0),
+                                      jnp.asarray(inputs.T), jnp.asarray(targets.T))
+    worst = abs(float(loss) - ref.loss) / abs(ref.loss)
+    if verbose:
+        print(f"loss jax {float(loss):.12f} tinyrnn {ref.loss:.12f}")
+    for k, g in zip(PARAM_NAMES + ("h0",), tuple(grads) + (dh0,)):
+        a, b = np.asarray(g), ref.grads[k]
+        rel = float(np.abs(a - b).max() / max(1e-12, np.abs(b).max()))
+        worst = max(worst, rel)
+        if verbose:
+            print(f"{k:4s} max rel diff {rel:.2e}")
+    return worst
+
+
+def check_training_steps(n_steps: int = 3, seed: int = 0, verbose: bool = True) -> float:
+    """``n_steps`` of the jitted step (clipping and Adam included) vs tinyrnn's ``loss_and_grads`` +
+    ``clip_by_global_norm`` + Adam on the same float64 weights and windows; returns the worst relative difference
+    of the parameters (and losses) along the way. Call after ``check_against_tinyrnn`` (which enables float64)."""
+    import jax.numpy as jnp
+
+    import tinyrnn
+
+    rng = np.random.default_rng(seed)
+    V, H, B, T = 11, 8, 4, 9
+    params = {k: rng.standard_normal(s) * 0.8 for k, s in tinyrnn.ModelConfig(V, H).param_shapes().items()}
+    ours = dict(params)
+    theirs = (tuple(jnp.asarray(params[k]) for k in PARAM_NAMES),)
+    theirs += tuple(tuple(jnp.zeros_like(p) for p in theirs[0]) for _ in "mv") + (jnp.asarray(0), jnp.zeros((B, H)))
+    h = np.zeros((B, H))
+    optimizer = tinyrnn.make_optimizer("adam", 2e-3)
+    jax_step = make_train_step(clip_norm=0.5)  # small enough that every step clips
+    worst = 0.0
+    for _ in range(n_steps):
+        inputs, targets = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
+        result = tinyrnn.loss_and_grads(ours, inputs, targets, h)
+        grads, norm = tinyrnn.clip_by_global_norm({k: result.grads[k] for k in PARAM_NAMES}, 0.5)
+        ours, h = optimizer.update(ours, grads), result.h_last
+        *theirs, loss = jax_step(*theirs, jnp.asarray(inputs.T), jnp.asarray(targets.T))
+        worst = max(worst, abs(float(loss) - result.loss) / abs(result.loss), float(norm <= 0.5))
+        for k, p in zip(PARAM_NAMES, theirs[0]):
+            worst = max(worst, float(np.abs(np.asarray(p) - ours[k]).max() / np.abs(ours[k]).max()))
+    if verbose:
+        print(f"{n_steps} training steps (clip + Adam): max rel diff of params and losses {worst:.2e}")
+    return worst
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="compare loss and gradients with tinyrnn's numpy BPTT")
+    args = ap.parse_args(argv)
+    if args.check:
+        os.environ.setdefault("XLA_FLAGS", XLA_ONE_THREAD)
+        worst = max(check_against_tinyrnn(), check_training_steps())
+        ok = worst < 1e-9
+        print(f"jax vs tinyrnn {'agree' if ok else 'DISAGREE'} (max rel diff {worst:.2e})")
+        return 0 if ok else 1
+    ap.print_help()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
