@@ -56,10 +56,10 @@ def unit_correlations(states: np.ndarray, features: dict[str, np.ndarray], per_f
     return sorted(matches, key=lambda m: (FEATURES.index(m.feature), -abs(m.correlation)))
 
 
-def read_passage(params: dict, ids: np.ndarray, h0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(hidden states (N, H), logits (N, V)) after each of the ids (N,), from the state ``h0`` (1, H): row t of the
-    logits predicts the character after ids[t]."""
-    logits, hs = forward(params, np.asarray(ids, dtype=np.int64)[None, :], h0)
+def read_passage(params: dict, ids: np.ndarray, h0: np.ndarray, cell: str = "rnn") -> tuple[np.ndarray, np.ndarray]:
+    """(hidden states h_t (N, H), logits (N, V)) after each of the ids (N,) of a ``cell`` model, from the state
+    ``h0`` (1, S) (S = H, or 2H for the LSTM's [h | c]): row t of the logits predicts the character after ids[t]."""
+    logits, hs = forward(params, np.asarray(ids, dtype=np.int64)[None, :], h0, cell)
     return hs[0], logits[0]
 
 

@@ -183,8 +183,8 @@ class Trainer:
         With another ``cell``, the same quantity for a freshly initialised model of that cell (seed and H of this
         run) from a zero state, on the same batch: the comparison of how far each cell's gradients reach back.
         ``seq_len`` (≤ the stream length) takes a longer window from the current position."""
-        T = self.config.seq_len if seq_len is None else int(seq_len)
-        if not 1 <= T <= self.stream_len:
+        T = self.config.seq_len if seq_len is None else seq_len
+        if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or not 1 <= T <= self.stream_len:
             raise ConfigError(f"seq_len for the gradient flow must be a whole number from 1 to {self.stream_len:,}")
         start = min(self.window * self.config.seq_len, self.stream_len - T)
         inputs, targets = self._inputs[:, start:start + T], self._targets[:, start:start + T]

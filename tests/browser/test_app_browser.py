@@ -271,3 +271,205 @@ def test_train_sample_download_upload_offline(app_page, site_url, tmp_path):
     assert not net.local_errors, f"failed requests to the site: {net.local_errors}"
     assert not unexpected_page_errors(net), f"uncaught errors in the page: {net.page_errors}"
     assert not math.isnan(ready_s)
+
+
+def wait_ready(page, timeout_s: float = READY_TIMEOUT_MS / 1000) -> None:
+    net = page.net
+    wait_until(page, lambda: unexpected_page_errors(net) and pytest.fail(f"the page failed: {net.page_errors}")
+               or (page.evaluate("() => !document.body.classList.contains('pn-loading')")
+                   and not text_of(page, ".tr-status pre").startswith("Loading")),
+               timeout_s, "the page to be ready")
+
+
+def download_checkpoint(page, tmp_path, name: str):
+    import tinyrnn
+
+    with page.expect_download(timeout=60_000) as dl_info:
+        click(page, ".tr-download")
+    path = tmp_path / name
+    dl_info.value.save_as(str(path))
+    return tinyrnn.load_checkpoint(str(path))
+
+
+def test_reload_restores_the_model_which_continues_exactly_and_forget_clears_it(app_page, site_url, tmp_path):
+    import numpy as np
+    import tinyrnn
+
+    page = app_page
+    page.goto(site_url, wait_until="domcontentloaded")
+    wait_ready(page)
+    set_text(page, ".tr-text textarea", TRAINING_TEXT)
+    wait_until(page, lambda: f"{len(TRAINING_TEXT):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
+               "the pasted text to reach Python")
+    click(page, ".tr-train")
+    wait_until(page, lambda: step_of(page) >= 50, 120, "50 training steps")
+    click(page, ".tr-pause")
+    wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status")
+    step = step_of(page)
+    wait_until(page, lambda: f"keeps the model at step {step:,}" in text_of(page, ".tr-storage .tr-pre"), 30,
+               "the paused model to be kept in the browser")
+    before = download_checkpoint(page, tmp_path, "before.npz")
+    assert before.progress["step"] == step
+    shot(page, "10-kept")
+
+    page.reload(wait_until="domcontentloaded")
+    wait_ready(page)
+    status = text_of(page, ".tr-status pre")
+    assert status.startswith("Restored the model from ") and f"step {step:,}" in status, status
+    assert step_of(page) == step
+    assert page.locator(".tr-text textarea").first.input_value() == TRAINING_TEXT
+    shot(page, "11-restored")
+    after = download_checkpoint(page, tmp_path, "after.npz")
+    assert after.progress == before.progress and after.config == before.config
+    assert all(np.array_equal(after.params[k], before.params[k]) for k in before.params)
+    a, b = (tinyrnn.Trainer.from_checkpoint(c, TRAINING_TEXT) for c in (before, after))
+    for _ in range(3):  # the restored model continues exactly as the one before the reload would have
+        assert a.step().train_loss == b.step().train_loss
+    click(page, ".tr-resume")
+    wait_until(page, lambda: step_of(page) > step, 60, "training to continue after the reload")
+    click(page, ".tr-pause")
+    wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status")
+
+    click(page, ".tr-forget")
+    wait_until(page, lambda: "keeps nothing" in text_of(page, ".tr-storage .tr-pre"), 30, "Forget to clear the store")
+    page.reload(wait_until="domcontentloaded")
+    wait_ready(page)
+    assert text_of(page, ".tr-status pre").startswith("Ready"), text_of(page, ".tr-status pre")
+    assert step_of(page) == 0
+    assert page.locator(".tr-text textarea").first.input_value() == tinyrnn.default_corpus()
+    assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"
+
+
+def test_phone_width_settings_messages_and_a_clean_console(app_page, site_url):
+    """On a 390 px screen: no horizontal overflow, the settings just above Train, disabled buttons that look
+    disabled; bad input everywhere gets its message on the page; the console shows no Python traceback."""
+    page = app_page
+    console = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(site_url, wait_until="domcontentloaded")
+    wait_ready(page)
+    page.wait_for_timeout(1000)  # charts and fonts settle
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width} px wide on a 390 px screen"
+    settings_box = page.locator(".tr-hidden-size input").first.bounding_box()
+    train_box = page.locator(".tr-train button").first.bounding_box()
+    assert 0 < train_box["y"] - settings_box["y"] < 900, (settings_box, train_box)
+    opacity = page.locator(".tr-pause button").first.evaluate("b => getComputedStyle(b).opacity")
+    assert float(opacity) <= 0.5, f"a disabled button looks enabled (opacity {opacity})"
+    shot(page, "20-phone")
+
+    # out-of-range settings: the page names the allowed range (and the input keeps what was typed)
+    for selector, value, words in ((".tr-hidden-size input", "0", "from 1 to 512"),
+                                   (".tr-lr input", "1000", "(0, 10]"),
+                                   (".tr-seq-len input", "0", "from 1 to 1,000")):
+        set_text(page, selector, value)
+        page.locator(selector).first.press("Enter")
+        wait_until(page, lambda: words in text_of(page, ".tr-settings-info .tr-pre"), 30, f"the message for {value}")
+        assert page.locator(selector).first.input_value() == value
+    click(page, ".tr-train")
+    wait_until(page, lambda: "Cannot start training" in page.locator(".tr-error .tr-alert").first.inner_text(), 30,
+               "Train to be refused with the reason")
+    shot(page, "21-bad-settings")
+    for selector, value in ((".tr-hidden-size input", "32"), (".tr-lr input", "0.01"), (".tr-seq-len input", "20")):
+        set_text(page, selector, value)
+        page.locator(selector).first.press("Enter")
+    wait_until(page, lambda: not page.locator(".tr-settings-info").first.is_visible(), 30, "the messages to go")
+    # a bad upload, an unusable text, a bad sampling input: each gets a message
+    page.locator(".tr-upload-model input[type=file]").first.set_input_files(
+        files=[{"name": "junk.npz", "mimeType": "application/octet-stream", "buffer": b"junk"}])
+    wait_until(page, lambda: "Could not load junk.npz" in page.locator(".tr-error .tr-alert").first.inner_text(), 30,
+               "the bad upload's message")
+    set_text(page, ".tr-text textarea", "aaaaaaaa")
+    wait_until(page, lambda: "one distinct character" in text_of(page, ".tr-text-info .tr-pre"), 30, "the text message")
+    click(page, ".tr-train")
+    wait_until(page, lambda: "one distinct character" in page.locator(".tr-error .tr-alert").first.inner_text(), 30,
+               "Train refused for the text")
+    set_text(page, ".tr-text textarea", TRAINING_TEXT)
+    wait_until(page, lambda: f"{len(TRAINING_TEXT):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
+               "the good text")
+    click(page, ".tr-train")
+    wait_until(page, lambda: step_of(page) > 20, 60, "training")
+    click(page, ".tr-pause")
+    wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status")
+    set_text(page, ".tr-temperature input", "-1")
+    page.locator(".tr-temperature input").first.press("Enter")
+    wait_until(page, lambda: "[0, 5]" in text_of(page, ".tr-settings-info .tr-pre"), 30, "the temperature message")
+    click(page, ".tr-sample")
+    wait_until(page, lambda: "Cannot sample" in page.locator(".tr-error .tr-alert").first.inner_text(), 30,
+               "Sample refused with the reason")
+    shot(page, "22-bad-input")
+    tracebacks = [line for line in console if "Traceback" in line or "Error:" in line and "pyodide" in line.lower()]
+    assert not tracebacks, tracebacks
+    assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"
+
+
+def set_setting(page, css: str, value: str) -> None:
+    set_text(page, f"{css} input", value)
+    page.locator(f"{css} input").first.press("Enter")
+
+
+def test_the_largest_accepted_settings_train_and_pause_within_a_second(app_page, site_url):
+    """The page's largest accepted model (hidden size 512, seq_len x batch x hidden at its bound) trains, and
+    Pause takes effect within a second."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "webapp"))
+    from tinyrnn_app import settings
+
+    H, T = settings.MAX_PAGE_HIDDEN, 25
+    B = settings.MAX_WORK["fused"] // (T * H)
+    page = app_page
+    page.goto(site_url, wait_until="domcontentloaded")
+    wait_ready(page)
+    for css, value in ((".tr-hidden-size", H), (".tr-seq-len", T), (".tr-batch-size", B)):
+        set_setting(page, css, str(value))
+    wait_until(page, lambda: page.locator(".tr-hidden-size input").first.input_value() == str(H), 10, "the settings")
+    page.wait_for_timeout(500)
+    assert not page.locator(".tr-settings-info").first.is_visible(), text_of(page, ".tr-settings-info .tr-pre")
+    click(page, ".tr-train")
+    wait_until(page, lambda: step_of(page) >= 20, 120, "20 steps of the largest model")
+    page.wait_for_timeout(2500)  # into the rhythm of validation passes, flow snapshots and live samples
+    latencies = []
+    for _ in range(3):
+        started = time.monotonic()
+        click(page, ".tr-pause")
+        wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status",
+                   interval_ms=25)
+        latencies.append(time.monotonic() - started)
+        click(page, ".tr-resume")
+        wait_until(page, lambda: "Training" in text_of(page, ".tr-status pre"), 10, "training again")
+        page.wait_for_timeout(1500)
+    print(f"Pause latencies at H={H}, T={T}, B={B}: {[round(x, 2) for x in latencies]}")
+    # the median of three: a shared 2-core machine under load stretches a single click now and then
+    assert sorted(latencies)[1] < 1.0, latencies
+    assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"
+
+
+def test_overfitting_is_shown_and_the_best_model_can_be_downloaded(app_page, site_url, tmp_path):
+    import tinyrnn
+
+    page = app_page
+    page.goto(site_url, wait_until="domcontentloaded")
+    wait_ready(page)
+    text = tinyrnn.default_corpus()[:3000]  # short: the model learns it by heart
+    set_text(page, ".tr-text textarea", text)
+    wait_until(page, lambda: f"{len(text):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30, "the text")
+    set_setting(page, ".tr-batch-size", "8")
+    set_setting(page, ".tr-lr", "0.005")
+    page.wait_for_timeout(500)
+    click(page, ".tr-train")
+    notice = wait_until(page, lambda: "overfitting" in text_of(page, ".tr-notice .tr-pre")
+                        and text_of(page, ".tr-notice .tr-pre"), 240, "the overfitting notice")
+    click(page, ".tr-pause")
+    wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status")
+    shot(page, "30-overfitting")
+    best_step = int(re.search(r"since step ([\d,]+)", notice).group(1).replace(",", ""))
+    assert page.locator(".tr-download-best button").first.is_enabled()
+    with page.expect_download(timeout=60_000) as dl_info:
+        page.locator(".tr-download-best button").first.click()
+    path = tmp_path / dl_info.value.suggested_filename
+    dl_info.value.save_as(str(path))
+    best = tinyrnn.load_checkpoint(str(path))
+    assert "best" in path.name and best.progress["step"] == best_step < step_of(page)
+    assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bokeh.models import ColumnDataSource, CustomJSTickFormatter, HoverTool, Legend, LinearAxis
+from bokeh.models import ColumnDataSource, CustomJSTickFormatter, HoverTool, Label, Legend, LinearAxis, LogTicker
 from bokeh.plotting import figure
 
 import tinyrnn
@@ -21,17 +21,36 @@ def _with_bits(name: str, data: dict) -> dict:
 
 
 class ChartSources:
-    """One ColumnDataSource per ``ChartData`` series, kept in step with it (new points are streamed)."""
+    """One ColumnDataSource per ``ChartData`` series, kept in step with it (new points are streamed), and the
+    placeholders that say what a chart will show while its series are empty."""
 
     def __init__(self, chart_data: ChartData):
+        self.chart_data = chart_data
         self.sources = {name: ColumnDataSource(data=_with_bits(name, chart_data.series[name])) for name in SERIES}
+        self.placeholders = []  # (Label, series names)
         chart_data.listeners.append(self)
+
+    def placeholder(self, fig, text: str, names: tuple[str, ...]):
+        """``text`` in ``fig`` while every series in ``names`` is empty."""
+        label = Label(x=12, y=150, x_units="screen", y_units="screen", text=text, text_color="#6c757d",
+                      text_font_size="13px")
+        fig.add_layout(label)
+        self.placeholders.append((label, names))
+        self._sync_placeholders()
+
+    def _sync_placeholders(self):
+        for label, names in self.placeholders:
+            visible = not any(column for n in names for column in self.chart_data.series[n].values())
+            if label.visible != visible:
+                label.visible = visible
 
     def on_replace(self, name: str, data: dict):
         self.sources[name].data = _with_bits(name, data)
+        self._sync_placeholders()
 
     def on_append(self, name: str, points: dict):
         self.sources[name].stream(_with_bits(name, points), rollover=CHART_ROLLOVER)
+        self._sync_placeholders()
 
 
 def _chart(title: str, x_label: str, y_label: str, **options):
@@ -59,6 +78,7 @@ def loss_figure(sources: ChartSources):
         )
     )
     fig.add_layout(Legend(items=[("train", [train]), ("validation", [val])], orientation="horizontal"), "below")
+    sources.placeholder(fig, "Press Train to see the loss here.", ("loss", "val"))
     return fig
 
 
@@ -71,4 +91,8 @@ def flow_figure(sources: ChartSources):
     fig.scatter("t", "norm", source=sources.sources["flow"], color="#2ca02c", size=4)
     fig.add_tools(HoverTool(renderers=[cur], tooltips=[("t", "@t"), ("‖∂L/∂h_t‖", "@norm{0.000e}")]))
     fig.add_layout(Legend(items=[("at the start", [ref]), ("latest", [cur])], orientation="horizontal"), "below")
+    # a few decades, labelled 1e-3, 1e-2, ... (the default log ticks crowd their labels)
+    fig.yaxis.ticker = LogTicker(desired_num_ticks=5, num_minor_ticks=0)
+    fig.yaxis.formatter = CustomJSTickFormatter(code="return tick.toExponential(0)")
+    sources.placeholder(fig, "Appears once there is a model.", ("flow", "flow_ref"))
     return fig

@@ -12,7 +12,9 @@ from .charts import ChartSources, flow_figure, loss_figure
 from .render import alert_html, plain_html, readouts_html
 from .selectors import css
 from .session import TrainingSession
+from .storage import browser_store
 from .text import MAX_TEXT_CHARS
+from .visibility import PageVisibility
 
 CSS = """
 .tr-pre { white-space: pre-wrap; word-break: break-word; font-family: ui-monospace, Menlo, Consolas, monospace;
@@ -23,16 +25,18 @@ CSS = """
 .tr-note { background: #fff8e1; color: #5d4200; border: 1px solid #f0d78c; border-radius: 6px; padding: 8px 12px; }
 """
 
-# Page-level CSS for the template: on phone-width screens the sidebar (settings) goes below the main column and the
-# whole page scrolls, instead of the two columns squeezing each other.
+# Buttons (inside their shadow roots): a disabled one looks disabled, not half-enabled.
+BUTTON_CSS = """
+.bk-btn:disabled, .bk-btn[disabled] { opacity: 0.4; filter: grayscale(0.8); cursor: not-allowed; box-shadow: none; }
+"""
+
+# Page-level CSS for the template: on phone-width screens the whole page scrolls in one column.
 PAGE_CSS = """
 @media (max-width: 767.98px) {
   body { height: auto !important; }
   #container { height: auto !important; min-height: 100vh; overflow: visible !important; }
   #content { flex-direction: column; flex-wrap: nowrap; height: auto !important; overflow: visible !important; }
-  #main { order: 1; width: 100%; overflow: visible !important; padding: 8px 6px 16px 6px; }
-  #sidebar { order: 2; width: 100% !important; max-width: 100% !important; height: auto !important;
-             overflow: visible !important; border-right: none; border-top: 1px solid var(--bs-border-color); }
+  #main { width: 100%; overflow: visible !important; padding: 8px 6px 16px 6px; }
   #header .title { font-size: 1.1em; white-space: normal; line-height: 1.3em; }
 }
 """
@@ -93,7 +97,7 @@ def when_page_ready(session):
 
 
 def button(label, css_class, action, **kw):
-    widget = pn.widgets.Button(label=label, css_classes=css(css_class), **kw)
+    widget = pn.widgets.Button(label=label, css_classes=css(css_class), stylesheets=[BUTTON_CSS], **kw)
     widget.on_click(lambda event: action())
     return widget
 
@@ -105,8 +109,7 @@ def note_html(text: str) -> str:
 def settings_widget(session, field: settings.FormSetting, **kw):
     """The input for one row of the settings table (a number input without bounds: the session checks them)."""
     p = session.param[field.name]
-    kw = dict(css_classes=css(field.selector), disabled=disabled_unless(session),
-              **(kw or dict(sizing_mode="stretch_width")))
+    kw = dict(css_classes=css(field.selector), disabled=disabled_unless(session), **(kw or dict(width=190)))
     if field.kind == "choice":
         return pn.widgets.Select.from_param(p, **kw)
     if field.kind == "int":
@@ -121,16 +124,17 @@ def visible_note(param_ref, css_class):
 
 
 def settings_section(session):
-    return pn.Column(
-        pn.pane.Markdown("### Model and training settings"),
-        *(settings_widget(session, field) for field in settings.FORM),
+    """The settings as a collapsible block just above the Train button (also on a phone)."""
+    return pn.Card(
+        pn.FlexBox(*(settings_widget(session, field) for field in settings.FORM), flex_wrap="wrap", gap="0 12px",
+                   sizing_mode="stretch_width"),
         visible_note(session.param.settings_info, "tr-settings-info"),
         html_pane(plain_html, session.param.backend, css_class="tr-backend"),
         pn.pane.Markdown(
             "Changes apply to a new model: **Train** starts one when the text or a setting changed; "
             "**Resume** continues the current model as it is.",
         ),
-        sizing_mode="stretch_width",
+        title="Model and training settings", collapsed=False, sizing_mode="stretch_width", margin=(5, 0),
     )
 
 
@@ -182,7 +186,7 @@ def training_section(session):
 
     charts = pn.FlexBox(chart(loss_figure(sources), "tr-loss-chart"), chart(flow_figure(sources), "tr-flow-chart"),
                         flex_wrap="wrap", gap="12px", sizing_mode="stretch_width")
-    return pn.Column(pn.pane.Markdown("### Train"), buttons,
+    return pn.Column(pn.pane.Markdown("### Train"), settings_section(session), buttons,
                      html_pane(plain_html, session.param.status, css_class="tr-status"),
                      visible_note(session.param.notice, "tr-notice"), readouts, charts,
                      sizing_mode="stretch_width")
@@ -210,14 +214,14 @@ def sampling_section(session):
 def model_file_section(session):
     download = pn.widgets.FileDownload(
         callback=session.checkpoint_file, filename="tinyrnn-model.npz", label="Download latest model (.npz)",
-        color="primary", variant="outline", css_classes=css("tr-download"),
+        color="primary", variant="outline", css_classes=css("tr-download"), stylesheets=[BUTTON_CSS],
         disabled=disabled_unless(session, bool, session.param.has_model),
     )
     download_best = pn.widgets.FileDownload(
         callback=session.best_checkpoint_file, filename="tinyrnn-model-best.npz",
         label=pn.bind(lambda step: "Download best model (.npz)" if step is None
                       else f"Download best model (step {step:,}, .npz)", session.param.best_step),
-        color="primary", variant="outline", css_classes=css("tr-download-best"),
+        color="primary", variant="outline", css_classes=css("tr-download-best"), stylesheets=[BUTTON_CSS],
         disabled=disabled_unless(session, lambda step: step is not None, session.param.best_step),
     )
     upload_model = pn.widgets.FileInput(accept=".npz", css_classes=css("tr-upload-model"), multiple=False,
@@ -238,24 +242,41 @@ def model_file_section(session):
     )
 
 
+def kept_work_section(session):
+    """What this browser keeps of the work, the Forget button, and the listener that saves when the tab is hidden."""
+    visibility = PageVisibility(width=0, height=0, margin=0)
+    visibility.param.watch(lambda event: session.keep_work(), "hidden")
+    return pn.Column(
+        pn.pane.Markdown("### Kept in this browser"),
+        pn.FlexBox(
+            button("Forget", "tr-forget", session.forget, color="light", disabled=disabled_unless(session)),
+            html_pane(plain_html, session.param.storage_info, css_class="tr-storage"),
+            flex_wrap="nowrap", gap="12px", align_items="center", sizing_mode="stretch_width",
+        ),
+        visibility,
+        sizing_mode="stretch_width",
+    )
+
+
 def create_app(session: TrainingSession | None = None):
     """The page: a thin layout over a TrainingSession (a new one with the periodic training loop if None)."""
     if session is None:
-        session = TrainingSession(use_periodic_callback=True, loading=True)
+        session = TrainingSession(use_periodic_callback=True, loading=True, store=browser_store())
     error_pane = pn.pane.HTML(
         pn.bind(alert_html, session.param.error), visible=pn.bind(bool, session.param.error),
         css_classes=css("tr-error"), stylesheets=[CSS], sizing_mode="stretch_width",
         styles={"position": "sticky", "top": "0", "z-index": "10"},  # stays in view while the page scrolls
     )
-    # BootstrapTemplate: responsive (the sidebar folds away on phones) and it fetches nothing from third-party hosts
-    # (FastListTemplate pulls a Google font, which an offline page cannot load).
+    # BootstrapTemplate: responsive and it fetches nothing from third-party hosts (FastListTemplate pulls a Google
+    # font, which an offline page cannot load). One column: the settings sit beside Train, on a phone too.
     template = pn.template.BootstrapTemplate(
         title="tinyrnn: train a character-level RNN in your browser",
-        sidebar=[settings_section(session)],
         main=[error_pane, text_section(session), training_section(session), sampling_section(session),
-              model_file_section(session)],
-        sidebar_width=300,
+              model_file_section(session), kept_work_section(session)],
         header_background="#1f6feb",
+        # no busy spinner: its throttling task is cancelled on every update, which Pyodide 0.27's event loop
+        # reports as a CancelledError traceback in the console; the status line says what the app is doing
+        busy_indicator=None,
         meta_viewport="width=device-width, initial-scale=1",
     )
     template.config.raw_css.append(PAGE_CSS)

@@ -1,4 +1,5 @@
-"""The model's life cycle: build, train in ticks, pause, resume, reset; the readouts that follow it. No Bokeh here.
+"""The model's life cycle: ready, build, train, pause, resume, reset, and whether the model still matches the text
+and the settings. No Bokeh here.
 
 Training runs in small increments from a periodic callback (about ``TICK_SECONDS`` of steps per tick, then control
 goes back to the event loop), so Pause takes effect within a second and the page stays responsive.
@@ -7,54 +8,30 @@ goes back to the event loop), so Pause takes effect within a second and the page
 
 from __future__ import annotations
 
-import asyncio
-
-import panel as pn
 import param
 
 import tinyrnn
 
 from . import settings
-from .chartdata import ChartData
-from .loop import FLOW_EVERY, LIVE_SAMPLE_EVERY, LIVE_SAMPLE_LENGTH, TICK_PERIOD_MS, TICK_SECONDS, UI_INTERVAL, StepGatherer
-from .model import ModelSlot
-from .notices import diverging_notice, overfitting_notice
+from .state import batched
+from .text import text_problem
+from .training import TrainingLoop
 
 LOADING_STATUS = "Loading Python and the app in the page ... (the buttons work once it has loaded)"
-from .state import batched
-from .text import TextPart, text_problem
 
 
-class ModelLifeCycle(TextPart):
-    """The current model (``self.model``, a ``ModelSlot``), its training loop and its readouts."""
+class ModelLifeCycle(TrainingLoop):
+    """When the session may train, and what Train, Resume, Pause and Reset do to the current model."""
 
     ready = param.Boolean(default=False, doc="Python runs where the page is shown (not a pre-render at build time).")
     backend = param.String(default="", doc="What computes the matrix products, once known.")
-    running = param.Boolean(default=False, doc="True while the training loop runs.")
     has_model = param.Boolean(default=False)
     trainable = param.Boolean(default=False, doc="The model has training text attached (not sampling-only).")
-    step = param.Integer(default=0)
-    chars_seen = param.Integer(default=0)
-    chars_per_sec = param.Number(default=0.0)
-    elapsed = param.Number(default=0.0)
-    train_loss = param.Number(default=None, allow_None=True)
-    val_loss = param.Number(default=None, allow_None=True)
-    sample_output = param.String(default="")
-    sample_info = param.String(default="")
     gradcheck_output = param.String(default="")
-    notice = param.String(default="", doc="A warning about the run in words (diverging, overfitting), or ''.")
-    best_step = param.Integer(default=None, allow_None=True, doc="Step of the best-validation model kept, if any.")
 
-    def __init__(self, use_periodic_callback: bool = False, loading: bool = False, **params):
-        """``use_periodic_callback``: train from Panel's periodic callback (in a page); ``loading``: the session
-        waits for ``mark_ready()`` (the page's document is ready) before it trains."""
+    def __init__(self, loading: bool = False, **params):
+        """``loading``: the session waits for ``mark_ready()`` (the page's document is ready) before it trains."""
         super().__init__(**params)
-        self.use_periodic_callback = use_periodic_callback
-        self.model = ModelSlot()
-        self.chart_data = ChartData()
-        self.gatherer = StepGatherer()
-        self.ui_interval = UI_INTERVAL
-        self._callback = None
         self.status = LOADING_STATUS
         self.backend = "Matrix products: known once Python has loaded in the page"
         if not loading:
@@ -67,11 +44,6 @@ class ModelLifeCycle(TextPart):
         self.backend = f"Matrix products: {tinyrnn.BACKEND}"
         self.status = "Ready. Press Train to start learning the text."
         self.ready = True
-
-    @property
-    def trainer(self):
-        """The current model's ``tinyrnn.Trainer`` (None without a model or for a sampling-only one)."""
-        return self.model.trainer
 
     # --- does the model match the text and the settings --------------------------------------------------------------
 
@@ -190,25 +162,6 @@ class ModelLifeCycle(TextPart):
         self._start(new_model=False)
         return True
 
-    def _start(self, new_model: bool):
-        self.running = True
-        what = "a new model" if new_model else f"from step {self.step}"
-        self.status = f"Training {what} (H={self.trainer.config.hidden_size}) ..."
-        self.gatherer.restart_clocks()
-        if self.use_periodic_callback and self._callback is None:
-            # background=True: the ticks do not toggle the page's busy indicator (two page updates per tick)
-            self._callback = pn.io.PeriodicCallback(callback=self._periodic, period=TICK_PERIOD_MS, background=True)
-            self._callback.start()
-
-    def _stop_loop(self):
-        self.running = False
-        if self._callback is not None:
-            try:
-                self._callback.stop()
-            except Exception:  # noqa: BLE001 - a stopped/cleaned-up callback must not break Pause
-                pass
-            self._callback = None
-
     @batched
     def pause(self):
         if not self.running:
@@ -226,68 +179,3 @@ class ModelLifeCycle(TextPart):
         self.param.update(sample_output="", sample_info="")
         self.clear_error()
         self.status = "Reset. Press Train to start a new model."
-
-    # --- the training loop -------------------------------------------------------------------------------------------
-
-    async def _periodic(self):
-        self.tick()
-        # Hand control back to the browser's event loop (a real timer, not a microtask) so that clicks such as Pause
-        # are processed between ticks even if a tick took longer than the callback's period.
-        await asyncio.sleep(0.005)
-
-    def tick(self, budget: float = TICK_SECONDS) -> int:
-        """Run training steps for about ``budget`` seconds (at least one). Readouts and charts are refreshed at
-        most every ``ui_interval`` seconds (and on pause/stop), which keeps the page's update traffic small.
-        Returns the number of steps run. Does nothing unless training is running."""
-        if not self.running or self.trainer is None:
-            return 0
-        n_steps, failure = self.gatherer.run(self.trainer, budget, on_validation=self.model.note_validation)
-        with pn.io.hold():  # also required under `panel serve` for the ColumnDataSource updates
-            if failure is not None:
-                self._stop_loop()
-                self.flush()
-                self.show_error(failure)
-                self.status = f"Stopped at step {self.trainer.step_count} (see the message above)."
-                return n_steps
-            if self.gatherer.due("flush", self.ui_interval):
-                self.flush()
-            # at most one of the two extras per tick, so that a tick ends soon after its steps (Pause)
-            if self.gatherer.due("flow", FLOW_EVERY):
-                self._refresh_flow()
-            elif self.gatherer.due("sample", LIVE_SAMPLE_EVERY):
-                self._live_sample()
-        return n_steps
-
-    def flush(self):
-        """Show the steps run since the last flush: readouts, one point per flush on the loss chart (the mean
-        training loss of those steps) and every validation point."""
-        summary = self.gatherer.take()
-        if summary is None or self.trainer is None:
-            return
-        self.chart_data.add_train_point(summary.step, summary.train_loss)
-        self.chart_data.add_val_points(summary.val_points)
-        updates = dict(train_loss=summary.train_loss, step=summary.step, chars_seen=summary.chars_seen,
-                       elapsed=summary.elapsed)
-        if summary.val_points:
-            updates["val_loss"] = summary.val_points[-1][1]
-        if summary.chars_per_sec is not None:
-            updates["chars_per_sec"] = summary.chars_per_sec
-        updates["notice"] = (diverging_notice(summary.train_loss, self.trainer.vocab.size, self.trainer.config)
-                             or overfitting_notice(self.trainer.history) or "")
-        updates["best_step"] = self.model.best_step
-        self.param.update(**updates)  # one batch: the readout pane re-renders once, not once per number
-
-    def _refresh_flow(self, reference: bool = False):
-        try:
-            self.chart_data.set_flow(self.trainer.gradient_flow(), reference=reference)
-        except tinyrnn.TinyRNNError:
-            return
-
-    def _live_sample(self):
-        try:
-            out = self.trainer.sample(LIVE_SAMPLE_LENGTH, prime="", temperature=self.temperature)
-        except (tinyrnn.TinyRNNError, ValueError):
-            return
-        self.sample_output = out
-        self.sample_info = f"Live sample at step {self.trainer.step_count} (temperature {self.temperature:g})"
-

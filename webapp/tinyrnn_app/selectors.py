@@ -49,6 +49,9 @@ WIDGETS: dict[str, str] = {
     "tr-upload-model": "file input: load a checkpoint (.npz)",
     "tr-gradcheck": "button: gradient check on the current batch",
     "tr-gradcheck-output": "readout (`pre`): relative errors autograd / fused / manual BPTT / finite differences",
+    # kept in this browser
+    "tr-forget": "button: clear what this browser keeps (text, settings, model, charts)",
+    "tr-storage": "readout (`pre`): what this browser keeps (saved HH:MM, step N), or why it could not keep it",
     # errors
     "tr-error": "alert with the last error message (`.tr-alert` inside; hidden when there is no error)",
 }
