@@ -12,9 +12,12 @@ on 127.0.0.1 (gzip on, as GitHub Pages compresses text):
   controls the page (``precache_s``, after ready);
 * **return-1**, **return-2**: the same profile navigates again, twice (served by the service worker, cache first;
   the first return visit also compiles the WebAssembly again, now from the service worker's cache);
+* **return-no-sw**: between the two, a return visit of a profile with service workers blocked (the browser's HTTP
+  cache warm, every file revalidated with ``304``: a return visit as it was before the service worker);
 * **offline**: the same profile with the network cut (``context.set_offline(True)``);
 * **first-20mbit**: another empty profile, over an emulated network (CDP ``Network.emulateNetworkConditions``:
-  20 Mbit/s down, 40 ms round trip; applied to the page's target, see ``throttled_workers`` in the JSON).
+  20 Mbit/s down, 40 ms round trip, on the page's target; the page's worker's downloads are slowed too: its
+  "Installing packages" phase grows by about the transfer time).
 
 Reported per scenario: median (range) of the ready times, the bytes the server sent (bodies, after compression),
 the requests it answered, and the page's phases; machine, date and load average go to the JSON file. The
@@ -40,7 +43,7 @@ from sitebuild import serve
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = REPO / "bench" / "results" / "startup.json"
-SCENARIOS = ["first", "return-1", "return-2", "offline", "first-20mbit"]
+SCENARIOS = ["first", "return-1", "return-2", "return-no-sw", "offline", "first-20mbit"]
 NETWORK_20MBIT = {"offline": False, "latency": 40, "downloadThroughput": 20e6 / 8, "uploadThroughput": 20e6 / 8}
 TARGETS = {"return-1": ("ready_s", 4.0), "return-2": ("ready_s", 4.0), "first-20mbit": ("ready_s", 15.0),
            "first": ("bytes_sent", 20e6)}
@@ -85,13 +88,14 @@ class CountingServer:
 
 
 class Visitor:
-    """One browser profile (persistent, empty at first) with the site's service worker allowed."""
+    """One browser profile (persistent, empty at first), the site's service worker allowed unless told."""
 
-    def __init__(self, pw, exe: str, server: CountingServer, network: dict | None = None):
+    def __init__(self, pw, exe: str, server: CountingServer, network: dict | None = None,
+                 service_workers: str = "allow"):
         self.profile = tempfile.TemporaryDirectory(prefix="tinyrnn-startup-profile-")
         self.server = server
         self.context = pw.chromium.launch_persistent_context(
-            self.profile.name, executable_path=exe, args=CHROMIUM_ARGS, headless=True, service_workers="allow",
+            self.profile.name, executable_path=exe, args=CHROMIUM_ARGS, headless=True, service_workers=service_workers,
             viewport={"width": 1280, "height": 1000})
         self.context.add_init_script(INIT_SCRIPT)
         self.page = self.context.pages[0] if self.context.pages else self.context.new_page()
@@ -141,16 +145,19 @@ class Visitor:
 
 def run_round(pw, exe: str, server: CountingServer) -> list[dict]:
     visitor = Visitor(pw, exe, server)
+    no_sw = Visitor(pw, exe, server, service_workers="block")  # a return visit as it was before the service worker
     try:
         first = visitor.visit("first")
         first["precache_s"] = visitor.wait_until_cached()
         # what the service worker fetched while caching (revalidations of what the visit loaded, and the rest)
         first["precache_bytes"] = sum(n for _, _, n, _ in server.reset())
-        results = [first, visitor.visit("return-1"), visitor.visit("return-2")]
+        no_sw.visit("first-no-sw")  # fills that profile's HTTP cache; not reported
+        results = [first, visitor.visit("return-1"), no_sw.visit("return-no-sw"), visitor.visit("return-2")]
         visitor.context.set_offline(True)
         results.append(visitor.visit("offline"))
     finally:
         visitor.close()
+        no_sw.close()
     slow = Visitor(pw, exe, server, NETWORK_20MBIT)
     try:
         results.append(slow.visit("first-20mbit"))

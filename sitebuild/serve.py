@@ -146,8 +146,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-gzip", action="store_true", help="send every file uncompressed")
     args = ap.parse_args(argv)
     if not (args.site / "index.html").exists():
-        print(f"no site at {args.site}: build it with  python -m sitebuild.build --mode self-contained "
-              f"--out {args.site}", file=sys.stderr)
+        print(f"no site at {args.site}: build it with  python -m sitebuild.build --out {args.site}", file=sys.stderr)
         return 2
     server = make_server(args.site.resolve(), args.host, args.port, args.verbose, args.max_age, not args.no_gzip)
     host, port = server.server_address[:2]

@@ -4,7 +4,7 @@ The page may reach nothing but the local server and the offline mirror: every re
 answered from ``.cache/mirror/<host>/<path>`` or aborted and recorded, and the test fails on any such request.
 
 Environment:
-  TINYRNN_SITE      a built *self-contained* site (default: build/site; built if missing)
+  TINYRNN_SITE      the built site (default: build/site; built if missing)
   TINYRNN_MIRROR    the mirror made by python -m sitebuild.mirror (default: .cache/mirror; assembled if missing)
   TINYRNN_CHROMIUM  the browser executable (default: /usr/bin/chromium)
 """
@@ -55,11 +55,12 @@ def mirror_dir() -> Path:
 def site_dir(mirror_dir) -> Path:
     site = _site_dir()
     if not (site / "index.html").exists():
-        subprocess.run([sys.executable, "-m", "sitebuild.build", "--mode", "self-contained",
-                        "--out", str(site), "--mirror", str(mirror_dir)], check=True, cwd=REPO)
+        subprocess.run([sys.executable, "-m", "sitebuild.build", "--out", str(site), "--mirror", str(mirror_dir)],
+                       check=True, cwd=REPO)
     info = json.loads((site / "BUILD-INFO.json").read_text())
     if info.get("mode") != "self-contained":
-        pytest.fail(f"{site} is a {info.get('mode')!r} build; the browser test needs --mode self-contained")
+        pytest.fail(f"{site} is a {info.get('mode')!r} build (made before there was one site): rebuild it with "
+                    "python -m sitebuild.build")
     return site
 
 
