@@ -13,7 +13,7 @@ Pyodide; repeats are interleaved native / Pyodide so background load hits both a
 Pyodide chars/s ÷ native chars/s (target >= 0.4 for the default engine).
 
 Needs: ``node`` (v18+), the Pyodide 0.27.7 core + numpy wasm wheel (the offline mirror:
-``python webapp/mirror.py --dest .cache/mirror``; override with ``--pyodide-dir``), the autograd wheel
+``python -m sitebuild.mirror --dest .cache/mirror``; override with ``--pyodide-dir``), the autograd wheel
 (taken from the mirror, else ``pip download autograd==1.7.0``) and a tinyrnn wheel (built from this tree
 into ``.cache/node-bench/dist`` unless ``--wheel`` is given).
 """
@@ -49,7 +49,7 @@ def find_pyodide_dir(explicit: Path | None) -> Path:
             if (d / numpy_file).is_file():
                 return d
     raise SystemExit("no Pyodide 0.27.7 directory with pyodide.mjs, pyodide-lock.json and the numpy wheel found in "
-                     f"{[str(c) for c in candidates]}; build the mirror: python webapp/mirror.py --dest .cache/mirror")
+                     f"{[str(c) for c in candidates]}; build the mirror: python -m sitebuild.mirror --dest .cache/mirror")
 
 
 def find_autograd_wheel(pyodide_dir: Path) -> Path:
