@@ -11,6 +11,7 @@ seconds (at least one); the reported number is the median over repeats; warm-up 
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import statistics
 import string
@@ -222,3 +223,22 @@ def run_cell(impl: str, H: int, B: int, T: int = 25, V: int = 65, repeats: int =
     res = time_step(step, B * T, repeats=repeats, min_time=min_time, warmup=warmup)
     res.update({"impl": impl, "H": H, "B": B, "T": T, "V": V, "info": info})
     return res
+
+
+def check_main(argv, doc: str, help: str, check, tolerance: float, subject: str, prepare=None) -> int:
+    """The ``--check`` command line of a reference implementation (minchar_numpy, torch_rnn, jax_rnn): ``check()``
+    returns the worst relative difference found; one verdict line is printed and 0 returned if it is below
+    ``tolerance`` (1 otherwise). ``prepare()``, if given, runs first (e.g. to limit a library's threads)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help=help)
+    args = parser.parse_args(argv)
+    if not args.check:
+        parser.print_help()
+        return 0
+    if prepare is not None:
+        prepare()
+    worst = check()
+    ok = worst < tolerance
+    print(f"{subject} {'agree' if ok else 'DISAGREE'} (max rel diff {worst:.2e}, tolerance {tolerance:g})")
+    return 0 if ok else 1
+

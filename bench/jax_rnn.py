@@ -16,11 +16,12 @@ Cross-check against tinyrnn's numpy reference (same weights -> same loss and gra
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 import numpy as np
+
+from bench.harness import check_main
 
 XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 PARAM_NAMES = ("W_hx", "W_hh", "b_h", "W_yh", "b_y")  # tinyrnn's order (model.PARAM_NAMES)
@@ -162,17 +163,9 @@ def check_training_steps(n_steps: int = 3, seed: int = 0, verbose: bool = True) 
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="compare loss and gradients with tinyrnn's numpy BPTT")
-    args = ap.parse_args(argv)
-    if args.check:
-        os.environ.setdefault("XLA_FLAGS", XLA_ONE_THREAD)
-        worst = max(check_against_tinyrnn(), check_training_steps())
-        ok = worst < 1e-9
-        print(f"jax vs tinyrnn {'agree' if ok else 'DISAGREE'} (max rel diff {worst:.2e})")
-        return 0 if ok else 1
-    ap.print_help()
-    return 0
+    return check_main(argv, __doc__, "compare loss and gradients with tinyrnn's numpy BPTT",
+                      lambda: max(check_against_tinyrnn(), check_training_steps()), 1e-9, "jax and tinyrnn",
+                      prepare=lambda: os.environ.setdefault("XLA_FLAGS", XLA_ONE_THREAD))
 
 
 if __name__ == "__main__":

@@ -13,11 +13,12 @@ Self-check (centred finite differences in float64)::
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 
 import numpy as np
+
+from bench.harness import check_main
 
 
 class MinCharRNN:
@@ -138,16 +139,8 @@ def check_gradients(seed: int = 0, eps: float = 1e-5, verbose: bool = True) -> f
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="finite-difference gradient check")
-    args = ap.parse_args(argv)
-    if args.check:
-        worst = check_gradients()
-        ok = worst < 1e-6
-        print(f"gradient check {'passed' if ok else 'FAILED'} (max rel error {worst:.2e})")
-        return 0 if ok else 1
-    ap.print_help()
-    return 0
+    return check_main(argv, __doc__, "finite-difference gradient check", check_gradients, 1e-6,
+                      "finite differences and the hand-written gradients")
 
 
 if __name__ == "__main__":

@@ -14,13 +14,14 @@ Cross-check against the numpy baseline (same weights -> same loss and gradients)
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from bench.harness import check_main
 
 
 class TorchCharRNN(nn.Module):
@@ -106,16 +107,8 @@ def check_against_numpy(seed: int = 0, verbose: bool = True) -> float:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="compare loss and gradients with the numpy baseline")
-    args = ap.parse_args(argv)
-    if args.check:
-        worst = check_against_numpy()
-        ok = worst < 1e-9
-        print(f"torch vs numpy baseline {'agree' if ok else 'DISAGREE'} (max rel diff {worst:.2e})")
-        return 0 if ok else 1
-    ap.print_help()
-    return 0
+    return check_main(argv, __doc__, "compare loss and gradients with the numpy baseline", check_against_numpy, 1e-9,
+                      "torch and the numpy baseline")
 
 
 if __name__ == "__main__":
