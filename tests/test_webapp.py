@@ -300,18 +300,72 @@ def test_a_model_too_large_for_the_page_can_sample_but_not_train(app, tmp_path):
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_a_model_of_another_cell_can_sample_but_not_train_in_the_page(app, cell):
+def test_a_model_of_any_cell_loads_trains_samples_downloads_and_restores(app, cell):
     other = tinyrnn.Trainer(TEXT, tinyrnn.TrainConfig(hidden_size=16, seq_len=8, batch_size=2, cell=cell))
     other.run(2)
-    for text in (TEXT, "ZZZZ qqqq XXXX " * 50):  # trainable text, and text it cannot train on (sampling only)
-        s = app.TrainingSession(text=text)
-        assert s.load_model(tinyrnn.checkpoint_bytes(other.state()), "cell.npz") and s.has_model
-        assert not s.resume() and not s.running and f"this model is a {cell}" in s.error
-        s.sample_length, s.prime = 12, "the "
-        assert s.sample() and len(s.sample_output) == 16, s.error
-    s = app.TrainingSession(text=TEXT)  # Train (not Resume): a new model of the page's cell
-    s.load_model(tinyrnn.checkpoint_bytes(other.state()), "cell.npz")
-    assert s.model_is_stale() and s.train() and s.trainer.config.cell == "rnn" and s.step == 0
+    s = app.TrainingSession(text=TEXT)
+    assert s.load_model(tinyrnn.checkpoint_bytes(other.state()), "cell.npz") and s.has_model
+    assert s.cell == cell and not s.model_is_stale()  # the form shows the model's cell
+    assert s.resume() and s.running and s.trainer.config.cell == cell, s.error
+    train_ticks(s, 2)
+    assert s.step > 2
+    s.sample_length, s.prime = 12, "the "
+    assert s.sample() and len(s.sample_output) == 16, s.error
+    back = tinyrnn.load_checkpoint(s.checkpoint_file().getvalue())
+    assert back.config.cell == cell and back.progress["step"] == s.trainer.step_count
+    s.pause()
+    again = app.TrainingSession(text=TEXT)  # a model that cannot train on the text can still sample
+    again.text = "ZZZZ qqqq XXXX " * 50
+    assert again.load_model(tinyrnn.checkpoint_bytes(other.state()), "cell.npz") and not again.trainable
+    again.sample_length = 10
+    assert again.sample(), again.error
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_train_starts_a_model_of_the_chosen_cell(app, cell):
+    s = app.TrainingSession(text=TEXT, **SMALL)
+    s.cell = cell
+    assert s.train() and s.trainer.config.cell == cell and f"({cell}, H=24)" in s.status
+    train_ticks(s, 3)
+    assert s.step >= 3 and np.isfinite(s.train_loss)
+    s.pause()
+    s.cell = "rnn" if cell != "rnn" else "lstm"
+    assert s.model_is_stale()  # a different cell is a new model
+
+
+def test_the_cell_selector_comes_from_the_settings_table_with_each_description(app):
+    from tinyrnn_app import settings
+
+    field = next(f for f in settings.FORM if f.name == "cell")
+    assert field.setting is tinyrnn.SETTINGS["cell"] and field.selector == "tr-cell"
+    tpl = app.create_app(app.TrainingSession(text=TEXT))
+    select = find(pn.Column(*tpl.main), "tr-cell")
+    assert list(select.options) == list(tinyrnn.CELLS)
+    info = decoded_once(find(pn.Column(*tpl.main), "tr-cell-info"))
+    for name in tinyrnn.CELLS:
+        assert html.escape(tinyrnn.get_cell(name).description) in info
+    assert "▸ " + html.escape(tinyrnn.get_cell("rnn").description) in info
+
+
+def test_gated_cells_have_their_own_bounds_scaled_by_their_cost(app):
+    from tinyrnn_app import settings
+
+    s = app.TrainingSession(text=TEXT, hidden_size=192, seq_len=50, batch_size=32)
+    assert s.settings_info == ""  # the tanh RNN's long-text setting
+    s.cell = "lstm"
+    limit = settings.MAX_WORK["fused"] // settings.CELL_COST["lstm"]
+    assert f"with the lstm cell the page can train at most {limit:,} with the fused engine" in s.settings_info
+    assert not s.train() and not s.has_model
+    s.hidden_size, s.seq_len, s.batch_size = settings.MAX_CELL_HIDDEN["lstm"] + 16, 10, 1
+    assert f"hidden size can be at most {settings.MAX_CELL_HIDDEN['lstm']}" in s.settings_info
+    s.hidden_size, s.seq_len, s.batch_size = 128, 25, 16  # the defaults fit every cell
+    for cell in tinyrnn.CELLS:
+        s.cell = cell
+        assert s.settings_info == "", (cell, s.settings_info)
+    big = tinyrnn.Trainer(TEXT, tinyrnn.TrainConfig(hidden_size=320, seq_len=8, batch_size=2, cell="gru"))
+    loaded = app.TrainingSession(text=TEXT)
+    assert loaded.load_model(tinyrnn.checkpoint_bytes(big.state()), "big-gru.npz")
+    assert not loaded.resume() and "cannot train in the page" in loaded.error and "gru cell" in loaded.error
 
 
 def test_a_diverging_loss_gets_a_warning_naming_what_to_change(app):
@@ -712,6 +766,8 @@ WIDGET_SELECTORS = [
     "tr-hidden-size", "tr-seq-len", "tr-batch-size", "tr-lr", "tr-optimizer", "tr-clip-norm", "tr-engine",
     "tr-readouts", "tr-sample-info", "tr-backend", "tr-settings-info", "tr-notice", "tr-download-best",
     "tr-forget", "tr-storage",
+    # issue 11: cells, the cells' gradient comparison, the hidden-state view, the memory experiment
+    "tr-cell", "tr-cell-info",
 ]
 READOUT_SELECTORS = ["tr-step", "tr-loss", "tr-val-loss", "tr-chars", "tr-speed", "tr-elapsed"]
 

@@ -128,6 +128,8 @@ def settings_section(session):
     return pn.Card(
         pn.FlexBox(*(settings_widget(session, field) for field in settings.FORM), flex_wrap="wrap", gap="0 12px",
                    sizing_mode="stretch_width"),
+        html_pane(lambda cell: plain_html(settings.cell_descriptions(cell)), session.param.cell,
+                  css_class="tr-cell-info"),
         visible_note(session.param.settings_info, "tr-settings-info"),
         html_pane(plain_html, session.param.backend, css_class="tr-backend"),
         pn.pane.Markdown(

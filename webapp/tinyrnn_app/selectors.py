@@ -17,6 +17,8 @@ WIDGETS: dict[str, str] = {
     "tr-corpus": 'select of the built-in corpora (`select` inside; first option "Custom text")',
     "tr-text-info": "readout (`pre`): size in characters and bytes, vocabulary size, or what is wrong",
     # settings (`input`/`select` inside)
+    "tr-cell": "select: the recurrent cell (rnn = tanh RNN, gru, lstm)",
+    "tr-cell-info": "readout (`pre`): one line per cell saying what it is, the selected one marked",
     "tr-hidden-size": "number input: hidden size",
     "tr-seq-len": "number input: sequence length (BPTT window)",
     "tr-batch-size": "number input: batch size",

@@ -25,10 +25,12 @@ _LIBRARY_DEFAULTS = tinyrnn.TrainConfig()
 MAX_PAGE_HIDDEN = 512
 MAX_WORK = {"fused": 320_000, "autograd": 100_000}  # seq_len × batch_size × hidden_size (H=192, T=50, B=32: 307,200)
 MAX_TRACED_SEQ_LEN = 100  # seq_len with the autograd engine
-# The bounds above are measured for the tanh RNN; in Pyodide a GRU or LSTM step, validation pass and live sample
-# cost 3-10x more at the same size (an LSTM at H=512 takes over a second to validate), so the page trains the tanh
-# RNN only (models of the other cells, from the CLI or Python, can still sample and be downloaded here).
-PAGE_CELLS = ("rnn",)
+# The bounds above are the tanh RNN's. A GRU or LSTM step costs more at the same T, B, H (3 or 4 gate blocks
+# instead of 1, and more elementwise work per block): in Pyodide the measured cost of a step is CELL_COST times the
+# tanh RNN's (docs/app.md), so their work bound and autograd window are the tanh RNN's divided by it, and their
+# hidden size is bounded by the validation pass (batch 1, eval_chars steps: its cost grows with gates × H²).
+CELL_COST = {"rnn": 1, "gru": 3, "lstm": 4}
+MAX_CELL_HIDDEN = {"rnn": MAX_PAGE_HIDDEN, "gru": 256, "lstm": 256}
 PAGE_LIMIT_WHY = "the largest the page can train while still pausing within a second"
 
 
@@ -87,6 +89,7 @@ class FormSetting:
 _LIBRARY = tinyrnn.SETTINGS
 
 FORM: tuple[FormSetting, ...] = (
+    FormSetting(_LIBRARY["cell"]),
     FormSetting(replace(_LIBRARY["hidden_size"], high=MAX_PAGE_HIDDEN), step=16, why=PAGE_LIMIT_WHY),
     FormSetting(_LIBRARY["seq_len"], step=5),
     FormSetting(_LIBRARY["batch_size"], step=4),
@@ -118,32 +121,48 @@ def config_from(values: dict):
 
 
 def matches(config, values: dict) -> bool:
-    """True if ``config`` has the form's ``values`` in every field the form shows (and the page's cell)."""
-    return config.cell in PAGE_CELLS and all(s.form_value(getattr(config, s.name)) == values[s.name] for s in FORM)
+    """True if ``config`` has the form's ``values`` in every field the form shows (the cell among them)."""
+    return all(s.form_value(getattr(config, s.name)) == values[s.name] for s in FORM)
+
+
+def cell_descriptions(selected: str) -> str:
+    """One line per cell (``tinyrnn.get_cell(name).description``), the ``selected`` one marked."""
+    return "\n".join(("▸ " if name == selected else "  ") + tinyrnn.get_cell(name).description
+                     for name in tinyrnn.CELLS)
+
+
+def work_limits(cell: str, engine: str) -> tuple[int | None, int, int]:
+    """(largest seq_len × batch_size × hidden_size, largest seq_len, largest hidden size) the page trains for
+    ``cell`` with ``engine``; the first is None for an engine without a bound."""
+    cost = CELL_COST.get(cell, max(CELL_COST.values()))
+    limit = MAX_WORK.get(engine)
+    seq_len = MAX_TRACED_SEQ_LEN // cost if engine == "autograd" else _LIBRARY["seq_len"].high
+    return (None if limit is None else limit // cost), seq_len, MAX_CELL_HIDDEN.get(cell, min(MAX_CELL_HIDDEN.values()))
 
 
 def work_problem(values: dict) -> str | None:
-    """Why seq_len × batch_size × hidden_size is too much work per step for the page, or None."""
-    T, B, H, engine = (values[k] for k in ("seq_len", "batch_size", "hidden_size", "engine"))
-    if engine == "autograd" and T > MAX_TRACED_SEQ_LEN:
-        return (f"With the autograd engine the sequence length can be at most {MAX_TRACED_SEQ_LEN} in the page (it "
-                f"traces every time step in Python), got {T}: use the fused engine or a shorter sequence.")
-    limit = MAX_WORK.get(engine)
+    """Why the cell, hidden size and seq_len × batch_size × hidden_size are too much work per step for the page,
+    or None."""
+    T, B, H, engine, cell = (values[k] for k in ("seq_len", "batch_size", "hidden_size", "engine", "cell"))
+    limit, max_T, max_H = work_limits(cell, engine)
+    if H > max_H:
+        return (f"With the {cell} cell the hidden size can be at most {max_H} in the page ({PAGE_LIMIT_WHY}: its "
+                f"validation pass costs more than the tanh RNN's), got {H}.")
+    if engine == "autograd" and T > max_T:
+        return (f"With the autograd engine the sequence length can be at most {max_T} in the page for the {cell} "
+                f"cell (it traces every time step in Python), got {T}: use the fused engine or a shorter sequence.")
     if limit is None or T * B * H <= limit:
         return None
-    others = ", ".join(f"{limit:,} with the {e} engine" for e, limit in MAX_WORK.items() if e != engine)
-    return (f"Sequence length × batch size × hidden size is {T} × {B} × {H} = {T * B * H:,}; the page can train at "
-            f"most {limit:,} with the {engine} engine ({others}) and still pause within a second: lower one of them.")
+    others = ", ".join(f"{other:,} with the {e} engine" for e in MAX_WORK if e != engine
+                       for other in [work_limits(cell, e)[0]])
+    return (f"Sequence length × batch size × hidden size is {T} × {B} × {H} = {T * B * H:,}; with the {cell} cell "
+            f"the page can train at most {limit:,} with the {engine} engine ({others}) and still pause within a "
+            "second: lower one of them.")
 
 
 def model_problems(config) -> list[str]:
     """Why the page cannot train a model with ``config`` (a ``TrainConfig``), e.g. one loaded from a file."""
-    found = problems(form_values(config))
-    if config.cell not in PAGE_CELLS:
-        found.append(f"The page trains only the {', '.join(PAGE_CELLS)} cell (its limits are measured for it), and "
-                     f"this model is a {config.cell}: train it with the CLI or in Python, or press Train for a new "
-                     f"{PAGE_CELLS[0]} model here.")
-    return found
+    return problems(form_values(config))
 
 
 def problems(values: dict, table=FORM) -> list[str]:

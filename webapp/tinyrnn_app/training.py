@@ -52,7 +52,8 @@ class TrainingLoop(TextPart):
     def _start(self, new_model: bool):
         self.running = True
         what = "a new model" if new_model else f"from step {self.step}"
-        self.status = f"Training {what} (H={self.trainer.config.hidden_size}) ..."
+        config = self.trainer.config
+        self.status = f"Training {what} ({config.cell}, H={config.hidden_size}) ..."
         self.gatherer.restart_clocks()
         if self.use_periodic_callback and self._callback is None:
             # background=True: the ticks do not toggle the page's busy indicator (two page updates per tick)
