@@ -767,7 +767,9 @@ WIDGET_SELECTORS = [
     "tr-readouts", "tr-sample-info", "tr-backend", "tr-settings-info", "tr-notice", "tr-download-best",
     "tr-forget", "tr-storage",
     # issue 11: cells, the cells' gradient comparison, the hidden-state view, the memory experiment
-    "tr-cell", "tr-cell-info",
+    "tr-cell", "tr-cell-info", "tr-recall-k", "tr-memory", "tr-compare-len", "tr-compare-last-step", "tr-compare",
+    "tr-compare-info", "tr-compare-chart", "tr-passage-source", "tr-passage-start", "tr-passage-length",
+    "tr-show-passage", "tr-unit", "tr-unit-choice", "tr-passage-info", "tr-unit-list", "tr-passage",
 ]
 READOUT_SELECTORS = ["tr-step", "tr-loss", "tr-val-loss", "tr-chars", "tr-speed", "tr-elapsed"]
 

@@ -108,6 +108,40 @@ SAMPLING: tuple[FormSetting, ...] = (
 )
 SAMPLING_NAMES = tuple(s.name for s in SAMPLING)
 
+# The views' inputs (the app's own): the cells' gradient comparison, the hidden-state view, the memory experiment.
+# The comparison runs the manual BPTT of all three cells (costs 1 + 3 + 4 tanh-RNN steps' worth, float64) on the
+# current batch over a longer window, only when asked: COMPARE_WORK bounds its seq_len × batch_size × hidden_size
+# (T=200 at the defaults B=16, H=128; about 1.5 s in Pyodide, docs/app.md).
+COMPARE_WORK = 409_600
+MAX_COMPARE_LEN = 200
+VIEWS: tuple[FormSetting, ...] = (
+    FormSetting(tinyrnn.Setting("compare_len", "Window T for the comparison", "int", 2, MAX_COMPARE_LEN), step=25,
+                default=100),
+    FormSetting(tinyrnn.Setting("passage_start", "From position", "int", 0, 2_000_000), step=100, default=0),
+    FormSetting(tinyrnn.Setting("passage_length", "Characters", "int", 1, 2000), step=100, default=600),
+    FormSetting(tinyrnn.Setting("unit", "Unit", "int", 0, 4095), step=1, default=0),
+    FormSetting(tinyrnn.Setting("recall_k", "Recall distance k", "int", 2, 200), step=1, default=10),
+)
+VIEW_NAMES = tuple(s.name for s in VIEWS)
+
+
+def view_problems(values: dict) -> list[str]:
+    """What is wrong with some of the views' inputs (``values`` maps a subset of ``VIEW_NAMES`` to values)."""
+    return problems(values, tuple(s for s in VIEWS if s.name in values))
+
+
+def compare_problem(seq_len: int, batch_size: int, hidden_size: int, stream_len: int) -> str | None:
+    """Why the cells' gradient comparison over ``seq_len`` steps is too long for the page or the text, or None."""
+    if seq_len > stream_len:
+        return (f"The comparison window can be at most {stream_len:,} for this text and batch size (each of the "
+                f"{batch_size} streams is that long), got {seq_len}.")
+    if seq_len * batch_size * hidden_size > COMPARE_WORK:
+        longest = max(2, COMPARE_WORK // (batch_size * hidden_size))
+        return (f"The comparison window × batch size × hidden size can be at most {COMPARE_WORK:,} in the page "
+                f"(it runs all three cells), got {seq_len} × {batch_size} × {hidden_size}: use a window of at most "
+                f"{longest}.")
+    return None
+
 
 def form_values(config) -> dict:
     """The form's values for ``config`` (a ``TrainConfig``)."""

@@ -60,6 +60,13 @@ class TrainingLoop(TextPart):
             self._callback = pn.io.PeriodicCallback(callback=self._periodic, period=TICK_PERIOD_MS, background=True)
             self._callback.start()
 
+    def view_due(self) -> bool:
+        """True if the views that follow training should be refreshed now (subclasses; see views.py)."""
+        return False
+
+    def refresh_views(self):
+        """Refresh the views that follow training (subclasses; see views.py)."""
+
     def keep_due(self) -> bool:
         """True if the work should be saved now (subclasses keep it; see keep.py)."""
         return False
@@ -108,6 +115,8 @@ class TrainingLoop(TextPart):
                 self._refresh_flow()
             elif self.gatherer.due("sample", LIVE_SAMPLE_EVERY):
                 self._live_sample()
+            elif self.view_due():
+                self.refresh_views()
             elif self.keep_due():
                 self.keep_work()
         return n_steps
