@@ -854,3 +854,184 @@ def test_the_upload_widgets_feed_the_session(app, session):
 def test_checkpoint_stream_is_bytes_io(session):
     session.gradient_check()
     assert isinstance(session.checkpoint_file(), io.BytesIO)
+
+
+# --- issue 11: the cells compared, the hidden-state view, the memory experiment ------------------------------------
+
+
+def test_the_cells_comparison_has_one_curve_per_cell_on_the_same_batch(app, session):
+    assert not session.compare_cells() and "press Train first" in session.error
+    assert session.train()
+    train_ticks(session, 2)
+    session.compare_len = 60
+    for last_step in (True, False):
+        session.compare_last_step = last_step
+        assert session.compare_cells(), session.error
+        series = session.chart_data.series
+        for cell in tinyrnn.CELLS:
+            expected = session.trainer.gradient_flow(cell=None if cell == "rnn" else cell, seq_len=60,
+                                                     last_step=last_step)
+            assert series["cmp_" + cell]["t"] == list(range(1, 61))
+            assert np.allclose(series["cmp_" + cell]["norm"], np.maximum(expected, 1e-30), rtol=0, atol=0)
+        assert "rnn is the current model" in session.compare_info and "gru, lstm are freshly initialised" in \
+            session.compare_info
+    # the quantities differ between cells (not one curve drawn three times)
+    assert series["cmp_rnn"]["norm"] != series["cmp_gru"]["norm"] != series["cmp_lstm"]["norm"]
+    session.compare_len = 201
+    assert not session.compare_cells() and "from 2 to 200" in session.error
+    short = app.TrainingSession(text=TEXT[:700], **SMALL)  # 4 streams of 157 characters
+    assert short.train() and short.trainer.stream_len < 200
+    short.compare_len = 200
+    assert not short.compare_cells() and f"at most {short.trainer.stream_len:,}" in short.error
+
+
+def test_the_comparison_window_is_bounded_by_its_work(app):
+    from tinyrnn_app import settings
+
+    assert settings.compare_problem(200, 16, 128, 10_000) is None  # T=200 at the defaults
+    assert "at most 409,600" in settings.compare_problem(200, 32, 128, 10_000)
+    assert "window of at most 100" in settings.compare_problem(200, 32, 128, 10_000)
+
+
+def test_the_comparison_chart_has_a_legend_per_cell_a_log_axis_and_a_placeholder(app, session):
+    from bokeh.models import Label, Legend, LogScale
+
+    tpl = app.create_app(session)
+    chart = find(pn.Column(*tpl.main), "tr-compare-chart")
+    fig = next(o.object for o in chart.select(pn.pane.Bokeh))
+    legend = next(r for r in fig.below if isinstance(r, Legend))
+    assert [item.label["value"] for item in legend.items] == ["tanh RNN", "GRU", "LSTM"]
+    assert isinstance(fig.y_scale, LogScale)
+    label = next(r for r in fig.center if isinstance(r, Label))
+    assert label.visible and "Compare cells" in label.text
+    session.train()
+    session.compare_len = 20
+    assert session.compare_cells()
+    assert not label.visible
+
+
+def parsed_tags(markup: str) -> list[str]:
+    from html.parser import HTMLParser
+
+    tags = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            tags.append(tag)
+
+    Collect().feed(markup)
+    return tags
+
+
+def test_the_hidden_state_view_colours_each_escaped_character(app, session):
+    from tinyrnn_app import hidden
+
+    assert hidden.colour(1.0) == "rgb(255,38,38)" and hidden.colour(-1.0) == "rgb(38,38,255)"
+    assert hidden.colour(0.0) == "rgb(255,255,255)" and hidden.colour(5.0) == hidden.colour(1.0)
+    assert not session.show_passage() and "press Train" in session.error
+    assert session.train()
+    train_ticks(session, 2)
+    start = TEXT.index(PAYLOAD) - 20
+    session.passage_start, session.passage_length = start, 60
+    assert session.show_passage(), session.error
+    passage = TEXT[start:start + 60]
+    assert PAYLOAD in passage and "\n" in passage
+    view = session.passage_view
+    assert set(parsed_tags(view)) == {"div", "span"}  # no tag from the text
+    assert "<img" not in view and html.escape(PAYLOAD[0]) in view
+    assert view.count("<span ") == len(passage) and view.count(hidden.NEWLINE_MARK) == passage.count("\n")
+    # the colours are the unit's activations over the passage, read from a zero state
+    trainer = session.trainer
+    states, _ = tinyrnn.read_passage(trainer.params, trainer.vocab.encode(passage),
+                                     np.zeros((1, 24), dtype=trainer.params["W_hh"].dtype), "rnn")
+    colours = re.findall(r'background:(rgb\([0-9,]+\))', view)
+    assert colours == [hidden.colour(v) for v in states[:, 0]]
+    session.unit = 5
+    assert re.findall(r'background:(rgb\([0-9,]+\))', session.passage_view) == [hidden.colour(v) for v in states[:, 5]]
+    assert "Unit 5 of 24" in session.passage_info
+    session.unit = 24
+    assert "from 0 to 23" in session.passage_info
+    tpl = app.create_app(session)
+    session.unit = 3
+    shown = decoded_once(find(pn.Column(*tpl.main), "tr-passage"))
+    assert "<img" not in shown and set(parsed_tags(shown)) == {"div", "span"}
+
+
+def test_the_units_that_track_a_property_are_listed_and_can_be_chosen(app, session):
+    text = ('say "hello (there)" and "bye"\n(a [b] c) plain words\n' * 30)
+    s = app.TrainingSession(text=text, **SMALL)
+    assert s.train()
+    train_ticks(s, 2)
+    s.passage_length = 500
+    assert s.show_passage(), s.error
+    states, _ = tinyrnn.read_passage(s.trainer.params, s.trainer.vocab.encode(text[:500]),
+                                     np.zeros((1, 24), dtype=s.trainer.params["W_hh"].dtype), "rnn")
+    expected = tinyrnn.unit_correlations(states.astype(np.float64), tinyrnn.text_features(text[:500]), per_feature=3)
+    assert len(expected) == 9
+    for m in expected:
+        assert f"{m.feature}: unit {m.unit} (r = {m.correlation:+.2f})" in s.unit_list
+    choice = s.param.unit_choice.objects[4]
+    assert choice.startswith(expected[3].feature)
+    s.unit_choice = choice
+    assert s.unit == expected[3].unit and f"Unit {expected[3].unit} of 24" in s.passage_info
+
+
+def test_the_passage_can_be_the_latest_sample_and_is_bounded(app, session):
+    assert session.train()
+    train_ticks(session, 1)
+    session.passage_source = "the latest sample"
+    session.sample_output = ""
+    assert not session.show_passage() and "no sample yet" in session.error
+    session.sample_length, session.prime = 50, PAYLOAD
+    assert session.sample() and session.show_passage(), session.error
+    assert session.passage_view.count("<span ") == len(session.sample_output) and "<img" not in session.passage_view
+    session.passage_length = 2001
+    assert not session.show_passage() and "from 1 to 2,000" in session.error
+    session.passage_source, session.passage_length, session.passage_start = "the training text", 10, len(TEXT)
+    assert not session.show_passage() and "start before position" in session.error
+
+
+def test_the_recall_corpus_takes_k_and_regenerates_the_text(app):
+    s = app.TrainingSession()
+    s.corpus = "recall"
+    assert s.text == tinyrnn.recall_corpus(10) and s.corpus == "recall"
+    s.recall_k = 25
+    assert s.text == tinyrnn.recall_corpus(25) and s.corpus == "recall"
+    s.recall_k = 201
+    assert "from 2 to 200" in s.error and s.text == tinyrnn.recall_corpus(25)
+    s.recall_k = 40
+    assert s.error == "" and s.text == tinyrnn.recall_corpus(40)
+    s.corpus = "macbeth"
+    s.recall_k = 12  # only the recall corpus follows k
+    assert s.text == tinyrnn.load_corpus("macbeth")
+
+
+def test_the_memory_readout_scores_exactly_the_recall_positions(app, monkeypatch):
+    from tinyrnn_app import hidden, views
+
+    s = app.TrainingSession(corpus="recall", recall_k=6, hidden_size=16, seq_len=14, batch_size=8, cell="lstm")
+    assert s.memory_info == ""
+    assert s.train()
+    assert "Recall at k=6" in s.memory_info and "step 0" in s.memory_info  # from the start: an untrained model
+    monkeypatch.setattr(views, "MEMORY_EVERY", 0.0)
+    train_ticks(s, 3)
+    m = re.search(r"(\d+)% of (\d+) held-out letters right at step (\d+) \(chance 12\.5%: one of 8 letters", s.memory_info)
+    assert m, s.memory_info
+    assert int(m.group(3)) == s.trainer.step_count  # refreshed by the ticks
+    # the same number, computed independently: each held-out line read alone with read_passage
+    trainer = s.trainer
+    held_out = trainer.vocab.decode(trainer.val_ids)
+    rows, k = hidden.recall_rows(held_out)
+    assert k == 6 and len(rows) == int(m.group(2)) == min(64, 2000 // 8)
+    hits = []
+    for row in rows:
+        ids = trainer.vocab.encode(row)
+        _, logits = tinyrnn.read_passage(trainer.params, ids, np.zeros((1, 32), dtype=np.float32), "lstm")
+        hits.append(tinyrnn.recall_accuracy(logits, ids, tinyrnn.recall_positions(row)))
+        assert tinyrnn.recall_positions(row) == [k + 1]
+    assert int(m.group(1)) == round(100 * float(np.mean(hits)))
+    other = app.TrainingSession(text=TEXT, **SMALL)
+    other.train()
+    other.refresh_views()
+    assert other.memory_info == ""  # not a recall text: no readout
+    assert hidden.recall_rows("x\nab:c\nhello\n") == ([], None)
