@@ -57,6 +57,16 @@ def recall_rows(text: str, max_chars: int = MAX_RECALL_CHARS, max_lines: int = M
     return ["\n" + line for line in lines[:n]], k
 
 
+def recall_score(trainer, rows: list[str], k: int) -> float:
+    """The share of ``rows`` (from ``recall_rows``) whose recalled letter is ``trainer``'s most likely prediction
+    after the cue, each row read from a zero state (one batch of len(rows) streams)."""
+    ids = np.stack([trainer.vocab.encode(row) for row in rows])  # (n, k + 2): "\n" L d…d : L
+    h0 = np.zeros((len(rows), trainer.model_config.state_size()), dtype=trainer.params["W_hh"].dtype)
+    logits, _ = tinyrnn.forward(trainer.params, ids, h0, trainer.config.cell)
+    positions = np.arange(len(rows)) * (k + 2) + (k + 1)
+    return tinyrnn.recall_accuracy(logits.reshape(-1, logits.shape[-1]), ids.reshape(-1), positions)
+
+
 def recall_letters(text: str) -> set[str]:
     """The distinct letters recalled in a recall text (chance is one in this many)."""
     return {text[i] for i in tinyrnn.recall_positions(text)}

@@ -19,7 +19,7 @@ import param
 import tinyrnn
 
 from . import settings
-from .hidden import MAX_PASSAGE_CHARS, match_label, passage_html, recall_letters, recall_rows
+from .hidden import MAX_PASSAGE_CHARS, match_label, passage_html, recall_letters, recall_rows, recall_score
 from .keep import KeptWork
 from .state import batched
 
@@ -163,11 +163,7 @@ class ModelViews(KeptWork):
             return
         rows, k, letters = setup
         trainer = self.trainer
-        ids = np.stack([trainer.vocab.encode(row) for row in rows])  # (n, k + 2): "\n" L d…d : L
-        h0 = np.zeros((len(rows), trainer.model_config.state_size()), dtype=trainer.params["W_hh"].dtype)
-        logits, _ = tinyrnn.forward(trainer.params, ids, h0, trainer.config.cell)
-        positions = np.arange(len(rows)) * (k + 2) + (k + 1)
-        accuracy = tinyrnn.recall_accuracy(logits.reshape(-1, logits.shape[-1]), ids.reshape(-1), positions)
+        accuracy = recall_score(trainer, rows, k)
         self.memory_info = (f"Recall at k={k}: {accuracy:.0%} of {len(rows)} held-out letters right at step "
                             f"{trainer.step_count} (chance {1 / len(letters):.1%}: one of {len(letters)} letters; "
                             "each line of the validation text read from a zero state).")
