@@ -10,6 +10,7 @@ bounds the hidden size (at H=1024 a validation pass takes 2.5 s), ``MAX_WORK`` b
 hidden_size per engine, and ``MAX_TRACED_SEQ_LEN`` the window of the autograd engine, which traces every time step
 in Python (about 1 ms per step of the window in the page: T=1000 took 1.07 s per step). At the largest accepted
 settings the heaviest tick needs 0.24-0.68 s of CPU time there (tests/browser/test_app_limits_pyodide.py).
+The GRU and LSTM get the same kind of bounds, scaled by their measured cost (``CELL_COST``, ``MAX_CELL_HIDDEN``).
 """
 
 from __future__ import annotations
