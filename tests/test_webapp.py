@@ -1035,3 +1035,19 @@ def test_the_memory_readout_scores_exactly_the_recall_positions(app, monkeypatch
     other.refresh_views()
     assert other.memory_info == ""  # not a recall text: no readout
     assert hidden.recall_rows("x\nab:c\nhello\n") == ([], None)
+
+
+def test_an_lstm_on_the_recall_text_is_kept_and_restored_with_its_memory_readout(app):
+    from tinyrnn_app.storage import MemoryStore
+
+    store = MemoryStore()
+    s = visit(app, store, corpus="recall", recall_k=4, hidden_size=16, seq_len=10, batch_size=8, cell="lstm")
+    assert s.train()
+    train_ticks(s, 2)
+    s.pause()
+    t = visit(app, store)
+    assert t.cell == "lstm" and t.trainer.config.cell == "lstm" and not t.model_is_stale()
+    assert t.text == tinyrnn.recall_corpus(4) and "Recall at k=4" in t.memory_info
+    for _ in range(2):
+        a, b = s.trainer.step(), t.trainer.step()
+        assert a.train_loss == b.train_loss
