@@ -889,8 +889,10 @@ def test_the_comparison_window_is_bounded_by_its_work(app):
     from tinyrnn_app import settings
 
     assert settings.compare_problem(200, 16, 128, 10_000) is None  # T=200 at the defaults
-    assert "at most 409,600" in settings.compare_problem(200, 32, 128, 10_000)
+    assert "at most 52,428,800" in settings.compare_problem(200, 32, 128, 10_000)
     assert "window of at most 100" in settings.compare_problem(200, 32, 128, 10_000)
+    assert "window of at most 50" in settings.compare_problem(200, 16, 256, 10_000)
+    assert "too large for it" in settings.compare_problem(200, 512, 512, 10_000)
 
 
 def test_the_comparison_chart_has_a_legend_per_cell_a_log_axis_and_a_placeholder(app, session):

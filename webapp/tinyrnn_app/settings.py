@@ -111,9 +111,10 @@ SAMPLING_NAMES = tuple(s.name for s in SAMPLING)
 
 # The views' inputs (the app's own): the cells' gradient comparison, the hidden-state view, the memory experiment.
 # The comparison runs the manual BPTT of all three cells (costs 1 + 3 + 4 tanh-RNN steps' worth, float64) on the
-# current batch over a longer window, only when asked: COMPARE_WORK bounds its seq_len × batch_size × hidden_size
-# (T=200 at the defaults B=16, H=128; about 1.5 s in Pyodide, docs/app.md).
-COMPARE_WORK = 409_600
+# current batch over a longer window, only when asked. Its cost grows with seq_len × batch_size × hidden_size²
+# (the recurrent products); COMPARE_WORK bounds that at T=200 with the defaults B=16, H=128, which took 0.7 s of
+# CPU time in Pyodide under Node.js (docs/app.md).
+COMPARE_WORK = 200 * 16 * 128 * 128
 MAX_COMPARE_LEN = 200
 VIEWS: tuple[FormSetting, ...] = (
     FormSetting(tinyrnn.Setting("compare_len", "Window T for the comparison", "int", 2, MAX_COMPARE_LEN), step=25,
@@ -136,11 +137,11 @@ def compare_problem(seq_len: int, batch_size: int, hidden_size: int, stream_len:
     if seq_len > stream_len:
         return (f"The comparison window can be at most {stream_len:,} for this text and batch size (each of the "
                 f"{batch_size} streams is that long), got {seq_len}.")
-    if seq_len * batch_size * hidden_size > COMPARE_WORK:
-        longest = max(2, COMPARE_WORK // (batch_size * hidden_size))
-        return (f"The comparison window × batch size × hidden size can be at most {COMPARE_WORK:,} in the page "
-                f"(it runs all three cells), got {seq_len} × {batch_size} × {hidden_size}: use a window of at most "
-                f"{longest}.")
+    if seq_len * batch_size * hidden_size ** 2 > COMPARE_WORK:
+        longest = COMPARE_WORK // (batch_size * hidden_size ** 2)
+        return (f"The comparison window × batch size × hidden size² can be at most {COMPARE_WORK:,} in the page "
+                f"(it runs all three cells within a second), got {seq_len} × {batch_size} × {hidden_size}²"
+                + (f": use a window of at most {longest}." if longest >= 2 else ": this model is too large for it."))
     return None
 
 
