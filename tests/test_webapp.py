@@ -300,18 +300,72 @@ def test_a_model_too_large_for_the_page_can_sample_but_not_train(app, tmp_path):
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_a_model_of_another_cell_can_sample_but_not_train_in_the_page(app, cell):
+def test_a_model_of_any_cell_loads_trains_samples_downloads_and_restores(app, cell):
     other = tinyrnn.Trainer(TEXT, tinyrnn.TrainConfig(hidden_size=16, seq_len=8, batch_size=2, cell=cell))
     other.run(2)
-    for text in (TEXT, "ZZZZ qqqq XXXX " * 50):  # trainable text, and text it cannot train on (sampling only)
-        s = app.TrainingSession(text=text)
-        assert s.load_model(tinyrnn.checkpoint_bytes(other.state()), "cell.npz") and s.has_model
-        assert not s.resume() and not s.running and f"this model is a {cell}" in s.error
-        s.sample_length, s.prime = 12, "the "
-        assert s.sample() and len(s.sample_output) == 16, s.error
-    s = app.TrainingSession(text=TEXT)  # Train (not Resume): a new model of the page's cell
-    s.load_model(tinyrnn.checkpoint_bytes(other.state()), "cell.npz")
-    assert s.model_is_stale() and s.train() and s.trainer.config.cell == "rnn" and s.step == 0
+    s = app.TrainingSession(text=TEXT)
+    assert s.load_model(tinyrnn.checkpoint_bytes(other.state()), "cell.npz") and s.has_model
+    assert s.cell == cell and not s.model_is_stale()  # the form shows the model's cell
+    assert s.resume() and s.running and s.trainer.config.cell == cell, s.error
+    train_ticks(s, 2)
+    assert s.step > 2
+    s.sample_length, s.prime = 12, "the "
+    assert s.sample() and len(s.sample_output) == 16, s.error
+    back = tinyrnn.load_checkpoint(s.checkpoint_file().getvalue())
+    assert back.config.cell == cell and back.progress["step"] == s.trainer.step_count
+    s.pause()
+    again = app.TrainingSession(text=TEXT)  # a model that cannot train on the text can still sample
+    again.text = "ZZZZ qqqq XXXX " * 50
+    assert again.load_model(tinyrnn.checkpoint_bytes(other.state()), "cell.npz") and not again.trainable
+    again.sample_length = 10
+    assert again.sample(), again.error
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_train_starts_a_model_of_the_chosen_cell(app, cell):
+    s = app.TrainingSession(text=TEXT, **SMALL)
+    s.cell = cell
+    assert s.train() and s.trainer.config.cell == cell and f"({cell}, H=24)" in s.status
+    train_ticks(s, 3)
+    assert s.step >= 3 and np.isfinite(s.train_loss)
+    s.pause()
+    s.cell = "rnn" if cell != "rnn" else "lstm"
+    assert s.model_is_stale()  # a different cell is a new model
+
+
+def test_the_cell_selector_comes_from_the_settings_table_with_each_description(app):
+    from tinyrnn_app import settings
+
+    field = next(f for f in settings.FORM if f.name == "cell")
+    assert field.setting is tinyrnn.SETTINGS["cell"] and field.selector == "tr-cell"
+    tpl = app.create_app(app.TrainingSession(text=TEXT))
+    select = find(pn.Column(*tpl.main), "tr-cell")
+    assert list(select.options) == list(tinyrnn.CELLS)
+    info = decoded_once(find(pn.Column(*tpl.main), "tr-cell-info"))
+    for name in tinyrnn.CELLS:
+        assert html.escape(tinyrnn.get_cell(name).description) in info
+    assert "▸ " + html.escape(tinyrnn.get_cell("rnn").description) in info
+
+
+def test_gated_cells_have_their_own_bounds_scaled_by_their_cost(app):
+    from tinyrnn_app import settings
+
+    s = app.TrainingSession(text=TEXT, hidden_size=192, seq_len=50, batch_size=32)
+    assert s.settings_info == ""  # the tanh RNN's long-text setting
+    s.cell = "lstm"
+    limit = settings.MAX_WORK["fused"] // settings.CELL_COST["lstm"]
+    assert f"with the lstm cell the page can train at most {limit:,} with the fused engine" in s.settings_info
+    assert not s.train() and not s.has_model
+    s.hidden_size, s.seq_len, s.batch_size = settings.MAX_CELL_HIDDEN["lstm"] + 16, 10, 1
+    assert f"hidden size can be at most {settings.MAX_CELL_HIDDEN['lstm']}" in s.settings_info
+    s.hidden_size, s.seq_len, s.batch_size = 128, 25, 16  # the defaults fit every cell
+    for cell in tinyrnn.CELLS:
+        s.cell = cell
+        assert s.settings_info == "", (cell, s.settings_info)
+    big = tinyrnn.Trainer(TEXT, tinyrnn.TrainConfig(hidden_size=320, seq_len=8, batch_size=2, cell="gru"))
+    loaded = app.TrainingSession(text=TEXT)
+    assert loaded.load_model(tinyrnn.checkpoint_bytes(big.state()), "big-gru.npz")
+    assert not loaded.resume() and "cannot train in the page" in loaded.error and "gru cell" in loaded.error
 
 
 def test_a_diverging_loss_gets_a_warning_naming_what_to_change(app):
@@ -712,6 +766,10 @@ WIDGET_SELECTORS = [
     "tr-hidden-size", "tr-seq-len", "tr-batch-size", "tr-lr", "tr-optimizer", "tr-clip-norm", "tr-engine",
     "tr-readouts", "tr-sample-info", "tr-backend", "tr-settings-info", "tr-notice", "tr-download-best",
     "tr-forget", "tr-storage",
+    # issue 11: cells, the cells' gradient comparison, the hidden-state view, the memory experiment
+    "tr-cell", "tr-cell-info", "tr-recall-k", "tr-memory", "tr-compare-len", "tr-compare-last-step", "tr-compare",
+    "tr-compare-info", "tr-compare-chart", "tr-passage-source", "tr-passage-start", "tr-passage-length",
+    "tr-show-passage", "tr-unit", "tr-unit-choice", "tr-passage-info", "tr-unit-list", "tr-passage",
 ]
 READOUT_SELECTORS = ["tr-step", "tr-loss", "tr-val-loss", "tr-chars", "tr-speed", "tr-elapsed"]
 
@@ -796,3 +854,202 @@ def test_the_upload_widgets_feed_the_session(app, session):
 def test_checkpoint_stream_is_bytes_io(session):
     session.gradient_check()
     assert isinstance(session.checkpoint_file(), io.BytesIO)
+
+
+# --- issue 11: the cells compared, the hidden-state view, the memory experiment ------------------------------------
+
+
+def test_the_cells_comparison_has_one_curve_per_cell_on_the_same_batch(app, session):
+    assert not session.compare_cells() and "press Train first" in session.error
+    assert session.train()
+    train_ticks(session, 2)
+    session.compare_len = 60
+    for last_step in (True, False):
+        session.compare_last_step = last_step
+        assert session.compare_cells(), session.error
+        series = session.chart_data.series
+        for cell in tinyrnn.CELLS:
+            expected = session.trainer.gradient_flow(cell=None if cell == "rnn" else cell, seq_len=60,
+                                                     last_step=last_step)
+            assert series["cmp_" + cell]["t"] == list(range(1, 61))
+            assert np.allclose(series["cmp_" + cell]["norm"], np.maximum(expected, 1e-30), rtol=0, atol=0)
+        assert "rnn is the current model" in session.compare_info and "gru, lstm are freshly initialised" in \
+            session.compare_info
+    # the quantities differ between cells (not one curve drawn three times)
+    assert series["cmp_rnn"]["norm"] != series["cmp_gru"]["norm"] != series["cmp_lstm"]["norm"]
+    session.compare_len = 201
+    assert not session.compare_cells() and "from 2 to 200" in session.error
+    short = app.TrainingSession(text=TEXT[:700], **SMALL)  # 4 streams of 157 characters
+    assert short.train() and short.trainer.stream_len < 200
+    short.compare_len = 200
+    assert not short.compare_cells() and f"at most {short.trainer.stream_len:,}" in short.error
+
+
+def test_the_comparison_window_is_bounded_by_its_work(app):
+    from tinyrnn_app import settings
+
+    assert settings.compare_problem(200, 16, 128, 10_000) is None  # T=200 at the defaults
+    assert "at most 52,428,800" in settings.compare_problem(200, 32, 128, 10_000)
+    assert "window of at most 100" in settings.compare_problem(200, 32, 128, 10_000)
+    assert "window of at most 50" in settings.compare_problem(200, 16, 256, 10_000)
+    assert "too large for it" in settings.compare_problem(200, 512, 512, 10_000)
+
+
+def test_the_comparison_chart_has_a_legend_per_cell_a_log_axis_and_a_placeholder(app, session):
+    from bokeh.models import Label, Legend, LogScale
+
+    tpl = app.create_app(session)
+    chart = find(pn.Column(*tpl.main), "tr-compare-chart")
+    fig = next(o.object for o in chart.select(pn.pane.Bokeh))
+    legend = next(r for r in fig.below if isinstance(r, Legend))
+    assert [item.label["value"] for item in legend.items] == ["tanh RNN", "GRU", "LSTM"]
+    assert isinstance(fig.y_scale, LogScale)
+    label = next(r for r in fig.center if isinstance(r, Label))
+    assert label.visible and "Compare cells" in label.text
+    session.train()
+    session.compare_len = 20
+    assert session.compare_cells()
+    assert not label.visible
+
+
+def parsed_tags(markup: str) -> list[str]:
+    from html.parser import HTMLParser
+
+    tags = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            tags.append(tag)
+
+    Collect().feed(markup)
+    return tags
+
+
+def test_the_hidden_state_view_colours_each_escaped_character(app, session):
+    from tinyrnn_app import hidden
+
+    assert hidden.colour(1.0) == "rgb(255,38,38)" and hidden.colour(-1.0) == "rgb(38,38,255)"
+    assert hidden.colour(0.0) == "rgb(255,255,255)" and hidden.colour(5.0) == hidden.colour(1.0)
+    assert not session.show_passage() and "press Train" in session.error
+    assert session.train()
+    train_ticks(session, 2)
+    start = TEXT.index(PAYLOAD) - 20
+    session.passage_start, session.passage_length = start, 60
+    assert session.show_passage(), session.error
+    passage = TEXT[start:start + 60]
+    assert PAYLOAD in passage and "\n" in passage
+    view = session.passage_view
+    assert set(parsed_tags(view)) == {"div", "span"}  # no tag from the text
+    assert "<img" not in view and html.escape(PAYLOAD[0]) in view
+    assert view.count("<span ") == len(passage) and view.count(hidden.NEWLINE_MARK) == passage.count("\n")
+    # the colours are the unit's activations over the passage, read from a zero state
+    trainer = session.trainer
+    states, _ = tinyrnn.read_passage(trainer.params, trainer.vocab.encode(passage),
+                                     np.zeros((1, 24), dtype=trainer.params["W_hh"].dtype), "rnn")
+    colours = re.findall(r'background:(rgb\([0-9,]+\))', view)
+    assert colours == [hidden.colour(v) for v in states[:, 0]]
+    session.unit = 5
+    assert re.findall(r'background:(rgb\([0-9,]+\))', session.passage_view) == [hidden.colour(v) for v in states[:, 5]]
+    assert "Unit 5 of 24" in session.passage_info
+    session.unit = 24
+    assert "from 0 to 23" in session.passage_info
+    tpl = app.create_app(session)
+    session.unit = 3
+    shown = decoded_once(find(pn.Column(*tpl.main), "tr-passage"))
+    assert "<img" not in shown and set(parsed_tags(shown)) == {"div", "span"}
+
+
+def test_the_units_that_track_a_property_are_listed_and_can_be_chosen(app, session):
+    text = ('say "hello (there)" and "bye"\n(a [b] c) plain words\n' * 30)
+    s = app.TrainingSession(text=text, **SMALL)
+    assert s.train()
+    train_ticks(s, 2)
+    s.passage_length = 500
+    assert s.show_passage(), s.error
+    states, _ = tinyrnn.read_passage(s.trainer.params, s.trainer.vocab.encode(text[:500]),
+                                     np.zeros((1, 24), dtype=s.trainer.params["W_hh"].dtype), "rnn")
+    expected = tinyrnn.unit_correlations(states.astype(np.float64), tinyrnn.text_features(text[:500]), per_feature=3)
+    assert len(expected) == 9
+    for m in expected:
+        assert f"{m.feature}: unit {m.unit} (r = {m.correlation:+.2f})" in s.unit_list
+    choice = s.param.unit_choice.objects[4]
+    assert choice.startswith(expected[3].feature)
+    s.unit_choice = choice
+    assert s.unit == expected[3].unit and f"Unit {expected[3].unit} of 24" in s.passage_info
+
+
+def test_the_passage_can_be_the_latest_sample_and_is_bounded(app, session):
+    assert session.train()
+    train_ticks(session, 1)
+    session.passage_source = "the latest sample"
+    session.sample_output = ""
+    assert not session.show_passage() and "no sample yet" in session.error
+    session.sample_length, session.prime = 50, PAYLOAD
+    assert session.sample() and session.show_passage(), session.error
+    assert session.passage_view.count("<span ") == len(session.sample_output) and "<img" not in session.passage_view
+    session.passage_length = 2001
+    assert not session.show_passage() and "from 1 to 2,000" in session.error
+    session.passage_source, session.passage_length, session.passage_start = "the training text", 10, len(TEXT)
+    assert not session.show_passage() and "start before position" in session.error
+
+
+def test_the_recall_corpus_takes_k_and_regenerates_the_text(app):
+    s = app.TrainingSession()
+    s.corpus = "recall"
+    assert s.text == tinyrnn.recall_corpus(10) and s.corpus == "recall"
+    s.recall_k = 25
+    assert s.text == tinyrnn.recall_corpus(25) and s.corpus == "recall"
+    s.recall_k = 201
+    assert "from 2 to 200" in s.error and s.text == tinyrnn.recall_corpus(25)
+    s.recall_k = 40
+    assert s.error == "" and s.text == tinyrnn.recall_corpus(40)
+    s.corpus = "macbeth"
+    s.recall_k = 12  # only the recall corpus follows k
+    assert s.text == tinyrnn.load_corpus("macbeth")
+
+
+def test_the_memory_readout_scores_exactly_the_recall_positions(app, monkeypatch):
+    from tinyrnn_app import hidden, views
+
+    s = app.TrainingSession(corpus="recall", recall_k=6, hidden_size=16, seq_len=14, batch_size=8, cell="lstm")
+    assert s.memory_info == ""
+    assert s.train()
+    assert "Recall at k=6" in s.memory_info and "step 0" in s.memory_info  # from the start: an untrained model
+    monkeypatch.setattr(views, "MEMORY_EVERY", 0.0)
+    train_ticks(s, 3)
+    m = re.search(r"(\d+)% of (\d+) held-out letters right at step (\d+) \(chance 12\.5%: one of 8 letters", s.memory_info)
+    assert m, s.memory_info
+    assert int(m.group(3)) == s.trainer.step_count  # refreshed by the ticks
+    # the same number, computed independently: each held-out line read alone with read_passage
+    trainer = s.trainer
+    held_out = trainer.vocab.decode(trainer.val_ids)
+    rows, k = hidden.recall_rows(held_out)
+    assert k == 6 and len(rows) == int(m.group(2)) == min(64, 2000 // 8)
+    hits = []
+    for row in rows:
+        ids = trainer.vocab.encode(row)
+        _, logits = tinyrnn.read_passage(trainer.params, ids, np.zeros((1, 32), dtype=np.float32), "lstm")
+        hits.append(tinyrnn.recall_accuracy(logits, ids, tinyrnn.recall_positions(row)))
+        assert tinyrnn.recall_positions(row) == [k + 1]
+    assert int(m.group(1)) == round(100 * float(np.mean(hits)))
+    other = app.TrainingSession(text=TEXT, **SMALL)
+    other.train()
+    other.refresh_views()
+    assert other.memory_info == ""  # not a recall text: no readout
+    assert hidden.recall_rows("x\nab:c\nhello\n") == ([], None)
+
+
+def test_an_lstm_on_the_recall_text_is_kept_and_restored_with_its_memory_readout(app):
+    from tinyrnn_app.storage import MemoryStore
+
+    store = MemoryStore()
+    s = visit(app, store, corpus="recall", recall_k=4, hidden_size=16, seq_len=10, batch_size=8, cell="lstm")
+    assert s.train()
+    train_ticks(s, 2)
+    s.pause()
+    t = visit(app, store)
+    assert t.cell == "lstm" and t.trainer.config.cell == "lstm" and not t.model_is_stale()
+    assert t.text == tinyrnn.recall_corpus(4) and "Recall at k=4" in t.memory_info
+    for _ in range(2):
+        a, b = s.trainer.step(), t.trainer.step()
+        assert a.train_loss == b.train_loss

@@ -2,7 +2,7 @@
 
 tinyrnn_app.settings accepts a setting only if the page can still pause within a second while training with it.
 Here the heaviest tick the page runs at the largest accepted settings (the corners of the accepted region, both
-engines) is timed inside Pyodide: training steps for the tick's budget, one of them with a validation pass, then
+engines, every cell at its own bounds) is timed inside Pyodide: training steps for the tick's budget, one of them with a validation pass, then
 a gradient-flow snapshot (the costlier of the two extras a tick may add). Each must need less than a second of
 CPU time (the Node.js process's, so that a loaded shared machine does not decide the result; on an idle machine
 wall time is the same).
@@ -59,22 +59,24 @@ print("RESULT " + json.dumps(out))
 
 def corners():
     sys.path.insert(0, str(REPO / "webapp"))
+    import tinyrnn
     from tinyrnn_app import loop, settings
 
-    H = settings.MAX_PAGE_HIDDEN
-    fused, traced = settings.MAX_WORK["fused"], settings.MAX_WORK["autograd"]
-    T_traced = settings.MAX_TRACED_SEQ_LEN
-    candidates = [
-        dict(hidden_size=H, seq_len=25, batch_size=fused // (25 * H), engine="fused"),
-        dict(hidden_size=H, seq_len=fused // H, batch_size=1, engine="fused"),
-        dict(hidden_size=fused // 1000, seq_len=1000, batch_size=1, engine="fused"),
-        dict(hidden_size=64, seq_len=1000, batch_size=fused // (1000 * 64), engine="fused"),
-        dict(hidden_size=H, seq_len=25, batch_size=traced // (25 * H), engine="autograd"),
-        dict(hidden_size=min(H, traced // T_traced), seq_len=T_traced, batch_size=1, engine="autograd"),
-        dict(hidden_size=64, seq_len=T_traced, batch_size=traced // (T_traced * 64), engine="autograd"),
-    ]
+    candidates = []
+    for cell in tinyrnn.CELLS:  # every cell at its own bounds (settings.work_limits: the tanh RNN's / its cost)
+        fused, _, H = settings.work_limits(cell, "fused")
+        traced, T_traced, _ = settings.work_limits(cell, "autograd")
+        candidates += [dict(values, cell=cell) for values in (
+            dict(hidden_size=H, seq_len=25, batch_size=fused // (25 * H), engine="fused"),
+            dict(hidden_size=H, seq_len=fused // H, batch_size=1, engine="fused"),
+            dict(hidden_size=fused // 1000, seq_len=1000, batch_size=1, engine="fused"),
+            dict(hidden_size=64, seq_len=1000, batch_size=max(1, fused // (1000 * 64)), engine="fused"),
+            dict(hidden_size=H, seq_len=25, batch_size=traced // (25 * H), engine="autograd"),
+            dict(hidden_size=min(H, traced // T_traced), seq_len=T_traced, batch_size=1, engine="autograd"),
+            dict(hidden_size=64, seq_len=T_traced, batch_size=traced // (T_traced * 64), engine="autograd"),
+        )]
     for values in candidates:  # every corner is accepted by the page
-        form = dict(settings.form_values(__import__("tinyrnn").TrainConfig()), **values)
+        form = dict(settings.form_values(tinyrnn.TrainConfig()), **values)
         assert settings.problems(form) == [], (values, settings.problems(form))
     return candidates, loop.TICK_SECONDS
 

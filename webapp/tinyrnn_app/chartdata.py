@@ -10,17 +10,27 @@ import math
 
 import numpy as np
 
+import tinyrnn
+
 CHART_ROLLOVER = 4000  # points kept per loss series
-SERIES = ("loss", "val", "flow", "flow_ref")
+COMPARE_SERIES = {cell: "cmp_" + cell for cell in tinyrnn.CELLS}  # the cells' gradient comparison, one per cell
+SERIES = ("loss", "val", "flow", "flow_ref", *COMPARE_SERIES.values())
 
 
 def _empty(name: str) -> dict:
-    return dict(t=[], norm=[]) if name.startswith("flow") else dict(step=[], loss=[])
+    return dict(t=[], norm=[]) if name.startswith(("flow", "cmp_")) else dict(step=[], loss=[])
+
+
+def _norms_data(norms) -> dict:
+    """{"t": [1..T], "norm": [...]}: non-finite values become gaps, zeros a tiny positive (log axis)."""
+    norms = np.asarray(norms, dtype=np.float64)
+    norms = np.where(np.isfinite(norms), np.maximum(norms, 1e-30), np.nan)
+    return dict(t=list(range(1, len(norms) + 1)), norm=norms.tolist())
 
 
 class ChartData:
-    """Series ``loss`` and ``val`` ({"step": [...], "loss": [...]}, nats/char) and ``flow``/``flow_ref``
-    ({"t": [1..T], "norm": [...]}). Listeners get ``on_replace(name, data)`` and ``on_append(name, points)``."""
+    """Series ``loss`` and ``val`` ({"step": [...], "loss": [...]}, nats/char), ``flow``/``flow_ref`` and one
+    ``cmp_<cell>`` per cell ({"t": [1..T], "norm": [...]}). Listeners get ``on_replace(name, data)`` and ``on_append(name, points)``."""
 
     def __init__(self):
         self.series = {name: _empty(name) for name in SERIES}
@@ -55,13 +65,16 @@ class ChartData:
             self._append("val", dict(step=[s for s, _ in points], loss=[v for _, v in points]))
 
     def set_flow(self, norms, reference: bool = False):
-        """``norms``: ‖∂L/∂h_t‖ for t = 1..T; non-finite values become gaps, zeros a tiny positive (log axis)."""
-        norms = np.asarray(norms, dtype=np.float64)
-        norms = np.where(np.isfinite(norms), np.maximum(norms, 1e-30), np.nan)
-        data = dict(t=list(range(1, len(norms) + 1)), norm=norms.tolist())
+        """``norms``: ‖∂L/∂h_t‖ for t = 1..T (see ``_norms_data``)."""
+        data = _norms_data(norms)
         if reference:
             self._replace("flow_ref", dict(data))
         self._replace("flow", data)
+
+    def set_comparison(self, curves: dict):
+        """``curves``: {cell: ‖∂L/∂h_t‖ (T,)} for the cells compared (the others' series are emptied)."""
+        for cell, name in COMPARE_SERIES.items():
+            self._replace(name, _norms_data(curves[cell]) if cell in curves else _empty(name))
 
     def replay(self, history) -> tuple[float | None, float | None]:
         """Show a model's training history (``StepMetrics``) on the loss chart, averaged down to at most

@@ -7,7 +7,7 @@ from bokeh.plotting import figure
 
 import tinyrnn
 
-from .chartdata import CHART_ROLLOVER, SERIES, ChartData
+from .chartdata import CHART_ROLLOVER, COMPARE_SERIES, SERIES, ChartData
 
 NATS_TO_BITS = tinyrnn.NATS_TO_BITS
 
@@ -82,6 +82,12 @@ def loss_figure(sources: ChartSources):
     return fig
 
 
+def _log_norm_axis(fig):
+    """A few decades, labelled 1e-3, 1e-2, ... (the default log ticks crowd their labels)."""
+    fig.yaxis.ticker = LogTicker(desired_num_ticks=5, num_minor_ticks=0)
+    fig.yaxis.formatter = CustomJSTickFormatter(code="return tick.toExponential(0)")
+
+
 def flow_figure(sources: ChartSources):
     fig = _chart("Gradient flow (manual BPTT, current batch)", "t (position in the BPTT window)", "‖∂L/∂h_t‖",
                  y_axis_type="log")
@@ -91,8 +97,28 @@ def flow_figure(sources: ChartSources):
     fig.scatter("t", "norm", source=sources.sources["flow"], color="#2ca02c", size=4)
     fig.add_tools(HoverTool(renderers=[cur], tooltips=[("t", "@t"), ("‖∂L/∂h_t‖", "@norm{0.000e}")]))
     fig.add_layout(Legend(items=[("at the start", [ref]), ("latest", [cur])], orientation="horizontal"), "below")
-    # a few decades, labelled 1e-3, 1e-2, ... (the default log ticks crowd their labels)
-    fig.yaxis.ticker = LogTicker(desired_num_ticks=5, num_minor_ticks=0)
-    fig.yaxis.formatter = CustomJSTickFormatter(code="return tick.toExponential(0)")
+    _log_norm_axis(fig)
     sources.placeholder(fig, "Appears once there is a model.", ("flow", "flow_ref"))
+    return fig
+
+
+CELL_COLOURS = {"rnn": "#d62728", "gru": "#1f77b4", "lstm": "#2ca02c"}
+CELL_LABELS = {"rnn": "tanh RNN", "gru": "GRU", "lstm": "LSTM"}
+
+
+def compare_figure(sources: ChartSources):
+    """One curve per cell: the current model's and fresh models' of the other cells, on a log axis."""
+    fig = _chart("Gradient flow: the cells compared", "t (position in the comparison window)", "gradient norm",
+                 y_axis_type="log")
+    items, renderers = [], []
+    for cell, name in COMPARE_SERIES.items():
+        line = fig.line("t", "norm", source=sources.sources[name], color=CELL_COLOURS.get(cell, "#555555"),
+                        line_width=2)
+        items.append((CELL_LABELS.get(cell, cell), [line]))
+        renderers.append(line)
+    fig.add_tools(HoverTool(renderers=renderers, tooltips=[("t", "@t"), ("norm", "@norm{0.000e}")]))
+    fig.add_layout(Legend(items=items, orientation="horizontal"), "below")
+    _log_norm_axis(fig)
+    sources.placeholder(fig, "Press Compare cells to see how far each cell's gradients reach back.",
+                        tuple(COMPARE_SERIES.values()))
     return fig

@@ -8,12 +8,12 @@ import panel as pn
 
 
 from . import settings
-from .charts import ChartSources, flow_figure, loss_figure
+from .charts import ChartSources, compare_figure, flow_figure, loss_figure
 from .render import alert_html, plain_html, readouts_html
 from .selectors import css
 from .session import TrainingSession
 from .storage import browser_store
-from .text import MAX_TEXT_CHARS
+from .text import MAX_TEXT_CHARS, RECALL_CORPUS
 from .visibility import PageVisibility
 
 CSS = """
@@ -106,6 +106,10 @@ def note_html(text: str) -> str:
     return f'<div class="tr-note" role="status">{plain_html(text)}</div>' if text else ""
 
 
+def view_field(name: str) -> settings.FormSetting:
+    return next(field for field in settings.VIEWS if field.name == name)
+
+
 def settings_widget(session, field: settings.FormSetting, **kw):
     """The input for one row of the settings table (a number input without bounds: the session checks them)."""
     p = session.param[field.name]
@@ -128,6 +132,8 @@ def settings_section(session):
     return pn.Card(
         pn.FlexBox(*(settings_widget(session, field) for field in settings.FORM), flex_wrap="wrap", gap="0 12px",
                    sizing_mode="stretch_width"),
+        html_pane(lambda cell: plain_html(settings.cell_descriptions(cell)), session.param.cell,
+                  css_class="tr-cell-info"),
         visible_note(session.param.settings_info, "tr-settings-info"),
         html_pane(plain_html, session.param.backend, css_class="tr-backend"),
         pn.pane.Markdown(
@@ -149,6 +155,8 @@ def text_section(session):
                                                    disabled=disabled_unless(session), sizing_mode="stretch_width"),
                       width=280),
             pn.Column(pn.pane.HTML("Or upload a UTF-8 .txt file:", margin=(0, 5)), upload_text, width=300),
+            pn.Column(settings_widget(session, view_field("recall_k"), width=160), width=170,
+                      visible=pn.bind(lambda corpus: corpus == RECALL_CORPUS, session.param.corpus)),
             flex_wrap="wrap", gap="0 16px", sizing_mode="stretch_width",
         ),
         pn.widgets.TextAreaInput.from_param(
@@ -186,10 +194,57 @@ def training_section(session):
 
     charts = pn.FlexBox(chart(loss_figure(sources), "tr-loss-chart"), chart(flow_figure(sources), "tr-flow-chart"),
                         flex_wrap="wrap", gap="12px", sizing_mode="stretch_width")
+    memory = html_pane(plain_html, session.param.memory_info, css_class="tr-memory",
+                       visible=pn.bind(bool, session.param.memory_info))
     return pn.Column(pn.pane.Markdown("### Train"), settings_section(session), buttons,
                      html_pane(plain_html, session.param.status, css_class="tr-status"),
-                     visible_note(session.param.notice, "tr-notice"), readouts, charts,
+                     visible_note(session.param.notice, "tr-notice"), readouts, memory, charts,
+                     compare_section(session, chart(compare_figure(sources), "tr-compare-chart")),
                      sizing_mode="stretch_width")
+
+
+def compare_section(session, compare_chart):
+    """The cells' gradient comparison: its window, what loss, the button, what the curves are, the chart."""
+    return pn.Column(
+        pn.FlexBox(
+            settings_widget(session, view_field("compare_len"), width=190),
+            pn.Column(pn.Spacer(height=22), pn.widgets.Checkbox.from_param(
+                session.param.compare_last_step, css_classes=css("tr-compare-last-step"),
+                disabled=disabled_unless(session))),
+            pn.Column(pn.Spacer(height=18), button("Compare cells", "tr-compare", session.compare_cells,
+                                                   color="default", disabled=disabled_unless(
+                                                       session, bool, session.param.trainable)), width=150),
+            flex_wrap="wrap", gap="0 16px", sizing_mode="stretch_width",
+        ),
+        html_pane(plain_html, session.param.compare_info, css_class="tr-compare-info"),
+        compare_chart, sizing_mode="stretch_width",
+    )
+
+
+def hidden_state_section(session):
+    """The hidden-state view: which passage, the unit, the units that track something, the coloured passage."""
+    no_model = disabled_unless(session, bool, session.param.has_model)
+    return pn.Column(
+        pn.pane.Markdown("### Inside the model: one hidden unit over a passage"),
+        pn.FlexBox(
+            pn.widgets.Select.from_param(session.param.passage_source, css_classes=css("tr-passage-source"),
+                                         width=190, disabled=disabled_unless(session)),
+            settings_widget(session, view_field("passage_start"), width=150),
+            settings_widget(session, view_field("passage_length"), width=150),
+            pn.Column(pn.Spacer(height=18), button("Show", "tr-show-passage", session.show_passage,
+                                                   color="primary", disabled=no_model), width=100),
+            settings_widget(session, view_field("unit"), width=110),
+            pn.widgets.Select.from_param(session.param.unit_choice, css_classes=css("tr-unit-choice"), width=330,
+                                         disabled=disabled_unless(session)),
+            flex_wrap="wrap", gap="0 12px", sizing_mode="stretch_width",
+        ),
+        html_pane(plain_html, session.param.passage_info, css_class="tr-passage-info"),
+        html_pane(plain_html, session.param.unit_list, css_class="tr-unit-list"),
+        # passage_view is HTML made by hidden.passage_html, in which every character of the text is escaped
+        pn.pane.HTML(session.param.passage_view, css_classes=css("tr-passage"), stylesheets=[CSS],
+                     sizing_mode="stretch_width", min_height=40),
+        sizing_mode="stretch_width",
+    )
 
 
 def sampling_section(session):
@@ -272,7 +327,7 @@ def create_app(session: TrainingSession | None = None):
     template = pn.template.BootstrapTemplate(
         title="tinyrnn: train a character-level RNN in your browser",
         main=[error_pane, text_section(session), training_section(session), sampling_section(session),
-              model_file_section(session), kept_work_section(session)],
+              hidden_state_section(session), model_file_section(session), kept_work_section(session)],
         header_background="#1f6feb",
         # no busy spinner: its throttling task is cancelled on every update, which Pyodide 0.27's event loop
         # reports as a CancelledError traceback in the console; the status line says what the app is doing

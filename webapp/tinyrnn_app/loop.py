@@ -42,11 +42,13 @@ class StepGatherer:
         self.last_flush = 0.0
         self.last_flow = 0.0
         self.last_sample = 0.0
+        self.last_memory = 0.0
 
     def restart_clocks(self):
         now = time.perf_counter()
         self.last_sample = now - LIVE_SAMPLE_EVERY + 1.0  # first live sample after about a second
         self.last_flow = now
+        self.last_memory = now
         self.last_flush = 0.0  # the first tick shows its numbers at once
 
     def run(self, trainer, budget: float, on_validation=None) -> tuple[int, str | None]:
@@ -77,7 +79,7 @@ class StepGatherer:
         return n_steps, failure
 
     def due(self, what: str, every: float) -> bool:
-        """True (and the clock restarts) if ``every`` seconds passed since ``what`` ("flush", "flow", "sample")."""
+        """True (and the clock restarts) if ``every`` seconds passed since ``what`` ("flush", "flow", "sample", "memory")."""
         now = time.perf_counter()
         if now - getattr(self, "last_" + what) >= every:
             setattr(self, "last_" + what, now)

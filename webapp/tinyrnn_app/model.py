@@ -44,6 +44,20 @@ class ModelSlot:
         return self.checkpoint.config if self.checkpoint is not None else None
 
     @property
+    def params(self) -> dict | None:
+        """The model's parameters (never modified here), or None without a model."""
+        if self.trainer is not None:
+            return self.trainer.params
+        return self.checkpoint.params if self.checkpoint is not None else None
+
+    @property
+    def vocab(self):
+        """The model's ``tinyrnn.Vocabulary``, or None without a model."""
+        if self.trainer is not None:
+            return self.trainer.vocab
+        return self.checkpoint.vocab if self.checkpoint is not None else None
+
+    @property
     def history(self) -> list:
         if self.trainer is not None:
             return self.trainer.history

@@ -15,8 +15,11 @@ WIDGETS: dict[str, str] = {
     "tr-text": "text area with the training text (`textarea` inside), pre-filled with the default corpus",
     "tr-upload-text": "file input for a UTF-8 `.txt` file (`input[type=file]` inside)",
     "tr-corpus": 'select of the built-in corpora (`select` inside; first option "Custom text")',
+    "tr-recall-k": 'number input: the memory experiment\'s recall distance k (shown only for the "recall" corpus)',
     "tr-text-info": "readout (`pre`): size in characters and bytes, vocabulary size, or what is wrong",
     # settings (`input`/`select` inside)
+    "tr-cell": "select: the recurrent cell (rnn = tanh RNN, gru, lstm)",
+    "tr-cell-info": "readout (`pre`): one line per cell saying what it is, the selected one marked",
     "tr-hidden-size": "number input: hidden size",
     "tr-seq-len": "number input: sequence length (BPTT window)",
     "tr-batch-size": "number input: batch size",
@@ -36,6 +39,13 @@ WIDGETS: dict[str, str] = {
     "tr-readouts": "the pane holding the readouts below (`.tr-NAME .tr-kv`), refreshed twice a second",
     "tr-loss-chart": "Bokeh chart: training and validation loss against step",
     "tr-flow-chart": "Bokeh chart: gradient norm ||dL/dh_t|| against t (log axis)",
+    "tr-memory": "readout (`pre`): recall accuracy at the memory positions beside chance; hidden unless a recall text",
+    # the cells compared
+    "tr-compare-len": "number input: the comparison's window T (2 to 200)",
+    "tr-compare-last-step": "checkbox: compare the gradient of the last character's loss only",
+    "tr-compare": "button: compute the comparison (disabled without a trainable model)",
+    "tr-compare-info": "readout (`pre`): what the comparison's curves are (window, batch, which model is trained)",
+    "tr-compare-chart": "Bokeh chart: one gradient-norm curve per cell against t (log axis)",
     # sampling
     "tr-prime": "text input: priming text",
     "tr-temperature": "number input: temperature (0 = greedy)",
@@ -43,6 +53,16 @@ WIDGETS: dict[str, str] = {
     "tr-sample": "button: sample now (disabled without a model)",
     "tr-sample-output": "readout (`pre`): the latest sample, prime + continuation, plain text",
     "tr-sample-info": "readout (`pre`): where the latest sample came from (step, temperature)",
+    # the hidden-state view
+    "tr-passage-source": "select: the passage (the training text, or the latest sample)",
+    "tr-passage-start": "number input: where the passage starts in the training text",
+    "tr-passage-length": "number input: the passage's length (1 to 2,000 characters)",
+    "tr-show-passage": "button: read the passage with the model and colour it (disabled without a model)",
+    "tr-unit": "number input: the hidden unit shown (0 to H-1)",
+    "tr-unit-choice": "select: one of the listed units that track a property of the passage",
+    "tr-passage-info": "readout (`pre`): which unit, passage and model the colours show, or what is wrong",
+    "tr-unit-list": "readout (`pre`): the units that best track inside quotes / brackets / position in line, with r",
+    "tr-passage": "the passage (`.tr-passage-text` inside), one `span` per character coloured by the unit",
     # model file and checks
     "tr-download": "file-download button (`button` inside): the checkpoint (.npz) of the current model",
     "tr-download-best": "file-download button (`button` inside): the checkpoint of the best-validation model so far",

@@ -1,8 +1,8 @@
 """The app's state and actions as one ``param.Parameterized``: :class:`TrainingSession`. No Bokeh here.
 
 The parts, each in its own module: ``state`` (the settings form's values, status and error), ``text`` (the
-training text), ``lifecycle`` (the model, the training loop, the readouts), ``keep`` (the work kept across visits);
-here: sampling, the gradient check and the model file. ``tests/test_webapp.py`` drives the session directly, the way the buttons do.
+training text), ``lifecycle`` (the model, the training loop, the readouts), ``keep`` (the work kept across visits),
+``views`` (the cells' gradient comparison, the hidden-state view, the memory readout); here: sampling, the gradient check and the model file. ``tests/test_webapp.py`` drives the session directly, the way the buttons do.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import param
 import tinyrnn
 
 from . import settings
-from .keep import KeptWork
+from .views import ModelViews
 from .render import gradcheck_text
 from .state import batched
 from .text import text_problem
 
 
-class TrainingSession(KeptWork):
+class TrainingSession(ModelViews):
     """Everything the app knows and does; the layout only displays it."""
 
     prime = param.String(default="", label="Priming text")

@@ -10,6 +10,7 @@ bounds the hidden size (at H=1024 a validation pass takes 2.5 s), ``MAX_WORK`` b
 hidden_size per engine, and ``MAX_TRACED_SEQ_LEN`` the window of the autograd engine, which traces every time step
 in Python (about 1 ms per step of the window in the page: T=1000 took 1.07 s per step). At the largest accepted
 settings the heaviest tick needs 0.24-0.68 s of CPU time there (tests/browser/test_app_limits_pyodide.py).
+The GRU and LSTM get the same kind of bounds, scaled by their measured cost (``CELL_COST``, ``MAX_CELL_HIDDEN``).
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ _LIBRARY_DEFAULTS = tinyrnn.TrainConfig()
 MAX_PAGE_HIDDEN = 512
 MAX_WORK = {"fused": 320_000, "autograd": 100_000}  # seq_len × batch_size × hidden_size (H=192, T=50, B=32: 307,200)
 MAX_TRACED_SEQ_LEN = 100  # seq_len with the autograd engine
-# The bounds above are measured for the tanh RNN; in Pyodide a GRU or LSTM step, validation pass and live sample
-# cost 3-10x more at the same size (an LSTM at H=512 takes over a second to validate), so the page trains the tanh
-# RNN only (models of the other cells, from the CLI or Python, can still sample and be downloaded here).
-PAGE_CELLS = ("rnn",)
+# The bounds above are the tanh RNN's. A GRU or LSTM step costs more at the same T, B, H (3 or 4 gate blocks
+# instead of 1, and more elementwise work per block): in Pyodide the measured cost of a step is CELL_COST times the
+# tanh RNN's (docs/app.md), so their work bound and autograd window are the tanh RNN's divided by it, and their
+# hidden size is bounded by the validation pass (batch 1, eval_chars steps: its cost grows with gates × H²).
+CELL_COST = {"rnn": 1, "gru": 3, "lstm": 4}
+MAX_CELL_HIDDEN = {"rnn": MAX_PAGE_HIDDEN, "gru": 256, "lstm": 256}
 PAGE_LIMIT_WHY = "the largest the page can train while still pausing within a second"
 
 
@@ -87,6 +90,7 @@ class FormSetting:
 _LIBRARY = tinyrnn.SETTINGS
 
 FORM: tuple[FormSetting, ...] = (
+    FormSetting(_LIBRARY["cell"]),
     FormSetting(replace(_LIBRARY["hidden_size"], high=MAX_PAGE_HIDDEN), step=16, why=PAGE_LIMIT_WHY),
     FormSetting(_LIBRARY["seq_len"], step=5),
     FormSetting(_LIBRARY["batch_size"], step=4),
@@ -105,6 +109,41 @@ SAMPLING: tuple[FormSetting, ...] = (
 )
 SAMPLING_NAMES = tuple(s.name for s in SAMPLING)
 
+# The views' inputs (the app's own): the cells' gradient comparison, the hidden-state view, the memory experiment.
+# The comparison runs the manual BPTT of all three cells (costs 1 + 3 + 4 tanh-RNN steps' worth, float64) on the
+# current batch over a longer window, only when asked. Its cost grows with seq_len × batch_size × hidden_size²
+# (the recurrent products); COMPARE_WORK bounds that at T=200 with the defaults B=16, H=128, which took 0.7 s of
+# CPU time in Pyodide under Node.js (docs/app.md).
+COMPARE_WORK = 200 * 16 * 128 * 128
+MAX_COMPARE_LEN = 200
+VIEWS: tuple[FormSetting, ...] = (
+    FormSetting(tinyrnn.Setting("compare_len", "Window T for the comparison", "int", 2, MAX_COMPARE_LEN), step=25,
+                default=100),
+    FormSetting(tinyrnn.Setting("passage_start", "From position", "int", 0, 2_000_000), step=100, default=0),
+    FormSetting(tinyrnn.Setting("passage_length", "Characters", "int", 1, 2000), step=100, default=600),
+    FormSetting(tinyrnn.Setting("unit", "Unit", "int", 0, 4095), step=1, default=0),
+    FormSetting(tinyrnn.Setting("recall_k", "Recall distance k", "int", 2, 200), step=1, default=10),
+)
+VIEW_NAMES = tuple(s.name for s in VIEWS)
+
+
+def view_problems(values: dict) -> list[str]:
+    """What is wrong with some of the views' inputs (``values`` maps a subset of ``VIEW_NAMES`` to values)."""
+    return problems(values, tuple(s for s in VIEWS if s.name in values))
+
+
+def compare_problem(seq_len: int, batch_size: int, hidden_size: int, stream_len: int) -> str | None:
+    """Why the cells' gradient comparison over ``seq_len`` steps is too long for the page or the text, or None."""
+    if seq_len > stream_len:
+        return (f"The comparison window can be at most {stream_len:,} for this text and batch size (each of the "
+                f"{batch_size} streams is that long), got {seq_len}.")
+    if seq_len * batch_size * hidden_size ** 2 > COMPARE_WORK:
+        longest = COMPARE_WORK // (batch_size * hidden_size ** 2)
+        return (f"The comparison window × batch size × hidden size² can be at most {COMPARE_WORK:,} in the page "
+                f"(it runs all three cells within a second), got {seq_len} × {batch_size} × {hidden_size}²"
+                + (f": use a window of at most {longest}." if longest >= 2 else ": this model is too large for it."))
+    return None
+
 
 def form_values(config) -> dict:
     """The form's values for ``config`` (a ``TrainConfig``)."""
@@ -118,32 +157,48 @@ def config_from(values: dict):
 
 
 def matches(config, values: dict) -> bool:
-    """True if ``config`` has the form's ``values`` in every field the form shows (and the page's cell)."""
-    return config.cell in PAGE_CELLS and all(s.form_value(getattr(config, s.name)) == values[s.name] for s in FORM)
+    """True if ``config`` has the form's ``values`` in every field the form shows (the cell among them)."""
+    return all(s.form_value(getattr(config, s.name)) == values[s.name] for s in FORM)
+
+
+def cell_descriptions(selected: str) -> str:
+    """One line per cell (``tinyrnn.get_cell(name).description``), the ``selected`` one marked."""
+    return "\n".join(("▸ " if name == selected else "  ") + tinyrnn.get_cell(name).description
+                     for name in tinyrnn.CELLS)
+
+
+def work_limits(cell: str, engine: str) -> tuple[int | None, int, int]:
+    """(largest seq_len × batch_size × hidden_size, largest seq_len, largest hidden size) the page trains for
+    ``cell`` with ``engine``; the first is None for an engine without a bound."""
+    cost = CELL_COST.get(cell, max(CELL_COST.values()))
+    limit = MAX_WORK.get(engine)
+    seq_len = MAX_TRACED_SEQ_LEN // cost if engine == "autograd" else _LIBRARY["seq_len"].high
+    return (None if limit is None else limit // cost), seq_len, MAX_CELL_HIDDEN.get(cell, min(MAX_CELL_HIDDEN.values()))
 
 
 def work_problem(values: dict) -> str | None:
-    """Why seq_len × batch_size × hidden_size is too much work per step for the page, or None."""
-    T, B, H, engine = (values[k] for k in ("seq_len", "batch_size", "hidden_size", "engine"))
-    if engine == "autograd" and T > MAX_TRACED_SEQ_LEN:
-        return (f"With the autograd engine the sequence length can be at most {MAX_TRACED_SEQ_LEN} in the page (it "
-                f"traces every time step in Python), got {T}: use the fused engine or a shorter sequence.")
-    limit = MAX_WORK.get(engine)
+    """Why the cell, hidden size and seq_len × batch_size × hidden_size are too much work per step for the page,
+    or None."""
+    T, B, H, engine, cell = (values[k] for k in ("seq_len", "batch_size", "hidden_size", "engine", "cell"))
+    limit, max_T, max_H = work_limits(cell, engine)
+    if H > max_H:
+        return (f"With the {cell} cell the hidden size can be at most {max_H} in the page ({PAGE_LIMIT_WHY}: its "
+                f"validation pass costs more than the tanh RNN's), got {H}.")
+    if engine == "autograd" and T > max_T:
+        return (f"With the autograd engine the sequence length can be at most {max_T} in the page for the {cell} "
+                f"cell (it traces every time step in Python), got {T}: use the fused engine or a shorter sequence.")
     if limit is None or T * B * H <= limit:
         return None
-    others = ", ".join(f"{limit:,} with the {e} engine" for e, limit in MAX_WORK.items() if e != engine)
-    return (f"Sequence length × batch size × hidden size is {T} × {B} × {H} = {T * B * H:,}; the page can train at "
-            f"most {limit:,} with the {engine} engine ({others}) and still pause within a second: lower one of them.")
+    others = ", ".join(f"{other:,} with the {e} engine" for e in MAX_WORK if e != engine
+                       for other in [work_limits(cell, e)[0]])
+    return (f"Sequence length × batch size × hidden size is {T} × {B} × {H} = {T * B * H:,}; with the {cell} cell "
+            f"the page can train at most {limit:,} with the {engine} engine ({others}) and still pause within a "
+            "second: lower one of them.")
 
 
 def model_problems(config) -> list[str]:
     """Why the page cannot train a model with ``config`` (a ``TrainConfig``), e.g. one loaded from a file."""
-    found = problems(form_values(config))
-    if config.cell not in PAGE_CELLS:
-        found.append(f"The page trains only the {', '.join(PAGE_CELLS)} cell (its limits are measured for it), and "
-                     f"this model is a {config.cell}: train it with the CLI or in Python, or press Train for a new "
-                     f"{PAGE_CELLS[0]} model here.")
-    return found
+    return problems(form_values(config))
 
 
 def problems(values: dict, table=FORM) -> list[str]:

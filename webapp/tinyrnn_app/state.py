@@ -36,9 +36,9 @@ def _form_parameter(field: settings.FormSetting) -> param.Parameter:
 
 
 FormValues = param.parameterized_class(
-    "FormValues", {field.name: _form_parameter(field) for field in settings.FORM + settings.SAMPLING}
+    "FormValues", {field.name: _form_parameter(field) for field in settings.FORM + settings.SAMPLING + settings.VIEWS}
 )
-FormValues.__doc__ = "The form's values: one parameter per row of settings.FORM and settings.SAMPLING."
+FormValues.__doc__ = "The form's values: one parameter per row of settings.FORM, SAMPLING and VIEWS."
 
 
 class Messages(FormValues):

@@ -6,12 +6,15 @@ import param
 
 import tinyrnn
 
+from . import settings
 from .render import sentence, text_summary
 from .state import Messages, batched
 
 MAX_TEXT_CHARS = 2_000_000  # a longer paste is refused with a message (the text area also stops at +1 char)
 MAX_TEXT_FILE_BYTES = 8_000_000  # uploads: read_text_file refuses more than this; then MAX_TEXT_CHARS applies
 CUSTOM_TEXT = "Custom text"
+RECALL_CORPUS = "recall"  # the memory experiment (tinyrnn.recall_corpus): its text is made for the chosen k
+RECALL_DEFAULT_K = next(s.default for s in settings.VIEWS if s.name == "recall_k")
 
 
 def text_problem(text: str) -> str | None:
@@ -32,7 +35,9 @@ class TextPart(Messages):
         names = list(tinyrnn.corpus_names())
         params.setdefault("corpus", names[0] if names else CUSTOM_TEXT)
         if "text" not in params:
-            params["text"] = tinyrnn.load_corpus(params["corpus"]) if params["corpus"] != CUSTOM_TEXT else ""
+            params["text"] = (tinyrnn.recall_corpus(int(params.get("recall_k", RECALL_DEFAULT_K)))
+                              if params["corpus"] == RECALL_CORPUS
+                              else tinyrnn.load_corpus(params["corpus"]) if params["corpus"] != CUSTOM_TEXT else "")
         super().__init__(**params)
         self._setting_corpus = False
         self._update_text_info()
@@ -40,15 +45,28 @@ class TextPart(Messages):
     def _text_changed(self):
         """Called after every edit of the text."""
 
+    @param.depends("recall_k", watch=True)
+    def _on_recall_k(self):
+        if self.corpus == RECALL_CORPUS:
+            self._on_corpus()
+
     @param.depends("corpus", watch=True)
     def _on_corpus(self):
+        """Load the chosen corpus; the memory experiment's ("recall") with the recall distance ``recall_k``."""
         if self.corpus == CUSTOM_TEXT:
             return
         self.clear_error()
         self._setting_corpus = True
         try:
-            self.text = tinyrnn.load_corpus(self.corpus)
-        except tinyrnn.TinyRNNError as e:
+            if self.corpus == RECALL_CORPUS:
+                problems = settings.view_problems(dict(recall_k=self.recall_k))
+                if problems:
+                    self.show_error(" ".join(problems), about_form=True)
+                    return
+                self.text = tinyrnn.recall_corpus(int(self.recall_k))
+            else:
+                self.text = tinyrnn.load_corpus(self.corpus)
+        except (tinyrnn.TinyRNNError, KeyError, ValueError) as e:
             self.show_error(f"Could not load the corpus: {e}")
         finally:
             self._setting_corpus = False

@@ -52,12 +52,20 @@ class TrainingLoop(TextPart):
     def _start(self, new_model: bool):
         self.running = True
         what = "a new model" if new_model else f"from step {self.step}"
-        self.status = f"Training {what} (H={self.trainer.config.hidden_size}) ..."
+        config = self.trainer.config
+        self.status = f"Training {what} ({config.cell}, H={config.hidden_size}) ..."
         self.gatherer.restart_clocks()
         if self.use_periodic_callback and self._callback is None:
             # background=True: the ticks do not toggle the page's busy indicator (two page updates per tick)
             self._callback = pn.io.PeriodicCallback(callback=self._periodic, period=TICK_PERIOD_MS, background=True)
             self._callback.start()
+
+    def view_due(self) -> bool:
+        """True if the views that follow training should be refreshed now (subclasses; see views.py)."""
+        return False
+
+    def refresh_views(self):
+        """Refresh the views that follow training (subclasses; see views.py)."""
 
     def keep_due(self) -> bool:
         """True if the work should be saved now (subclasses keep it; see keep.py)."""
@@ -107,6 +115,8 @@ class TrainingLoop(TextPart):
                 self._refresh_flow()
             elif self.gatherer.due("sample", LIVE_SAMPLE_EVERY):
                 self._live_sample()
+            elif self.view_due():
+                self.refresh_views()
             elif self.keep_due():
                 self.keep_work()
         return n_steps

@@ -1,0 +1,117 @@
+"""The views of issue 11 in Debian's Chromium, offline: an LSTM learns the memory experiment (the recall corpus
+with k chosen in the page) and the memory readout appears beside chance; the cells' gradient comparison draws
+one curve per cell; then an LSTM learns a text with an HTML payload, quotes and brackets, and the hidden-state
+view colours a passage holding the payload (no element made, no dialog), lists the units that track something,
+and shows a chosen one; the LSTM model downloads and loads in CPython. Screenshots go to artifacts/browser/.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from test_app_browser import (ARTIFACTS, PAYLOAD, TRAINING_TEXT, assert_no_payload_executed, click,
+                              download_checkpoint, set_setting, shot, step_of, text_of, unexpected_page_errors,
+                              wait_ready, wait_until)
+
+pytestmark = pytest.mark.browser
+
+VIEW_TEXT = TRAINING_TEXT + 'He said "stay (here) [now]" and left.\n' * 5  # quotes, brackets near the payload
+
+
+def no_error(page) -> bool:
+    """True unless the error alert shows (then the test fails with its message)."""
+    if page.locator(".tr-error .tr-alert").count() and page.locator(".tr-error").first.is_visible():
+        pytest.fail("the page shows an error: " + page.locator(".tr-error .tr-alert").first.inner_text())
+    return True
+
+
+def choose(page, css: str, value: str) -> None:
+    page.locator(f"{css} select").first.select_option(value)
+
+
+def test_an_lstm_trains_and_shows_the_memory_readout_the_cells_compared_and_a_hidden_unit(app_page, site_url,
+                                                                                        tmp_path):
+    import tinyrnn
+
+    page = app_page
+    page.goto(site_url, wait_until="domcontentloaded")
+    wait_ready(page)
+
+    # --- the memory experiment: the recall corpus with k = 5, an LSTM ----------------------------------------------
+    choose(page, ".tr-corpus", "recall")
+    n10 = len(tinyrnn.recall_corpus(10))
+    wait_until(page, lambda: f"{n10:,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30, "the recall text")
+    set_setting(page, ".tr-recall-k", "5")
+    n5 = len(tinyrnn.recall_corpus(5))
+    wait_until(page, lambda: f"{n5:,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
+               "the recall text for k = 5")
+    assert page.locator(".tr-text textarea").first.input_value() == tinyrnn.recall_corpus(5)
+    choose(page, ".tr-cell", "lstm")
+    lstm_line = "▸ " + tinyrnn.get_cell("lstm").description
+    wait_until(page, lambda: lstm_line in text_of(page, ".tr-cell-info .tr-pre"), 10, "the LSTM's description marked")
+    click(page, ".tr-train")
+    wait_until(page, lambda: "(lstm, H=128)" in text_of(page, ".tr-status pre"), 30, "training an LSTM")
+    memory = wait_until(page, lambda: re.search(r"Recall at k=5: (\d+)% of (\d+) held-out letters right at step "
+                                                r"([1-9][\d,]*) \(chance 12\.5%: one of 8 letters",
+                                                text_of(page, ".tr-memory .tr-pre")), 90,
+                        "the memory readout refreshed while training")
+    print("memory readout:", memory.group(0))
+    assert 0 <= int(memory.group(1)) <= 100 and int(memory.group(2)) > 0
+    shot(page, "30-memory-readout")
+
+    # --- the cells compared -------------------------------------------------------------------------------------------
+    set_setting(page, ".tr-compare-len", "100")
+    page.wait_for_timeout(300)
+    click(page, ".tr-compare")
+    wait_until(page, lambda: "over a window of 100 steps" in text_of(page, ".tr-compare-info .tr-pre"), 60,
+               "the comparison")
+    info = text_of(page, ".tr-compare-info .tr-pre")
+    assert "lstm is the current model" in info and "rnn, gru are freshly initialised" in info, info
+    page.locator(".tr-compare-chart").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(800)
+    shot(page, "31-cells-compared")
+    page.locator(".tr-compare-chart").first.screenshot(path=str(ARTIFACTS / "31-compare-chart.png"))
+    click(page, ".tr-pause")
+    wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "paused")
+
+    # --- the hidden-state view over a passage with the payload --------------------------------------------------------
+    page.locator(".tr-text textarea").first.fill(VIEW_TEXT)
+    page.locator(".tr-text textarea").first.dispatch_event("change")
+    wait_until(page, lambda: f"{len(VIEW_TEXT):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
+               "the text with the payload")
+    click(page, ".tr-train")  # a new LSTM on this text
+    wait_until(page, lambda: "Training a new model (lstm, H=128)" in text_of(page, ".tr-status pre"), 30,
+               "training a new LSTM")
+    wait_until(page, lambda: step_of(page) >= 30, 90, "30 steps of the new LSTM")
+    click(page, ".tr-pause")
+    wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "paused")
+    start = len(VIEW_TEXT) - 400  # the last 400 characters: the payload is near the end
+    set_setting(page, ".tr-passage-start", str(start))
+    set_setting(page, ".tr-passage-length", "400")
+    page.wait_for_timeout(300)
+    click(page, ".tr-show-passage")
+    wait_until(page, lambda: no_error(page) and "Unit 0 of 128 over 400 characters" in text_of(
+        page, ".tr-passage-info .tr-pre"), 30, "the coloured passage")
+    spans = page.locator(".tr-passage .tr-passage-text span")
+    assert spans.count() == 400
+    shown = page.locator(".tr-passage .tr-passage-text").first.inner_text()
+    assert PAYLOAD in shown and "↵" in shown  # the payload as text, newlines visible
+    assert_no_payload_executed(page)
+    units = text_of(page, ".tr-unit-list .tr-pre")
+    for feature in ("inside quotes", "inside brackets", "position in line"):
+        assert f"{feature}: unit" in units, units
+    option = page.locator(".tr-unit-choice select option").nth(1).inner_text()
+    unit = int(re.search(r"unit (\d+)", option).group(1))
+    choose(page, ".tr-unit-choice", option)
+    wait_until(page, lambda: f"Unit {unit} of 128" in text_of(page, ".tr-passage-info .tr-pre"), 10,
+               "the chosen unit shown")
+    page.locator(".tr-passage").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    shot(page, "32-hidden-state-view")
+    page.locator(".tr-passage").first.screenshot(path=str(ARTIFACTS / "32-passage.png"))
+    assert_no_payload_executed(page)
+
+    ckpt = download_checkpoint(page, tmp_path, "lstm.npz")
+    assert ckpt.config.cell == "lstm" and ckpt.progress["step"] >= 30
+    assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"
