@@ -69,3 +69,12 @@ def test_a_trained_model_recalls_at_a_short_distance_and_an_untrained_one_guesse
     assert states.shape == (len(passage), 32) and logits.shape == (len(passage), trainer.vocab.size)
     trained = probes.recall_accuracy(logits, ids, recall_positions(passage))
     assert untrained < 0.4 and trained > 0.9, (untrained, trained)
+
+
+def test_recall_lines_finds_the_complete_lines_of_a_slice_and_their_k():
+    text = recall_corpus(7, n_lines=50, seed=3)
+    lines, k = tinyrnn.recall_lines(text[5:-3])  # a slice: the first and last lines are cut
+    assert k == 7 and lines == text.splitlines()[1:-1]
+    assert tinyrnn.recall_lines(tinyrnn.load_corpus("alphabet")[:500]) == ([], None)
+    assert tinyrnn.recall_lines("\na12:b\nc34:c\n") == ([], None)  # a line whose letter does not come back
+    assert tinyrnn.RECALL_LETTERS == RECALL_LETTERS and tinyrnn.MAX_RECALL_K == 200

@@ -10,7 +10,8 @@ from .bptt import BPTTResult, manual_bptt
 from .cells import Cell, get_cell
 from .checkpoint import Checkpoint, checkpoint_bytes, load_checkpoint, save_checkpoint
 from .config import SETTINGS, Setting, StepMetrics, TrainConfig
-from .corpora import corpus_names, default_corpus, load_corpus, recall_corpus, recall_positions
+from .corpora import (MAX_RECALL_K, RECALL_LETTERS, corpus_names, default_corpus, load_corpus, recall_corpus,
+                      recall_lines, recall_positions)
 from .errors import (CheckpointError, ConfigError, SaveError, TextError, TinyRNNError, TrainingDiverged,
                      UnknownCharacterError)
 from .gradcheck import GradCheckReport, gradient_check, relative_error
@@ -33,6 +34,6 @@ __all__ = [
     "checkpoint_bytes", "clip_by_global_norm", "clip_by_value", "corpus_names", "default_corpus",
     "evaluate_loss", "forward", "global_norm", "gradient_check", "init_hidden", "init_params", "load_checkpoint",
     "load_corpus", "loss", "loss_and_grads", "make_optimizer", "manual_bptt", "read_text_file", "relative_error",
-    "sample", "save_checkpoint", "recall_corpus", "recall_positions", "UnitMatch", "read_passage", "recall_accuracy",
+    "sample", "save_checkpoint", "recall_corpus", "recall_positions", "recall_lines", "MAX_RECALL_K", "RECALL_LETTERS", "UnitMatch", "read_passage", "recall_accuracy",
     "text_features", "unit_correlations", "SaveError",
 ]

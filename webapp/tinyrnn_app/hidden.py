@@ -9,7 +9,6 @@ negative, white for zero, red for positive.
 from __future__ import annotations
 
 import html
-import re
 
 import numpy as np
 
@@ -17,7 +16,6 @@ import tinyrnn
 
 MAX_PASSAGE_CHARS = 2000  # the view's longest passage (one span per character)
 NEWLINE_MARK = "↵"  # shown before each newline so that line ends are visible
-RECALL_LINE = re.compile(r"(\S)[^:\n]*:(\S)")  # a recall_corpus line: L d…d : L
 MAX_RECALL_CHARS = 2000  # characters read for the memory readout (many short lines, each from a zero state)
 MAX_RECALL_LINES = 64
 
@@ -49,10 +47,9 @@ def recall_rows(text: str, max_chars: int = MAX_RECALL_CHARS, max_lines: int = M
     """The complete recall lines of ``text`` (a held-out part of a ``recall_corpus`` text), each with the newline
     before it, as far as ``max_chars`` characters and ``max_lines`` lines allow: (rows list[str] all of one length,
     k) with k the recall distance; ([], None) if ``text`` is not recall text."""
-    lines = text.split("\n")[1:-1]  # the first and last may be cut
-    if not lines or not all(RECALL_LINE.fullmatch(line) for line in lines) or len({len(s) for s in lines}) != 1:
+    lines, k = tinyrnn.recall_lines(text)
+    if not lines:
         return [], None
-    k = len(lines[0]) - 1
     n = max(1, min(max_lines, len(lines), max_chars // (k + 2)))
     return ["\n" + line for line in lines[:n]], k
 

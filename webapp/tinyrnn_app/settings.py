@@ -122,7 +122,7 @@ VIEWS: tuple[FormSetting, ...] = (
     FormSetting(tinyrnn.Setting("passage_start", "From position", "int", 0, 2_000_000), step=100, default=0),
     FormSetting(tinyrnn.Setting("passage_length", "Characters", "int", 1, 2000), step=100, default=600),
     FormSetting(tinyrnn.Setting("unit", "Unit", "int", 0, 4095), step=1, default=0),
-    FormSetting(tinyrnn.Setting("recall_k", "Recall distance k", "int", 2, 200), step=1, default=10),
+    FormSetting(tinyrnn.Setting("recall_k", "Recall distance k", "int", 2, tinyrnn.MAX_RECALL_K), step=1, default=10),
 )
 VIEW_NAMES = tuple(s.name for s in VIEWS)
 

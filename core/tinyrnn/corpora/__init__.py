@@ -59,6 +59,21 @@ def recall_positions(text: str) -> list[int]:
     return [i + 1 for i, c in enumerate(text[:-1]) if c == RECALL_CUE]
 
 
+def recall_lines(text: str) -> tuple[list[str], int | None]:
+    """The complete lines of a slice of a ``recall_corpus`` text (the first and last may be cut, so they are left
+    out) and their recall distance k; ``([], None)`` if ``text`` holds no such lines of one length."""
+    lines = text.split("\n")[1:-1]
+    if not lines or len({len(line) for line in lines}) != 1 or len(lines[0]) < 3:
+        return [], None
+    k = len(lines[0]) - 1
+    body = set(RECALL_FILLER)
+    for line in lines:
+        if not (line[0] == line[-1] and line[0] in RECALL_LETTERS and line[-2] == RECALL_CUE
+                and set(line[1:-2]) <= body):
+            return [], None
+    return lines, k
+
+
 def load_corpus(name: str) -> str:
     """The text of a built-in corpus by name (see ``corpus_names()``)."""
     if name == "macbeth":
