@@ -144,10 +144,16 @@ def settings_section(session):
     )
 
 
+def file_input(session, accept: str, css_class: str, handler):
+    """A file input (live once the page is ready) that calls ``handler(data, filename)`` once per upload."""
+    widget = pn.widgets.FileInput(accept=accept, css_classes=css(css_class), multiple=False,
+                                  disabled=disabled_unless(session))
+    on_upload(widget, handler)
+    return widget
+
+
 def text_section(session):
-    upload_text = pn.widgets.FileInput(accept=".txt,text/plain", css_classes=css("tr-upload-text"), multiple=False,
-                                       disabled=disabled_unless(session))
-    on_upload(upload_text, session.load_text_file)
+    upload_text = file_input(session, ".txt,text/plain", "tr-upload-text", session.load_text_file)
     return pn.Column(
         pn.pane.Markdown("### Text to learn"),
         pn.FlexBox(
@@ -279,9 +285,7 @@ def model_file_section(session):
         color="primary", variant="outline", css_classes=css("tr-download-best"), stylesheets=[BUTTON_CSS],
         disabled=disabled_unless(session, lambda step: step is not None, session.param.best_step),
     )
-    upload_model = pn.widgets.FileInput(accept=".npz", css_classes=css("tr-upload-model"), multiple=False,
-                                        disabled=disabled_unless(session))
-    on_upload(upload_model, session.load_model)
+    upload_model = file_input(session, ".npz", "tr-upload-model", session.load_model)
     return pn.Column(
         pn.pane.Markdown("### Model file and gradient check"),
         pn.FlexBox(

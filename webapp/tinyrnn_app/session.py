@@ -71,17 +71,16 @@ class TrainingSession(ModelViews):
 
     def checkpoint_file(self) -> io.BytesIO | None:
         """The current model as a checkpoint file (FileDownload's callback)."""
-        data = self.model.checkpoint_bytes()
-        if data is None:
-            self.show_error("There is no model to download yet: press Train first")
-            return None
-        return io.BytesIO(data)
+        return self._download(self.model.checkpoint_bytes(), "There is no model to download yet: press Train first")
 
     def best_checkpoint_file(self) -> io.BytesIO | None:
         """The best-validation model as a checkpoint file (the second download button's callback)."""
-        data = self.model.best_checkpoint_bytes()
+        return self._download(self.model.best_checkpoint_bytes(),
+                              "There is no best-validation model yet: it is kept from the first validation on")
+
+    def _download(self, data: bytes | None, missing: str) -> io.BytesIO | None:
         if data is None:
-            self.show_error("There is no best-validation model yet: it is kept from the first validation on")
+            self.show_error(missing)
             return None
         return io.BytesIO(data)
 
