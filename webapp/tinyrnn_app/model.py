@@ -37,31 +37,28 @@ class ModelSlot:
         return self.trainer is not None
 
     @property
+    def _record(self):
+        """The trainer, else the uploaded checkpoint (both carry config, params, vocab and history), else None."""
+        return self.trainer if self.trainer is not None else self.checkpoint
+
+    @property
     def config(self):
         """The model's ``TrainConfig``, or None without a model."""
-        if self.trainer is not None:
-            return self.trainer.config
-        return self.checkpoint.config if self.checkpoint is not None else None
+        return None if self._record is None else self._record.config
 
     @property
     def params(self) -> dict | None:
         """The model's parameters (never modified here), or None without a model."""
-        if self.trainer is not None:
-            return self.trainer.params
-        return self.checkpoint.params if self.checkpoint is not None else None
+        return None if self._record is None else self._record.params
 
     @property
     def vocab(self):
         """The model's ``tinyrnn.Vocabulary``, or None without a model."""
-        if self.trainer is not None:
-            return self.trainer.vocab
-        return self.checkpoint.vocab if self.checkpoint is not None else None
+        return None if self._record is None else self._record.vocab
 
     @property
     def history(self) -> list:
-        if self.trainer is not None:
-            return self.trainer.history
-        return self.checkpoint.history if self.checkpoint is not None else []
+        return [] if self._record is None else self._record.history
 
     def progress(self) -> tuple[int, int, float]:
         """(step, characters seen, training seconds) of the model."""
