@@ -19,9 +19,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-NATIVE := native/pyproject.toml native/setup.py native/tinyrnn_native/kernels.c native/tinyrnn_native/step_impl.h
-$(VENV)/.installed: pyproject.toml webapp/pyproject.toml requirements-dev.txt requirements-torch.txt $(NATIVE) | $(BIN)/python
+# What building the site needs (the converter pre-renders the app): the dev tools, tinyrnn and tinyrnn-app.
+$(VENV)/.site-installed: pyproject.toml webapp/pyproject.toml requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt -e . -e webapp/
+	touch $@
+
+# Everything the tests need on top: PyTorch (tinyrnn.interop's tests) and the optional native kernels.
+NATIVE := native/pyproject.toml native/setup.py native/tinyrnn_native/kernels.c native/tinyrnn_native/step_impl.h
+$(VENV)/.installed: $(VENV)/.site-installed requirements-torch.txt $(NATIVE)
 	$(BIN)/pip install -q --no-deps -r requirements-torch.txt
 	$(BIN)/pip install -q ./native  # the optional native kernels, so that tests/test_native_kernels.py runs
 	touch $@
@@ -39,13 +44,13 @@ browser-deps:
 MAKE_MIRROR = $(BIN)/python -m sitebuild.mirror --dest $(MIRROR)
 MAKE_SITE = $(BIN)/python -m sitebuild.build --mirror $(MIRROR) --out $(SITE)
 
-mirror: setup browser-deps
+mirror: $(VENV)/.site-installed browser-deps
 	$(MAKE_MIRROR)
 
 site: mirror
 	$(MAKE_SITE)
 
-pages-site: setup
+pages-site: $(VENV)/.site-installed
 	$(MAKE_MIRROR)
 	$(MAKE_SITE)
 
