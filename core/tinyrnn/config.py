@@ -18,6 +18,12 @@ from .model import CELLS, ENGINES, MAX_HIDDEN_SIZE
 DTYPES = ("float32", "float64")
 
 
+def is_number(value) -> bool:
+    """True for a finite real number: ints and floats, numpy's included; never a bool, NaN or infinity."""
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+            and math.isfinite(value))
+
+
 @dataclass(frozen=True)
 class Setting:
     """One training setting: its ``TrainConfig`` field, a label for forms, and its allowed values.
@@ -51,7 +57,7 @@ class Setting:
             return False
         if self.kind == "int":
             return isinstance(value, (int, np.integer)) and self.low <= value <= self.high
-        if not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+        if not is_number(value):
             return False
         return (self.low < value if self.low_open else self.low <= value) and value <= self.high
 

@@ -12,7 +12,7 @@ import numpy as np
 from . import model as model_lib
 from .bptt import manual_bptt
 from .errors import ConfigError
-from .config import SETTINGS
+from .config import SETTINGS, is_number
 from .vocab import check_ids
 
 MAX_CHECK_PARAMETERS = 20_000_000  # parameters + h0 entries: each method holds a float64 copy of all of them
@@ -46,8 +46,7 @@ def relative_error(a, b) -> float:
 
 
 def _positive(name, value, upper=None):
-    is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if not is_number or not np.isfinite(value) or value <= 0 or (upper is not None and value >= upper):
+    if not is_number(value) or value <= 0 or (upper is not None and value >= upper):
         raise ConfigError(f"{name} must be a number > 0{f' and < {upper:g}' if upper else ''}, got {value!r}")
 
 

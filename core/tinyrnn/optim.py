@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from . import wasm_kernels
-from .config import SETTINGS
+from .config import SETTINGS, is_number
 from .errors import ConfigError
 
 OPTIMIZERS = SETTINGS["optimizer"].choices  # the settings table is the one list of names
@@ -25,7 +25,7 @@ def global_norm(grads: dict) -> float:
 
 def clip_by_global_norm(grads: dict, max_norm: float):
     """Scale all gradients together so that their global norm is at most ``max_norm``: (grads, norm before)."""
-    if not _is_number(max_norm) or max_norm <= 0:
+    if not is_number(max_norm) or max_norm <= 0:
         raise ConfigError(f"max_norm must be a number > 0, got {max_norm!r}")
     norm = global_norm(grads)
     if not math.isfinite(norm) or norm <= max_norm:
@@ -36,7 +36,7 @@ def clip_by_global_norm(grads: dict, max_norm: float):
 
 def clip_by_value(grads: dict, value: float) -> dict:
     """Clip every gradient entry into [-value, value] (min-char-rnn's choice)."""
-    if not _is_number(value) or value <= 0:
+    if not is_number(value) or value <= 0:
         raise ConfigError(f"value must be a number > 0, got {value!r}")
     return {k: np.clip(g, -value, value) for k, g in grads.items()}
 
@@ -67,13 +67,8 @@ class Optimizer:
         return {"name": self.name, "lr": self.lr}
 
 
-def _is_number(value) -> bool:
-    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-            and math.isfinite(value))
-
-
 def _in_unit_interval(value) -> bool:
-    return _is_number(value) and 0 <= value < 1
+    return is_number(value) and 0 <= value < 1
 
 
 def _slot(state, key, like):
@@ -131,7 +126,7 @@ class Adam(Optimizer):
         super().__init__(lr)
         if not (_in_unit_interval(beta1) and _in_unit_interval(beta2)):
             raise ConfigError(f"Adam's beta1 and beta2 must be numbers in [0, 1), got {beta1!r} and {beta2!r}")
-        if not _is_number(eps) or not 0 < eps < 1:
+        if not is_number(eps) or not 0 < eps < 1:
             raise ConfigError(f"Adam's eps must be a number in (0, 1), got {eps!r}")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 

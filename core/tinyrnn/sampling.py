@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .config import SETTINGS
-from .errors import ConfigError
 from .cells import get_cell
+from .config import SETTINGS, is_number
+from .errors import ConfigError
 from .model import recurrence_weights
 from .vocab import Vocabulary
 
@@ -37,11 +35,11 @@ def sample(params: dict, vocab, length: int, prime: str = "", temperature: float
 
     The next-character distribution from hidden state h is softmax((W_yh h + b_y) / temperature); ``cell`` is
     the model's cell (``TrainConfig.cell``). The prime is fed through the network first; with no prime the state
-    is zero, so the first character comes from softmax(b_y / temperature). ``temperature == 0`` picks the most likely character (greedy)."""
+    is zero, so the first character comes from softmax(b_y / temperature).
+    ``temperature == 0`` picks the most likely character (greedy)."""
     if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or not 0 <= length <= MAX_SAMPLE_LENGTH:
         raise ConfigError(f"length must be a whole number from 0 to {MAX_SAMPLE_LENGTH:,}, got {length!r}")
-    if isinstance(temperature, (bool, np.bool_)) or not isinstance(temperature, (int, float, np.integer, np.floating)) \
-            or not (math.isfinite(temperature) and 0 <= temperature <= 100):
+    if not (is_number(temperature) and 0 <= temperature <= 100):
         raise ConfigError(f"temperature must be a number in [0, 100], got {temperature!r}")
     _check_sampling_inputs(params, vocab, prime, seed, cell)
     recurrence = get_cell(cell)
