@@ -22,13 +22,13 @@ from .optim import (OPTIMIZERS, SGD, Adagrad, Adam, clip_by_global_norm, clip_by
 from .ops import BACKEND
 from .probes import UnitMatch, read_passage, recall_accuracy, text_features, unit_correlations
 from .sampling import sample
-from .trainer import Trainer
+from .trainer import Trainer, is_diverging
 from .vocab import Vocabulary, check_text, read_text_file, text_problem
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BACKEND", "CELLS", "Cell", "get_cell", "forward_with_state", "SETTINGS", "Setting", "check_text", "text_problem", "BPTTResult", "Checkpoint", "CheckpointError", "ConfigError", "ENGINES", "GradCheckReport", "LossAndGrads",
+    "BACKEND", "is_diverging", "CELLS", "Cell", "get_cell", "forward_with_state", "SETTINGS", "Setting", "check_text", "text_problem", "BPTTResult", "Checkpoint", "CheckpointError", "ConfigError", "ENGINES", "GradCheckReport", "LossAndGrads",
     "ModelConfig", "NATS_TO_BITS", "OPTIMIZERS", "PARAM_NAMES", "SGD", "Adagrad", "Adam", "StepMetrics", "TextError",
     "TinyRNNError", "TrainConfig", "Trainer", "TrainingDiverged", "UnknownCharacterError", "Vocabulary",
     "checkpoint_bytes", "clip_by_global_norm", "clip_by_value", "corpus_names", "default_corpus",

@@ -27,8 +27,14 @@ def text_fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-DIVERGENCE_FACTOR = 2.0  # a recent loss above this many times ln V (uniform guessing) means training diverges
+DIVERGENCE_FACTOR = 1.5  # a recent loss above this many times ln V (uniform guessing) means training diverges
 DIVERGENCE_WINDOW = 10  # steps averaged
+
+
+def is_diverging(loss: float, vocab_size: int) -> bool:
+    """True if ``loss`` (nats/char) is not finite or above ``DIVERGENCE_FACTOR`` × ln V: far worse than guessing
+    every one of the V characters uniformly, where a new model starts. The one rule the CLI and the page use."""
+    return not (math.isfinite(loss) and loss <= DIVERGENCE_FACTOR * math.log(vocab_size))
 
 
 def divergence_warning(history, vocab_size: int, config: TrainConfig) -> str | None:
@@ -38,9 +44,9 @@ def divergence_warning(history, vocab_size: int, config: TrainConfig) -> str | N
         return None
     recent = [m.train_loss for m in history[-DIVERGENCE_WINDOW:]]
     loss = max(sum(recent) / len(recent), recent[-1])
-    ln_v = math.log(vocab_size)
-    if not loss > DIVERGENCE_FACTOR * ln_v:
+    if not is_diverging(loss, vocab_size):
         return None
+    ln_v = math.log(vocab_size)
     advice = f"lower the learning rate (now {config.lr:g})"
     if config.clip_norm is None and config.clip_value is None:
         advice += " and turn gradient clipping on (clip_norm, e.g. 5)"

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import math
 
-DIVERGING_FACTOR = 1.5  # a training loss above 1.5 × ln V is far worse than guessing uniformly
+import tinyrnn
 
 
 def diverging_notice(train_loss: float | None, vocab_size: int, config) -> str | None:
-    """A warning if ``train_loss`` (nats/char, mean of recent steps) is far above ln V, the loss of guessing every
-    character uniformly (where a new model starts); None otherwise. Names what to change."""
-    if train_loss is None or vocab_size < 2:
+    """A warning if ``train_loss`` (nats/char, mean of recent steps) is diverging by ``tinyrnn.is_diverging`` (far
+    above ln V, the loss of guessing every character uniformly); None otherwise. Names what to change."""
+    if train_loss is None or vocab_size < 2 or not tinyrnn.is_diverging(train_loss, vocab_size):
         return None
     uniform = math.log(vocab_size)
-    if math.isfinite(train_loss) and train_loss <= DIVERGING_FACTOR * uniform:
-        return None
     clip = ("turn gradient clipping on (it is off)" if config.clip_norm is None
             else f"clip the gradient norm harder (now {config.clip_norm:g})")
     return (f"Training is diverging: the training loss is {train_loss:,.2f} nats/char, far above ln V = {uniform:.2f} "
