@@ -15,6 +15,7 @@ class ModelSlot:
 
     def clear(self):
         self.best = None  # (validation loss, tinyrnn.Checkpoint) of the trainer's best validation so far
+        self._best_file = None  # (the best Checkpoint, its file's bytes): saved every few seconds, changed rarely
         self.trainer = None
         self.text: str | None = None
         self.checkpoint = None
@@ -83,7 +84,11 @@ class ModelSlot:
 
     def best_checkpoint_bytes(self) -> bytes | None:
         """The checkpoint file of the best-validation model, or None if there is none."""
-        return None if self.best is None else tinyrnn.checkpoint_bytes(self.best[1])
+        if self.best is None:
+            return None
+        if self._best_file is None or self._best_file[0] is not self.best[1]:
+            self._best_file = (self.best[1], tinyrnn.checkpoint_bytes(self.best[1]))
+        return self._best_file[1]
 
     def checkpoint_bytes(self) -> bytes | None:
         """The model's checkpoint file, or None without a model."""
