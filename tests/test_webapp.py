@@ -145,16 +145,16 @@ def test_train_ticks_lower_the_loss_and_fill_the_readouts(session):
     train_ticks(session, 1)
     first_loss = session.train_loss
     assert first_loss is not None and session.step >= 1
-    while session.step < 250:
+    cfg = session.trainer.config
+    while session.step < max(250, 2 * cfg.eval_every):
         session.tick(0.05)
     assert session.train_loss < first_loss - 0.5, (first_loss, session.train_loss)
-    cfg = session.trainer.config
     assert session.chars_seen == session.step * cfg.batch_size * cfg.seq_len
     assert session.chars_per_sec > 0 and session.elapsed > 0
     assert len(session.chart_data.loss["step"]) >= 2
     assert session.chart_data.loss["step"][-1] == session.step
     # validation points arrive every eval_every steps
-    assert session.val_loss is not None and len(session.chart_data.val["step"]) >= 2
+    assert session.val_loss is not None and session.chart_data.val["step"][:2] == [cfg.eval_every, 2 * cfg.eval_every]
     # gradient flow: one norm per time step of the window, all positive
     norms = session.chart_data.flow["norm"]
     assert len(norms) == cfg.seq_len and min(norms) > 0
@@ -209,6 +209,95 @@ def test_the_periodic_callback_runs_a_tick_and_yields(session):
     session.train()
     asyncio.run(session._periodic())
     assert session.step >= 1
+
+
+def _bounded_ticks(session, limit=40):
+    """Count the session's ticks; after ``limit`` of them training stops (so a loop that never yields ends)."""
+    ticks, tick = [], session.tick
+
+    def counted(budget):
+        ticks.append(budget)
+        if len(ticks) >= limit:
+            session.running = False
+        return tick(budget)
+
+    session.tick = counted
+    return ticks
+
+
+def test_the_browser_loop_yields_after_every_tick_and_a_pause_between_ticks_stops_it(session):
+    session.ui_interval = 0.02  # ticks of about 20 ms
+    ticks = _bounded_ticks(session)
+    session.train()
+
+    async def visitor():
+        loop = asyncio.ensure_future(session.run_loop())
+        seen = []
+        for _ in range(4):  # this coroutine gets a turn between two ticks (the loop yields to the event loop)
+            await asyncio.sleep(0)
+            seen.append((len(ticks), session.step))
+        session.pause()  # a click between two ticks
+        paused = session.step
+        await asyncio.wait_for(loop, 5)  # the loop ends by itself: no further tick
+        return seen, paused
+
+    seen, paused = asyncio.run(visitor())
+    assert [n for n, _ in seen] == [1, 2, 3, 4], seen  # exactly one tick per turn of the visitor
+    assert all(a < b for (_, a), (_, b) in zip(seen, seen[1:])), seen  # and each tick trained
+    assert ticks[0] == 0.0 and 0 < ticks[1] <= 0.02  # the first tick shows numbers at once, then until they are due
+    assert not session.running and session.step == paused == seen[-1][1] and len(ticks) == 4
+    assert "Paused at step" in session.status
+
+
+def test_in_the_page_resume_right_after_pause_continues_the_waiting_loop(app, monkeypatch):
+    from tinyrnn_app import training
+
+    monkeypatch.setattr(training, "IN_BROWSER", True)
+    s = app.TrainingSession(text=TEXT, use_periodic_callback=True, **SMALL)
+    s.ui_interval = 0.02
+    ticks = _bounded_ticks(s, limit=200)
+
+    async def visitor():
+        assert s.train()
+        task = s._task
+        await asyncio.sleep(0)
+        s.pause()
+        assert s.resume() and s._task is task  # the loop waiting for its next tick goes on: no second loop
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        s.pause()
+        await asyncio.wait_for(task, 5)
+        return task
+
+    task = asyncio.run(visitor())
+    assert task.done() and not s.running and len(ticks) == 3 and s.step >= 3
+    assert s.error == "" and "Paused at step" in s.status
+
+
+def test_an_unexpected_failure_in_the_browser_loop_reaches_the_page(session):
+    session.train()
+
+    def broken():
+        raise RuntimeError("chart data exploded")
+
+    session.flush = broken
+    asyncio.run(asyncio.wait_for(session.run_loop(), 5))
+    assert not session.running
+    assert "unexpected error: RuntimeError: chart data exploded" in session.error
+    assert session.status.startswith("Stopped at step")
+
+
+def test_the_page_validates_every_100_steps_or_20000_characters_whichever_is_rarer(app):
+    from tinyrnn_app import settings
+
+    assert settings.eval_every(8, 25) == 100 and settings.eval_every(32, 25) == 100  # the library's default
+    assert settings.eval_every(1, 25) == 800 and settings.eval_every(1, 100) == 200 and settings.eval_every(4, 12) == 417
+    s = app.TrainingSession(text=TEXT, **{**SMALL, "batch_size": 1, "seq_len": 25})
+    assert s.train() and s.trainer.config.eval_every == 800
+    assert not s.model_is_stale()  # the rule follows the form: the model still matches the settings
+    s.pause()
+    s.batch_size = 16
+    assert s.train() and s.trainer.config.eval_every == 100
 
 
 def test_divergence_to_nan_pauses_with_a_clear_message_and_keeps_the_model(session):

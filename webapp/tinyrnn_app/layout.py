@@ -321,6 +321,7 @@ def create_app(session: TrainingSession | None = None):
     """The page: a thin layout over a TrainingSession (a new one with the periodic training loop if None)."""
     if session is None:
         session = TrainingSession(use_periodic_callback=True, loading=True, store=browser_store())
+    pn.state.cache["tinyrnn_session"] = session  # the latest page's session: bench/page_throughput.py reads its clock
     error_pane = pn.pane.HTML(
         pn.bind(alert_html, session.param.error), visible=pn.bind(bool, session.param.error),
         css_classes=css("tr-error"), stylesheets=[CSS], sizing_mode="stretch_width",

@@ -4,6 +4,7 @@ shows them (at most every ``UI_INTERVAL`` seconds). No UI here."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,8 +13,8 @@ import tinyrnn
 
 from .render import sentence
 
-TICK_SECONDS = 0.2  # training time per periodic-callback tick
-TICK_PERIOD_MS = 50  # the callback's period; a tick always yields to the event loop afterwards
+TICK_SECONDS = 0.5  # training time per tick at most (a tick ends when the readouts are due, see UI_INTERVAL)
+TICK_PERIOD_MS = 50  # the periodic callback's period (under `panel serve`); a tick always yields afterwards
 LIVE_SAMPLE_EVERY = 3.0  # seconds between live samples while training
 LIVE_SAMPLE_LENGTH = 240
 FLOW_EVERY = 2.0  # seconds between gradient-flow snapshots while training
@@ -32,10 +33,44 @@ class Summary:
     chars_per_sec: float | None = None
 
 
+PHASES = ("step", "validating_step", "flush", "flow", "sample", "views", "keep", "tick_other", "gap")
+
+
+class LoopClock:
+    """Where the training loop's wall time goes, by phase, since the page started (seconds and counts): ``step``
+    (steps without validation), ``validating_step`` (steps that validated), the extras of a tick (``flush``: readouts
+    and charts' data, ``flow``, ``sample``, ``views``, ``keep``), ``tick_other`` (the rest of a tick: the held document
+    changes going to the page, bookkeeping) and ``gap`` (from the end of one tick to the start of the next: the event
+    loop, incoming messages, background saves). Costs a few ``perf_counter`` calls per tick; read by
+    bench/page_throughput.py through ``snapshot()``."""
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(PHASES, 0.0)
+        self.counts = dict.fromkeys(PHASES, 0)
+        self.tick_end = None  # perf_counter() at the end of the last tick, None when the loop is not running
+
+    def add(self, phase: str, seconds: float):
+        self.seconds[phase] += seconds
+        self.counts[phase] += 1
+
+    @contextmanager
+    def phase(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(phase, time.perf_counter() - start)
+
+    def snapshot(self) -> dict:
+        """{"seconds": {phase: s}, "counts": {phase: n}, "now": perf_counter()} (copies)."""
+        return {"seconds": dict(self.seconds), "counts": dict(self.counts), "now": time.perf_counter()}
+
+
 class StepGatherer:
     """Runs a trainer's steps for a budget and keeps their ``StepMetrics`` until ``take()``."""
 
     def __init__(self):
+        self.clock = LoopClock()
         self.pending = []
         self.chars = 0
         self.wall = 0.0
@@ -50,6 +85,7 @@ class StepGatherer:
         self.last_flow = now
         self.last_memory = now
         self.last_flush = 0.0  # the first tick shows its numbers at once
+        self.clock.tick_end = None
 
     def run(self, trainer, budget: float, on_validation=None) -> tuple[int, str | None]:
         """Steps for about ``budget`` seconds (at least one); ``on_validation(val_loss)`` right after a step that
@@ -57,14 +93,18 @@ class StepGatherer:
         n_steps, chars_before, start = 0, trainer.chars_seen, time.perf_counter()
         failure = None
         try:
+            t0 = start
             while True:
                 metrics = trainer.step()
                 self.pending.append(metrics)
                 n_steps += 1
                 if metrics.val_loss is not None and on_validation is not None:
                     on_validation(metrics.val_loss)
-                if time.perf_counter() - start >= budget:
+                t1 = time.perf_counter()
+                self.clock.add("step" if metrics.val_loss is None else "validating_step", t1 - t0)
+                if t1 - start >= budget:
                     break
+                t0 = t1
         except tinyrnn.TrainingDiverged as e:
             failure = (
                 f"{sentence(e)} Training is paused at step {trainer.step_count} with the last good model: lower "

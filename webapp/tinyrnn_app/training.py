@@ -1,11 +1,13 @@
-"""Training in ticks: Panel's periodic callback runs :meth:`TrainingLoop.tick` (about ``TICK_SECONDS`` of steps,
-then control goes back to the event loop, so Pause takes effect within a second and the page stays responsive);
+"""Training in ticks: in the browser an asyncio task (:meth:`TrainingLoop.run_loop`; Panel's periodic callback under
+``panel serve``) runs :meth:`TrainingLoop.tick` (steps until the readouts are due, at most ``TICK_SECONDS``), then
+control goes back to the event loop, so Pause takes effect within a second and the page stays responsive;
 the readouts, the charts' data, live samples and notices follow the steps. No Bokeh here."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
 import panel as pn
 import param
@@ -17,6 +19,8 @@ from .loop import FLOW_EVERY, LIVE_SAMPLE_EVERY, LIVE_SAMPLE_LENGTH, TICK_PERIOD
 from .model import ModelSlot
 from .notices import diverging_notice, overfitting_notice
 from .text import TextPart
+
+IN_BROWSER = sys.platform == "emscripten"  # the page (Pyodide): the loop is an asyncio task, not a periodic callback
 
 
 class TrainingLoop(TextPart):
@@ -42,7 +46,8 @@ class TrainingLoop(TextPart):
         self.chart_data = ChartData()
         self.gatherer = StepGatherer()
         self.ui_interval = UI_INTERVAL
-        self._callback = None
+        self._callback = None  # the periodic callback (under `panel serve`)
+        self._task = None  # the training loop's asyncio task (in the browser)
 
     @property
     def trainer(self):
@@ -55,7 +60,13 @@ class TrainingLoop(TextPart):
         config = self.trainer.config
         self.status = f"Training {what} ({config.cell}, H={config.hidden_size}) ..."
         self.gatherer.restart_clocks()
-        if self.use_periodic_callback and self._callback is None:
+        if not self.use_periodic_callback:
+            return
+        if IN_BROWSER:
+            # A loop that was paused between two ticks is still waiting for its next tick: it goes on by itself.
+            if self._task is None or self._task.done():
+                self._task = asyncio.ensure_future(self.run_loop())
+        elif self._callback is None:
             # background=True: the ticks do not toggle the page's busy indicator (two page updates per tick)
             self._callback = pn.io.PeriodicCallback(callback=self._periodic, period=TICK_PERIOD_MS, background=True)
             self._callback.start()
@@ -76,10 +87,8 @@ class TrainingLoop(TextPart):
 
     def _stop_loop(self):
         self.running = False
-        if self._callback is not None and sys.platform != "emscripten":
-            # Stopping cancels the callback's asyncio task, which Pyodide 0.27's event loop reports as a
-            # CancelledError traceback in the console; in the browser the callback stays and idles (a tick does
-            # nothing unless training runs), elsewhere it stops.
+        self.gatherer.clock.tick_end = None  # paused time is no gap between ticks
+        if self._callback is not None:  # (the browser's loop ends by itself: never cancelled, see run_loop)
             try:
                 self._callback.stop()
             except Exception:  # noqa: BLE001 - a stopped/cleaned-up callback must not break Pause
@@ -88,11 +97,32 @@ class TrainingLoop(TextPart):
 
     # --- the training loop -------------------------------------------------------------------------------------------
 
+    async def run_loop(self):
+        """The page's training loop in the browser: a tick (steps until the readouts are due, then the extras), then a
+        yield to the browser's event loop, until training stops. ``asyncio.sleep(0)`` in Pyodide's event loop is a
+        task posted to the browser's queue (neither a microtask nor a timer clamped to 4 ms), queued behind the
+        messages that arrived during the tick: a click on Pause is handled before the next tick. The loop is never
+        cancelled (Pyodide 0.27's event loop would report a CancelledError traceback in the console)."""
+        while self.running and self.trainer is not None:
+            try:
+                self.tick(self.tick_budget())
+            except Exception as e:  # noqa: BLE001 - a failure must reach the page, not end the loop silently
+                self._stop_loop()
+                self.show_error(f"Training stopped by an unexpected error: {type(e).__name__}: {e}")
+                self.status = f"Stopped at step {self.step} (see the message above)."
+                return
+            await asyncio.sleep(0)
+
     async def _periodic(self):
-        self.tick()
-        # Hand control back to the browser's event loop (a real timer, not a microtask) so that clicks such as Pause
-        # are processed between ticks even if a tick took longer than the callback's period.
-        await asyncio.sleep(0.005)
+        """One tick of the periodic callback (under `panel serve`)."""
+        self.tick(self.tick_budget())
+        await asyncio.sleep(0.005)  # hand control back to the event loop even if a tick outlasts the period
+
+    def tick_budget(self) -> float:
+        """Seconds of steps for the next tick: until the readouts are due (every tick then ends with a refresh, and
+        the readouts refresh every ``ui_interval`` seconds), at most ``TICK_SECONDS``."""
+        due_in = self.gatherer.last_flush + self.ui_interval - time.perf_counter()
+        return min(TICK_SECONDS, max(0.0, due_in))
 
     def tick(self, budget: float = TICK_SECONDS) -> int:
         """Run training steps for about ``budget`` seconds (at least one). Readouts and charts are refreshed at
@@ -100,6 +130,11 @@ class TrainingLoop(TextPart):
         Returns the number of steps run. Does nothing unless training is running."""
         if not self.running or self.trainer is None:
             return 0
+        clock = self.gatherer.clock
+        start = time.perf_counter()
+        if clock.tick_end is not None:
+            clock.add("gap", start - clock.tick_end)
+        inner = sum(clock.seconds.values())
         n_steps, failure = self.gatherer.run(self.trainer, budget, on_validation=self.model.note_validation)
         with pn.io.hold():  # also required under `panel serve` for the ColumnDataSource updates
             if failure is not None:
@@ -109,16 +144,24 @@ class TrainingLoop(TextPart):
                 self.status = f"Stopped at step {self.trainer.step_count} (see the message above)."
                 return n_steps
             if self.gatherer.due("flush", self.ui_interval):
-                self.flush()
+                with clock.phase("flush"):
+                    self.flush()
             # at most one of the two extras per tick, so that a tick ends soon after its steps (Pause)
             if self.gatherer.due("flow", FLOW_EVERY):
-                self._refresh_flow()
+                with clock.phase("flow"):
+                    self._refresh_flow()
             elif self.gatherer.due("sample", LIVE_SAMPLE_EVERY):
-                self._live_sample()
+                with clock.phase("sample"):
+                    self._live_sample()
             elif self.view_due():
-                self.refresh_views()
+                with clock.phase("views"):
+                    self.refresh_views()
             elif self.keep_due():
-                self.keep_work()
+                with clock.phase("keep"):
+                    self.keep_work()
+        end = time.perf_counter()
+        clock.add("tick_other", (end - start) - (sum(clock.seconds.values()) - inner))
+        clock.tick_end = end if self.running else None
         return n_steps
 
     def flush(self):
