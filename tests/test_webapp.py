@@ -230,19 +230,24 @@ def test_the_browser_loop_yields_after_every_tick_and_a_pause_between_ticks_stop
     ticks = _bounded_ticks(session)
     session.train()
 
+    async def next_tick(seen):
+        """This coroutine's turn after the loop's next tick (the loop yields to the event loop between ticks)."""
+        while len(ticks) == (seen[-1][0] if seen else 0):
+            await asyncio.sleep(0.001)
+        seen.append((len(ticks), session.step))
+
     async def visitor():
         loop = asyncio.ensure_future(session.run_loop())
         seen = []
-        for _ in range(4):  # this coroutine gets a turn between two ticks (the loop yields to the event loop)
-            await asyncio.sleep(0)
-            seen.append((len(ticks), session.step))
+        for _ in range(4):
+            await next_tick(seen)
         session.pause()  # a click between two ticks
         paused = session.step
         await asyncio.wait_for(loop, 5)  # the loop ends by itself: no further tick
         return seen, paused
 
     seen, paused = asyncio.run(visitor())
-    assert [n for n, _ in seen] == [1, 2, 3, 4], seen  # exactly one tick per turn of the visitor
+    assert [n for n, _ in seen] == [1, 2, 3, 4], seen  # one turn of the visitor after every tick
     assert all(a < b for (_, a), (_, b) in zip(seen, seen[1:])), seen  # and each tick trained
     assert ticks[0] == 0.0 and 0 < ticks[1] <= 0.02  # the first tick shows numbers at once, then until they are due
     assert not session.running and session.step == paused == seen[-1][1] and len(ticks) == 4
@@ -257,14 +262,17 @@ def test_in_the_page_resume_right_after_pause_continues_the_waiting_loop(app, mo
     s.ui_interval = 0.02
     ticks = _bounded_ticks(s, limit=200)
 
+    async def after_ticks(n):
+        while len(ticks) < n:
+            await asyncio.sleep(0.001)
+
     async def visitor():
         assert s.train()
         task = s._task
-        await asyncio.sleep(0)
+        await after_ticks(1)
         s.pause()
         assert s.resume() and s._task is task  # the loop waiting for its next tick goes on: no second loop
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        await after_ticks(3)
         s.pause()
         await asyncio.wait_for(task, 5)
         return task

@@ -21,6 +21,7 @@ from .notices import diverging_notice, overfitting_notice
 from .text import TextPart
 
 IN_BROWSER = sys.platform == "emscripten"  # the page (Pyodide): the loop is an asyncio task, not a periodic callback
+YIELD_SECONDS = 0.004  # the yield between two ticks (a setTimeout in Pyodide: see run_loop)
 
 
 class TrainingLoop(TextPart):
@@ -99,10 +100,10 @@ class TrainingLoop(TextPart):
 
     async def run_loop(self):
         """The page's training loop in the browser: a tick (steps until the readouts are due, then the extras), then a
-        yield to the browser's event loop, until training stops. ``asyncio.sleep(0)`` in Pyodide's event loop is a
-        task posted to the browser's queue (neither a microtask nor a timer clamped to 4 ms), queued behind the
-        messages that arrived during the tick: a click on Pause is handled before the next tick. The loop is never
-        cancelled (Pyodide 0.27's event loop would report a CancelledError traceback in the console)."""
+        yield to the browser's event loop, until training stops. The yield is a real timer (``YIELD_SECONDS``: Pyodide
+        schedules a delay of 2 ms or less as a posted task, behind which the worker's incoming messages -- a click
+        on Pause -- waited for seconds in Chromium; a timer lets them in). The loop is never cancelled (Pyodide
+        0.27's event loop would report a CancelledError traceback in the console)."""
         while self.running and self.trainer is not None:
             try:
                 self.tick(self.tick_budget())
@@ -111,12 +112,12 @@ class TrainingLoop(TextPart):
                 self.show_error(f"Training stopped by an unexpected error: {type(e).__name__}: {e}")
                 self.status = f"Stopped at step {self.step} (see the message above)."
                 return
-            await asyncio.sleep(0)
+            await asyncio.sleep(YIELD_SECONDS)
 
     async def _periodic(self):
         """One tick of the periodic callback (under `panel serve`)."""
         self.tick(self.tick_budget())
-        await asyncio.sleep(0.005)  # hand control back to the event loop even if a tick outlasts the period
+        await asyncio.sleep(YIELD_SECONDS)  # hand control back to the event loop even if a tick outlasts the period
 
     def tick_budget(self) -> float:
         """Seconds of steps for the next tick: until the readouts are due (every tick then ends with a refresh, and
