@@ -95,6 +95,7 @@ bench: $(BENCH)/.installed mirror
 	$(BENCH)/python -m bench.throughput
 	$(BENCH)/python -m bench.pyodide_bench --batches 1 16 32
 	$(BIN)/python -m bench.browser_peers
+	$(MAKE_SITE) && $(BIN)/python -m bench.page_throughput
 
 quality: $(BENCH)/.installed
 	$(BENCH)/python -m bench.quality

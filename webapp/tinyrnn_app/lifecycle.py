@@ -1,8 +1,9 @@
 """The model's life cycle: ready, build, train, pause, resume, reset, and whether the model still matches the text
 and the settings. No Bokeh here.
 
-Training runs in small increments from a periodic callback (about ``TICK_SECONDS`` of steps per tick, then control
-goes back to the event loop), so Pause takes effect within a second and the page stays responsive.
+Training runs in ticks (``TrainingLoop.run_loop`` in the browser: steps until the readouts are due, at most
+``TICK_SECONDS``, then control goes back to the event loop), so Pause takes effect within a second and the page stays
+responsive.
 ``tests/test_webapp.py`` drives the session directly, the way the buttons do.
 """
 
