@@ -15,7 +15,8 @@ the first change after the counted time: the page's chars/s, not its chars/s rea
 Node: ``Trainer.step()`` (``bench/harness.py``'s ``tinyrnn-trainer``: the app's path, validation pushed out of
 range) in one Node.js process hosting Pyodide 0.27.7 with the site's own tinyrnn wheel (``bench/pyodide_bench.mjs``),
 H=128, T=25, V=65, the same B, timed for ``--secs`` seconds in each round right beside the page's measurement
-(the order alternates each round). The ratio is page chars/s / Node chars/s, median over ``--rounds``. Machine, date,
+(the order alternates each round). The ratio is page chars/s / Node chars/s of each round, median over ``--rounds``
+(the ratio of the medians beside it). Machine, date,
 load and every round go to ``bench/results/page-throughput.json``.
 """
 
@@ -233,7 +234,8 @@ def main(argv=None) -> int:
     server.shutdown()
     server.server_close()
     load_end = list(os.getloadavg())
-    lines = ["| B | page chars/s | Node chars/s | page / Node | per round |", "|---|---|---|---|---|"]
+    lines = ["| B | page chars/s | Node chars/s | page / Node (median of rounds) | ratio of medians | per round |",
+             "|---|---|---|---|---|---|"]
     summary = {}
     for B in args.batches:
         page = [r for r in results if r["B"] == B and r["side"] == "page" and r.get("ok")]
@@ -242,17 +244,18 @@ def main(argv=None) -> int:
         n = statistics.median(r["chars_per_sec"] for r in nodes) if nodes else None
         per_round = [pr["chars_per_sec"] / nr["chars_per_sec"] for pr in page for nr in nodes
                      if pr["round"] == nr["round"]]
-        summary[B] = {"page": p, "node": n, "ratio": p / n if p and n else None, "round_ratios": per_round,
-                      "breakdown": breakdown(page) if page else None}
-        lines.append(f"| {B} | {_k(p)} | {_k(n)} | " + (f"{p / n:.2f}×" if p and n else "—") + " | "
-                     + ", ".join(f"{x:.2f}" for x in per_round) + " |")
+        ratio = statistics.median(per_round) if per_round else None  # each round's pair was measured side by side
+        summary[B] = {"page": p, "node": n, "ratio": ratio, "ratio_of_medians": p / n if p and n else None,
+                      "round_ratios": per_round, "breakdown": breakdown(page) if page else None}
+        lines.append(f"| {B} | {_k(p)} | {_k(n)} | " + (f"{ratio:.2f}×" if ratio else "—") + " | "
+                     + (f"{p / n:.2f}×" if p and n else "—") + " | " + ", ".join(f"{x:.2f}" for x in per_round) + " |")
     md = "\n".join(lines)
     print("\n" + md)
     for B, s in summary.items():
         b = s["breakdown"]
         if not b:
             continue
-        print(f"\nB={B}: where the page's loop time went ({b['wall']:.0f} s over {len(args.batches) and args.rounds}"
+        print(f"\nB={B}: where the page's loop time went ({b['wall']:.0f} s over {args.rounds}"
               f" rounds, {b['ticks']} ticks, {b['ms_per_plain_step']:.2f} ms per step without validation)")
         for k, v in b["share"].items():
             print(f"  {PHASE_NAMES.get(k, k):55s} {100 * v:5.1f} %")
