@@ -324,6 +324,7 @@ def test_a_model_of_any_cell_loads_trains_samples_downloads_and_restores(app, ce
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_train_starts_a_model_of_the_chosen_cell(app, cell):
     s = app.TrainingSession(text=TEXT, **SMALL)
+    s.ui_interval = 0.0  # every tick's numbers (else a slow first step under load leaves the readout at step 1)
     s.cell = cell
     assert s.train() and s.trainer.config.cell == cell and f"({cell}, H=24)" in s.status
     train_ticks(s, 3)

@@ -36,7 +36,7 @@ class _Pool:
     def __init__(self):
         self.host = None
         self.helpers = 0
-        self.reason = "one worker: training has not asked for more"
+        self.reason = "one worker"  # until start() is asked for more
         self.shape = None  # the (T, B, H, V) the shared buffer is laid out for
         self.to_js = self.heap = None  # Pyodide's to_js, and a function giving Pyodide's heap (HEAPU8) now
 
@@ -64,7 +64,8 @@ def bounds(B: int, k: int) -> list[tuple[int, int]]:
 
 async def start(workers: int | None = None) -> str:
     """Start ``workers`` - 1 helpers (default: one per core the browser reports); returns ``status()``.
-    Outside Pyodide, without cross-origin isolation or without the kernels, nothing starts."""
+    Outside Pyodide, without cross-origin isolation or without the kernels, nothing starts. Never raises: a
+    failure to start leaves one worker, and ``status()`` says why."""
     if sys.platform != "emscripten" or wasm_flat.ACTIVE is None:
         POOL.reason = "one worker: shared memory is only used in the browser"
         return status()
@@ -83,9 +84,14 @@ async def start(workers: int | None = None) -> str:
         return status()
     if POOL.host is not None:
         POOL.host.stop()
-    host = run_js(resources.files("tinyrnn").joinpath(HOST_FILE).read_text())
-    helpers = int(await host.start(wanted - 1, to_js(wasm_kernels.wasm_bytes()), START_TIMEOUT_MS))
-    POOL.host, POOL.helpers, POOL.shape = (host if helpers else None), helpers, None
+    POOL.host, POOL.helpers, POOL.shape = None, 0, None
+    try:
+        host = run_js(resources.files("tinyrnn").joinpath(HOST_FILE).read_text())
+        helpers = int(await host.start(wanted - 1, to_js(wasm_kernels.wasm_bytes()), START_TIMEOUT_MS))
+    except Exception as exc:  # noqa: BLE001 - one worker still trains; status() says why
+        POOL.reason = f"one worker: the helper workers did not start ({type(exc).__name__}: {exc})"
+        return status()
+    POOL.host, POOL.helpers = (host if helpers else None), helpers
     POOL.to_js, POOL.heap = to_js, lambda: pyodide_js._module.HEAPU8
     POOL.reason = "" if helpers else "one worker: no helper worker started"
     return status()

@@ -20,6 +20,17 @@ from .training import TrainingLoop
 LOADING_STATUS = "Loading Python and the app in the page ... (the buttons work once it has loaded)"
 
 
+def requested_workers() -> int | None:
+    """N from ``?workers=N`` in the page's address (1 to 16), else None: one per core."""
+    import panel as pn
+
+    try:
+        value = (pn.state.location.query_params or {}).get("workers") if pn.state.location else None
+        return min(max(int(value), 1), 16) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 class ModelLifeCycle(TrainingLoop):
     """When the session may train, and what Train, Resume, Pause and Reset do to the current model."""
 
@@ -41,9 +52,25 @@ class ModelLifeCycle(TrainingLoop):
         """Python runs in the page now (the layout calls this when the page's document is ready)."""
         if self.ready:
             return
-        self.backend = f"Matrix products: {tinyrnn.BACKEND}"
+        self.show_backend()
         self.status = "Ready. Press Train to start learning the text."
         self.ready = True
+
+    def show_backend(self):
+        """The readout of what computes: the products, and how many workers train (it changes if a helper fails)."""
+        line = f"Matrix products: {tinyrnn.BACKEND}\nTraining: {tinyrnn.workers_status()}"
+        if line != self.backend:
+            self.backend = line
+
+    async def start_workers(self):
+        """Start a helper Web Worker per core (``?workers=N`` in the page's address asks for N in all), before the
+        first model is built; the backend readout says what was started, or why training stays on one worker."""
+        await tinyrnn.start_workers(requested_workers())  # never raises: it says why in workers_status()
+        self.show_backend()
+
+    def flush(self):
+        super().flush()
+        self.show_backend()
 
     # --- does the model match the text and the settings --------------------------------------------------------------
 
