@@ -8,6 +8,9 @@ goes back to the event loop), so Pause takes effect within a second and the page
 
 from __future__ import annotations
 
+import sys
+from urllib.parse import parse_qs
+
 import param
 
 import tinyrnn
@@ -21,13 +24,16 @@ LOADING_STATUS = "Loading Python and the app in the page ... (the buttons work o
 
 
 def requested_workers() -> int | None:
-    """N from ``?workers=N`` in the page's address (1 to 16), else None: one per core."""
-    import panel as pn
+    """N from ``?workers=N`` in the page's address (1 to 16; the page hands its query to the worker), else None:
+    one per core."""
+    if sys.platform != "emscripten":
+        return None
+    from js import location  # the worker's address: app.js + the page's query
 
+    value = parse_qs(str(location.search).lstrip("?")).get("workers", [None])[0]
     try:
-        value = (pn.state.location.query_params or {}).get("workers") if pn.state.location else None
         return min(max(int(value), 1), 16) if value is not None else None
-    except (TypeError, ValueError):
+    except ValueError:
         return None
 
 
