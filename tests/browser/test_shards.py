@@ -1,24 +1,18 @@
 """Training on k Web Workers (tinyrnn.shards) in Chromium: the same loss and gradients as one worker, up to float32
 summation order; the fallback to one worker without isolation or when a helper dies.
 
-A small harness (tests/browser/shards_harness/) runs a Python script in Pyodide in a Web Worker, as the app does,
+A small harness (bench/worker_harness.py) runs a Python script in Pyodide in a Web Worker, as the app does,
 with the built site's own Pyodide and wheels. The harness's server sends COOP/COEP itself (the shipped site gets
 them from its service worker: tests/browser/test_isolation*.py), or, for the fallback, does not.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.server
-import json
-import threading
-from pathlib import Path
-
 import pytest
 
-pytestmark = pytest.mark.browser
+from bench.worker_harness import harness_server, run_script
 
-HARNESS = Path(__file__).resolve().parent / "shards_harness"
+pytestmark = pytest.mark.browser
 
 COMMON = r'''
 import json
@@ -102,94 +96,22 @@ json.dumps({"status": status, "flat": type(trainer._flat).__name__, "first": los
 '''
 
 
-class HarnessHandler(http.server.SimpleHTTPRequestHandler):
-    """The harness, the site's pyodide/ and wheels/, /wheels.json and /scripts/NAME; COOP/COEP if ``isolate``."""
-
-    site: Path
-    scripts: dict
-    isolate: bool
-
-    def log_message(self, *args):
-        pass
-
-    def end_headers(self):
-        if self.isolate:
-            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-        super().end_headers()
-
-    def _send(self, body: bytes, kind: str):
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self):
-        path = self.path.split("?")[0]
-        if path == "/wheels.json":
-            wheels = sorted(p.name for p in (self.site / "wheels").glob("tinyrnn-*.whl"))
-            autograd = sorted(p.name for p in (self.site / "pyodide").glob("autograd-*.whl"))
-            return self._send(json.dumps([f"/wheels/{w}" for w in wheels] + [f"/pyodide/{a}" for a in autograd])
-                              .encode(), "application/json")
-        if path.startswith("/scripts/"):
-            return self._send(self.scripts[path[len("/scripts/"):]].encode(), "text/x-python")
-        return super().do_GET()
-
-    def translate_path(self, path):
-        path = path.split("?")[0]
-        for prefix in ("/pyodide/", "/wheels/"):
-            if path.startswith(prefix):
-                return str(self.site / path.lstrip("/"))
-        return str(HARNESS / path.lstrip("/"))
-
-
-HarnessHandler.extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                                 ".wasm": "application/wasm", ".js": "text/javascript", ".mjs": "text/javascript"}
-
-
-@contextlib.contextmanager
-def harness_server(site_dir: Path, isolate: bool):
-    scripts = {"same2": SAME_GRADIENTS.replace("WORKERS", "2"), "same3": SAME_GRADIENTS.replace("WORKERS", "3"),
-               "dies": HELPER_DIES, "plain": NOT_ISOLATED}
-    handler = type("Handler", (HarnessHandler,), {"site": site_dir, "scripts": scripts, "isolate": isolate})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+SCRIPTS = {"same2": SAME_GRADIENTS.replace("WORKERS", "2"), "same3": SAME_GRADIENTS.replace("WORKERS", "3"),
+           "dies": HELPER_DIES, "plain": NOT_ISOLATED}
 
 
 @pytest.fixture(scope="module")
 def isolated(site_dir):
     """The harness served with COOP/COEP: cross-origin isolated, shared memory available."""
-    with harness_server(site_dir, isolate=True) as base:
+    with harness_server(site_dir, SCRIPTS, isolate=True) as base:
         yield base
 
 
 @pytest.fixture(scope="module")
 def not_isolated(site_dir):
     """The same harness without those headers (like the site's first visit, before its service worker)."""
-    with harness_server(site_dir, isolate=False) as base:
+    with harness_server(site_dir, SCRIPTS, isolate=False) as base:
         yield base
-
-
-def run_script(browser, base: str, script: str, timeout_s: float = 240) -> dict:
-    context = browser.new_context()
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        page.goto(f"{base}index.html?script={script}")
-        page.wait_for_function("window.result !== undefined", timeout=timeout_s * 1000)
-        result = page.evaluate("window.result")
-    finally:
-        context.close()
-    assert "error" not in result, result["error"][-3000:]
-    assert not errors, errors
-    return result
 
 
 @pytest.mark.parametrize("script", ["same2", "same3"])
