@@ -1054,3 +1054,14 @@ def test_an_lstm_on_the_recall_text_is_kept_and_restored_with_its_memory_readout
     for _ in range(2):
         a, b = s.trainer.step(), t.trainer.step()
         assert a.train_loss == b.train_loss
+
+
+def test_the_workers_asked_for_in_the_address_are_read_and_bounded(app, monkeypatch):
+    from tinyrnn_app import lifecycle
+
+    for query, expected in [({}, None), ({"workers": "2"}, 2), ({"workers": "0"}, 1), ({"workers": "99"}, 16),
+                            ({"workers": "two"}, None)]:
+        monkeypatch.setattr(lifecycle, "page_query", lambda q=query: q)
+        assert lifecycle.requested_workers() == expected, query
+    s = app.TrainingSession(text=TEXT, **SMALL)  # natively: one worker, and the readout says so
+    assert s.backend.endswith("\nTraining: one worker"), s.backend

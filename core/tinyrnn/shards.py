@@ -97,9 +97,21 @@ async def start(workers: int | None = None) -> str:
     return status()
 
 
-def status() -> str:
-    """What computes training, for the page: "k workers (shared memory)" or "one worker: why"."""
-    return f"{POOL.workers} workers (shared memory)" if POOL.helpers else POOL.reason
+def status(trainer=None) -> str:
+    """What computes training, for the page: "k workers (shared memory)" or "one worker: why"; with a ``trainer``,
+    what computes that trainer's steps (the gated cells and one stream stay on one worker)."""
+    if not POOL.helpers:
+        return POOL.reason
+    shared = f"{POOL.workers} workers (shared memory)"
+    if trainer is None or isinstance(trainer.fast_path, ShardedTrainer):
+        return shared
+    config = trainer.config
+    why = ("the gated cells train on one worker" if config.cell != "rnn"
+           else "one stream (batch size 1) is not split" if config.batch_size < 2
+           else "this model's settings train on one worker (float32, Adam, the fused engine, no clipping by value "
+                "can use more)" if not flat.applies(config)
+           else "this model was made before the helpers started")
+    return f"one worker: {why}; {shared} for the tanh RNN"
 
 
 class ShardedWindow:

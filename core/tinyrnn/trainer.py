@@ -116,6 +116,12 @@ class Trainer:
         self.elapsed = 0.0
         self.history: list[StepMetrics] = []
 
+    @property
+    def fast_path(self):
+        """What computes this trainer's steps when not numpy: a ``flat.FlatTrainer`` (native or WebAssembly
+        kernels) or a ``shards.ShardedTrainer`` (several Web Workers); None: the numpy engines."""
+        return self._flat
+
     # --- data ---------------------------------------------------------------------------------------------
     def current_batch(self):
         """(inputs, targets) int (B, T) of the next window."""

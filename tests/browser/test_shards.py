@@ -71,6 +71,8 @@ out["train"] = {
     "params": max(rel(sharded.params[k], single.params[k]) for k in single.params),
     "checkpoint_loads": tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(sharded.state())).config.batch_size,
 }
+out["says"] = {"rnn": shards.status(sharded), "gru": shards.status(tinyrnn.Trainer(TEXT, config(cell="gru"))),
+               "b1": shards.status(tinyrnn.Trainer(TEXT, config(batch_size=1)))}
 json.dumps(out)
 '''
 
@@ -130,6 +132,10 @@ def test_k_workers_compute_the_gradients_of_one(browser, isolated, script):
     assert train["loss"] < 1e-4 and train["params"] < 1e-3, train
     assert train["last_loss"] < train["first_loss"] - 0.5, train
     assert train["checkpoint_loads"] == 8
+    says = out["says"]  # what the page's Training line shows for each model
+    assert says["rnn"] == f"{workers} workers (shared memory)", says
+    assert says["gru"] == f"one worker: the gated cells train on one worker; {workers} workers (shared memory) for the tanh RNN"
+    assert says["b1"].startswith("one worker: one stream (batch size 1) is not split"), says
 
 
 def test_a_dead_helper_falls_back_to_one_worker_without_losing_a_step(browser, isolated):

@@ -8,15 +8,13 @@ goes back to the event loop), so Pause takes effect within a second and the page
 
 from __future__ import annotations
 
-import sys
-from urllib.parse import parse_qs
-
 import param
 
 import tinyrnn
 
 from . import settings
 from .state import batched
+from .storage import page_query
 from .text import text_problem
 from .training import TrainingLoop
 
@@ -24,16 +22,10 @@ LOADING_STATUS = "Loading Python and the app in the page ... (the buttons work o
 
 
 def requested_workers() -> int | None:
-    """N from ``?workers=N`` in the page's address (1 to 16; the page hands its query to the worker), else None:
-    one per core."""
-    if sys.platform != "emscripten":
-        return None
-    from js import location  # the worker's address: app.js + the page's query
-
-    value = parse_qs(str(location.search).lstrip("?")).get("workers", [None])[0]
+    """N from ``?workers=N`` in the page's address (1 to 16), else None: one worker per core."""
     try:
-        return min(max(int(value), 1), 16) if value is not None else None
-    except ValueError:
+        return min(max(int(page_query()["workers"]), 1), 16)
+    except (KeyError, ValueError):
         return None
 
 
@@ -64,7 +56,7 @@ class ModelLifeCycle(TrainingLoop):
 
     def show_backend(self):
         """The readout of what computes: the products, and how many workers train (it changes if a helper fails)."""
-        line = f"Matrix products: {tinyrnn.BACKEND}\nTraining: {tinyrnn.workers_status()}"
+        line = f"Matrix products: {tinyrnn.BACKEND}\nTraining: {tinyrnn.workers_status(self.trainer)}"
         if line != self.backend:
             self.backend = line
 
