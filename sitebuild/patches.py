@@ -177,6 +177,8 @@ def patch_page(page: str) -> str:
                                "'status', msg: `Could not start the app: ${e.message || 'the Python worker did not "
                                "load'}`, error: true}})\n" + m.group(2) + "}" + m.group(1)),
                     page, "report a worker that fails to load", count=1)
+    page = must_sub(r'new Worker\("\./app\.js"\)', 'new Worker("./app.js" + location.search)', page,
+                    "hand the page's query (?workers=N) to the worker, where Python reads it", count=1)
     page = must_sub(r'\s*<link rel="icon" href="\./favicon\.ico"[^>]*>', "", page,
                     "drop the favicon.ico link (the site has none; head_links names its own icon)", count=1)
     page = must_insert_before("</head>", LOADING_CSS + head_links(), page, "style the loading message")

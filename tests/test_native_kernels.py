@@ -177,7 +177,7 @@ def test_the_native_trainer_trains_like_the_numpy_trainer(native_on):
     native = Trainer(REPETITIVE, CONFIG)
     native_kernels.use_native_kernels(False)
     plain = Trainer(REPETITIVE, CONFIG)
-    assert native._native is not None and plain._native is None
+    assert native._flat is not None and plain._flat is None
     for _ in range(30):
         a, b = native.step(), plain.step()
         assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4)
@@ -226,13 +226,13 @@ def test_divergence_keeps_the_last_good_model(native_on):
 
 
 def test_the_native_path_is_opt_in_and_only_where_it_applies(native_on, monkeypatch):
-    assert Trainer(REPETITIVE, CONFIG)._native is not None
+    assert Trainer(REPETITIVE, CONFIG)._flat is not None
     for change in ({"dtype": "float64"}, {"optimizer": "sgd"}, {"engine": "autograd"}, {"clip_value": 1.0}):
-        assert Trainer(REPETITIVE, TrainConfig(**{**CONFIG.to_dict(), **change}))._native is None, change
+        assert Trainer(REPETITIVE, TrainConfig(**{**CONFIG.to_dict(), **change}))._flat is None, change
     native_kernels.use_native_kernels(False)
-    assert Trainer(REPETITIVE, CONFIG)._native is None and native_kernels.backend() == "off"
+    assert Trainer(REPETITIVE, CONFIG)._flat is None and native_kernels.backend() == "off"
     monkeypatch.setenv(native_kernels.ENV_VAR, "1")
-    assert Trainer(REPETITIVE, CONFIG)._native is not None
+    assert Trainer(REPETITIVE, CONFIG)._flat is not None
     assert native_kernels.backend().startswith("native kernels (")
 
 
@@ -269,7 +269,7 @@ def test_the_optional_extra_is_a_platform_wheel_that_plugs_into_the_pure_one(tmp
                    timeout=600, env=env)
     code = ("import tinyrnn; from tinyrnn import native_kernels as nk; assert 'site-packages' in nk.__file__; "
             "print(nk.use_native_kernels()); t = tinyrnn.Trainer(tinyrnn.default_corpus(), "
-            "tinyrnn.TrainConfig(hidden_size=16, batch_size=2)); assert t._native is not None; t.run(3); "
+            "tinyrnn.TrainConfig(hidden_size=16, batch_size=2)); assert t._flat is not None; t.run(3); "
             "print(t.history[-1].train_loss < t.history[0].train_loss + 1)")
     result = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300,
                             env=env)

@@ -421,6 +421,7 @@ def test_a_model_of_any_cell_loads_trains_samples_downloads_and_restores(app, ce
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_train_starts_a_model_of_the_chosen_cell(app, cell):
     s = app.TrainingSession(text=TEXT, **SMALL)
+    s.ui_interval = 0.0  # every tick's numbers (else a slow first step under load leaves the readout at step 1)
     s.cell = cell
     assert s.train() and s.trainer.config.cell == cell and f"({cell}, H=24)" in s.status
     train_ticks(s, 3)
@@ -1150,3 +1151,14 @@ def test_an_lstm_on_the_recall_text_is_kept_and_restored_with_its_memory_readout
     for _ in range(2):
         a, b = s.trainer.step(), t.trainer.step()
         assert a.train_loss == b.train_loss
+
+
+def test_the_workers_asked_for_in_the_address_are_read_and_bounded(app, monkeypatch):
+    from tinyrnn_app import lifecycle
+
+    for query, expected in [({}, None), ({"workers": "2"}, 2), ({"workers": "0"}, 1), ({"workers": "99"}, 16),
+                            ({"workers": "two"}, None)]:
+        monkeypatch.setattr(lifecycle, "page_query", lambda q=query: q)
+        assert lifecycle.requested_workers() == expected, query
+    s = app.TrainingSession(text=TEXT, **SMALL)  # natively: one worker, and the readout says so
+    assert s.backend.endswith("\nTraining: one worker"), s.backend

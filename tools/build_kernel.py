@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "core" / "tinyrnn" / "kernels" / "simd.c"
 SHIPPED = REPO / "core" / "tinyrnn" / "kernels" / "simd.wasm"
 EXPORTS = ("sgemm", "rnn_forward", "rnn_backward", "gru_forward", "gru_backward", "lstm_forward", "lstm_backward",
-           "softmax_xent", "adam")
+           "softmax_xent", "adam", "window_forward", "window_backward")
 
 
 def compile_kernel(out: Path) -> None:

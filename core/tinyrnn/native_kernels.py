@@ -12,23 +12,22 @@ What it changes, for float32 training of the tanh RNN with Adam (``Trainer`` ask
   forward pass (embedding, every time step, output layer, softmax cross-entropy) in one native call, its VJP the
   whole backward pass in another, so autograd differentiates one node instead of a tuple of six arrays;
 - the global norm is one call over the flat gradient, clipping and Adam together another.
-The numpy code (``ops.py``, ``optim.py``) stays the reference: tests/test_native_kernels.py compares every piece
+That machinery is ``flat.py``, shared with the browser's WebAssembly kernels; this module is the native set of
+kernels behind it (``NATIVE``) and the switch. The numpy code (``ops.py``, ``optim.py``) stays the reference: tests/test_native_kernels.py compares every piece
 with it to float32 rounding, and the gradients with the traced autograd engine and finite differences.
 """
 
 from __future__ import annotations
 
 import ctypes
-import math
 import os
-from typing import NamedTuple
 
 import numpy as np
-from autograd import value_and_grad
-from autograd.extend import defvjp, primitive
 
+from . import flat
 from .errors import TinyRNNError
-from .model import PARAM_NAMES
+from .flat import (FlatAdamResult, FlatLayout, FlatLossAndGrad, FlatTrainer, adam_step_size, check_flat,  # noqa: F401
+                   check_window, window_loss, window_loss_and_grad)
 
 ENV_VAR = "TINYRNN_NATIVE_KERNELS"
 _F32P = ctypes.POINTER(ctypes.c_float)
@@ -124,55 +123,21 @@ def _f32(a) -> bool:
     return a.dtype == np.float32 and a.flags.c_contiguous
 
 
-# --- one flat buffer for all parameters ------------------------------------------------------------------
-
-class FlatLayout:
-    """Where each parameter lives in the flat buffer: (H, V) fix every shape (``ModelConfig.param_shapes``)."""
-
-    def __init__(self, hidden_size: int, vocab_size: int):
-        H, V = self.H, self.V = int(hidden_size), int(vocab_size)
-        self.V_padded = (V + 15) // 16 * 16  # the kernels' row stride of logits: whole 16-float vectors
-        shapes = {"W_hx": (H, V), "W_hh": (H, H), "b_h": (H,), "W_yh": (V, H), "b_y": (V,)}
-        self.shapes = {k: shapes[k] for k in PARAM_NAMES}
-        self.slices, start = {}, 0
-        for k, shape in self.shapes.items():
-            size = int(np.prod(shape))
-            self.slices[k] = slice(start, start + size)
-            start += size
-        self.size = start
-
-    def flatten(self, arrays: dict, prefix: str = "") -> np.ndarray:
-        """A new float32 buffer (size,) holding ``arrays[prefix + name]`` for every parameter (zeros if absent)."""
-        flat = np.zeros(self.size, np.float32)
-        for k, s in self.slices.items():
-            if prefix + k in arrays:
-                flat[s] = np.asarray(arrays[prefix + k], dtype=np.float32).reshape(-1)
-        return flat
-
-    def views(self, flat: np.ndarray, prefix: str = "") -> dict:
-        """``{prefix + name: view}`` of ``flat``: the parameters (or Adam's slots) without copying."""
-        return {prefix + k: flat[s].reshape(self.shapes[k]) for k, s in self.slices.items()}
-
-
-# --- the window's loss as one autograd primitive ---------------------------------------------------------
+# --- the native set of flat kernels (flat.py holds the layout, the autograd primitive and the trainer) ------
 
 class Window:
     """One (B, T) window's fixed inputs (time-major int32 ids, h0) and, after the forward pass, what its backward
     pass reads: ``hs`` (T + 1, B, H) with hs[0] = h0 and ``dlogits`` (T·B, V padded to whole vectors); after the
     backward pass ``dh0`` (B, H). Every float buffer is a view of one allocation (``arena``, whose address is
-    taken once: a numpy array's address costs more than most kernels here at B = 1)."""
+    taken once: a numpy array's address costs more than most kernels here at B = 1). ``scale``: the factor from
+    summed nats to the loss (1 / (T·B) for the window's mean)."""
 
-    def __init__(self, layout: FlatLayout, inputs, targets, h0):
+    def __init__(self, layout: FlatLayout, inputs, targets, h0, scale: float | None = None):
         inputs, targets = np.asarray(inputs), np.asarray(targets)
-        _require(inputs.ndim == 2 and inputs.shape == targets.shape,
-                 lambda: f"inputs {inputs.shape}, targets {targets.shape}")
-        B, T = inputs.shape
-        H, V, Vp = layout.H, layout.V, layout.V_padded
-        _require(np.shape(h0) == (B, H), lambda: f"h0 of shape {np.shape(h0)}, expected {(B, H)}")
-        if inputs.size and (min(inputs.min(), targets.min()) < 0 or max(inputs.max(), targets.max()) >= V):
-            raise IndexError(f"ids must lie in [0, {V}), got {min(inputs.min(), targets.min())}.."
-                             f"{max(inputs.max(), targets.max())}")
+        B, T = check_window(layout, inputs, targets, h0)
+        H, V, Vp = layout.H, layout.V, padded(layout.V)
         self.layout, self.T, self.B = layout, T, B
+        self.scale = 1.0 / max(T * B, 1) if scale is None else float(scale)
         self.id_arena = np.empty((2, T, B), np.int32)
         self.id_arena[0], self.id_arena[1] = inputs.T, targets.T
         sizes = {"hs": (T + 1) * B * H, "dlogits": T * B * Vp, "dh0": B * H, "das": T * B * H,
@@ -193,51 +158,62 @@ class Window:
     def h_last(self) -> np.ndarray:
         return self.hs[-1]
 
+    def forward(self, flat) -> float:
+        """Summed nats of the window (one native call); keeps hs and dlogits for ``backward``."""
+        layout, at = self.layout, self.at
+        check_flat(flat, layout)
+        return library().tinyrnn_window_forward(self.T, self.B, layout.H, layout.V, _at(flat), at["ids"],
+                                                at["targets"], at["hs"], at["dlogits"], at["work"])
 
-@primitive
-def window_loss(flat, window: Window) -> float:
-    """Mean cross-entropy (nats/char) of ``window`` under the flat float32 parameters ``flat`` (one native call)."""
-    layout = window.layout
-    _require(_f32(flat) and flat.shape == (layout.size,), lambda: f"parameters {flat.shape} {flat.dtype}")
-    T, B, at = window.T, window.B, window.at
-    total = library().tinyrnn_window_forward(T, B, layout.H, layout.V, _at(flat), at["ids"], at["targets"],
-                                             at["hs"], at["dlogits"], at["work"])
-    return total / (T * B)
-
-
-def _window_loss_vjp(ans, flat, window):
-    layout, at = window.layout, window.at
-    T, B, H, V = window.T, window.B, layout.H, layout.V
-
-    def vjp(g):  # once per forward pass: its buffers (hs, dlogits) are read, the gradient written in the arena
-        library().tinyrnn_window_backward(T, B, H, V, _at(flat), at["ids"], at["hs"], at["dlogits"], float(g),
-                                          at["grad"], at["dh0"], at["das"], at["work"])
-        return window.grad
-
-    return vjp
+    def backward(self, flat) -> np.ndarray:
+        """The flat gradient of scale × summed nats (the kernel's dlogits are the mean's: g rescales them)."""
+        layout, at = self.layout, self.at
+        g = self.scale * self.T * self.B
+        library().tinyrnn_window_backward(self.T, self.B, layout.H, layout.V, _at(flat), at["ids"], at["hs"],
+                                          at["dlogits"], g, at["grad"], at["dh0"], at["das"], at["work"])
+        return self.grad
 
 
-defvjp(window_loss, _window_loss_vjp)
-
-
-class FlatLossAndGrad(NamedTuple):
-    loss: float
-    grad: np.ndarray  # (layout.size,), the layout of the parameters
-    h_last: np.ndarray  # (B, H)
-    dh0: np.ndarray  # (B, H)
-
-
-def loss_and_flat_grad(flat, layout: FlatLayout, inputs, targets, h0) -> FlatLossAndGrad:
-    """Loss and its gradient w.r.t. the flat parameters (autograd through ``window_loss``), for ids (B, T)."""
-    window = Window(layout, inputs, targets, h0)
-    loss, grad = value_and_grad(window_loss)(flat, window)
-    return FlatLossAndGrad(float(loss), grad, window.h_last, window.dh0)
+def padded(V: int) -> int:
+    """The native kernels' row stride of logits: whole 16-float vectors."""
+    return (V + 15) // 16 * 16
 
 
 def sum_squares(x) -> float:
     """sum of x² over a float32 array, in one native call."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     return library().tinyrnn_sum_squares(x.size, _at(x))
+
+
+def adam(flat, grad, m, v, scale, beta1, beta2, step, eps) -> FlatAdamResult:
+    """One Adam step of size ``step`` on ``grad * scale`` over flat float32 buffers, in one native call."""
+    _require(all(_f32(a) and a.shape == flat.shape for a in (flat, grad, m, v)), lambda: "mismatched Adam buffers")
+    n = flat.size
+    out = np.empty((3, n), np.float32)
+    base = _at(out)
+    bad = library().tinyrnn_adam(n, _at(flat), _at(grad), _at(m), _at(v), scale, beta1, 1 - beta1, beta2,
+                                 1 - beta2, step, eps, base, base + 4 * n, base + 8 * n)
+    return FlatAdamResult(out[0], out[1], out[2], bad == 0)
+
+
+class _NativeKernels:
+    """The native package as a set of flat kernels (flat.FlatKernels)."""
+
+    window = Window
+    sum_squares = staticmethod(sum_squares)
+    adam = staticmethod(adam)
+
+    @property
+    def name(self) -> str:
+        return backend()
+
+
+NATIVE = _NativeKernels()
+
+
+def loss_and_flat_grad(flat, layout: FlatLayout, inputs, targets, h0) -> FlatLossAndGrad:
+    """Loss and its gradient w.r.t. the flat parameters (autograd through ``window_loss``), for ids (B, T)."""
+    return window_loss_and_grad(flat, Window(layout, inputs, targets, h0))
 
 
 def gemm(a, b) -> np.ndarray:
@@ -251,81 +227,16 @@ def gemm(a, b) -> np.ndarray:
     return out
 
 
-class FlatAdamResult(NamedTuple):
-    params: np.ndarray
-    m: np.ndarray
-    v: np.ndarray
-    finite: bool  # every new parameter is finite
-
-
 def flat_adam(flat, grad, m, v, t: int, lr: float, beta1: float, beta2: float, eps: float,
               grad_scale: float = 1.0) -> FlatAdamResult:
     """One Adam step (``optim.Adam``'s float32 arithmetic, step ``t`` >= 1) on ``grad * grad_scale`` over flat
     buffers, in one native call; returns new arrays, the inputs are not modified."""
-    _require(all(_f32(a) and a.shape == flat.shape for a in (flat, grad, m, v)), lambda: "mismatched Adam buffers")
-    step = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
-    n = flat.size
-    out = np.empty((3, n), np.float32)
-    base = _at(out)
-    bad = library().tinyrnn_adam(n, _at(flat), _at(grad), _at(m), _at(v), grad_scale, beta1, 1 - beta1, beta2,
-                                 1 - beta2, step, eps, base, base + 4 * n, base + 8 * n)
-    return FlatAdamResult(out[0], out[1], out[2], bad == 0)
-
-
-# --- what the Trainer uses --------------------------------------------------------------------------------
-
-class FlatTrainer:
-    """The native step for a ``Trainer``: params and Adam's slots as dicts of views into flat buffers.
-
-    ``gradients`` then ``update`` replace loss_and_grads + global_norm + clip_by_global_norm + Adam.compute; they
-    accept any params/state dicts (e.g. from a checkpoint) and flatten them once when they are not their own."""
-
-    def __init__(self, layout: FlatLayout, optimizer, clip_norm):
-        self.layout, self.optimizer, self.clip_norm = layout, optimizer, clip_norm
-        self._params = self._state = None  # the dicts this object made last (their buffers below)
-        self._flat = self._m = self._v = None
-
-    @staticmethod
-    def _same(made, given) -> bool:
-        """Whether ``given`` still holds exactly the arrays of the dict ``made`` (views into our buffers)."""
-        return made is not None and all(given.get(k) is v for k, v in made.items())
-
-    def _flat_params(self, params: dict) -> np.ndarray:
-        if not self._same(self._params, params):
-            self._flat = self.layout.flatten(params)
-            self._params = self.layout.views(self._flat)
-        return self._flat
-
-    def gradients(self, params: dict, inputs, targets, hidden):
-        """(loss, global gradient norm, h_last) of one window; keeps the gradient for ``update``."""
-        result = loss_and_flat_grad(self._flat_params(params), self.layout, inputs, targets, hidden)
-        self._grad = result.grad
-        return result.loss, math.sqrt(sum_squares(result.grad)), result.h_last
-
-    def update(self, params: dict, state: dict, norm: float):
-        """(new params, new optimiser state, all finite) after clipping to ``clip_norm`` and one Adam step."""
-        flat = self._flat_params(params)
-        if not self._same(self._state, state):
-            self._m, self._v = self.layout.flatten(state, "m/"), self.layout.flatten(state, "v/")
-        opt = self.optimizer
-        t = int(state.get("t", 0)) + 1
-        scale = 1.0
-        if self.clip_norm is not None and math.isfinite(norm) and norm > self.clip_norm:
-            scale = self.clip_norm / norm
-        new = flat_adam(flat, self._grad, self._m, self._v, t, opt.lr, opt.beta1, opt.beta2, opt.eps, scale)
-        new_params = self.layout.views(new.params)
-        new_state = {"t": t, **self.layout.views(new.m, "m/"), **self.layout.views(new.v, "v/")}
-        # our own copies of the two mappings: the caller's dicts may be edited (an entry replaced) later
-        self._params, self._state = dict(new_params), dict(new_state)
-        self._flat, self._m, self._v = new.params, new.m, new.v
-        return new_params, new_state, new.finite
+    return adam(flat, grad, m, v, grad_scale, beta1, beta2, adam_step_size(lr, beta1, beta2, t), eps)
 
 
 def flat_trainer(config, model_config, optimizer):
-    """A ``FlatTrainer`` when the native path is enabled and applies (float32, the tanh RNN, Adam, fused engine,
-    no clipping by value), else None: then the numpy path trains."""
-    applies = (config.dtype == "float32" and getattr(config, "cell", "rnn") == "rnn" and config.optimizer == "adam"
-               and config.engine == "fused" and config.clip_value is None)
-    if not (applies and enabled()):
+    """A ``FlatTrainer`` on the native kernels when they are enabled and apply (``flat.applies``), else None."""
+    if not (flat.applies(config) and enabled()):
         return None
-    return FlatTrainer(FlatLayout(model_config.hidden_size, model_config.vocab_size), optimizer, config.clip_norm)
+    return FlatTrainer(FlatLayout(model_config.hidden_size, model_config.vocab_size), optimizer, config.clip_norm,
+                       NATIVE)

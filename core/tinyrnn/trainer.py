@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from . import model as model_lib
-from . import native_kernels
+from . import native_kernels, shards
 from .bptt import gradient_reach, manual_bptt
 from .checkpoint import Checkpoint, check_state
 from .config import StepMetrics, TrainConfig
@@ -105,13 +105,22 @@ class Trainer:
         self.params = params if params is not None else model_lib.init_params(self.model_config, config.seed, self.dtype)
         _check_params_fit(self.params, self.model_config)
         self.optimizer = make_optimizer(config.optimizer, config.lr)
-        self._native = native_kernels.flat_trainer(config, self.model_config, self.optimizer)  # None: numpy
+        # the flat path (flat.py) where it applies: the optional native kernels if enabled, else inside Pyodide
+        # the WebAssembly ones, split across Web Workers where helpers run (shards.py); None: numpy
+        self._flat = (native_kernels.flat_trainer(config, self.model_config, self.optimizer)
+                      or shards.flat_trainer(config, self.model_config, self.optimizer))
         self.hidden = model_lib.init_hidden(self.model_config, B, self.dtype)
         self.window = 0  # index of the next window within the epoch
         self.step_count = 0
         self.chars_seen = 0
         self.elapsed = 0.0
         self.history: list[StepMetrics] = []
+
+    @property
+    def fast_path(self):
+        """What computes this trainer's steps when not numpy: a ``flat.FlatTrainer`` (native or WebAssembly
+        kernels) or a ``shards.ShardedTrainer`` (several Web Workers); None: the numpy engines."""
+        return self._flat
 
     # --- data ---------------------------------------------------------------------------------------------
     def current_batch(self):
@@ -127,14 +136,14 @@ class Trainer:
         cfg = self.config
         started = time.perf_counter()
         inputs, targets = self.current_batch()
-        native = self._native  # the optional native path (native_kernels.py): flat buffers, same arithmetic
+        fast = self._flat  # the flat path (flat.py): native or WebAssembly kernels, same arithmetic
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite values are detected just below
-            if native is not None:
-                loss, norm, h_last = native.gradients(self.params, inputs, targets, self.hidden)
+            if fast is not None:
+                loss, norm, h_last = fast.gradients(self.params, inputs, targets, self.hidden)
             else:
                 result = model_lib.loss_and_grads(self.params, inputs, targets, self.hidden, cfg.engine, cfg.cell)
                 loss, h_last = result.loss, result.h_last
-        if native is None:
+        if fast is None:
             grads = {k: g for k, g in result.grads.items() if k != "h0"}
             norm = global_norm(grads)
         if not (math.isfinite(loss) and math.isfinite(norm)):
@@ -142,9 +151,9 @@ class Trainer:
                 f"training diverged at step {self.step_count + 1} (loss {loss:.4g}, gradient norm "
                 f"{norm:.4g}); the last good model was kept — lower the learning rate (now {cfg.lr:g})"
             )
-        if native is not None:
+        if fast is not None:
             with np.errstate(over="ignore", invalid="ignore"):
-                new_params, new_state, finite = native.update(self.params, self.optimizer.state, norm)
+                new_params, new_state, finite = fast.update(self.params, self.optimizer.state, norm)
         else:
             if cfg.clip_value is not None:
                 grads = clip_by_value(grads, cfg.clip_value)

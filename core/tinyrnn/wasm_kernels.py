@@ -46,11 +46,12 @@ def _require(ok: bool, what: str) -> None:
 
 class SimdKernels:
     """The module's exports with numpy-shaped signatures. ``exports`` has ``sgemm``, ``rnn_forward``,
-    ``rnn_backward``, ``gru_forward``, ``gru_backward``, ``lstm_forward``, ``lstm_backward``, ``softmax_xent`` and
-    ``adam``; ``address(array)`` gives an array's offset in the module's
+    ``rnn_backward``, ``gru_forward``, ``gru_backward``, ``lstm_forward``, ``lstm_backward``, ``softmax_xent``,
+    ``adam``, ``window_forward`` and ``window_backward`` (used by wasm_flat.py); ``address(array)`` gives an array's offset in the module's
     memory. Arrays must be C-contiguous float32 (``usable``) unless stated otherwise."""
 
     def __init__(self, exports, address=address):
+        self.exports, self.address = exports, address  # every export, for callers with their own shapes (wasm_flat)
         self._sgemm, self._forward, self._backward = exports.sgemm, exports.rnn_forward, exports.rnn_backward
         self._softmax_xent, self._adam = exports.softmax_xent, exports.adam
         self._gru_forward, self._gru_backward = exports.gru_forward, exports.gru_backward

@@ -94,6 +94,7 @@ class KeptWork(ModelLifeCycle):
         run_soon(self._restore_then_ready())
 
     async def _restore_then_ready(self):
+        await self.start_workers()  # first: a restored model then trains on every core too
         line = await self.restore_work()
         super().mark_ready()
         if line:

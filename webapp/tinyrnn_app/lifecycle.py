@@ -15,10 +15,19 @@ import tinyrnn
 
 from . import settings
 from .state import batched
+from .storage import page_query
 from .text import text_problem
 from .training import TrainingLoop
 
 LOADING_STATUS = "Loading Python and the app in the page ... (the buttons work once it has loaded)"
+
+
+def requested_workers() -> int | None:
+    """N from ``?workers=N`` in the page's address (1 to 16), else None: one worker per core."""
+    try:
+        return min(max(int(page_query()["workers"]), 1), 16)
+    except (KeyError, ValueError):
+        return None
 
 
 class ModelLifeCycle(TrainingLoop):
@@ -42,9 +51,25 @@ class ModelLifeCycle(TrainingLoop):
         """Python runs in the page now (the layout calls this when the page's document is ready)."""
         if self.ready:
             return
-        self.backend = f"Matrix products: {tinyrnn.BACKEND}"
+        self.show_backend()
         self.status = "Ready. Press Train to start learning the text."
         self.ready = True
+
+    def show_backend(self):
+        """The readout of what computes: the products, and how many workers train (it changes if a helper fails)."""
+        line = f"Matrix products: {tinyrnn.BACKEND}\nTraining: {tinyrnn.workers_status(self.trainer)}"
+        if line != self.backend:
+            self.backend = line
+
+    async def start_workers(self):
+        """Start a helper Web Worker per core (``?workers=N`` in the page's address asks for N in all), before the
+        first model is built; the backend readout says what was started, or why training stays on one worker."""
+        await tinyrnn.start_workers(requested_workers())  # never raises: it says why in workers_status()
+        self.show_backend()
+
+    def flush(self):
+        super().flush()
+        self.show_backend()
 
     # --- does the model match the text and the settings --------------------------------------------------------------
 

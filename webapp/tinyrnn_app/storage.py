@@ -4,6 +4,7 @@
 ``pyodide.ffi`` (the worker's global scope has ``indexedDB``); ``MemoryStore`` keeps records in a dict (CPython
 tests, and what the interface promises). Every failure -- a full quota, a browser that refuses storage (some
 private windows), no IndexedDB at all -- is a ``StorageError`` with a message for the page. No Bokeh, no Panel.
+This is the app's one module that reaches the browser runtime; ``page_query`` reads the page's address here too.
 """
 
 from __future__ import annotations
@@ -156,3 +157,15 @@ def run_soon(coroutine):
             asyncio.run(coroutine)
             return
     asyncio.ensure_future(coroutine)
+
+
+def page_query() -> dict[str, str]:
+    """The page's query parameters (``?workers=2`` -> {"workers": "2"}): the page hands its query to the Python
+    worker's address. Empty outside the browser."""
+    if sys.platform != "emscripten":
+        return {}
+    from urllib.parse import parse_qsl
+
+    from js import location  # the worker's address: app.js + the page's query
+
+    return dict(parse_qsl(str(location.search).lstrip("?")))

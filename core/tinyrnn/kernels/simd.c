@@ -13,6 +13,9 @@
  *   lstm_backward the LSTM's backward time loop  gate gradients, dL/dh_0 and dL/dc_0
  *   softmax_xent  loss terms and dL/dlogits      softmax cross-entropy over every row
  *   adam          one Adam update                the optimiser's array operations in one pass
+ *   window_forward, window_backward              a whole window of the tanh RNN in one call each (the
+ *                                                browser's flat path, core/tinyrnn/flat.py: the same products,
+ *                                                loops and softmax as above, in the fused engine's order)
  *
  * The module imports its caller's linear memory (Pyodide's heap, where numpy keeps its arrays) and works on
  * numpy's buffers in place, so it must never touch memory it was not given: it has no data segment and uses
@@ -334,13 +337,16 @@ void lstm_backward(int T, int B, int H, float *gates, const float *cs, const flo
 /* Mean softmax cross-entropy over the rows of logits (N, V) against ids targets (N,) (int32, each < V):
  * dlogits (N, V) = (softmax(row) - onehot(target)) * scale, and per row, for the loss
  * loss = mean(log(sums) - target_terms): sums[n] = sum_v exp(logits[n, v] - m_n) and
- * target_terms[n] = logits[n, target] - m_n (float64), m_n the row's maximum. NaN in a row propagates. */
+ * target_terms[n] = logits[n, target] - m_n (float64), m_n the row's maximum. NaN in a row propagates.
+ * dlogits may be logits itself (in place). */
 EXPORT("softmax_xent")
 void softmax_xent(int N, int V, const float *logits, const int *targets, float scale, float *dlogits,
                   double *target_terms, double *sums) {
     for (int n = 0; n < N; n++) {
         const float *x = logits + n * V;
         float *d = dlogits + n * V;
+        int t = targets[n];
+        float x_t = x[t];  /* read before d is written: dlogits may be logits itself */
         v128_t m4 = wasm_f32x4_splat(x[0]);
         int v = 0;
         for (; v + 4 <= V; v += 4) m4 = wasm_f32x4_max(m4, wasm_v128_load(x + v));
@@ -364,10 +370,9 @@ void softmax_xent(int N, int V, const float *logits, const int *targets, float s
         v128_t factor = wasm_f32x4_splat((float)(scale / total));
         for (v = 0; v + 4 <= V; v += 4) wasm_v128_store(d + v, wasm_f32x4_mul(wasm_v128_load(d + v), factor));
         for (; v < V; v++) d[v] *= wasm_f32x4_extract_lane(factor, 0);
-        int t = targets[n];
         float m = wasm_f32x4_extract_lane(m4, 0);
         d[t] -= scale;
-        target_terms[n] = (double)x[t] - (double)m;
+        target_terms[n] = (double)x_t - (double)m;
         sums[n] = total;
     }
 }
@@ -397,5 +402,62 @@ void adam(int n, const float *p, const float *g, const float *m, const float *v,
         m_out[i] = mi;
         v_out[i] = vi;
         p_out[i] = p[i] - (step * mi) / (__builtin_sqrtf(vi) + eps);
+    }
+}
+
+/* --- a whole window of the tanh RNN in one call (flat.py; the fused engine's steps, ops.py, in its order) -----
+ * P is the flat parameters: W_hx (H, V), W_hh (H, H), b_h (H), W_yh (V, H), b_y (V) (model.PARAM_NAMES order).
+ * ids, targets (T, B) time-major; hs (T + 1, B, H) holds h0 in hs[0] on entry and h_1..h_T after. */
+
+/* logits (T*B, V) receive dL/dlogits = (softmax - onehot) * scale (in place); per row n, target_terms[n] and
+ * sums[n] as softmax_xent writes them, so the caller's loss is sum(log(sums) - target_terms) * scale.
+ * work: (H + V) * H floats (W_hh and W_yh transposed). */
+EXPORT("window_forward")
+void window_forward(int T, int B, int H, int V, const float *P, const int *ids, const int *targets, float *hs,
+                    float *logits, float scale, double *target_terms, double *sums, float *work) {
+    const float *W_hx = P, *W_hh = P + H * V, *b_h = W_hh + H * H, *W_yh = b_h + H, *b_y = W_yh + V * H;
+    float *W_hh_t = work, *W_yh_t = work + H * H;  /* (H, H), (H, V) */
+    const int N = T * B;
+    for (int i = 0; i < H; i++)
+        for (int j = 0; j < H; j++) W_hh_t[j * H + i] = W_hh[i * H + j];
+    for (int v = 0; v < V; v++)
+        for (int k = 0; k < H; k++) W_yh_t[k * V + v] = W_yh[v * H + k];
+    float *a = hs + B * H;  /* a_t = W_hx x_t + b_h: the embedding lookup (column ids[n] of W_hx) */
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < H; j++) a[n * H + j] = W_hx[j * V + ids[n]] + b_h[j];
+    rnn_forward(T, B, H, a, W_hh_t, hs);
+    gemm(N, V, H, a, H, 1, W_yh_t, V, logits, 0);  /* then + b_y, as output_logits adds it */
+    for (int n = 0; n < N; n++)
+        for (int v = 0; v < V; v++) logits[n * V + v] += b_y[v];
+    softmax_xent(N, V, logits, targets, scale, logits, target_terms, sums);
+}
+
+/* From dlogits (T*B, V) and hs as window_forward left them: the flat gradient G (P's layout) and dL/dh0 (B, H)
+ * (zero on entry). das (T, B, H) is scratch. */
+EXPORT("window_backward")
+void window_backward(int T, int B, int H, int V, const float *P, const int *ids, const float *hs,
+                     const float *dlogits, float *G, float *dh0, float *das) {
+    const float *W_hh = P + H * V, *W_yh = W_hh + H * H + H;
+    float *dW_hx = G, *dW_hh = G + H * V, *db_h = dW_hh + H * H, *dW_yh = db_h + H, *db_y = dW_yh + V * H;
+    const int N = T * B;
+    const float *h = hs + B * H;  /* h_1..h_T as (N, H) */
+    gemm(N, H, V, dlogits, V, 1, W_yh, H, das, 0);      /* dL/dh_t from the output layer */
+    gemm(V, H, N, dlogits, 1, V, h, H, dW_yh, 0);       /* dlogits^T h */
+    for (int v = 0; v < V; v++) db_y[v] = 0.0f;
+    for (int n = 0; n < N; n++)
+        for (int v = 0; v < V; v++) db_y[v] += dlogits[n * V + v];
+    for (int t = T - 1; t >= 0; t--) {  /* rnn_backward's loop with das_t = 1 - h_t^2 formed on the way */
+        float *da = das + t * B * H;
+        const float *ht = h + t * B * H;
+        for (int i = 0; i < B * H; i++) da[i] = (1.0f - ht[i] * ht[i]) * (da[i] + dh0[i]);
+        gemm(B, H, H, da, H, 1, W_hh, H, dh0, 0);
+    }
+    gemm(H, H, N, das, 1, H, hs, H, dW_hh, 0);          /* sum_t da_t^T h_{t-1} */
+    for (int j = 0; j < H; j++) db_h[j] = 0.0f;
+    for (int i = 0; i < H * V; i++) dW_hx[i] = 0.0f;
+    for (int n = 0; n < N; n++) {
+        const float *da = das + n * H;
+        const int id = ids[n];
+        for (int j = 0; j < H; j++) db_h[j] += da[j], dW_hx[j * V + id] += da[j];
     }
 }

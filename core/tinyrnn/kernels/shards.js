@@ -1,0 +1,189 @@
+// tinyrnn's shard workers (core/tinyrnn/shards.py runs this in the Pyodide worker): a window's B streams are split
+// across k workers, the Pyodide worker itself computing the first slice and k - 1 helper Web Workers the others,
+// each with its own instance of the kernels (simd.wasm, window_forward/window_backward) on its own memory.
+// Parameters, the window's ids and h0 go to the helpers, and their gradients, losses and last hidden states come
+// back, through one SharedArrayBuffer; Atomics wake and wait (no messages while training). The layout of that
+// buffer is `layoutOf`, the one home of the offsets both sides use. This expression evaluates to the host object.
+(() => {
+  const CTRL_INTS = 64;                 // control words (Int32): the generation, a command and per-helper words
+  const GEN = 0, CMD = 1, RUN = 1, YIELD = 2;
+  const DONE = 8, STATUS = 24, ACK = 40; // + helper index (1 .. 15)
+  const MAX_HELPERS = 15;
+  const WORDS = {CTRL_INTS, GEN, CMD, RUN, DONE, STATUS, ACK};  // sent to the helpers: one home for the indices
+
+  // Byte offsets in the shared buffer for a window of T steps, B streams, H hidden, V vocabulary, n parameters and
+  // the helpers' stream bounds [b0, b1); everything 16-byte aligned.
+  function layoutOf(T, B, H, V, n, bounds) {
+    let top = CTRL_INTS * 4 + 16;  // + the scale (float64) after the control words
+    const take = (bytes) => { const at = top; top += Math.ceil(bytes / 16) * 16; return at; };
+    const out = {T, B, H, V, n, bounds, scale: CTRL_INTS * 4, params: take(4 * n), inputs: take(4 * B * T),
+                 targets: take(4 * B * T), h0: take(4 * B * H), grads: [], hLast: [], loss: []};
+    for (let i = 1; i < bounds.length; i++) {
+      out.grads[i] = take(4 * n);
+      out.hLast[i] = take(4 * (bounds[i][1] - bounds[i][0]) * H);
+      out.loss[i] = take(8);
+    }
+    out.bytes = top;
+    return out;
+  }
+
+  // ---- a helper worker (this function's source becomes the worker's script) ------------------------------------
+  function helperMain() {
+    let me = 0, sab = null, ctrl = null, L = null, k = null, mem = null, at = null, W = null;
+    function configure(msg) {
+      me = msg.index; sab = msg.sab; L = msg.layout; W = msg.words; ctrl = new Int32Array(sab, 0, W.CTRL_INTS);
+      const [b0, b1] = L.bounds[me], Bs = b1 - b0, N = L.T * Bs, {H, V, n} = L;
+      const sizes = {P: 4 * n, ids: 4 * N, targets: 4 * N, hs: 4 * (L.T + 1) * Bs * H, logits: 4 * N * V,
+                     terms: 8 * N, sums: 8 * N, work: 4 * (H + V) * H, grad: 4 * n, dh0: 4 * Bs * H, das: 4 * N * H};
+      let top = 1024;  // offset 0 would mean "no array"
+      at = {};
+      for (const [name, bytes] of Object.entries(sizes)) { at[name] = top; top += Math.ceil(bytes / 16) * 16; }
+      mem = new WebAssembly.Memory({initial: Math.max(2, Math.ceil(top / 65536))});
+      k = new WebAssembly.Instance(msg.module, {env: {memory: mem}}).exports;
+      Atomics.store(ctrl, W.ACK + me, msg.epoch);
+      Atomics.notify(ctrl, W.ACK + me);
+      loop(0);  // a new buffer's generation starts at 0: a window posted right after the ACK is not missed
+    }
+    function run() {
+      const {T, H, V, n} = L, [b0, b1] = L.bounds[me], Bs = b1 - b0, N = T * Bs;
+      const heap = mem.buffer, f32 = new Float32Array(heap), i32 = new Int32Array(heap);
+      f32.set(new Float32Array(sab, L.params, n), at.P / 4);
+      const inputs = new Int32Array(sab, L.inputs, L.B * T), targets = new Int32Array(sab, L.targets, L.B * T);
+      const ids = at.ids / 4, tgt = at.targets / 4;
+      for (let t = 0; t < T; t++) {
+        for (let b = 0; b < Bs; b++) {  // (B, T) stream-major rows b0..b1 -> time-major (T, Bs)
+          i32[ids + t * Bs + b] = inputs[(b0 + b) * T + t];
+          i32[tgt + t * Bs + b] = targets[(b0 + b) * T + t];
+        }
+      }
+      f32.set(new Float32Array(sab, L.h0 + 4 * b0 * H, Bs * H), at.hs / 4);
+      const scale = new Float64Array(sab, L.scale, 1)[0];
+      k.window_forward(T, Bs, H, V, at.P, at.ids, at.targets, at.hs, at.logits, scale, at.terms, at.sums, at.work);
+      const terms = new Float64Array(heap, at.terms, N), sums = new Float64Array(heap, at.sums, N);
+      let total = 0;
+      for (let i = 0; i < N; i++) total += Math.log(sums[i]) - terms[i];
+      f32.fill(0, at.dh0 / 4, at.dh0 / 4 + Bs * H);
+      k.window_backward(T, Bs, H, V, at.P, at.ids, at.hs, at.logits, at.grad, at.dh0, at.das);
+      new Float32Array(sab, L.grads[me], n).set(new Float32Array(heap, at.grad, n));
+      new Float32Array(sab, L.hLast[me], Bs * H).set(new Float32Array(heap, at.hs + 4 * T * Bs * H, Bs * H));
+      new Float64Array(sab, L.loss[me], 1)[0] = total;
+    }
+    function loop(seen) {
+      for (;;) {
+        Atomics.wait(ctrl, W.GEN, seen);  // asleep until the next window (or a new layout)
+        seen = Atomics.load(ctrl, W.GEN);
+        if (Atomics.load(ctrl, W.CMD) !== W.RUN) return;  // YIELD: back to the event loop for the next configure
+        let status = 0;
+        try { run(); } catch (err) { status = 1; postMessage({type: "error", message: String(err && err.stack || err)}); }
+        Atomics.store(ctrl, W.STATUS + me, status);
+        Atomics.store(ctrl, W.DONE + me, seen);
+        Atomics.notify(ctrl, W.DONE + me);
+      }
+    }
+    onmessage = (event) => {
+      const msg = event.data;
+      if (msg.type === "configure") configure(msg);
+      else if (msg.type === "ping") postMessage({type: "ready"});
+    };
+  }
+
+  // ---- the host, in the Pyodide worker ---------------------------------------------------------------------------
+  const host = {
+    helpers: [], module: null, sab: null, ctrl: null, L: null, epoch: 0, errors: [],
+
+    // Starts up to `count` helpers; resolves to how many answered within `timeoutMs` (0 without shared memory).
+    async start(count, wasmBytes, timeoutMs) {
+      if (!self.crossOriginIsolated || typeof SharedArrayBuffer === "undefined") return 0;
+      this.module = new WebAssembly.Module(wasmBytes);
+      const url = URL.createObjectURL(new Blob([`(${helperMain.toString()})();`], {type: "text/javascript"}));
+      const started = [];
+      for (let i = 0; i < Math.min(count, MAX_HELPERS); i++) {
+        const worker = new Worker(url, {name: `tinyrnn-shard-${i + 1}`});
+        started.push(new Promise((resolve) => {
+          const timer = setTimeout(() => resolve(null), timeoutMs);
+          worker.onmessage = (event) => {
+            if (event.data.type === "ready") { clearTimeout(timer); resolve(worker); }
+            else if (event.data.type === "error") this.errors.push(event.data.message);
+          };
+          worker.onerror = (event) => { this.errors.push(String(event.message)); clearTimeout(timer); resolve(null); };
+          worker.postMessage({type: "ping"});
+        }));
+      }
+      this.helpers = (await Promise.all(started)).filter((w) => w !== null);
+      URL.revokeObjectURL(url);
+      return this.helpers.length;
+    },
+
+    // A new shared buffer for this window shape; blocks (Atomics.wait) until every helper has taken it.
+    configure(T, B, H, V, n, bounds, timeoutMs) {
+      if (this.ctrl !== null) {  // helpers asleep in their loop: wake them to return to their event loop
+        Atomics.store(this.ctrl, CMD, YIELD);
+        Atomics.add(this.ctrl, GEN, 1);
+        Atomics.notify(this.ctrl, GEN);
+      }
+      const L = layoutOf(T, B, H, V, n, bounds.map((b) => [b[0], b[1]]));
+      this.sab = new SharedArrayBuffer(L.bytes);
+      this.ctrl = new Int32Array(this.sab, 0, CTRL_INTS);
+      this.L = L;
+      this.epoch += 1;
+      Atomics.store(this.ctrl, CMD, RUN);
+      for (let i = 1; i < L.bounds.length; i++) {
+        this.helpers[i - 1].postMessage({type: "configure", index: i, sab: this.sab, layout: L, module: this.module,
+                                         epoch: this.epoch, words: WORDS});
+      }
+      for (let i = 1; i < L.bounds.length; i++) this.waitFor(ACK + i, this.epoch, timeoutMs, "take the new layout");
+    },
+
+    waitFor(word, value, timeoutMs, what) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const now = Atomics.load(this.ctrl, word);
+        if (now === value) return;
+        if (Date.now() > deadline) {
+          const detail = this.errors.length ? `: ${this.errors[this.errors.length - 1]}` : "";
+          throw new Error(`a helper worker did not ${what} within ${timeoutMs} ms${detail}`);
+        }
+        Atomics.wait(this.ctrl, word, now, 50);
+      }
+    },
+
+    // Copies the parameters, ids (B, T) and h0 (B, H) from Pyodide's heap (byte offsets) and wakes the helpers.
+    post(heap, params, inputs, targets, h0, scale) {
+      const {n, B, T, H} = this.L, buf = heap.buffer;
+      new Float32Array(this.sab, this.L.params, n).set(new Float32Array(buf, params, n));
+      new Int32Array(this.sab, this.L.inputs, B * T).set(new Int32Array(buf, inputs, B * T));
+      new Int32Array(this.sab, this.L.targets, B * T).set(new Int32Array(buf, targets, B * T));
+      new Float32Array(this.sab, this.L.h0, B * H).set(new Float32Array(buf, h0, B * H));
+      new Float64Array(this.sab, this.L.scale, 1)[0] = scale;
+      Atomics.add(this.ctrl, GEN, 1);
+      Atomics.notify(this.ctrl, GEN);
+    },
+
+    // Waits for the helpers; adds their gradients into grad (n floats) and writes their rows of hLast (B, H), both
+    // in Pyodide's heap; returns the sum of their summed nats.
+    collect(heap, grad, hLast, timeoutMs) {
+      const {n, H, bounds} = this.L, gen = Atomics.load(this.ctrl, GEN);
+      for (let i = 1; i < bounds.length; i++) this.waitFor(DONE + i, gen, timeoutMs, "finish its window");
+      const buf = heap.buffer, g = new Float32Array(buf, grad, n);
+      let total = 0;
+      for (let i = 1; i < bounds.length; i++) {
+        if (Atomics.load(this.ctrl, STATUS + i) !== 0) {
+          throw new Error(`helper worker ${i} failed: ${this.errors[this.errors.length - 1] || "no message"}`);
+        }
+        const gi = new Float32Array(this.sab, this.L.grads[i], n);
+        for (let j = 0; j < n; j++) g[j] += gi[j];
+        const [b0, b1] = bounds[i];
+        new Float32Array(buf, hLast + 4 * b0 * H, (b1 - b0) * H).set(new Float32Array(this.sab, this.L.hLast[i], (b1 - b0) * H));
+        total += new Float64Array(this.sab, this.L.loss[i], 1)[0];
+      }
+      return total;
+    },
+
+    stop() {
+      for (const worker of this.helpers) worker.terminate();
+      this.helpers = [];
+      this.ctrl = this.sab = this.L = null;
+    },
+  };
+  return host;
+})()
