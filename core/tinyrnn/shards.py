@@ -66,8 +66,7 @@ async def start(workers: int | None = None) -> str:
     """Start ``workers`` - 1 helpers (default: one per core the browser reports); returns ``status()``.
     Outside Pyodide, without cross-origin isolation or without the kernels, nothing starts. Never raises: a
     failure to start leaves one worker, and ``status()`` says why."""
-    if sys.platform != "emscripten" or wasm_flat.ACTIVE is None:
-        POOL.reason = "one worker: shared memory is only used in the browser"
+    if sys.platform != "emscripten" or wasm_flat.ACTIVE is None:  # natively: numpy (or the native kernels)
         return status()
     import pyodide_js  # only inside Pyodide
     from js import navigator, self as js_self
