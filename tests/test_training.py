@@ -206,3 +206,33 @@ def test_gradient_check_refuses_bad_arguments_instead_of_passing(problem, change
         h0 = h0[:, :2].T
     with pytest.raises(ConfigError if "lie in" not in message else tinyrnn.UnknownCharacterError, match=message):
         tinyrnn.gradient_check(params, inputs, targets, h0, **change)
+
+
+def test_a_long_runs_history_stays_bounded_and_keeps_its_shape(monkeypatch):
+    from tinyrnn import trainer as trainer_module
+    from tinyrnn.config import thin_history
+
+    monkeypatch.setattr(trainer_module, "HISTORY_LIMIT", 40)
+    trainer = Trainer(REPETITIVE, TrainConfig(hidden_size=8, seq_len=5, batch_size=2, eval_every=7))
+    trainer.run(300)
+    steps = [m.step for m in trainer.history]
+    assert len(steps) <= 40 and steps == sorted(set(steps))
+    assert steps[0] < 50  # the start of the run is still there, thinned
+    assert steps[-10:] == list(range(291, 301))  # the newest steps as they were
+    vals = [m.step for m in trainer.history if m.val_loss is not None]
+    assert vals and all(v % 7 == 0 for v in vals) and min(vals) < 200  # validation points, old ones too
+    assert trainer.history[-1].step == trainer.step_count == 300
+    history = [tinyrnn.StepMetrics(i, float(i), None, 1.0, 1.0, i, 0.1 * i) for i in range(1, 1001)]
+    thinned = thin_history(history, 100)
+    assert len(thinned) <= 100 and thinned[-50:] == history[-50:] and thinned[0] is history[0]
+    assert thin_history(history[:100], 100) == history[:100]
+
+
+def test_a_checkpoint_with_more_history_than_a_file_holds_is_thinned_and_loads(monkeypatch):
+    from tinyrnn import checkpoint as checkpoint_module
+
+    trainer = Trainer(REPETITIVE, TrainConfig(hidden_size=8, seq_len=5, batch_size=2))
+    trainer.run(60)
+    monkeypatch.setattr(checkpoint_module, "MAX_HISTORY_ROWS", 16)
+    loaded = tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(trainer.state()))
+    assert 0 < len(loaded.history) <= 16 and loaded.history[-1] == trainer.history[-1]

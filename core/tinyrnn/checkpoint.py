@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import SETTINGS, StepMetrics, TrainConfig
+from .config import SETTINGS, StepMetrics, TrainConfig, thin_history
 from .errors import CheckpointError, TinyRNNError
 from .files import read_source, write_atomically
 from .model import ModelConfig
@@ -63,8 +63,9 @@ def _arrays_of(checkpoint: Checkpoint) -> dict:
     arrays.update({f"optim/{k}": np.asarray(v) for k, v in checkpoint.optimizer_state.items()})
     if checkpoint.hidden is not None:
         arrays["progress/hidden"] = np.asarray(checkpoint.hidden)
+    history = thin_history(checkpoint.history, MAX_HISTORY_ROWS)  # every file written loads again
     for name in HISTORY_FIELDS:
-        values = [getattr(m, name) for m in checkpoint.history]
+        values = [getattr(m, name) for m in history]
         arrays[f"history/{name}"] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     meta = {"format": FORMAT, "version": FORMAT_VERSION, "config": config.to_dict(),
             "model": ModelConfig(checkpoint.vocab.size, config.hidden_size, config.cell).to_dict(),

@@ -132,3 +132,28 @@ class StepMetrics:
     grad_norm: float  # global norm before clipping
     chars_seen: int
     elapsed: float  # seconds spent training so far
+
+
+
+def thin_history(history: list, limit: int) -> list:
+    """At most ``limit`` (>= 4) of the ``StepMetrics`` in ``history`` (in step order): the newest half of them as
+    they are; of the older ones, validation points and other steps each spread evenly over the steps they span, so
+    that the loss curve keeps its shape over the whole run, however often a growing history is thinned again."""
+    if len(history) <= limit:
+        return list(history)
+    recent = limit // 2
+    older, newer = history[:-recent], history[-recent:]
+    vals = _spread([m for m in older if m.val_loss is not None], (limit - recent) // 2)
+    kept = {id(m) for m in vals} | {id(m) for m in _spread(older, limit - recent - len(vals))}
+    return [m for m in older if id(m) in kept] + list(newer)
+
+
+def _spread(records: list, n: int) -> list:
+    """At most ``n`` of ``records`` (in step order), evenly spread over their steps, the first and last included."""
+    if len(records) <= n:
+        return list(records)
+    if n <= 0:
+        return []
+    steps = np.array([m.step for m in records], dtype=np.float64)
+    picks = np.unique(np.searchsorted(steps, np.linspace(steps[0], steps[-1], n)))
+    return [records[i] for i in picks]

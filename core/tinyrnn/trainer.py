@@ -18,10 +18,13 @@ from . import model as model_lib
 from . import native_kernels, shards
 from .bptt import gradient_reach, manual_bptt
 from .checkpoint import Checkpoint, check_state
-from .config import StepMetrics, TrainConfig
+from .config import StepMetrics, TrainConfig, thin_history
 from .errors import CheckpointError, ConfigError, TextError, TrainingDiverged
 from .optim import clip_by_global_norm, clip_by_value, global_norm, make_optimizer
 from .vocab import Vocabulary, check_text
+
+HISTORY_LIMIT = 20_000  # StepMetrics kept in memory (and in checkpoints): the newest as they are, older ones thinned
+
 
 def text_fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -184,6 +187,8 @@ class Trainer:
         metrics = StepMetrics(self.step_count, loss, val, n_chars / max(seconds, 1e-9), norm,
                               self.chars_seen, self.elapsed)
         self.history.append(metrics)
+        if len(self.history) > HISTORY_LIMIT:  # bounded memory and saves, however long the run
+            self.history = thin_history(self.history, HISTORY_LIMIT // 2)
         return metrics
 
     def run(self, n_steps: int, callback=None) -> list[StepMetrics]:
