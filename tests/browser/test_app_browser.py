@@ -132,7 +132,8 @@ def test_the_page_says_loading_until_python_runs_and_an_early_click_is_harmless(
     # the pre-rendered page: Train is there, visibly disabled, and the status says it is loading
     train = page.locator(".tr-train button").first
     train.wait_for(state="attached", timeout=60_000)
-    status = text_of(page, ".tr-status pre")
+    page.locator(".tr-status pre").first.wait_for(state="attached", timeout=60_000)  # its text may come a frame later
+    status = wait_until(page, lambda: text_of(page, ".tr-status pre").strip(), 10, "the pre-rendered status text")
     assert page.evaluate("() => document.body.classList.contains('pn-loading')"), "Python was ready too soon to test"
     assert status.startswith("Loading") and "Ready" not in status, status
     assert train.is_disabled()
