@@ -21,7 +21,7 @@
     for (let i = 1; i < bounds.length; i++) {
       out.grads[i] = take(4 * n);
       out.hLast[i] = take(4 * (bounds[i][1] - bounds[i][0]) * H);
-      out.loss[i] = take(8);
+      out.loss[i] = take(16);  // the summed nats, then the milliseconds the helper's window took (float64)
     }
     out.bytes = top;
     return out;
@@ -45,6 +45,7 @@
       loop(0);  // a new buffer's generation starts at 0: a window posted right after the ACK is not missed
     }
     function run() {
+      const started = performance.now();
       const {T, H, V, n} = L, [b0, b1] = L.bounds[me], Bs = b1 - b0, N = T * Bs;
       const heap = mem.buffer, f32 = new Float32Array(heap), i32 = new Int32Array(heap);
       f32.set(new Float32Array(sab, L.params, n), at.P / 4);
@@ -66,7 +67,9 @@
       k.window_backward(T, Bs, H, V, at.P, at.ids, at.hs, at.logits, at.grad, at.dh0, at.das);
       new Float32Array(sab, L.grads[me], n).set(new Float32Array(heap, at.grad, n));
       new Float32Array(sab, L.hLast[me], Bs * H).set(new Float32Array(heap, at.hs + 4 * T * Bs * H, Bs * H));
-      new Float64Array(sab, L.loss[me], 1)[0] = total;
+      const out = new Float64Array(sab, L.loss[me], 2);
+      out[0] = total;
+      out[1] = performance.now() - started;
     }
     function loop(seen) {
       for (;;) {
@@ -90,6 +93,7 @@
   // ---- the host, in the Pyodide worker ---------------------------------------------------------------------------
   const host = {
     helpers: [], module: null, sab: null, ctrl: null, L: null, epoch: 0, errors: [],
+    stats: {windows: 0, waitMs: 0, helperMs: 0},  // for the benchmarks: time collect() waited, and the helpers worked
 
     // Starts up to `count` helpers; resolves to how many answered within `timeoutMs` (0 without shared memory).
     async start(count, wasmBytes, timeoutMs) {
@@ -162,8 +166,10 @@
     // Waits for the helpers; adds their gradients into grad (n floats) and writes their rows of hLast (B, H), both
     // in Pyodide's heap; returns the sum of their summed nats.
     collect(heap, grad, hLast, timeoutMs) {
-      const {n, H, bounds} = this.L, gen = Atomics.load(this.ctrl, GEN);
+      const {n, H, bounds} = this.L, gen = Atomics.load(this.ctrl, GEN), waitFrom = performance.now();
       for (let i = 1; i < bounds.length; i++) this.waitFor(DONE + i, gen, timeoutMs, "finish its window");
+      this.stats.waitMs += performance.now() - waitFrom;
+      this.stats.windows += 1;
       const buf = heap.buffer, g = new Float32Array(buf, grad, n);
       let total = 0;
       for (let i = 1; i < bounds.length; i++) {
@@ -174,7 +180,9 @@
         for (let j = 0; j < n; j++) g[j] += gi[j];
         const [b0, b1] = bounds[i];
         new Float32Array(buf, hLast + 4 * b0 * H, (b1 - b0) * H).set(new Float32Array(this.sab, this.L.hLast[i], (b1 - b0) * H));
-        total += new Float64Array(this.sab, this.L.loss[i], 1)[0];
+        const result = new Float64Array(this.sab, this.L.loss[i], 2);
+        total += result[0];
+        this.stats.helperMs += result[1];
       }
       return total;
     },
