@@ -38,7 +38,7 @@ class _Pool:
         self.helpers = 0
         self.reason = "one worker"  # until start() is asked for more
         self.shape = None  # the (T, B, H, V) the shared buffer is laid out for
-        self.to_js = self.heap = None  # Pyodide's to_js, and a function giving Pyodide's heap (HEAPU8) now
+        self.to_js = self.module = None  # Pyodide's to_js and Emscripten module (whose HEAPU8 is the heap now)
 
     def fail(self, error: Exception) -> None:
         """After a helper failed: stop them all; training goes on with one worker, and ``status()`` says why."""
@@ -91,7 +91,7 @@ async def start(workers: int | None = None) -> str:
         POOL.reason = f"one worker: the helper workers did not start ({type(exc).__name__}: {exc})"
         return status()
     POOL.host, POOL.helpers = (host if helpers else None), helpers
-    POOL.to_js, POOL.heap = to_js, lambda: pyodide_js._module.HEAPU8
+    POOL.to_js, POOL.module = to_js, pyodide_js._module
     POOL.reason = "" if helpers else "one worker: no helper worker started"
     return status()
 
@@ -141,17 +141,16 @@ class ShardedWindow:
         B, T = self.inputs.shape
         shape = (T, B, self.layout.H, self.layout.V)
         try:
-            heap = pool.heap()
             if pool.shape != shape:
                 host.configure(T, B, self.layout.H, self.layout.V, self.layout.size, pool.to_js(self.bounds),
                                STEP_TIMEOUT_MS)
                 pool.shape = shape
-            host.post(heap, at(flat_params), at(self.inputs), at(self.targets), at(self.h0), self.scale)
+            host.post(pool.module, at(flat_params), at(self.inputs), at(self.targets), at(self.h0), self.scale)
             total = self.local.forward(flat_params)
             grad = self.local.backward(flat_params).copy()
             b1 = self.bounds[0][1]
             self.hs_last[:b1] = self.local.h_last
-            total += float(host.collect(heap, at(grad), at(self.hs_last), STEP_TIMEOUT_MS))
+            total += float(host.collect(pool.module, at(grad), at(self.hs_last), STEP_TIMEOUT_MS))
         except Exception as exc:  # a JavaScript error from the host (a helper failed or timed out)
             raise ShardError(f"training on {pool.workers} workers failed: {exc}") from exc
         self.grad = grad

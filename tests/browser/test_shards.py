@@ -90,6 +90,19 @@ json.dumps({"status_before": status, "status_after": shards.status(), "host_left
             "new_trainer": type(tinyrnn.Trainer(TEXT, config())._flat).__name__})
 '''
 
+HEAP_GROWS = COMMON + r'''
+status = await shards.start(2)
+trainer = tinyrnn.Trainer(TEXT, config())
+trainer.step()
+kept, backward = [], wasm_flat.WasmWindow.backward
+def growing_backward(self, flat_params):  # Pyodide's heap grows between the helpers' post and collect
+    kept.append(np.ones(32 * 2**20 // 4, np.float32))
+    return backward(self, flat_params)
+wasm_flat.WasmWindow.backward = growing_backward
+losses = [trainer.step().train_loss for _ in range(3)]
+json.dumps({"status": shards.status(trainer), "grew": len(kept), "finite": bool(np.isfinite(losses).all())})
+'''
+
 NOT_ISOLATED = COMMON + r'''
 status = await shards.start(2)
 trainer = tinyrnn.Trainer(TEXT, config())
@@ -99,7 +112,7 @@ json.dumps({"status": status, "flat": type(trainer._flat).__name__, "first": los
 
 
 SCRIPTS = {"same2": SAME_GRADIENTS.replace("WORKERS", "2"), "same3": SAME_GRADIENTS.replace("WORKERS", "3"),
-           "dies": HELPER_DIES, "plain": NOT_ISOLATED}
+           "dies": HELPER_DIES, "grows": HEAP_GROWS, "plain": NOT_ISOLATED}
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +157,12 @@ def test_a_dead_helper_falls_back_to_one_worker_without_losing_a_step(browser, i
     assert out["status_after"].startswith("one worker: a helper worker failed"), out
     assert out["host_left"] and out["steps"] == 6 and out["finite"], out
     assert out["new_trainer"] == "FlatTrainer", out
+
+
+def test_the_heap_growing_inside_a_window_does_not_stop_the_helpers(browser, isolated):
+    out = run_script(browser, isolated, "grows")["ok"]
+    assert out["grew"] == 3 and out["finite"], out
+    assert out["status"] == "2 workers (shared memory)", out  # not a fallback to one worker
 
 
 def test_without_isolation_one_worker_trains(browser, not_isolated):

@@ -151,9 +151,10 @@
       }
     },
 
-    // Copies the parameters, ids (B, T) and h0 (B, H) from Pyodide's heap (byte offsets) and wakes the helpers.
-    post(heap, params, inputs, targets, h0, scale) {
-      const {n, B, T, H} = this.L, buf = heap.buffer;
+    // Copies the parameters, ids (B, T) and h0 (B, H) from Pyodide's heap (byte offsets; `module` is Pyodide's
+    // Emscripten module, whose HEAPU8 is replaced when the heap grows) and wakes the helpers.
+    post(module, params, inputs, targets, h0, scale) {
+      const {n, B, T, H} = this.L, buf = module.HEAPU8.buffer;
       new Float32Array(this.sab, this.L.params, n).set(new Float32Array(buf, params, n));
       new Int32Array(this.sab, this.L.inputs, B * T).set(new Int32Array(buf, inputs, B * T));
       new Int32Array(this.sab, this.L.targets, B * T).set(new Int32Array(buf, targets, B * T));
@@ -165,12 +166,12 @@
 
     // Waits for the helpers; adds their gradients into grad (n floats) and writes their rows of hLast (B, H), both
     // in Pyodide's heap; returns the sum of their summed nats.
-    collect(heap, grad, hLast, timeoutMs) {
+    collect(module, grad, hLast, timeoutMs) {
       const {n, H, bounds} = this.L, gen = Atomics.load(this.ctrl, GEN), waitFrom = performance.now();
       for (let i = 1; i < bounds.length; i++) this.waitFor(DONE + i, gen, timeoutMs, "finish its window");
       this.stats.waitMs += performance.now() - waitFrom;
       this.stats.windows += 1;
-      const buf = heap.buffer, g = new Float32Array(buf, grad, n);
+      const buf = module.HEAPU8.buffer, g = new Float32Array(buf, grad, n);  // the heap now, not at post()
       let total = 0;
       for (let i = 1; i < bounds.length; i++) {
         if (Atomics.load(this.ctrl, STATUS + i) !== 0) {
