@@ -77,6 +77,7 @@ def test_after_one_visit_the_site_starts_offline_from_the_cache_and_trains(sw_pa
     not_from_cache = [u for u, from_sw in responses if u.startswith(site_url) and not from_sw]
     assert responses and not not_from_cache, f"offline, but not served by the service worker: {not_from_cache}"
     assert page.evaluate("() => navigator.onLine") is False
+    assert page.evaluate("() => self.crossOriginIsolated") is True  # the service worker's headers (test_isolation.py)
 
     page.locator(".tr-train button").first.click()
     first = wait_for(page, lambda: (step_of(page) or 0) > 0 and step_of(page), 60, "a first training step")
