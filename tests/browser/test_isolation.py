@@ -10,15 +10,16 @@ file is served as the build listed it (sha256, the server's content type).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import re
 import threading
 import urllib.request
 
 import pytest
 
-from test_offline import step_of, wait_for, wait_ready
+from test_app_browser import download_checkpoint
+from test_offline import listed_entries, step_of, wait_for, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -103,12 +104,6 @@ SERVED = """async (paths) => {
 }"""
 
 
-def listed_entries(site_dir) -> list[list[str]]:
-    """[[site-relative path, sha256], ...]: what the build's service worker caches ("./" is the page)."""
-    m = re.search(r"^const FILES = (\[.*\]);", (site_dir / "sw.js").read_text(), flags=re.M)
-    return json.loads(m.group(1))
-
-
 def server_content_type(url: str) -> str:
     """The Content-Type the server itself sends for ``url`` (what the service worker's copy must keep)."""
     with urllib.request.urlopen(url, timeout=30) as response:
@@ -131,7 +126,7 @@ def isolation_of(page) -> dict:
                                     sab: typeof SharedArrayBuffer === 'function'})""")
 
 
-def test_isolated_from_the_second_load_with_shared_memory_between_the_pyodide_worker_and_its_workers(sw_page, site_dir):
+def test_isolated_from_the_second_load_with_shared_memory_between_pyodide_and_its_workers(sw_page, site_dir, tmp_path):
     page = sw_page
     failed = []
     page.on("requestfailed", lambda r: failed.append(f"{r.url} {r.failure}"))
@@ -150,9 +145,11 @@ def test_isolated_from_the_second_load_with_shared_memory_between_the_pyodide_wo
     document = page.reload(wait_until="domcontentloaded")
     wait_ready(page)
     assert isolation_of(page) == {"isolated": True, "controlled": True, "sab": True}
-    for response in [document, *scripts]:  # the page and the Pyodide worker's script, from the service worker
+    listed = dict(listed_entries(site_dir))
+    for path, response in [("./", document), *(("app.js", r) for r in scripts)]:  # the page, the Pyodide worker
         headers = response.all_headers()
         assert response.status == 200 and response.from_service_worker, response.url
+        assert hashlib.sha256(response.body()).hexdigest() == listed[path], path
         assert headers.get("cross-origin-opener-policy") == "same-origin", (response.url, headers)
         assert headers.get("cross-origin-embedder-policy") == "require-corp", (response.url, headers)
     assert scripts and document.all_headers()["content-type"].startswith("text/html")
@@ -179,15 +176,16 @@ def test_isolated_from_the_second_load_with_shared_memory_between_the_pyodide_wo
     page.reload(wait_until="domcontentloaded")  # isolated again, and the kept model is restored
     wait_ready(page)
     assert isolation_of(page)["isolated"] is True
-    status = text_of(page, ".tr-status pre")
-    assert status.startswith("Restored the model from ") and f"step {step:,}" in status, status
+    status = wait_for(page, lambda: (t := text_of(page, ".tr-status pre")).startswith("Restored the model from ")
+                      and t, 30, "the kept model to be restored")
+    assert f"step {step:,}" in status, status
+    assert download_checkpoint(page, tmp_path, "isolated.npz").progress["step"] == step  # a download, isolated
     assert not failed, failed  # nothing blocked by COEP (or anything else)
     assert not page.net.console_errors, page.net.console_errors
     assert not page.net.unmirrored and not page.net.local_errors, (page.net.unmirrored, page.net.local_errors)
 
-    entries = listed_entries(site_dir)
-    served = page.evaluate(SERVED, [path for path, _ in entries])
-    for path, sha in entries:  # fetched from the cache (not a document, not a worker): as the server sent it
+    served = page.evaluate(SERVED, list(listed))
+    for path, sha in listed.items():  # fetched from the cache (not a document, not a worker): as the server sent it
         got = served[path]
         assert got["status"] == 200 and got["sha256"] == sha, (path, got)
         assert got["type"] == server_content_type(page.site_url + path), (path, got)

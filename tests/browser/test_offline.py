@@ -38,10 +38,14 @@ def step_of(page) -> int | None:
     return int(m.group(1).replace(",", "")) if m else None
 
 
-def listed_files(site_dir) -> list[str]:
-    """The files the build's service worker caches (site-relative; "./" is the page)."""
+def listed_entries(site_dir) -> list[list[str]]:
+    """[[path, sha256], ...]: the files the build's service worker caches (site-relative; "./" is the page)."""
     m = re.search(r"^const FILES = (\[.*\]);", (site_dir / "sw.js").read_text(), flags=re.M)
-    return [path for path, _ in json.loads(m.group(1))]
+    return json.loads(m.group(1))
+
+
+def listed_files(site_dir) -> list[str]:
+    return [path for path, _ in listed_entries(site_dir)]
 
 
 def site_relative(url: str, site_url: str) -> str:
