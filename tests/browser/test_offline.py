@@ -38,10 +38,14 @@ def step_of(page) -> int | None:
     return int(m.group(1).replace(",", "")) if m else None
 
 
-def listed_files(site_dir) -> list[str]:
-    """The files the build's service worker caches (site-relative; "./" is the page)."""
+def listed_entries(site_dir) -> list[list[str]]:
+    """[[path, sha256], ...]: the files the build's service worker caches (site-relative; "./" is the page)."""
     m = re.search(r"^const FILES = (\[.*\]);", (site_dir / "sw.js").read_text(), flags=re.M)
-    return [path for path, _ in json.loads(m.group(1))]
+    return json.loads(m.group(1))
+
+
+def listed_files(site_dir) -> list[str]:
+    return [path for path, _ in listed_entries(site_dir)]
 
 
 def site_relative(url: str, site_url: str) -> str:
@@ -77,6 +81,7 @@ def test_after_one_visit_the_site_starts_offline_from_the_cache_and_trains(sw_pa
     not_from_cache = [u for u, from_sw in responses if u.startswith(site_url) and not from_sw]
     assert responses and not not_from_cache, f"offline, but not served by the service worker: {not_from_cache}"
     assert page.evaluate("() => navigator.onLine") is False
+    assert page.evaluate("() => self.crossOriginIsolated") is True  # the service worker's headers (test_isolation.py)
 
     page.locator(".tr-train button").first.click()
     first = wait_for(page, lambda: (step_of(page) or 0) > 0 and step_of(page), 60, "a first training step")

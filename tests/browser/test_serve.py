@@ -121,3 +121,18 @@ def test_no_gzip_sends_everything_as_it_is(site):
     finally:
         server.shutdown()
         server.server_close()
+
+
+ISOLATION_HEADERS = ("cross-origin-opener-policy", "cross-origin-embedder-policy", "cross-origin-resource-policy")
+
+
+def test_no_isolation_headers_as_on_github_pages(server, site):
+    """GitHub Pages cannot send COOP/COEP: neither does the local server, so the browser tests exercise the service
+    worker that adds them (sitebuild/js/sw.js; tests/browser/test_isolation.py)."""
+    answers = [get(server, path, headers) for path in ("/", "/index.html", "/app.js", "/pyodide/pyodide.asm.wasm",
+                                                       "/nope.js") for headers in ({}, {"Accept-Encoding": "gzip"})]
+    _, headers, _ = get(server, "/app.js")
+    answers.append(get(server, "/app.js", {"If-None-Match": headers["etag"]}))
+    assert sorted({status for status, _, _ in answers}) == [200, 304, 404]
+    for status, headers, _ in answers:
+        assert not [h for h in ISOLATION_HEADERS if h in headers], (status, headers)
