@@ -136,6 +136,9 @@ def test_isolated_from_the_second_load_with_shared_memory_between_pyodide_and_it
     assert first["isolated"] is False and first["sab"] is False, first
     first_worker = pyodide_worker(page).evaluate("() => self.crossOriginIsolated")
     assert first_worker is False
+    # the page says so, and trains on one worker (tinyrnn.start_workers found no shared memory)
+    assert text_of(page, ".tr-backend .tr-pre").endswith(
+        "Training: one worker: this page is not cross-origin isolated yet (reload it to use every core)")
     page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=120_000)
     assert isolation_of(page)["isolated"] is False  # controlled now, but a document's isolation is set when it loads
 
@@ -165,9 +168,14 @@ def test_isolated_from_the_second_load_with_shared_memory_between_pyodide_and_it
         assert got["woke"] == "ok" and got["nested"][1]["notified"] == 1, got  # and it woke the Pyodide worker
         assert got["doubled"] == 42, got  # each saw what the other wrote
 
-    page.locator(".tr-train button").first.click()
+    # isolated, the app started a helper worker per core (beyond its own), and the page says how many train
+    cores = page.evaluate("() => navigator.hardwareConcurrency")
+    expected = f"Training: {cores} workers (shared memory)" if cores > 1 else "Training: one worker (1 core here)"
+    wait_for(page, lambda: text_of(page, ".tr-backend .tr-pre").endswith(expected), 30, expected)
+    page.locator(".tr-train button").first.click()  # the defaults: the tanh RNN, B=16: its windows are split
     first_step = wait_for(page, lambda: (step_of(page) or 0) > 0 and step_of(page), 60, "a first training step")
     wait_for(page, lambda: (step_of(page) or 0) > first_step, 60, "the step counter to advance")
+    assert text_of(page, ".tr-backend .tr-pre").endswith(expected)  # still: no helper failed while training
     page.locator(".tr-pause button").first.click()
     wait_for(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status")
     step = step_of(page)
