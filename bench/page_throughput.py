@@ -72,6 +72,14 @@ def _app_worker(page):
     raise RuntimeError(f"no app worker among {[w.url for w in page.workers]}")
 
 
+def read_clock(worker) -> dict | None:
+    """The page loop's ``LoopClock.snapshot()``, or None for a build without one (an older site, for comparison)."""
+    try:
+        return json.loads(worker.evaluate(CLOCK_JS))
+    except Exception:  # noqa: BLE001 - no clock in that build
+        return None
+
+
 def clock_delta(before: dict, after: dict) -> dict:
     """The loop's phases between two ``LoopClock.snapshot()``s: seconds, counts, and the wall time between them."""
     return {"wall": after["now"] - before["now"],
@@ -119,15 +127,16 @@ def measure_page(pw, exe: str, url: str, text: bytes, n_chars: int, B: int, warm
 
         _, c = next_change(-1)
         t0, c0 = next_change(c)
-        clock0 = json.loads(worker.evaluate(CLOCK_JS))
+        clock0 = read_clock(worker)
         page.wait_for_timeout(secs * 1000)
-        clock1 = json.loads(worker.evaluate(CLOCK_JS))
+        clock1 = read_clock(worker)
         t1, c1 = next_change(_count(chars.inner_text()))
         status = page.locator(".tr-status pre").first.inner_text()
         page.locator(".tr-pause button").first.click()
         config = f"H={H}" in status and "rnn" in status
         return {"ok": config, "B": B, "chars_per_sec": (c1 - c0) / (t1 - t0), "chars": c1 - c0, "seconds": t1 - t0,
-                "status": status, "clock": clock_delta(clock0, clock1), "page_errors": errors,
+                "status": status, "clock": clock_delta(clock0, clock1) if clock0 and clock1 else None,
+                "page_errors": errors,
                 **({} if config else {"error": f"the page did not train the model asked for: {status}"})}
     finally:
         browser.close()
@@ -246,7 +255,8 @@ def main(argv=None) -> int:
                      if pr["round"] == nr["round"]]
         ratio = statistics.median(per_round) if per_round else None  # each round's pair was measured side by side
         summary[B] = {"page": p, "node": n, "ratio": ratio, "ratio_of_medians": p / n if p and n else None,
-                      "round_ratios": per_round, "breakdown": breakdown(page) if page else None}
+                      "round_ratios": per_round,
+                      "breakdown": breakdown(page) if page and all(r["clock"] for r in page) else None}
         lines.append(f"| {B} | {_k(p)} | {_k(n)} | " + (f"{ratio:.2f}×" if ratio else "—") + " | "
                      + (f"{p / n:.2f}×" if p and n else "—") + " | " + ", ".join(f"{x:.2f}" for x in per_round) + " |")
     md = "\n".join(lines)
