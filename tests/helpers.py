@@ -32,3 +32,41 @@ def assert_learns_repetitive_text(config, steps=300):
     assert trainer.evaluate() < 0.1 * ln_v
     assert trainer.sample(20, prime="abc", temperature=0) == "defghijabcdefghijabc"
     return trainer
+
+
+# --- the flat fast path (tests/test_native_kernels.py, tests/test_wasm_flat.py) ------------------------------
+
+FLAT_CONFIG = tinyrnn.TrainConfig(hidden_size=24, seq_len=10, batch_size=4, lr=5e-3, clip_norm=0.5)  # clipping active
+
+
+def flat_problem(V, H, B, T, seed=0):
+    """A random problem whose float64 params and h0 are exactly float32 values (so that both sides start from the
+    same numbers), with W_hh scaled to a non-chaotic recurrence at every H: (layout, params, flat, inputs, targets,
+    h0)."""
+    from tinyrnn.flat import FlatLayout
+
+    params, inputs, targets, h0 = random_problem(V, H, B, T, seed=seed, scale=min(0.3, 1.2 / np.sqrt(H)))
+    params = {k: v.astype(np.float32).astype(np.float64) for k, v in params.items()}
+    layout = FlatLayout(H, V)
+    return layout, params, layout.flatten(params), inputs, targets, h0.astype(np.float32).astype(np.float64)
+
+
+def assert_close(actual, reference, rtol):
+    """|actual - reference| <= rtol * max|reference|: float32 against a float64 reference."""
+    scale = max(np.abs(reference).max(), 1e-30)
+    assert np.abs(actual - reference).max() <= rtol * scale
+
+
+def assert_follows_the_numpy_trainer(fast, plain, steps=30):
+    """A trainer on the flat path (``fast``) trains as the numpy trainer ``plain`` does, to float32 rounding."""
+    assert fast.fast_path is not None and plain.fast_path is None
+    for _ in range(steps):
+        a, b = fast.step(), plain.step()
+        assert abs(a.train_loss - b.train_loss) <= 1e-4 * b.train_loss
+        assert abs(a.grad_norm - b.grad_norm) <= 1e-4 * b.grad_norm
+    assert fast.history[-1].train_loss < 0.7 * fast.history[0].train_loss
+    for k in tinyrnn.PARAM_NAMES:
+        assert fast.params[k].dtype == np.float32 and fast.params[k].shape == plain.params[k].shape
+        assert_close(fast.params[k], plain.params[k], 1e-3)
+    assert fast.optimizer.state["t"] == plain.optimizer.state["t"] == steps
+    assert set(fast.optimizer.state) == set(plain.optimizer.state)

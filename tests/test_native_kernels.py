@@ -19,7 +19,8 @@ import tinyrnn_native  # noqa: E402,F401 - make setup installs it (pip install .
 import tinyrnn  # noqa: E402
 from tinyrnn import Trainer, TrainConfig, TrainingDiverged, model, native_kernels, optim  # noqa: E402
 
-from helpers import REPETITIVE, random_problem  # noqa: E402
+from helpers import (FLAT_CONFIG, REPETITIVE, assert_close, assert_follows_the_numpy_trainer,  # noqa: E402
+                     flat_problem)
 
 VARIANTS = {1: "base", 2: "avx2", 3: "avx512"}
 
@@ -45,21 +46,6 @@ def native_on():
     native_kernels.use_native_kernels()
     yield
     native_kernels.use_native_kernels(False)
-
-
-def flat_problem(V, H, B, T, seed=0):
-    """A random problem whose float64 params and h0 are exactly float32 values (so that both sides start from the
-    same numbers), with W_hh scaled to a non-chaotic recurrence at every H."""
-    params, inputs, targets, h0 = random_problem(V, H, B, T, seed=seed, scale=min(0.3, 1.2 / math.sqrt(H)))
-    params = {k: v.astype(np.float32).astype(np.float64) for k, v in params.items()}
-    layout = native_kernels.FlatLayout(H, V)
-    return layout, params, layout.flatten(params), inputs, targets, h0.astype(np.float32).astype(np.float64)
-
-
-def assert_close(actual, reference, rtol):
-    """|actual - reference| <= rtol * max|reference|: float32 against a float64 reference."""
-    scale = max(np.abs(reference).max(), 1e-30)
-    assert np.abs(actual - reference).max() <= rtol * scale
 
 
 @pytest.mark.parametrize("V,H,B,T", [(65, 128, 1, 25), (65, 128, 32, 25), (11, 13, 3, 7), (16, 16, 1, 1),
@@ -170,24 +156,13 @@ def test_bad_windows_are_refused_before_any_kernel_runs():
 
 # --- the Trainer's native path --------------------------------------------------------------------------
 
-CONFIG = TrainConfig(hidden_size=24, seq_len=10, batch_size=4, lr=5e-3, clip_norm=0.5)  # small: clipping active
+CONFIG = FLAT_CONFIG
 
 
 def test_the_native_trainer_trains_like_the_numpy_trainer(native_on):
     native = Trainer(REPETITIVE, CONFIG)
     native_kernels.use_native_kernels(False)
-    plain = Trainer(REPETITIVE, CONFIG)
-    assert native._flat is not None and plain._flat is None
-    for _ in range(30):
-        a, b = native.step(), plain.step()
-        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4)
-        assert a.grad_norm == pytest.approx(b.grad_norm, rel=1e-4)
-    assert native.history[-1].train_loss < 0.7 * native.history[0].train_loss
-    for k in tinyrnn.PARAM_NAMES:
-        assert native.params[k].dtype == np.float32 and native.params[k].shape == plain.params[k].shape
-        assert_close(native.params[k], plain.params[k], 1e-3)
-    assert native.optimizer.state["t"] == plain.optimizer.state["t"] == 30
-    assert set(native.optimizer.state) == set(plain.optimizer.state)
+    assert_follows_the_numpy_trainer(native, Trainer(REPETITIVE, CONFIG))
 
 
 def test_a_checkpoint_resumes_the_native_trainer_exactly(native_on):

@@ -9,16 +9,15 @@ Trainer. The shards (tinyrnn.shards) split a window by streams: their summed gra
 window's up to float32 summation order, which is tested here on the kernels themselves.
 """
 
-import math
 
 import numpy as np
 import pytest
 
 import tinyrnn
 from tinyrnn import Trainer, TrainConfig, model, wasm_flat, wasm_kernels
-from tinyrnn.flat import FlatLayout, window_loss_and_grad
+from tinyrnn.flat import window_loss_and_grad
 
-from helpers import REPETITIVE, random_problem
+from helpers import FLAT_CONFIG, REPETITIVE, assert_close, assert_follows_the_numpy_trainer, flat_problem
 from test_wasm_kernels import WasmtimeHeap
 
 
@@ -26,20 +25,6 @@ from test_wasm_kernels import WasmtimeHeap
 def kernels():
     heap = WasmtimeHeap(pages=512)
     return wasm_flat.WasmFlatKernels(wasm_kernels.SimdKernels(heap, heap.address))
-
-
-def flat_problem(V, H, B, T, seed=0):
-    """Random params and h0 that are exactly float32 values, W_hh scaled to a non-chaotic recurrence."""
-    params, inputs, targets, h0 = random_problem(V, H, B, T, seed=seed, scale=min(0.3, 1.2 / math.sqrt(H)))
-    params = {k: v.astype(np.float32).astype(np.float64) for k, v in params.items()}
-    layout = FlatLayout(H, V)
-    return layout, params, layout.flatten(params), inputs, targets, h0.astype(np.float32).astype(np.float64)
-
-
-def assert_close(actual, reference, rtol):
-    """|actual - reference| <= rtol * max|reference|: float32 against a float64 reference."""
-    scale = max(np.abs(reference).max(), 1e-30)
-    assert np.abs(actual - reference).max() <= rtol * scale
 
 
 def whole(kernels, layout, flat, inputs, targets, h0):
@@ -123,24 +108,14 @@ def test_bad_windows_are_refused_before_any_kernel_runs(kernels):
     assert kernels.simd.exports.calls == 0
 
 
-CONFIG = TrainConfig(hidden_size=24, seq_len=10, batch_size=4, lr=5e-3, clip_norm=0.5)  # small: clipping active
+CONFIG = FLAT_CONFIG
 
 
 def test_the_trainer_on_the_flat_path_trains_like_the_numpy_trainer(kernels, monkeypatch):
     monkeypatch.setattr(wasm_flat, "ACTIVE", kernels)  # as inside Pyodide
     fast = Trainer(REPETITIVE, CONFIG)
     monkeypatch.setattr(wasm_flat, "ACTIVE", None)
-    plain = Trainer(REPETITIVE, CONFIG)
-    assert fast._flat is not None and plain._flat is None
-    for _ in range(30):
-        a, b = fast.step(), plain.step()
-        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4)
-        assert a.grad_norm == pytest.approx(b.grad_norm, rel=1e-4)
-    assert fast.history[-1].train_loss < 0.7 * fast.history[0].train_loss
-    for k in tinyrnn.PARAM_NAMES:
-        assert fast.params[k].dtype == np.float32
-        assert_close(fast.params[k], plain.params[k], 1e-3)
-    assert fast.optimizer.state["t"] == plain.optimizer.state["t"] == 30
+    assert_follows_the_numpy_trainer(fast, Trainer(REPETITIVE, CONFIG))
 
 
 def test_the_flat_path_is_taken_only_where_it_applies(kernels, monkeypatch):
