@@ -96,6 +96,7 @@ bench: $(BENCH)/.installed mirror
 	$(BENCH)/python -m bench.pyodide_bench --batches 1 16 32
 	$(BIN)/python -m bench.browser_peers
 	$(MAKE_SITE) && $(BIN)/python -m bench.page_throughput
+	$(BIN)/python -m bench.browser_workers
 
 quality: $(BENCH)/.installed
 	$(BENCH)/python -m bench.quality
