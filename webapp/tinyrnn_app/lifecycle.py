@@ -34,7 +34,7 @@ class ModelLifeCycle(TrainingLoop):
     """When the session may train, and what Train, Resume, Pause and Reset do to the current model."""
 
     ready = param.Boolean(default=False, doc="Python runs where the page is shown (not a pre-render at build time).")
-    backend = param.String(default="", doc="What computes the matrix products, once known.")
+    backend = param.String(default="", doc="What computes the matrix products and on how many workers, once known.")
     has_model = param.Boolean(default=False)
     trainable = param.Boolean(default=False, doc="The model has training text attached (not sampling-only).")
     gradcheck_output = param.String(default="")

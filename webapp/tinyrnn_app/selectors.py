@@ -28,7 +28,8 @@ WIDGETS: dict[str, str] = {
     "tr-clip-norm": "number input: gradient clipping by global norm (0 = off)",
     "tr-engine": "select: gradient engine",
     "tr-settings-info": "note (`pre` inside `.tr-note`): why a setting is not allowed, naming the range; hidden if none",
-    "tr-backend": "readout (`pre`): what computes the matrix products here (`tinyrnn.BACKEND`)",
+    "tr-backend": ("readout (`pre`): what computes the matrix products here (`tinyrnn.BACKEND`), and on how many "
+                   "workers the model trains (`tinyrnn.workers_status`)"),
     # training
     "tr-train": "button: start training (a new model if there is none or the text/settings changed)",
     "tr-pause": "button: pause (disabled unless training)",
