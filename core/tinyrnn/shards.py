@@ -23,6 +23,7 @@ from .errors import TinyRNNError
 
 HOST_FILE = "kernels/shards.js"
 START_TIMEOUT_MS = 20_000  # a helper that has not started by then is left out
+MAX_WORKERS = 16  # this worker and 15 helpers: the room kernels/shards.js's control words have (MAX_HELPERS)
 STEP_TIMEOUT_MS = 20_000  # a helper that has not answered a window by then stops training with a message
 
 
@@ -74,7 +75,7 @@ async def start(workers: int | None = None) -> str:
     from pyodide.ffi import to_js
 
     cores = int(getattr(navigator, "hardwareConcurrency", 1) or 1)
-    wanted = max(1, min(int(workers) if workers else cores, 16))
+    wanted = max(1, min(int(workers) if workers else cores, MAX_WORKERS))
     if not getattr(js_self, "crossOriginIsolated", False):
         POOL.reason = "one worker: this page is not cross-origin isolated yet (reload it to use every core)"
         return status()
@@ -147,7 +148,7 @@ class ShardedWindow:
                 pool.shape = shape
             host.post(pool.module, at(flat_params), at(self.inputs), at(self.targets), at(self.h0), self.scale)
             total = self.local.forward(flat_params)
-            grad = self.local.backward(flat_params).copy()
+            grad = self.local.backward(flat_params)  # this window's own buffer; collect() adds the helpers' gradients into it
             b1 = self.bounds[0][1]
             self.hs_last[:b1] = self.local.h_last
             total += float(host.collect(pool.module, at(grad), at(self.hs_last), STEP_TIMEOUT_MS))

@@ -23,9 +23,9 @@ LOADING_STATUS = "Loading Python and the app in the page ... (the buttons work o
 
 
 def requested_workers() -> int | None:
-    """N from ``?workers=N`` in the page's address (1 to 16), else None: one worker per core."""
+    """N from ``?workers=N`` in the page's address (1 to ``tinyrnn.MAX_WORKERS``), else None: one per core."""
     try:
-        return min(max(int(page_query()["workers"]), 1), 16)
+        return min(max(int(page_query()["workers"]), 1), tinyrnn.MAX_WORKERS)
     except (KeyError, ValueError):
         return None
 

@@ -8,7 +8,7 @@
   const CTRL_INTS = 64;                 // control words (Int32): the generation, a command and per-helper words
   const GEN = 0, CMD = 1, RUN = 1, YIELD = 2;
   const DONE = 8, STATUS = 24, ACK = 40; // + helper index (1 .. 15)
-  const MAX_HELPERS = 15;
+  const MAX_HELPERS = 15;  // shards.MAX_WORKERS - 1: the DONE, STATUS and ACK words each have room for 15
   const WORDS = {CTRL_INTS, GEN, CMD, RUN, DONE, STATUS, ACK};  // sent to the helpers: one home for the indices
 
   // Byte offsets in the shared buffer for a window of T steps, B streams, H hidden, V vocabulary, n parameters and
