@@ -18,22 +18,29 @@ import numpy as np
 from autograd import value_and_grad
 from autograd.extend import defvjp, primitive
 
-from .model import PARAM_NAMES
+from .model import ModelConfig
 
 
 class FlatLayout:
-    """Where each parameter lives in the flat buffer: (H, V) fix every shape (``ModelConfig.param_shapes``)."""
+    """Where each parameter lives in the flat buffer: every parameter of a ``cell`` model, row-major, concatenated
+    in ``ModelConfig.param_shapes()`` order (the cell's ``param_names``); (H, V, cell) fix every shape.
+    S (``state_size``) is the width of the state carried between windows: H, or 2H for the LSTM's [h | c]."""
 
-    def __init__(self, hidden_size: int, vocab_size: int):
+    def __init__(self, hidden_size: int, vocab_size: int, cell: str = "rnn"):
         H, V = self.H, self.V = int(hidden_size), int(vocab_size)
-        shapes = {"W_hx": (H, V), "W_hh": (H, H), "b_h": (H,), "W_yh": (V, H), "b_y": (V,)}
-        self.shapes = {k: shapes[k] for k in PARAM_NAMES}
+        config = ModelConfig(V, H, cell)
+        self.cell, self.S = cell, config.state_size()
+        self.shapes = config.param_shapes()
         self.slices, start = {}, 0
         for k, shape in self.shapes.items():
             size = int(np.prod(shape))
             self.slices[k] = slice(start, start + size)
             start += size
         self.size = start
+
+    @classmethod
+    def of(cls, model_config: ModelConfig) -> "FlatLayout":
+        return cls(model_config.hidden_size, model_config.vocab_size, model_config.cell)
 
     def flatten(self, arrays: dict, prefix: str = "") -> np.ndarray:
         """A new float32 buffer (size,) holding ``arrays[prefix + name]`` for every parameter (zeros if absent)."""
@@ -49,12 +56,12 @@ class FlatLayout:
 
 
 def check_window(layout: FlatLayout, inputs, targets, h0) -> tuple[int, int]:
-    """(B, T) of a window after checking it: ids (B, T) in [0, V), h0 (B, H). The kernels trust their arguments."""
+    """(B, T) of a window after checking it: ids (B, T) in [0, V), the state h0 (B, S). The kernels trust their arguments."""
     if not (inputs.ndim == 2 and inputs.shape == targets.shape):
         raise ValueError(f"flat kernels called with inputs {inputs.shape}, targets {targets.shape}")
     B, T = inputs.shape
-    if np.shape(h0) != (B, layout.H):
-        raise ValueError(f"flat kernels called with h0 of shape {np.shape(h0)}, expected {(B, layout.H)}")
+    if np.shape(h0) != (B, layout.S):
+        raise ValueError(f"flat kernels called with a state of shape {np.shape(h0)}, expected {(B, layout.S)}")
     if inputs.size and (min(inputs.min(), targets.min()) < 0 or max(inputs.max(), targets.max()) >= layout.V):
         raise IndexError(f"ids must lie in [0, {layout.V}), got {min(inputs.min(), targets.min())}.."
                          f"{max(inputs.max(), targets.max())}")
