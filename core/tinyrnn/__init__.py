@@ -22,7 +22,8 @@ from .optim import (OPTIMIZERS, SGD, Adagrad, Adam, clip_by_global_norm, clip_by
 from .ops import BACKEND
 from .probes import UnitMatch, read_passage, recall_accuracy, text_features, unit_correlations
 from .sampling import sample
-from .shards import MAX_WORKERS, ShardError, start as start_workers, status as workers_status
+from .engines import EngineChoice
+from .shards import MAX_WORKERS, ShardError, Workers, start as start_workers, workers
 from .trainer import Trainer, is_diverging
 from .vocab import Vocabulary, check_text, read_text_file, text_problem
 
@@ -36,5 +37,6 @@ __all__ = [
     "evaluate_loss", "forward", "global_norm", "gradient_check", "init_hidden", "init_params", "load_checkpoint",
     "load_corpus", "loss", "loss_and_grads", "make_optimizer", "manual_bptt", "read_text_file", "relative_error",
     "sample", "save_checkpoint", "recall_corpus", "recall_positions", "recall_lines", "MAX_RECALL_K", "RECALL_LETTERS", "UnitMatch", "read_passage", "recall_accuracy",
-    "text_features", "unit_correlations", "SaveError", "ShardError", "start_workers", "workers_status", "MAX_WORKERS",
+    "text_features", "unit_correlations", "SaveError", "ShardError", "start_workers", "workers", "Workers", "MAX_WORKERS",
+    "EngineChoice",
 ]
