@@ -64,7 +64,7 @@ def check_window(layout: FlatLayout, inputs, targets, h0) -> tuple[int, int]:
         raise ValueError(f"flat kernels called with inputs {inputs.shape}, targets {targets.shape}")
     B, T = inputs.shape
     if np.shape(h0) != (B, layout.S):
-        raise ValueError(f"flat kernels called with a state of shape {np.shape(h0)}, expected {(B, layout.S)}")
+        raise ValueError(f"flat kernels called with h0 of shape {np.shape(h0)}, expected {(B, layout.S)} (B, S)")
     if inputs.size and (min(inputs.min(), targets.min()) < 0 or max(inputs.max(), targets.max()) >= layout.V):
         raise IndexError(f"ids must lie in [0, {layout.V}), got {min(inputs.min(), targets.min())}.."
                          f"{max(inputs.max(), targets.max())}")
