@@ -25,7 +25,7 @@ from .. import wasm_flat
 from .kernel import KernelEngine, kernel_problem
 from .reference import ReferenceEngine
 from .sharded import ShardedKernels
-from .threads import blas_threads  # noqa: F401  (re-exported: Trainer.run bounds BLAS with it)
+from .threads import blas_threads  # noqa: F401  (Trainer.run and the CLI bound BLAS with it)
 
 NATIVE_SWITCH = "TINYRNN_NATIVE_KERNELS"  # "0" in the environment: the installed native kernels are not used
 
