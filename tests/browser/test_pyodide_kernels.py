@@ -107,8 +107,8 @@ plain = tinyrnn.Trainer(text, config)
 wasm_flat.ACTIVE = flat_kernels
 pairs = [(fast.step(), plain.step()) for _ in range(30)]
 out["flat"] = {
-    "taken": fast._flat is not None and plain._flat is None,
-    "backend": fast._flat.backend if fast._flat is not None else None,
+    "taken": fast.engine_choice.engine == "kernel" and plain.engine_choice.engine == "reference",
+    "backend": fast.engine_choice.backend,
     "loss": max(abs(a.train_loss - b.train_loss) / b.train_loss for a, b in pairs),
     "norm": max(abs(a.grad_norm - b.grad_norm) / b.grad_norm for a, b in pairs),
     "first_steps": max(max(abs(a.train_loss - b.train_loss) / b.train_loss, abs(a.grad_norm - b.grad_norm) / b.grad_norm)

@@ -18,7 +18,7 @@ COMMON = r'''
 import json
 import numpy as np
 import tinyrnn
-from tinyrnn import flat, shards, wasm_flat
+from tinyrnn import shards, wasm_flat
 
 TEXT = "the quick brown fox jumps over the lazy dog; " * 400
 def config(**kw):
@@ -34,11 +34,22 @@ def one_worker(cfg):
         return tinyrnn.Trainer(TEXT, cfg)
     finally:
         shards.POOL.host = host
+
+def window_gradient(trainer, flat_params, inputs, targets, hidden):
+    """The loss and flat gradient of one window on the trainer's engine's kernels (split across workers or not)."""
+    engine = trainer.engine
+    window = engine.kernels.window(engine.layout, inputs, targets, hidden, 1.0 / inputs.size)
+    loss = window.forward(flat_params) / inputs.size
+    return loss, window.backward(flat_params).copy(), window.h_last.copy()
+
+def choice(trainer):
+    c = trainer.engine_choice
+    return {"engine": c.engine, "workers": c.workers, "not_faster": list(c.not_faster)}
 '''
 
 SAME_GRADIENTS = COMMON + r'''
 status = await shards.start(WORKERS)
-out = {"status": status, "workers": shards.POOL.workers, "cases": []}
+out = {"status": list(status), "workers": shards.POOL.workers, "cases": []}
 for H, B, T in [(32, 8, 16), (128, 16, 25), (24, 5, 3), (16, 2, 1)]:
     cfg = config(hidden_size=H, batch_size=B, seq_len=T)
     sharded, single = tinyrnn.Trainer(TEXT, cfg), one_worker(cfg)
@@ -48,18 +59,19 @@ for H, B, T in [(32, 8, 16), (128, 16, 25), (24, 5, 3), (16, 2, 1)]:
     sharded.hidden = single.hidden.copy()
     sharded.window = single.window
     inputs, targets = single.current_batch()
-    layout = single._flat.layout
+    layout = single.engine.layout
     params = layout.flatten(single.params)
-    a = sharded._flat.window_gradient(params, inputs, targets, sharded.hidden)
-    b = single._flat.window_gradient(params, inputs, targets, single.hidden)
+    a_loss, a_grad, a_h = window_gradient(sharded, params, inputs, targets, sharded.hidden)
+    b_loss, b_grad, b_h = window_gradient(single, params, inputs, targets, single.hidden)
     p64 = {k: v.astype(np.float64) for k, v in single.params.items()}
     ref = tinyrnn.loss_and_grads(p64, inputs, targets, single.hidden.astype(np.float64), engine="autograd")
     ref_flat = layout.flatten(ref.grads)
     out["cases"].append({
-        "shape": [H, B, T], "sharded": type(sharded._flat).__name__, "configured": shards.POOL.shape is not None,
-        "loss": abs(a.loss - b.loss) / b.loss, "grad": rel(a.grad, b.grad),
-        "h_last_equal": bool(np.array_equal(a.h_last, b.h_last)),
-        "loss_ref": abs(a.loss - ref.loss) / ref.loss, "grad_ref": rel(a.grad, ref_flat),
+        "shape": [H, B, T], "sharded": choice(sharded), "single": choice(single),
+        "configured": shards.POOL.shape is not None,
+        "loss": abs(a_loss - b_loss) / b_loss, "grad": rel(a_grad, b_grad),
+        "h_last_equal": bool(np.array_equal(a_h, b_h)),
+        "loss_ref": abs(a_loss - ref.loss) / ref.loss, "grad_ref": rel(a_grad, ref_flat),
     })
 # training: the sharded trainer follows the single one
 cfg = config()
@@ -71,8 +83,10 @@ out["train"] = {
     "params": max(rel(sharded.params[k], single.params[k]) for k in single.params),
     "checkpoint_loads": tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(sharded.state())).config.batch_size,
 }
-out["says"] = {"rnn": shards.status(sharded), "gru": shards.status(tinyrnn.Trainer(TEXT, config(cell="gru"))),
-               "b1": shards.status(tinyrnn.Trainer(TEXT, config(batch_size=1)))}
+out["choices"] = {"rnn": choice(sharded), "gru": choice(tinyrnn.Trainer(TEXT, config(cell="gru"))),
+                  "b1": choice(tinyrnn.Trainer(TEXT, config(batch_size=1))),
+                  "gru_kernels": wasm_flat.ACTIVE is not None and hasattr(wasm_flat.ACTIVE, "supports")
+                                 and wasm_flat.ACTIVE.supports("gru")}
 json.dumps(out)
 '''
 
@@ -85,9 +99,9 @@ shards.POOL.host.helpers[0].terminate()  # the helper is gone: the next window c
 import asyncio
 await asyncio.sleep(3.0)  # Chromium ends a worker that is running (asleep in Atomics.wait) after 2 s
 after = [trainer.step().train_loss for _ in range(3)]  # the same step again on one worker, never lost
-json.dumps({"status_before": status, "status_after": shards.status(), "host_left": shards.POOL.host is None,
+json.dumps({"status_before": list(status), "status_after": list(shards.workers()), "host_left": shards.POOL.host is None,
             "steps": trainer.step_count, "finite": all(np.isfinite(before + after)),
-            "new_trainer": type(tinyrnn.Trainer(TEXT, config())._flat).__name__})
+            "new_trainer": choice(tinyrnn.Trainer(TEXT, config()))})
 '''
 
 HEAP_GROWS = COMMON + r'''
@@ -100,14 +114,15 @@ def growing_backward(self, flat_params):  # Pyodide's heap grows between the hel
     return backward(self, flat_params)
 wasm_flat.WasmWindow.backward = growing_backward
 losses = [trainer.step().train_loss for _ in range(3)]
-json.dumps({"status": shards.status(trainer), "grew": len(kept), "finite": bool(np.isfinite(losses).all())})
+json.dumps({"status": list(shards.workers()), "engine": choice(trainer), "grew": len(kept),
+            "finite": bool(np.isfinite(losses).all())})
 '''
 
 NOT_ISOLATED = COMMON + r'''
 status = await shards.start(2)
 trainer = tinyrnn.Trainer(TEXT, config())
 losses = [m.train_loss for m in trainer.run(20)]
-json.dumps({"status": status, "flat": type(trainer._flat).__name__, "first": losses[0], "last": losses[-1]})
+json.dumps({"status": list(status), "engine": choice(trainer), "first": losses[0], "last": losses[-1]})
 '''
 
 
@@ -134,9 +149,10 @@ def test_k_workers_compute_the_gradients_of_one(browser, isolated, script):
     result = run_script(browser, isolated, script)
     out, workers = result["ok"], int(script[-1])
     assert result["isolated"] is True
-    assert out["status"] == f"{workers} workers (shared memory)" and out["workers"] == workers, out
+    assert out["status"][:2] == [workers, ""] and out["workers"] == workers, out
     for case in out["cases"]:
-        assert case["sharded"] == "ShardedTrainer" and case["configured"], case
+        assert case["sharded"] == {"engine": "sharded", "workers": workers, "not_faster": []}, case
+        assert case["single"]["engine"] == "kernel" and case["configured"], case
         # the same float32 numbers, summed in another order: the loss to 1e-6, the gradient to 1e-5 of its scale
         assert case["loss"] < 1e-6 and case["grad"] < 1e-5, case
         assert case["h_last_equal"], case  # each stream's recurrence is computed whole, by one worker
@@ -145,29 +161,34 @@ def test_k_workers_compute_the_gradients_of_one(browser, isolated, script):
     assert train["loss"] < 1e-4 and train["params"] < 1e-3, train
     assert train["last_loss"] < train["first_loss"] - 0.5, train
     assert train["checkpoint_loads"] == 8
-    says = out["says"]  # what the page's Training line shows for each model
-    assert says["rnn"] == f"{workers} workers (shared memory)", says
-    assert says["gru"] == f"one worker: the gated cells train on one worker; {workers} workers (shared memory) for the tanh RNN"
-    assert says["b1"].startswith("one worker: one stream (batch size 1) is not split"), says
+    choices = out["choices"]  # which engine trains each model, and why (the page words it)
+    assert choices["rnn"] == {"engine": "sharded", "workers": workers, "not_faster": []}, choices
+    if choices["gru_kernels"]:
+        assert choices["gru"] == {"engine": "sharded", "workers": workers, "not_faster": []}, choices
+    else:
+        assert choices["gru"] == {"engine": "reference", "workers": 1, "not_faster": ["no GRU kernels here"]}, choices
+    assert choices["b1"] == {"engine": "kernel", "workers": 1, "not_faster": ["batch size 1 is not split"]}, choices
 
 
 def test_a_dead_helper_falls_back_to_one_worker_without_losing_a_step(browser, isolated):
     out = run_script(browser, isolated, "dies")["ok"]
-    assert out["status_before"] == "2 workers (shared memory)"
-    assert out["status_after"].startswith("one worker: a helper worker failed"), out
+    assert out["status_before"][:2] == [2, ""]
+    assert out["status_after"][0] == 1 and out["status_after"][1].startswith("a helper worker failed"), out
     assert out["host_left"] and out["steps"] == 6 and out["finite"], out
-    assert out["new_trainer"] == "FlatTrainer", out
+    assert out["new_trainer"]["engine"] == "kernel", out
+    assert out["new_trainer"]["not_faster"][0].startswith("a helper worker failed"), out
 
 
 def test_the_heap_growing_inside_a_window_does_not_stop_the_helpers(browser, isolated):
     out = run_script(browser, isolated, "grows")["ok"]
     assert out["grew"] == 3 and out["finite"], out
-    assert out["status"] == "2 workers (shared memory)", out  # not a fallback to one worker
+    assert out["status"][:2] == [2, ""] and out["engine"]["engine"] == "sharded", out  # not a fallback to one worker
 
 
 def test_without_isolation_one_worker_trains(browser, not_isolated):
     result = run_script(browser, not_isolated, "plain")
     out = result["ok"]
     assert result["isolated"] is False
-    assert out["status"] == "one worker: this page is not cross-origin isolated yet (reload it to use every core)"
-    assert out["flat"] == "FlatTrainer" and out["last"] < out["first"] - 0.5, out
+    assert out["status"][:2] == [1, "not cross-origin isolated"], out
+    assert out["engine"] == {"engine": "kernel", "workers": 1, "not_faster": ["not cross-origin isolated"]}, out
+    assert out["last"] < out["first"] - 0.5, out

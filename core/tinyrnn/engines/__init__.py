@@ -64,7 +64,7 @@ class EngineChoice:
     """Which engine computes the steps and why, as data (the page and the CLI word it).
 
     ``engine``: "reference", "kernel" or "sharded"; ``backend``: what runs it (e.g. "numpy (fused engine)",
-    "native kernels (avx2)", "WebAssembly kernels"); ``workers``: how many Web Workers share a window;
+    "native kernels (avx2)", "WebAssembly SIMD kernels"); ``workers``: how many Web Workers share a window;
     ``not_faster``: why each faster engine does not run, fastest first (e.g. "native kernels not installed",
     "not cross-origin isolated", "batch size 1 is not split"); empty when this is the fastest there is."""
 
@@ -93,7 +93,7 @@ class Platform:
             pool = shards.POOL if shards.POOL.host is not None else None
             if wasm_flat.ACTIVE is None:
                 return cls(None, "", "the WebAssembly kernels did not load", None, shards.POOL.reason)
-            return cls(wasm_flat.ACTIVE, "WebAssembly kernels", "", pool, "" if pool else shards.POOL.reason)
+            return cls(wasm_flat.ACTIVE, "WebAssembly SIMD kernels", "", pool, "" if pool else shards.POOL.reason)
         return cls(*native_kernel_set())
 
 
