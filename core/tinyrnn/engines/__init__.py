@@ -17,61 +17,16 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
-
-import numpy as np
 
 from .. import wasm_flat
+from ..optim import make_optimizer
+from .base import Engine, EngineChoice, StepResult  # noqa: F401  (the records, one home: base.py)
 from .kernel import KernelEngine, kernel_problem
 from .reference import ReferenceEngine
 from .sharded import ShardedKernels
 from .threads import blas_threads  # noqa: F401  (Trainer.run and the CLI bound BLAS with it)
 
 NATIVE_SWITCH = "TINYRNN_NATIVE_KERNELS"  # "0" in the environment: the installed native kernels are not used
-
-
-class StepResult(NamedTuple):
-    """What one ``Engine.step`` did: the window's mean loss (nats/char), the global gradient norm before clipping,
-    the state after the window (B, S) and whether the update was committed (loss, norm and new parameters all
-    finite; if not, the engine still holds the parameters and optimiser state it had before)."""
-
-    loss: float
-    grad_norm: float
-    state: np.ndarray
-    finite: bool
-
-
-class Engine(Protocol):
-    """One training step over parameters and optimiser state that the engine owns."""
-
-    choice: "EngineChoice"
-
-    def step(self, inputs, targets, state) -> StepResult:
-        """One window (ids (B, T), state (B, S)): loss, gradients, clipping and one optimiser update."""
-
-    def params(self) -> dict:
-        """{name: array} in ``ModelConfig.param_shapes()`` order; writing into an array changes the model."""
-
-    def optimizer_state(self) -> dict:
-        """The optimiser's state as ``optim`` keeps it: {"t": int, "<slot>/<name>": array}, or {} before a step."""
-
-    def load(self, params: dict, optimizer_state: dict) -> None:
-        """Take these parameters and optimiser state (copied into the engine's own storage)."""
-
-
-@dataclass(frozen=True)
-class EngineChoice:
-    """Which engine computes the steps and why, as data (the page and the CLI word it).
-
-    ``engine``: "reference", "kernel" or "sharded"; ``backend``: what runs it (e.g. "numpy (fused engine)",
-    "native kernels (avx2)", "WebAssembly SIMD kernels"); ``workers``: how many Web Workers share a window;
-    ``not_faster``: why each faster engine does not run, fastest first (e.g. "native kernels not installed",
-    "not cross-origin isolated", "batch size 1 is not split"); empty when this is the fastest there is."""
-
-    engine: str
-    backend: str
-    workers: int = 1
-    not_faster: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,25 +67,17 @@ def native_kernel_set() -> tuple[object | None, str, str]:
 def pick(config, model_config, params: dict, platform: Platform | None = None) -> Engine:
     """The fastest engine that trains ``config`` here, holding ``params`` (copied) and an empty optimiser state;
     ``engine.choice`` records which and why."""
-    from ..optim import make_optimizer
-
     platform = platform if platform is not None else Platform.here()
     optimizer = make_optimizer(config.optimizer, config.lr)
-    why_not = []
-    kernels = platform.kernels
+    kernels, pool = platform.kernels, platform.pool
     problem = platform.no_kernels or kernel_problem(config, kernels)
-    if not problem:
-        if platform.pool is not None and config.batch_size >= 2:
-            sharded = ShardedKernels(kernels, platform.pool)
-            choice = EngineChoice("sharded", platform.backend, platform.pool.workers)
-            return KernelEngine(choice, model_config, config, optimizer, sharded, params)
-        if platform.pool is not None:
-            why_not.append("batch size 1 is not split")
-        elif platform.no_pool:
-            why_not.append(platform.no_pool)
-        return KernelEngine(EngineChoice("kernel", platform.backend, 1, tuple(why_not)), model_config, config,
-                            optimizer, kernels, params)
-    why_not.append(problem)
-    backend = f"numpy ({'traced autograd' if config.engine == 'autograd' else 'fused'} engine)"
-    return ReferenceEngine(EngineChoice("reference", backend, 1, tuple(why_not)), model_config, config, optimizer,
-                           params)
+    if problem:
+        backend = f"numpy ({'traced autograd' if config.engine == 'autograd' else 'fused'} engine)"
+        return ReferenceEngine(EngineChoice("reference", backend, 1, (problem,)), model_config, config, optimizer,
+                               params)
+    if pool is not None and config.batch_size >= 2:
+        choice = EngineChoice("sharded", platform.backend, pool.workers)
+        return KernelEngine(choice, model_config, config, optimizer, ShardedKernels(kernels, pool), params)
+    why_one = "batch size 1 is not split" if pool is not None else platform.no_pool
+    choice = EngineChoice("kernel", platform.backend, 1, (why_one,) if why_one else ())
+    return KernelEngine(choice, model_config, config, optimizer, kernels, params)

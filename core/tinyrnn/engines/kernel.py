@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ..flat import FlatLayout, adam_step_size
+from .base import StepResult
 
 
 def supports(kernels, cell: str) -> bool:
@@ -69,8 +70,6 @@ class KernelEngine:
 
     # --- one step --------------------------------------------------------------------------------------------
     def step(self, inputs, targets, state):
-        from . import StepResult
-
         inputs, targets = np.asarray(inputs), np.asarray(targets)
         scale = 1.0 / max(inputs.size, 1)
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite values are reported, never committed

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import model as model_lib
 from ..optim import clip_by_global_norm, clip_by_value, global_norm
+from .base import StepResult
 from .threads import blas_threads
 
 
@@ -32,8 +33,6 @@ class ReferenceEngine:
         return dict(self._state)
 
     def step(self, inputs, targets, state):
-        from . import StepResult
-
         cfg = self.config
         with blas_threads(), np.errstate(over="ignore", invalid="ignore"):  # non-finite values: never committed
             result = model_lib.loss_and_grads(self._params, inputs, targets, state, cfg.engine, cfg.cell)
