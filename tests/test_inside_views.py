@@ -100,11 +100,11 @@ def test_the_gates_view_shows_the_update_gate_on_each_units_own_scale_and_lists_
     trace = tinyrnn.gate_trace(m.params, VOCAB.encode(m.passage), cell="gru")
     view.unit = 3
     values = trace["z"][:, 3]
-    assert backgrounds(view.passage.spans) == passages.unit_colours(values)
+    assert backgrounds(view.passage.spans) == passages.unit_colours(values, passages.sequential)
     low, high = np.quantile(values, [0.02, 0.98])
-    strongest = passages.diverging(1.0)
-    assert backgrounds(view.passage.spans)[int(values.argmax())] == strongest  # the unit's own top is full red
-    assert f"blue {low:+.3f}" in view.info and f"red {high:+.3f}" in view.info
+    strongest = passages.sequential(1.0)
+    assert backgrounds(view.passage.spans)[int(values.argmax())] == strongest  # the unit's own top is full blue
+    assert f"white {low:+.3f}" in view.info and f"blue {high:+.3f}" in view.info
     assert titles(view.passage.spans)[10] == f"{passages.char_label(m.passage[10])}: update gate z[3] = {values[10]:+.3f}"
     listed = [o for o in view.param.tracking.objects if o != "(pick a listed unit)"]
     assert listed and all(o in view.unit_list for o in listed)
@@ -120,8 +120,10 @@ def test_the_gates_view_shows_the_update_gate_on_each_units_own_scale_and_lists_
 def test_the_gates_view_of_an_lstm_has_its_forget_gate_and_cell_state():
     view = GatesView(model=model("lstm"))
     assert view.trace == "f" and {"c", "f", "h"} <= set(view.param.trace.objects)
-    view.trace = "c"
-    assert "cell state c, unit 0" in view.info
+    view.trace = "c"  # a state, not a gate: blue (its low) - white - red (its high)
+    assert "cell state c, unit 0" in view.info and " - white - red " in view.info
+    values = tinyrnn.gate_trace(view.model.params, VOCAB.encode(HOSTILE), cell="lstm")["c"][:, 0]
+    assert backgrounds(view.passage.spans) == passages.unit_colours(values, passages.diverging)
     view.model = model("rnn")  # another model: the view follows it
     assert view.param.trace.objects == ["h"] and view.trace == "h" and view.position is None
 

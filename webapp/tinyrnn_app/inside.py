@@ -26,7 +26,7 @@ import tinyrnn
 
 from .hidden import MAX_PASSAGE_CHARS
 from .passages import (CONNECTIVITY_DECADES, char_label, connectivity_colours, diverging, sequential, spans_html,
-                       top_next_words, unit_colours, unit_range)
+                       surprise, top_next_words, unit_colours, unit_range)
 from .render import plain_html
 
 VIEW_CSS = """
@@ -37,6 +37,7 @@ TOP_K = 5
 NO_CHOICE = "(pick a listed unit)"
 MAX_LISTED_UNITS = 12
 DEFAULT_TRACE = {"rnn": "h", "gru": "z", "lstm": "f"}
+GATES = {"r", "z", "i", "f", "o"}  # the sigmoid gates, in (0, 1): shown white (its low) to blue (its high)
 TRACE_WORDS = {"h": "hidden state h", "c": "cell state c", "z": "update gate z", "r": "reset gate r",
                "n": "candidate n", "f": "forget gate f", "i": "input gate i", "g": "cell input g", "o": "output gate o"}
 
@@ -127,7 +128,7 @@ class ConnectivityView(Viewer):
     def _rebuild(self):
         self.passages = [_passage("tr-connectivity-passage", self._clicked) for _ in self.models]
         self.headings = [_note("", "tr-connectivity-heading") for _ in self.models]
-        self._layout.objects = [pn.Column(h, p, min_width=260, sizing_mode="stretch_width")
+        self._layout.objects = [pn.Column(h, p, styles={"flex": "1 1 300px", "min-width": "0"})
                                 for h, p in zip(self.headings, self.passages)]
         self._render()
 
@@ -158,7 +159,7 @@ class ConnectivityView(Viewer):
         self.info = ("Click a character." if p is None else
                      f"How much the prediction of character {p} depends on each character before it: "
                      f"‖∂ log p / ∂ e_s‖ (e_s: the input embedding of character s). Darkest: the largest; white: "
-                     f"10⁻{CONNECTIVITY_DECADES} of it or less (log scale). The outlined character is the one "
+                     f"1/{10 ** CONNECTIVITY_DECADES:,} of it or less (log scale). The outlined character is the one "
                      "predicted.")
         self._info.object = plain_html(self.info)
 
@@ -222,10 +223,13 @@ class GatesView(Viewer):
         text, values = self.model.passage, self.trace_values[self.trace][:, self.unit]
         name = TRACE_WORDS.get(self.trace, self.trace)
         titles = [f"{char_label(c)}: {name}[{self.unit}] = {v:+.3f}" for c, v in zip(text, values)]
-        self.passage.spans = spans_html(text, unit_colours(values), titles, selected=self.position)
+        gate = self.trace in GATES
+        self.passage.spans = spans_html(text, unit_colours(values, sequential if gate else diverging), titles,
+                                        selected=self.position)
         low, high = unit_range(values)
-        scale = (f"blue {low:+.3f} (its 2nd percentile) - white - red {high:+.3f} (its 98th)" if high > low else
-                 f"it stays at {low:+.3f} over this passage")
+        ends = ("white", "blue") if gate else ("blue", "red")
+        scale = (f"{ends[0]} {low:+.3f} (its 2nd percentile){'' if gate else ' - white'} - {ends[1]} {high:+.3f} "
+                 "(its 98th)" if high > low else f"it stays at {low:+.3f} over this passage")
         self.info = f"{self.model.name}: {name}, unit {self.unit}, after each character, on this unit's own scale: {scale}."
         if self.position is not None and 0 <= self.position < len(text):
             at = ", ".join(f"{k} {v[self.position, self.unit]:+.3f}" for k, v in self.trace_values.items())
@@ -274,7 +278,7 @@ class ExpectView(Viewer):
                        for c, row, probs in zip(text, top.ids, top.probs)]
         titles = [w + (f" — next is {char_label(text[t + 1])} ({seen[t]:.0%})" if t + 1 < len(text) else "")
                   for t, w in enumerate(self._words)]
-        self._backgrounds = [sequential(0)] + [diverging(p / 2) for p in seen]
+        self._backgrounds = [surprise(0.0)] + [surprise(1 - p) for p in seen]
         self._titles = titles
         self._draw()
 
@@ -286,7 +290,7 @@ class ExpectView(Viewer):
         p = self.position
         self.info = (f"Character {p} {self._words[p]}" if p is not None and 0 <= p < len(self._words) else
                      f"Hover over or tap a character to see the {TOP_K} characters the model expects after it. "
-                     "Blue: the next character was unlikely to the model; white: it expected it.")
+                     "The darker a character's background, the less the model expected it.")
         self._info.object = plain_html(self.info)
 
     def __panel__(self):

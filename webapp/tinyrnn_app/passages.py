@@ -40,16 +40,27 @@ def spans_html(text: str, backgrounds, titles, selected: int | None = None) -> s
 
 
 def diverging(x: float) -> str:
-    """A CSS colour for x in [0, 1]: blue (0), white (0.5), red (1); x outside is clipped, NaN is white."""
+    """A CSS colour for x in [0, 1]: blue (0), white (0.5), red (1), light enough to read dark text on; x outside
+    is clipped, NaN is white."""
     x = min(1.0, max(0.0, float(x))) if math.isfinite(x) else 0.5
-    light = round(255 * (1 - 0.85 * abs(2 * x - 1)))
+    light = round(255 * (1 - 0.7 * abs(2 * x - 1)))
     return f"rgb(255,{light},{light})" if x > 0.5 else f"rgb({light},{light},255)"
 
 
-def sequential(x: float) -> str:
-    """A CSS colour for x in [0, 1]: white (0) to dark blue (1); x outside is clipped, NaN is white."""
+def blend(x: float, end: tuple[int, int, int]) -> str:
+    """A CSS colour for x in [0, 1] from white (0) to ``end`` (1); x outside is clipped, NaN is white."""
     x = min(1.0, max(0.0, float(x))) if math.isfinite(x) else 0.0
-    return "rgb({},{},{})".format(*(round(255 + x * (end - 255)) for end in (8, 81, 156)))
+    return "rgb({},{},{})".format(*(round(255 + x * (channel - 255)) for channel in end))
+
+
+def sequential(x: float) -> str:
+    """White (0) to mid blue (1): connectivity and the gates."""
+    return blend(x, (66, 146, 198))
+
+
+def surprise(x: float) -> str:
+    """White (0) to orange (1): how unexpected a character was."""
+    return blend(x, (253, 174, 107))
 
 
 def unit_range(values) -> tuple[float, float]:
@@ -59,13 +70,13 @@ def unit_range(values) -> tuple[float, float]:
     return float(np.quantile(values, LOW_QUANTILE)), float(np.quantile(values, HIGH_QUANTILE))
 
 
-def unit_colours(values) -> list[str]:
-    """Diverging colours of one unit's values (N,) on its own scale (``unit_range``): blue its low, red its high;
-    white throughout if it does not vary."""
+def unit_colours(values, ramp=diverging) -> list[str]:
+    """Colours of one unit's values (N,) on its own scale (``unit_range``): ``ramp``'s 0 at its low, 1 at its high
+    (diverging: blue to red; sequential: white to blue); ``ramp(0.5)`` throughout if it does not vary."""
     low, high = unit_range(values)
     if not high > low:
-        return [diverging(0.5)] * len(values)
-    return [diverging((v - low) / (high - low)) for v in np.asarray(values, dtype=np.float64)]
+        return [ramp(0.5)] * len(values)
+    return [ramp((v - low) / (high - low)) for v in np.asarray(values, dtype=np.float64)]
 
 
 def connectivity_colours(values, count: int) -> list[str]:

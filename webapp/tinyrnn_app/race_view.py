@@ -14,7 +14,8 @@ import math
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, CustomJSTickFormatter, FixedTicker, HoverTool, Legend, Range1d
+from bokeh.models import (ColumnDataSource, CustomJSTickFormatter, FixedTicker, HoverTool, Legend, NumeralTickFormatter,
+                          Range1d)
 from bokeh.plotting import figure
 from panel.viewable import Viewer
 
@@ -77,6 +78,7 @@ class RaceView(Viewer):
             line = fig.line("chars", "loss", source=source, color=CELL_COLOURS[cell], line_width=2)
             fig.scatter("chars", "loss", source=source, color=CELL_COLOURS[cell], size=5)
             items.append((tinyrnn.get_cell(cell).label, [line]))
+        fig.xaxis.formatter = NumeralTickFormatter(format="0.[0]a")  # 500k, 2m
         fig.add_tools(HoverTool(tooltips=[("characters", "@chars{0,0}"), ("nats/char", "@loss{0.000}")]))
         fig.add_layout(Legend(items=items, orientation="horizontal"), "below")
         return fig
