@@ -146,6 +146,8 @@ def test_what_the_model_expects_after_each_character():
         words = passages.top_next_words([VOCAB.chars[i] for i in top.ids[t]], top.probs[t])
         assert shown[t].startswith(f"after {passages.char_label(HOSTILE[t])}: {words}")
     assert "next is" not in shown[-1] and "next is" in shown[0]
+    seen = tinyrnn.next_probabilities(m.params, ids, cell="gru")[np.arange(len(ids) - 1), ids[1:]]
+    assert backgrounds(view.passage.spans)[1:] == [passages.surprise(-np.log2(p) / 8) for p in seen]
     view.passage.clicked = 9
     assert view.position == 9 and view.info.startswith(f"Character 9 after {passages.char_label(HOSTILE[9])}: ")
     assert "&lt;" in view.passage.spans and "<script" not in view.passage.spans

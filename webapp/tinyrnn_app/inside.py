@@ -36,6 +36,8 @@ VIEW_CSS = """
 TOP_K = 5
 NO_CHOICE = "(pick a listed unit)"
 MAX_LISTED_UNITS = 12
+MIN_CORRELATION = 0.25  # a unit is listed as tracking a property when |r| reaches this
+SURPRISE_BITS = 8.0  # the surprise colour is full at −log₂ p = 8 bits (a 1-in-256 character)
 DEFAULT_TRACE = {"rnn": "h", "gru": "z", "lstm": "f"}
 GATES = {"r", "z", "i", "f", "o"}  # the sigmoid gates, in (0, 1): shown white (its low) to blue (its high)
 TRACE_WORDS = {"h": "hidden state h", "c": "cell state c", "z": "update gate z", "r": "reset gate r",
@@ -194,14 +196,15 @@ class GatesView(Viewer):
         if problem is None:
             self.trace_values = tinyrnn.gate_trace(self.model.params, ids, cell=self.model.cell)
             found = tinyrnn.tracking_units(self.trace_values, self.model.passage, per_feature=2)
-            matches = sorted(((name, m) for name, ms in found.items() for m in ms), key=lambda nm: -abs(nm[1].correlation))
+            matches = sorted(((name, m) for name, ms in found.items() for m in ms if abs(m.correlation) >= MIN_CORRELATION),
+                             key=lambda nm: -abs(nm[1].correlation))
             self._choices = {f"{TRACE_WORDS.get(name, name)}, unit {m.unit}: {m.feature} (r = {m.correlation:+.2f})":
                              (name, m.unit) for name, m in matches[:MAX_LISTED_UNITS]}
         names = list(self.trace_values) or ["h"]
         self.param.trace.objects = names
         self.param.tracking.objects = [NO_CHOICE, *self._choices]
-        self.unit_list = (problem or "Units that best follow a property of this passage (Pearson r):\n"
-                          + ("\n".join(self._choices) or "none: no property varies over this passage"))
+        self.unit_list = (problem or f"Units that follow a property of this passage (Pearson |r| ≥ {MIN_CORRELATION}):\n"
+                          + ("\n".join(self._choices) or "none in this passage"))
         self._list.object = plain_html(self.unit_list)
         H = next(iter(self.trace_values.values())).shape[1] if self.trace_values else 1
         self.param.unit.bounds = (0, H - 1)
@@ -278,7 +281,8 @@ class ExpectView(Viewer):
                        for c, row, probs in zip(text, top.ids, top.probs)]
         titles = [w + (f" — next is {char_label(text[t + 1])} ({seen[t]:.0%})" if t + 1 < len(text) else "")
                   for t, w in enumerate(self._words)]
-        self._backgrounds = [surprise(0.0)] + [surprise(1 - p) for p in seen]
+        with np.errstate(divide="ignore"):
+            self._backgrounds = [surprise(0.0)] + [surprise(-np.log2(p) / SURPRISE_BITS) for p in seen]
         self._titles = titles
         self._draw()
 
@@ -290,7 +294,8 @@ class ExpectView(Viewer):
         p = self.position
         self.info = (f"Character {p} {self._words[p]}" if p is not None and 0 <= p < len(self._words) else
                      f"Hover over or tap a character to see the {TOP_K} characters the model expects after it. "
-                     "The darker a character's background, the less the model expected it.")
+                     f"The background shows how surprised the model was by each character, −log₂ p: white 0 bits, "
+                     f"full orange {SURPRISE_BITS:g} bits (a 1-in-{2 ** SURPRISE_BITS:.0f} character) or more.")
         self._info.object = plain_html(self.info)
 
     def __panel__(self):
