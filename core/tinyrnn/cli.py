@@ -27,6 +27,7 @@ from .model import CELLS, ENGINES, NATS_TO_BITS, ModelConfig, init_params
 from .optim import OPTIMIZERS
 from .sampling import sample
 from .config import DTYPES, SETTINGS, TrainConfig
+from .engines import blas_threads
 from .trainer import HISTORY_LIMIT, Trainer
 from .vocab import Vocabulary, read_text_file
 
@@ -41,22 +42,8 @@ CHANGEABLE_ON_RESUME = {"lr": "lr", "clip_norm": "clip_norm", "eval_every": "eva
 RESUME_CHANGES = ", ".join(f"--{flag.replace('_', '-')}" for flag in CHANGEABLE_ON_RESUME) + ", --steps"
 
 
-def _blas_threads(n: int, quiet: bool):
-    """Limit BLAS to ``n`` threads while training (0: leave it). These products are small: on a machine with
-    other work, a multi-threaded BLAS made training 2-25x slower here (docs/performance.md)."""
-    if n <= 0:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        if not quiet:
-            print("note: BLAS threads not limited (pip install threadpoolctl, or tinyrnn[cli])", file=sys.stderr)
-        return contextlib.nullcontext()
-    return threadpool_limits(n, user_api="blas")
-
-
 def _train(args) -> int:
-    with _blas_threads(args.threads, args.quiet), _signals_stop_training():
+    with blas_threads(args.threads if args.threads > 0 else None), _signals_stop_training():  # without --threads: the library's one thread
         return _train_loop(args)
 
 
