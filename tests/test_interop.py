@@ -117,10 +117,14 @@ def _module(cell="gru", V=9, H=4):
     return to_torch(_checkpoint(cell, V=V, H=H)[0])
 
 
-def test_bfloat16_and_mixed_dtypes_are_refused_by_name():
+def test_bfloat16_weights_are_refused_by_name():
     vocab = tinyrnn.Vocabulary.from_text("abcdefghi")
     with pytest.raises(tinyrnn.ConfigError, match="float32 or float64 weights, got bfloat16"):
         from_torch(_module().to(torch.bfloat16), vocab)
+
+
+def test_mixed_dtypes_are_refused_not_stored_as_the_heads():
+    vocab = tinyrnn.Vocabulary.from_text("abcdefghi")
     mixed = _module()  # a float64 GRU with a float32 head was silently stored as float32
     mixed.head.float()
     with pytest.raises(tinyrnn.ConfigError, match=r"got float32, float64 \(all must be of one type\)"):
