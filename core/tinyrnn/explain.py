@@ -1,5 +1,5 @@
 """Explaining a model's predictions over a passage: what each prediction depends on, what the gates do, what the
-model expects next. Pure functions of a params dict and character ids; every result is float64.
+model expects next. Pure functions of a params dict and character ids.
 
 - ``connectivity``: for the prediction of ids[p+1] after reading ids[0..p], ‖∂ log p(x_{p+1}) / ∂e_s‖ for every
   s ≤ p, where e_s is the input embedding of x_s as used at step s only (column ids[s] of W_hx, or of the gated
@@ -23,7 +23,7 @@ import numpy as np
 from .bptt import last_step_bptt
 from .cells import get_cell
 from .errors import ConfigError
-from .model import forward, recurrence_weights
+from .model import forward
 from .probes import UnitMatch, text_features, unit_correlations
 from .vocab import check_ids
 
@@ -33,11 +33,10 @@ def _model(params, cell) -> dict:
     is missing."""
     if not isinstance(params, dict):
         raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
-    recurrence_weights(params, cell)  # names the missing recurrence parameters
-    missing = [name for name in get_cell(cell).param_names if name not in params]
+    names = get_cell(cell).param_names
+    missing = [name for name in names if name not in params]
     if missing:
         raise ConfigError(f"params must hold the {cell} model's arrays: {', '.join(missing)} missing")
-    names = get_cell(cell).param_names
     dtype = np.float32 if all(np.asarray(params[n]).dtype == np.float32 for n in names) else np.float64
     return {name: np.asarray(params[name], dtype=dtype) for name in names}
 
