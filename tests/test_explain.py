@@ -69,6 +69,22 @@ def test_connectivity_matches_finite_differences_on_the_models_own_weights(cell)
         assert got[s] == pytest.approx(np.linalg.norm(column), rel=1e-6, abs=1e-12)
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_float32_models_are_read_in_float32_to_within_its_rounding(cell):
+    params, ids, h0 = problem(cell, n=40)
+    single = {k: v.astype(np.float32) for k, v in params.items()}
+    double = {k: v.astype(np.float64) for k, v in single.items()}
+    exact, fast = tinyrnn.connectivity(double, ids, 38, h0, cell), tinyrnn.connectivity(single, ids, 38, h0, cell)
+    assert fast.dtype == np.float64
+    shown = exact >= 1e-3 * exact.max()  # what the view shows (three decades)
+    np.testing.assert_allclose(fast[shown], exact[shown], rtol=1e-3)
+    for name, values in tinyrnn.gate_trace(single, ids, h0, cell).items():
+        assert values.dtype == np.float64
+        np.testing.assert_allclose(values, tinyrnn.gate_trace(double, ids, h0, cell)[name], atol=1e-5)
+    np.testing.assert_allclose(tinyrnn.next_probabilities(single, ids, h0, cell),
+                               tinyrnn.next_probabilities(double, ids, h0, cell), atol=1e-6)
+
+
 def test_without_recurrence_a_prediction_depends_on_the_last_character_alone():
     params, ids, _ = problem("rnn")
     params["W_hh"] = np.zeros_like(params["W_hh"])

@@ -166,7 +166,7 @@ def test_the_race_view_follows_the_race_and_shows_the_verdict():
     config = tinyrnn.TrainConfig(hidden_size=8, seq_len=10, batch_size=4, lr=1e-2, eval_every=4, eval_chars=200)
     race = tinyrnn.CellsRace(text, config, budget=400, reach_steps=40)
     view = RaceView(budget=race.budget)
-    pn.Column(view)
+    layout = pn.Column(view)
     for fig in (view.loss_figure, view.reach_figure):
         assert type(fig.x_range).__name__ == type(fig.y_range).__name__ == "Range1d"  # no ranges left to guess
     while race.advance():
@@ -178,7 +178,8 @@ def test_the_race_view_follows_the_race_and_shows_the_verdict():
     assert view.loss_figure.y_range.end >= max(p.val_loss for ps in race.curves().values() for p in ps)
     result = race.result()
     view.result = result
-    assert view.verdict == tinyrnn.verdict(result) and html.escape(view.verdict) in view._verdict.object
+    (verdict,) = [o for o in layout.select(pn.pane.HTML) if "tr-race-verdict" in o.css_classes]
+    assert view.verdict == tinyrnn.verdict(result) and html.escape(view.verdict) in verdict.object
     share = result.relative_reach("gru", trained=False)
     fresh = view.reach_sources[("gru", False)].data
     assert fresh["back"][0] == 39 and fresh["reach"] == pytest.approx(share[share > 0].tolist())

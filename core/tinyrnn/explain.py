@@ -1,5 +1,5 @@
 """Explaining a model's predictions over a passage: what each prediction depends on, what the gates do, what the
-model expects next. Pure functions of a params dict and character ids; every result is float64.
+model expects next. Pure functions of a params dict and character ids.
 
 - ``connectivity``: for the prediction of ids[p+1] after reading ids[0..p], ‖∂ log p(x_{p+1}) / ∂e_s‖ for every
   s ≤ p, where e_s is the input embedding of x_s as used at step s only (column ids[s] of W_hx, or of the gated
@@ -7,6 +7,9 @@ model expects next. Pure functions of a params dict and character ids; every res
 - ``gate_trace``: every gate and state of the cell after each character, from the cell's own forward pass.
 - ``top_next``: the k most likely next characters after each character, with their probabilities.
 - ``tracking_units``: for each trace, the units that follow simple text properties (``probes``).
+
+They compute in the parameters' precision: float32 if every array is float32 (a trained model's: in the browser
+the WebAssembly kernels then run it, 3-5× faster than float64), else float64; results are float64 arrays.
 
 The passage is read from the state ``h0`` (S,) or (1, S) (S = H, or 2H for the LSTM's [h | c]); None is zero.
 """
@@ -20,20 +23,22 @@ import numpy as np
 from .bptt import last_step_bptt
 from .cells import get_cell
 from .errors import ConfigError
-from .model import forward, recurrence_weights
+from .model import forward
 from .probes import UnitMatch, text_features, unit_correlations
 from .vocab import check_ids
 
 
 def _model(params, cell) -> dict:
-    """The ``cell`` model's arrays of ``params`` as float64, or ``ConfigError`` naming what is missing."""
+    """The ``cell`` model's arrays of ``params`` (float32 if all are, else float64), or ``ConfigError`` naming what
+    is missing."""
     if not isinstance(params, dict):
         raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
-    recurrence_weights(params, cell)  # names the missing recurrence parameters
-    missing = [name for name in get_cell(cell).param_names if name not in params]
+    names = get_cell(cell).param_names
+    missing = [name for name in names if name not in params]
     if missing:
         raise ConfigError(f"params must hold the {cell} model's arrays: {', '.join(missing)} missing")
-    return {name: np.asarray(params[name], dtype=np.float64) for name in get_cell(cell).param_names}
+    dtype = np.float32 if all(np.asarray(params[n]).dtype == np.float32 for n in names) else np.float64
+    return {name: np.asarray(params[name], dtype=dtype) for name in names}
 
 
 def _ids(model, ids) -> np.ndarray:
@@ -44,11 +49,12 @@ def _ids(model, ids) -> np.ndarray:
 
 
 def _state(model, h0, cell) -> np.ndarray:
-    """The start state (1, S) as float64: zeros for None."""
+    """The start state (1, S) in the model's precision: zeros for None."""
     S = get_cell(cell).state_size(model["W_yh"].shape[1])
+    dtype = model["W_yh"].dtype
     if h0 is None:
-        return np.zeros((1, S))
-    state = np.asarray(h0, dtype=np.float64)
+        return np.zeros((1, S), dtype=dtype)
+    state = np.asarray(h0, dtype=dtype)
     if state.shape not in ((S,), (1, S)) or not np.isfinite(state).all():
         raise ConfigError(f"h0 must be a finite state of shape ({S},) or (1, {S}) for this {cell} model, "
                           f"got shape {state.shape}")
@@ -81,6 +87,7 @@ def connectivity(params: dict, ids, position: int, h0=None, cell: str = "rnn") -
     targets = np.zeros_like(inputs)
     targets[0, -1] = ids[steps]
     grads = last_step_bptt(per_step, inputs, targets, _state(model, h0, cell), cell).grads[inputs_name]
+    grads = grads.astype(np.float64)
     return np.sqrt((grads * grads).sum(axis=0))  # the norm of -∂ log p / ∂e_s, column by column
 
 
@@ -97,10 +104,10 @@ def gate_trace(params: dict, ids, h0=None, cell: str = "rnn") -> dict[str, np.nd
     trace = {}
     if spec.gate_names:  # the gated cells' forward leaves the gates [r | z | n] or [i | f | g | o] in cache[0]
         gates = cache[0][:, 0, :]
-        trace.update({name: gates[:, k * H:(k + 1) * H].copy() for k, name in enumerate(spec.gate_names)})
+        trace.update({name: gates[:, k * H:(k + 1) * H].astype(np.float64) for k, name in enumerate(spec.gate_names)})
     if spec.state_parts == 2:  # the LSTM's cache[1] holds c_t
-        trace["c"] = cache[1][:, 0, :].copy()
-    trace["h"] = hs[:, 0, :].copy()
+        trace["c"] = cache[1][:, 0, :].astype(np.float64)
+    trace["h"] = hs[:, 0, :].astype(np.float64)
     return trace
 
 
@@ -114,7 +121,7 @@ def next_probabilities(params: dict, ids, h0=None, cell: str = "rnn") -> np.ndar
     """softmax(W_yh h_t + b_y) after each of the ids (N,): the next-character distributions (N, V)."""
     model = _model(params, cell)
     ids = _ids(model, ids)
-    logits = forward(model, ids[None, :], _state(model, h0, cell), cell)[0][0]
+    logits = forward(model, ids[None, :], _state(model, h0, cell), cell)[0][0].astype(np.float64)
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
 

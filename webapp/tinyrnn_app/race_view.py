@@ -75,23 +75,31 @@ class RaceView(Viewer):
                      x_range=Range1d(0, 1), y_range=Range1d(0, 1))
         items = []
         for cell, source in self.loss_sources.items():
-            line = fig.line("chars", "loss", source=source, color=CELL_COLOURS[cell], line_width=2)
-            fig.scatter("chars", "loss", source=source, color=CELL_COLOURS[cell], size=5)
-            items.append((tinyrnn.get_cell(cell).label, [line]))
+            label = tinyrnn.get_cell(cell).label
+            line = fig.line("chars", "loss", source=source, color=CELL_COLOURS[cell], line_width=2, name=label)
+            fig.scatter("chars", "loss", source=source, color=CELL_COLOURS[cell], size=5, name=label)
+            items.append((label, [line]))
         fig.xaxis.formatter = NumeralTickFormatter(format="0.[0]a")  # 500k, 2m
-        fig.add_tools(HoverTool(tooltips=[("characters", "@chars{0,0}"), ("nats/char", "@loss{0.000}")]))
+        fig.add_tools(HoverTool(tooltips=[("cell", "$name"), ("characters", "@chars{0,0}"),
+                                          ("nats/char", "@loss{0.000}")]))
         fig.add_layout(Legend(items=items, orientation="horizontal"), "below")
         return fig
 
     def _reach_figure(self):
         fig = _chart("How far back one prediction's gradient reaches", "steps back (T − t)",
                      "‖∂L_T/∂h_t‖ / ‖∂L_T/∂h_T‖", x_range=Range1d(0, 1), y_range=Range1d(1e-3, 1.0), y_axis_type="log")
-        items = []
+        lines = {}
         for (cell, trained), source in self.reach_sources.items():
-            line = fig.line("back", "reach", source=source, color=CELL_COLOURS[cell], line_width=2,
-                            line_dash="solid" if trained else "dashed", line_alpha=1.0 if trained else 0.6)
-            items.append((f"{tinyrnn.get_cell(cell).label} {'trained' if trained else 'fresh'}", [line]))
-        fig.add_tools(HoverTool(tooltips=[("steps back", "@back"), ("share", "@reach{0.00e}")]))
+            lines[cell, trained] = fig.line("back", "reach", source=source, color=CELL_COLOURS[cell], line_width=2,
+                                            line_dash="solid" if trained else "dashed",
+                                            line_alpha=1.0 if trained else 0.6,
+                                            name=f"{tinyrnn.get_cell(cell).label} {'trained' if trained else 'fresh'}")
+        key = {dash: fig.line([], [], color="#555555", line_width=2, line_dash=dash) for dash in ("solid", "dashed")}
+        items = [(tinyrnn.get_cell(c).label, [lines[c, True], lines[c, False]]) for c in tinyrnn.CELLS]
+        items += [("trained", [key["solid"]]), ("fresh", [key["dashed"]])]
+        fig.add_tools(HoverTool(renderers=list(lines.values()),
+                                tooltips=[("model", "$name"), ("steps back", "@back"),
+                                          ("share", "@reach{0.00e}")]))
         fig.add_layout(Legend(items=items, orientation="horizontal", ncols=3), "below")
         fig.yaxis.ticker = FixedTicker(ticks=[1e-3, 1e-2, 1e-1, 1.0], minor_ticks=[])
         fig.yaxis.formatter = CustomJSTickFormatter(
