@@ -39,16 +39,42 @@ def assert_learns_repetitive_text(config, steps=300):
 FLAT_CONFIG = tinyrnn.TrainConfig(hidden_size=24, seq_len=10, batch_size=4, lr=5e-3, clip_norm=0.5)  # clipping active
 
 
-def flat_problem(V, H, B, T, seed=0):
-    """A random problem whose float64 params and h0 are exactly float32 values (so that both sides start from the
-    same numbers), with W_hh scaled to a non-chaotic recurrence at every H: (layout, params, flat, inputs, targets,
-    h0)."""
+def flat_problem(V, H, B, T, seed=0, cell="rnn"):
+    """A random problem of a ``cell`` model whose float64 params and state h0 (B, S) are exactly float32 values (so
+    that both sides start from the same numbers), with W_hh scaled to a non-chaotic recurrence at every H:
+    (layout, params, flat, inputs, targets, h0)."""
     from tinyrnn.flat import FlatLayout
 
-    params, inputs, targets, h0 = random_problem(V, H, B, T, seed=seed, scale=min(0.3, 1.2 / np.sqrt(H)))
+    params, inputs, targets, h0 = random_problem(V, H, B, T, seed=seed, scale=min(0.3, 1.2 / np.sqrt(H)), cell=cell)
     params = {k: v.astype(np.float32).astype(np.float64) for k, v in params.items()}
-    layout = FlatLayout(H, V)
+    layout = FlatLayout(H, V, cell)
     return layout, params, layout.flatten(params), inputs, targets, h0.astype(np.float32).astype(np.float64)
+
+
+def flat_loss_and_grad(kernels, layout, flat, inputs, targets, h0):
+    """Loss, flat gradient, h_last and dh0 of one window on a set of flat kernels (autograd through
+    flat.window_loss, as the trainers call it); h0 (B, S) may be float64 (it is rounded to float32)."""
+    from tinyrnn.flat import window_loss_and_grad
+
+    window = kernels.window(layout, inputs, targets, np.asarray(h0, np.float32), 1.0 / np.size(inputs))
+    return window_loss_and_grad(flat, window)
+
+
+def assert_window_matches_the_numpy_reference(result, layout, params, inputs, targets, h0, rtol=2e-4):
+    """A float32 window's loss, gradients, last state and dL/dstate0 against the float64 fused and traced
+    engines (the traced one is the independent reference)."""
+    from tinyrnn import model
+
+    for engine in ("fused", "autograd"):
+        ref = model.loss_and_grads(params, inputs, targets, h0, engine=engine, cell=layout.cell)
+        assert abs(result.loss - ref.loss) <= 2e-6 * abs(ref.loss)
+        grads = layout.views(result.grad)
+        assert set(grads) == set(layout.shapes)
+        for name in layout.shapes:
+            assert grads[name].shape == ref.grads[name].shape
+            assert_close(grads[name], ref.grads[name], rtol)
+        assert_close(result.dh0, ref.grads["h0"], rtol)
+        assert_close(result.h_last, ref.h_last, rtol)
 
 
 def assert_close(actual, reference, rtol):
