@@ -116,6 +116,27 @@ out["flat"] = {
     "params": max(rel(fast.params[k], plain.params[k]) for k in plain.params),
     "first_loss": pairs[0][0].train_loss, "last_loss": pairs[-1][0].train_loss,
 }
+
+# whole windows of every cell (wasm_flat, the shared window_impl.h): against numpy's float64 fused engine here
+from tinyrnn import flat as flat_module
+out["windows"] = {}
+for cell in ("rnn", "gru", "lstm"):
+    mc = tinyrnn.ModelConfig(vocab_size=13, hidden_size=37, cell=cell)
+    layout = flat_module.FlatLayout.of(mc)
+    flat_params = layout.flatten({k: v + rng.standard_normal(v.shape) * 0.1
+                                  for k, v in model.init_params(mc, seed=2).items()})
+    state0 = (rng.standard_normal((5, layout.S)) * 0.5).astype(np.float32)
+    got = flat_module.window_loss_and_grad(flat_params, wasm_flat.ACTIVE.window(layout, inputs, targets, state0,
+                                                                                1.0 / inputs.size))
+    p64 = {k: v.astype(np.float64) for k, v in layout.views(flat_params).items()}
+    ref = model.loss_and_grads(p64, inputs, targets, state0.astype(np.float64), engine="fused", cell=cell)
+    grads = layout.flatten(ref.grads)
+    clipped = layout.flatten({k: np.clip(g, -0.01, 0.01) for k, g in ref.grads.items() if k != "h0"})
+    out["windows"][cell] = {
+        "supported": wasm_flat.ACTIVE.supports(cell), "loss": abs(got.loss - ref.loss) / ref.loss,
+        "grad": rel(got.grad, grads), "dh0": rel(got.dh0, ref.grads["h0"]), "h_last": rel(got.h_last, ref.h_last),
+        "norm_clipped": abs(wasm_flat.ACTIVE.sum_squares(got.grad, 0.01) / float(np.vdot(clipped, clipped)) - 1),
+    }
 print("RESULT " + json.dumps(out))
 '''
 
@@ -152,3 +173,6 @@ def test_kernels_load_and_agree_with_numpy_inside_pyodide(site_dir, tmp_path):
     # 30 steps at lr 1e-2 with clipping: the two trajectories drift apart by rounding, slowly
     assert flat["loss"] < 1e-4 and flat["norm"] < 1e-3 and flat["params"] < 1e-3, flat
     assert flat["last_loss"] < flat["first_loss"] - 0.5, flat
+    for cell, w in result["windows"].items():  # the whole-window kernels of every cell, in the real runtime
+        assert w["supported"] and w["loss"] < 2e-6 and w["grad"] < 2e-4, (cell, w)
+        assert w["dh0"] < 2e-4 and w["h_last"] < 2e-4 and w["norm_clipped"] < 1e-4, (cell, w)

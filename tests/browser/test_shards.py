@@ -1,5 +1,6 @@
 """Training on k Web Workers (tinyrnn.shards) in Chromium: the same loss and gradients as one worker, up to float32
-summation order; the fallback to one worker without isolation or when a helper dies.
+summation order, for every cell (tanh RNN, GRU, LSTM); the fallback to one worker without isolation or when a
+helper dies, which loses no step.
 
 A small harness (bench/worker_harness.py) runs a Python script in Pyodide in a Web Worker, as the app does,
 with the built site's own Pyodide and wheels. The harness's server sends COOP/COEP itself (the shipped site gets
@@ -27,6 +28,19 @@ def config(**kw):
 
 def rel(a, b):
     return float(np.abs(np.asarray(a) - np.asarray(b)).max() / max(np.abs(np.asarray(b)).max(), 1e-30))
+
+def random_window(cell, H, B, T, V=30, seed=0):
+    """(layout, float32 flat params, inputs, targets, state0 (B, S)) of a ``cell`` model."""
+    rng = np.random.default_rng(seed)
+    params = tinyrnn.init_params(tinyrnn.ModelConfig(V, H, cell), seed=seed)
+    params = {k: v + 0.05 * rng.standard_normal(v.shape) for k, v in params.items()}
+    layout = flat.FlatLayout(H, V, cell)
+    state0 = (0.5 * rng.standard_normal((B, layout.S))).astype(np.float32)
+    return layout, layout.flatten(params), rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T)), state0
+
+def one_window(layout, flat_params, inputs, targets, state0):
+    window = wasm_flat.ACTIVE.window(layout, inputs, targets, state0, 1.0 / inputs.size)
+    return flat.window_loss_and_grad(flat_params, window)
 
 def one_worker(cfg):
     host, shards.POOL.host = shards.POOL.host, None
@@ -61,6 +75,22 @@ for H, B, T in [(32, 8, 16), (128, 16, 25), (24, 5, 3), (16, 2, 1)]:
         "h_last_equal": bool(np.array_equal(a.h_last, b.h_last)),
         "loss_ref": abs(a.loss - ref.loss) / ref.loss, "grad_ref": rel(a.grad, ref_flat),
     })
+# every cell's window split across the workers, against one worker and the float64 traced reference
+out["cells"] = []
+for cell in ("rnn", "gru", "lstm"):
+    for H, B, T in [(32, 8, 16), (128, 16, 25), (24, 5, 3)]:
+        layout, flat_params, inputs, targets, state0 = random_window(cell, H, B, T, seed=H + B)
+        window = shards.ShardedWindow(shards.POOL, wasm_flat.ACTIVE, layout, inputs, targets, state0)
+        a = flat.window_loss_and_grad(flat_params, window)
+        b = one_window(layout, flat_params, inputs, targets, state0)
+        p64 = {k: v.astype(np.float64) for k, v in layout.views(flat_params).items()}
+        ref = tinyrnn.loss_and_grads(p64, inputs, targets, state0.astype(np.float64), engine="autograd", cell=cell)
+        out["cells"].append({
+            "cell": cell, "shape": [H, B, T], "split": len(window.bounds), "configured": shards.POOL.shape is not None,
+            "loss": abs(a.loss - b.loss) / b.loss, "grad": rel(a.grad, b.grad),
+            "h_last_equal": bool(np.array_equal(a.h_last, b.h_last)), "h_last_shape": list(a.h_last.shape),
+            "loss_ref": abs(a.loss - ref.loss) / ref.loss, "grad_ref": rel(a.grad, layout.flatten(ref.grads)),
+        })
 # training: the sharded trainer follows the single one
 cfg = config()
 sharded, single = tinyrnn.Trainer(TEXT, cfg), one_worker(cfg)
@@ -85,9 +115,26 @@ shards.POOL.host.helpers[0].terminate()  # the helper is gone: the next window c
 import asyncio
 await asyncio.sleep(3.0)  # Chromium ends a worker that is running (asleep in Atomics.wait) after 2 s
 after = [trainer.step().train_loss for _ in range(3)]  # the same step again on one worker, never lost
-json.dumps({"status_before": status, "status_after": shards.status(), "host_left": shards.POOL.host is None,
-            "steps": trainer.step_count, "finite": all(np.isfinite(before + after)),
-            "new_trainer": type(tinyrnn.Trainer(TEXT, config())._flat).__name__})
+out = {"status_before": status, "status_after": shards.status(), "host_left": shards.POOL.host is None,
+       "steps": trainer.step_count, "finite": all(np.isfinite(before + after)),
+       "new_trainer": type(tinyrnn.Trainer(TEXT, config())._flat).__name__, "cells": {}}
+# the gated cells: a window whose helper died is computed again on this worker, never lost
+for cell in ("gru", "lstm"):
+    restarted = await shards.start(2)
+    layout, flat_params, inputs, targets, state0 = random_window(cell, 32, 8, 16, seed=5)
+    sharded = shards.ShardedTrainer(layout, tinyrnn.make_optimizer("adam", 1e-2), 0.5, wasm_flat.ACTIVE)
+    first = sharded.window_gradient(flat_params, inputs, targets, state0)
+    shards.POOL.host.helpers[0].terminate()
+    await asyncio.sleep(3.0)
+    again = sharded.window_gradient(flat_params, inputs, targets, state0)
+    single = one_window(layout, flat_params, inputs, targets, state0)
+    out["cells"][cell] = {
+        "restarted": restarted, "host_left": shards.POOL.host is None, "status": shards.status(),
+        "first": rel(first.grad, single.grad), "first_loss": abs(first.loss - single.loss) / single.loss,
+        "again_identical": again.loss == single.loss and bool(np.array_equal(again.grad, single.grad))
+                           and bool(np.array_equal(again.h_last, single.h_last)),
+    }
+json.dumps(out)
 '''
 
 HEAP_GROWS = COMMON + r'''
@@ -145,6 +192,12 @@ def test_k_workers_compute_the_gradients_of_one(browser, isolated, script):
     assert train["loss"] < 1e-4 and train["params"] < 1e-3, train
     assert train["last_loss"] < train["first_loss"] - 0.5, train
     assert train["checkpoint_loads"] == 8
+    for case in out["cells"]:  # every cell, split by streams over the workers
+        assert case["split"] == workers and case["configured"], case
+        assert case["loss"] < 1e-6 and case["grad"] < 1e-5 and case["h_last_equal"], case
+        H, B, T = case["shape"]
+        assert case["h_last_shape"] == [B, 2 * H if case["cell"] == "lstm" else H], case
+        assert case["loss_ref"] < 1e-5 and case["grad_ref"] < 2e-4, case
     says = out["says"]  # what the page's Training line shows for each model
     assert says["rnn"] == f"{workers} workers (shared memory)", says
     assert says["gru"] == f"one worker: the gated cells train on one worker; {workers} workers (shared memory) for the tanh RNN"
@@ -157,6 +210,11 @@ def test_a_dead_helper_falls_back_to_one_worker_without_losing_a_step(browser, i
     assert out["status_after"].startswith("one worker: a helper worker failed"), out
     assert out["host_left"] and out["steps"] == 6 and out["finite"], out
     assert out["new_trainer"] == "FlatTrainer", out
+    for cell, case in out["cells"].items():
+        assert case["restarted"] == "2 workers (shared memory)", (cell, case)
+        assert case["first"] < 1e-5 and case["first_loss"] < 1e-6, (cell, case)  # split, before the helper died
+        assert case["host_left"] and case["status"].startswith("one worker: a helper worker failed"), (cell, case)
+        assert case["again_identical"], (cell, case)  # the same window on this worker alone: the step is kept
 
 
 def test_the_heap_growing_inside_a_window_does_not_stop_the_helpers(browser, isolated):
