@@ -60,11 +60,14 @@ def flat_loss_and_grad(kernels, layout, flat, inputs, targets, h0):
     return window_loss_and_grad(flat, window)
 
 
-def assert_window_matches_the_numpy_reference(result, layout, params, inputs, targets, h0, rtol=2e-4):
-    """A float32 window's loss, gradients, last state and dL/dstate0 against the float64 fused and traced
-    engines (the traced one is the independent reference)."""
+def assert_window_matches_the_numpy_reference(kernels, cell, V, H, B, T, rtol=2e-4):
+    """A random window of a ``cell`` model on a set of flat kernels: its float32 loss, gradients, last state and
+    dL/dstate0 (B, S) against the float64 fused and traced engines (the traced one is the independent reference)."""
     from tinyrnn import model
 
+    layout, params, flat, inputs, targets, h0 = flat_problem(V, H, B, T, seed=V + H + B + T, cell=cell)
+    result = flat_loss_and_grad(kernels, layout, flat, inputs, targets, h0)
+    assert result.h_last.shape == result.dh0.shape == (B, layout.S)
     for engine in ("fused", "autograd"):
         ref = model.loss_and_grads(params, inputs, targets, h0, engine=engine, cell=layout.cell)
         assert abs(result.loss - ref.loss) <= 2e-6 * abs(ref.loss)

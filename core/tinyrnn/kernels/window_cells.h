@@ -45,6 +45,17 @@ KERNEL void NAME(rnn_backward)(long T, long B, long H, long V, const float *P, c
     NAME(scatter_ids)(N, H, V, ids, das, dW_hx, work + a.wt);
 }
 
+/* The gated cells' start: x (N, C) = the embedding of ids (W_ih's columns) + bias, and W_hh (C, H) transposed;
+ * wt receives W_ih transposed (V, C), then W_hh transposed (H, C), which is returned. */
+KERNEL const float *NAME(gated_inputs)(long N, long C, long H, long V, const float *W_ih, const float *W_hh,
+                                       const float *bias, const int *ids, float *x, float *wt) {
+    float *W_hh_t = wt + V * C;
+    NAME(transpose)(C, V, W_ih, wt, C);
+    NAME(transpose)(C, H, W_hh, W_hh_t, C);
+    NAME(embed)(N, C, wt, bias, ids, x);
+    return W_hh_t;
+}
+
 /* ---- the GRU, gates [r | z | n] (gru.py) ------------------------------------------------------------------ */
 
 KERNEL void NAME(gru_forward)(long T, long B, long H, long V, const float *P, const int *ids, float *work,
@@ -52,10 +63,7 @@ KERNEL void NAME(gru_forward)(long T, long B, long H, long V, const float *P, co
     const long C = 3 * H;
     const float *W_ih = P, *W_hh = P + C * V, *b_ih = W_hh + C * H, *b_hh = b_ih + C;
     float *hs = work + a.hs, *x = work + a.gates, *hn = work + a.hn, *hh = work + a.dhh;  /* hh: (B, 3H) */
-    float *W_ih_t = work + a.wt, *W_hh_t = W_ih_t + V * C;  /* (V, 3H), (H, 3H) */
-    NAME(transpose)(C, V, W_ih, W_ih_t, C);
-    NAME(transpose)(C, H, W_hh, W_hh_t, C);
-    NAME(embed)(T * B, C, W_ih_t, b_ih, ids, x);
+    const float *W_hh_t = NAME(gated_inputs)(T * B, C, H, V, W_ih, W_hh, b_ih, ids, x, work + a.wt);
     for (long t = 0; t < T; t++) {
         const float *h_prev = hs + t * B * H;
         float *h = hs + (t + 1) * B * H;
@@ -122,11 +130,8 @@ KERNEL void NAME(lstm_forward)(long T, long B, long H, long V, const float *P, c
     const long C = 4 * H;
     const float *W_ih = P, *W_hh = P + C * V, *b_ih = W_hh + C * H, *b_hh = b_ih + C;
     float *hs = work + a.hs, *cs = work + a.cs, *tc = work + a.tc, *x = work + a.gates, *bias = work + a.bias;
-    float *W_ih_t = work + a.wt, *W_hh_t = W_ih_t + V * C;  /* (V, 4H), (H, 4H) */
     for (long j = 0; j < C; j++) bias[j] = b_ih[j] + b_hh[j];
-    NAME(transpose)(C, V, W_ih, W_ih_t, C);
-    NAME(transpose)(C, H, W_hh, W_hh_t, C);
-    NAME(embed)(T * B, C, W_ih_t, bias, ids, x);
+    const float *W_hh_t = NAME(gated_inputs)(T * B, C, H, V, W_ih, W_hh, bias, ids, x, work + a.wt);
     for (long t = 0; t < T; t++) {
         NAME(gemm)(B, C, H, hs + t * B * H, H, 1, W_hh_t, C, x + t * B * C, C, 1);
         for (long row = 0; row < B; row++) {
