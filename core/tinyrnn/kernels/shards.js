@@ -34,7 +34,7 @@
     function configure(msg) {
       me = msg.index; sab = msg.sab; L = msg.layout; W = msg.words; ctrl = new Int32Array(sab, 0, W.CTRL_INTS);
       const [b0, b1] = L.bounds[me], Bs = b1 - b0, N = L.T * Bs, {H, S, V, n} = L;
-      mem = new WebAssembly.Memory({initial: 1});
+      mem = new WebAssembly.Memory({initial: 2});  // the module declares 2 pages (wasm-ld's minimum); grown below
       k = new WebAssembly.Instance(msg.module, {env: {memory: mem}}).exports;
       const sizes = {P: 4 * n, ids: 4 * N, targets: 4 * N, state0: 4 * Bs * S, stateLast: 4 * Bs * S,
                      dstate0: 4 * Bs * S, grad: 4 * n, work: 4 * k.window_size(L.cell, L.T, Bs, H, V)};
