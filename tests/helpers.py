@@ -51,11 +51,17 @@ def flat_problem(V, H, B, T, seed=0, cell="rnn"):
     return layout, params, layout.flatten(params), inputs, targets, h0.astype(np.float32).astype(np.float64)
 
 
-def flat_loss_and_grad(kernels, layout, flat, inputs, targets, h0):
-    """Loss, flat gradient, h_last and dh0 of one window on a set of flat kernels (autograd through
-    flat.window_loss, as the trainers call it); h0 (B, S) may be float64 (it is rounded to float32)."""
-    from tinyrnn.flat import window_loss_and_grad
+def window_loss_and_grad(flat, window):
+    """(loss, flat gradient, h_last, dh0) of a kernel set's window: the loss is its summed nats × ``scale``."""
+    from types import SimpleNamespace
 
+    loss = window.forward(flat) * window.scale
+    return SimpleNamespace(loss=float(loss), grad=window.backward(flat), h_last=window.h_last, dh0=window.dh0)
+
+
+def flat_loss_and_grad(kernels, layout, flat, inputs, targets, h0):
+    """Loss (the mean), flat gradient, h_last and dh0 (B, S) of one window on a kernel set; h0 (B, S) may be
+    float64 (it is rounded to float32)."""
     window = kernels.window(layout, inputs, targets, np.asarray(h0, np.float32), 1.0 / np.size(inputs))
     return window_loss_and_grad(flat, window)
 
@@ -88,14 +94,15 @@ def assert_close(actual, reference, rtol):
 
 def assert_follows_the_numpy_trainer(fast, plain, steps=30):
     """A trainer on the flat path (``fast``) trains as the numpy trainer ``plain`` does, to float32 rounding."""
-    assert fast.fast_path is not None and plain.fast_path is None
+    assert fast.engine_choice.engine != "reference" and plain.engine_choice.engine == "reference"
     for _ in range(steps):
         a, b = fast.step(), plain.step()
         assert abs(a.train_loss - b.train_loss) <= 1e-4 * b.train_loss
         assert abs(a.grad_norm - b.grad_norm) <= 1e-4 * b.grad_norm
     assert fast.history[-1].train_loss < 0.7 * fast.history[0].train_loss
-    for k in tinyrnn.PARAM_NAMES:
+    assert list(fast.params) == list(plain.params)  # every cell's parameters, in ModelConfig.param_shapes() order
+    for k in plain.params:
         assert fast.params[k].dtype == np.float32 and fast.params[k].shape == plain.params[k].shape
         assert_close(fast.params[k], plain.params[k], 1e-3)
-    assert fast.optimizer.state["t"] == plain.optimizer.state["t"] == steps
-    assert set(fast.optimizer.state) == set(plain.optimizer.state)
+    assert fast.optimizer_state["t"] == plain.optimizer_state["t"] == steps
+    assert set(fast.optimizer_state) == set(plain.optimizer_state)

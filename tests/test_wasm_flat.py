@@ -3,21 +3,20 @@ arithmetic of kernels/window_impl.h), run natively with wasmtime on a canary-fil
 (test_wasm_kernels.WasmtimeHeap: a kernel that writes outside the arrays it is given fails the test).
 
 For every cell (tanh RNN, GRU, LSTM): checked against the numpy reference (the fused engine in float64 and the
-traced autograd engine, the independent one), against centred differences of its own loss, against the native
-build of the same source, and the Trainer on it against the numpy Trainer. The shards (tinyrnn.shards) split a
-window by streams: their summed gradients must equal the whole window's up to float32 summation order, which is
-tested here on the kernels themselves.
+traced autograd engine, the independent one), against centred differences of its own loss and against the native
+build of the same source; the Trainer on it: tests/test_engines.py. The shards (tinyrnn.shards) split a window by
+streams: their summed gradients must equal the whole window's up to float32 summation order, which is tested here
+on the kernels themselves.
 """
 
 
 import numpy as np
 import pytest
 
-from tinyrnn import Trainer, TrainConfig, native_kernels, wasm_flat, wasm_kernels
+from tinyrnn import native_kernels, wasm_flat, wasm_kernels
 from tinyrnn.cells import CELL_NAMES
 
-from helpers import (FLAT_CONFIG, REPETITIVE, assert_close, assert_follows_the_numpy_trainer,
-                     assert_window_matches_the_numpy_reference, flat_loss_and_grad, flat_problem)
+from helpers import assert_close, assert_window_matches_the_numpy_reference, flat_loss_and_grad, flat_problem
 from test_native_kernels import assert_adam_is_optims_adam_bit_for_bit, assert_sum_squares_is_the_global_norm
 from test_wasm_kernels import WasmtimeHeap
 
@@ -105,7 +104,7 @@ def test_bad_windows_are_refused_before_any_kernel_runs(kernels, cell):
     too_big[1, 0] = 10
     with pytest.raises(IndexError, match=r"\[0, 10\)"):
         kernels.window(layout, inputs, too_big, h0, 1.0)
-    with pytest.raises(ValueError, match="state"):
+    with pytest.raises(ValueError, match="h0 of shape"):
         kernels.window(layout, inputs, targets, h0[:1], 1.0)
     calls = kernels.simd.exports.calls
     window = kernels.window(layout, inputs, targets, h0.astype(np.float32), 1.0)
@@ -115,20 +114,3 @@ def test_bad_windows_are_refused_before_any_kernel_runs(kernels, cell):
     assert kernels.simd.exports.calls == calls + 1  # window_size only
     assert all(kernels.supports(c) for c in CELL_NAMES) and not kernels.supports("transformer")
 
-
-CONFIG = FLAT_CONFIG
-
-
-def test_the_trainer_on_the_flat_path_trains_like_the_numpy_trainer(kernels, monkeypatch):
-    monkeypatch.setattr(wasm_flat, "ACTIVE", kernels)  # as inside Pyodide
-    fast = Trainer(REPETITIVE, CONFIG)
-    monkeypatch.setattr(wasm_flat, "ACTIVE", None)
-    assert_follows_the_numpy_trainer(fast, Trainer(REPETITIVE, CONFIG))
-
-
-def test_the_flat_path_is_taken_only_where_it_applies(kernels, monkeypatch):
-    monkeypatch.setattr(wasm_flat, "ACTIVE", kernels)
-    assert Trainer(REPETITIVE, CONFIG)._flat is not None
-    for change in ({"dtype": "float64"}, {"optimizer": "sgd"}, {"engine": "autograd"}, {"clip_value": 1.0},
-                   {"cell": "gru"}):
-        assert Trainer(REPETITIVE, TrainConfig(**{**CONFIG.to_dict(), **change}))._flat is None, change

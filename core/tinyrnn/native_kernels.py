@@ -21,10 +21,9 @@ import os
 
 import numpy as np
 
-from . import flat
 from .cells import CELL_NAMES
 from .errors import TinyRNNError
-from .flat import FlatAdamResult, FlatLayout, FlatTrainer, check_flat, check_window
+from .flat import FlatAdamResult, FlatLayout, check_flat, check_window
 
 ENV_VAR = "TINYRNN_NATIVE_KERNELS"
 _L, _F, _D, _P, _I = ctypes.c_long, ctypes.c_float, ctypes.c_double, ctypes.c_void_p, ctypes.c_int
@@ -211,10 +210,3 @@ class _NativeKernels:
 
 
 NATIVE = _NativeKernels()
-
-
-def flat_trainer(config, model_config, optimizer):
-    """A ``FlatTrainer`` on the native kernels when they are enabled and apply (``flat.applies``), else None."""
-    if not (flat.applies(config) and enabled()):
-        return None
-    return FlatTrainer(FlatLayout.of(model_config), optimizer, config.clip_norm, NATIVE)

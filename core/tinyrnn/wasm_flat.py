@@ -12,7 +12,7 @@ import numpy as np
 
 from . import flat, wasm_kernels
 from .cells import CELL_NAMES
-from .flat import FlatAdamResult, FlatLayout, FlatTrainer
+from .flat import FlatAdamResult, FlatLayout
 
 
 def clip_bound(clip_value) -> float:
@@ -86,11 +86,3 @@ class WasmFlatKernels:
 
 ACTIVE = WasmFlatKernels(wasm_kernels.ACTIVE) if wasm_kernels.ACTIVE is not None else None  # None outside Pyodide
 
-
-def flat_trainer(config, model_config, optimizer, kernels=None):
-    """A ``FlatTrainer`` on the WebAssembly kernels (``kernels``, default: Pyodide's) where ``flat.applies``, else
-    None."""
-    kernels = kernels if kernels is not None else ACTIVE
-    if kernels is None or not flat.applies(config):
-        return None
-    return FlatTrainer(FlatLayout.of(model_config), optimizer, config.clip_norm, kernels)
