@@ -1,9 +1,9 @@
-"""The optional native fast path: a whole training window of any cell in compiled SIMD code, one flat buffer.
+"""The native kernel set: a whole training window of any cell in compiled SIMD code, on one flat buffer.
 
-Off by default, and an explicit opt-in: ``use_native_kernels()`` (or ``TINYRNN_NATIVE_KERNELS=1`` in the
-environment) after ``pip install 'tinyrnn[native]'``, which brings the compiled ``tinyrnn_native`` package
-(``native/`` in the repository: C with AVX-512, AVX2 and baseline variants in one build, whose arithmetic is
-``kernels/window_impl.h``, shared with the browser's WebAssembly module). Without it everything runs in numpy.
+It needs the optional compiled package ``tinyrnn_native`` (``pip install ./native`` from the repository: C with
+AVX-512, AVX2 and baseline variants in one build, whose arithmetic is ``kernels/window_impl.h``, shared with the
+browser's WebAssembly module). Where it is installed, ``engines.pick`` trains float32 Adam models of every cell on
+it (``TINYRNN_NATIVE_KERNELS=0`` turns it off); without it everything runs in numpy.
 
 This module is the native set of flat kernels (``NATIVE``; the protocol is flat.py's): ``supports(cell)``,
 ``window(layout, inputs, targets, state0, scale)`` (one native call forward: embedding, every time step, output
@@ -79,8 +79,9 @@ def available() -> bool:
 
 
 def use_native_kernels(enabled: bool = True) -> str:
-    """Opt in (or out) of the native fast path for the trainers built from now on; returns what computes.
-    Raises ``NativeKernelsUnavailable`` if they are asked for and not installed."""
+    """The switch bench/ still flips (``engines.pick`` decides what trains: it uses the kernels wherever they are
+    installed); returns ``backend()``. Raises ``NativeKernelsUnavailable`` if they are asked for and not
+    installed."""
     global _ENABLED
     if enabled:
         library()
@@ -206,7 +207,7 @@ class _NativeKernels:
 
     @property
     def name(self) -> str:
-        return backend()
+        return f"native kernels ({library().tinyrnn_variant().decode()})"
 
 
 NATIVE = _NativeKernels()
