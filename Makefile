@@ -25,7 +25,8 @@ $(VENV)/.site-installed: pyproject.toml webapp/pyproject.toml requirements-dev.t
 	touch $@
 
 # Everything the tests need on top: PyTorch (tinyrnn.interop's tests) and the optional native kernels.
-NATIVE := native/pyproject.toml native/setup.py native/tinyrnn_native/kernels.c native/tinyrnn_native/step_impl.h
+NATIVE := native/pyproject.toml native/setup.py native/tinyrnn_native/kernels.c \
+	core/tinyrnn/kernels/vector.h core/tinyrnn/kernels/window_impl.h core/tinyrnn/kernels/window_cells.h
 $(VENV)/.installed: $(VENV)/.site-installed requirements-torch.txt $(NATIVE)
 	$(BIN)/pip install -q --no-deps -r requirements-torch.txt
 	$(BIN)/pip install -q ./native  # the optional native kernels, so that tests/test_native_kernels.py runs

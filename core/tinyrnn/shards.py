@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import flat, wasm_flat, wasm_kernels
+from .cells import CELL_NAMES
 from .errors import TinyRNNError
 
 HOST_FILE = "kernels/shards.js"
@@ -53,7 +54,7 @@ class _Pool:
         self.helpers = 0
         self.cores = 0
         self.reason = "" if sys.platform != "emscripten" else Workers.NOT_STARTED  # natively there are no Web Workers
-        self.shape = None  # the (T, B, H, V) the shared buffer is laid out for
+        self.shape = None  # the (cell, T, B, H, V) the shared buffer is laid out for
         self.to_js = self.module = None  # Pyodide's to_js and Emscripten module (whose HEAPU8 is the heap now)
 
     def fail(self, error: Exception) -> None:
@@ -118,8 +119,9 @@ async def start(workers_wanted: int | None = None) -> Workers:
 
 
 class ShardedWindow:
-    """One window split across the pool: the first slice here (a ``WasmWindow``), the others on the helpers.
-    ``forward`` runs everything (the helpers compute their backward pass at once), ``backward`` returns the sum."""
+    """One window of any cell split across the pool by streams: the first slice here (a ``WasmWindow``), the others
+    on the helpers. ``forward`` runs everything (the helpers compute their backward pass at once), ``backward``
+    returns the summed gradient; ``h_last`` is the whole window's last state (B, S)."""
 
     def __init__(self, pool, kernels, layout, inputs, targets, h0):
         inputs, targets = np.asarray(inputs), np.asarray(targets)
@@ -131,7 +133,7 @@ class ShardedWindow:
         self.h0 = np.ascontiguousarray(h0, dtype=np.float32)
         b1 = self.bounds[0][1]
         self.local = kernels.window(layout, self.inputs[:b1], self.targets[:b1], self.h0[:b1], self.scale)
-        self.hs_last = np.empty((B, layout.H), np.float32)
+        self.hs_last = np.empty((B, layout.S), np.float32)
         self.dh0 = None  # dL/dh0 is not gathered from the helpers (the trainer does not use it)
         self.grad = None
 
@@ -143,11 +145,12 @@ class ShardedWindow:
         flat.check_flat(flat_params, self.layout)
         pool, host, at = self.pool, self.pool.host, wasm_kernels.address
         B, T = self.inputs.shape
-        shape = (T, B, self.layout.H, self.layout.V)
+        L = self.layout
+        cell = CELL_NAMES.index(L.cell)
+        shape = (cell, T, B, L.H, L.V)
         try:
             if pool.shape != shape:
-                host.configure(T, B, self.layout.H, self.layout.V, self.layout.size, pool.to_js(self.bounds),
-                               STEP_TIMEOUT_MS)
+                host.configure(cell, T, B, L.H, L.S, L.V, L.size, pool.to_js(self.bounds), STEP_TIMEOUT_MS)
                 pool.shape = shape
             host.post(pool.module, at(flat_params), at(self.inputs), at(self.targets), at(self.h0), self.scale)
             total = self.local.forward(flat_params)
