@@ -390,14 +390,14 @@ def test_read_passage_with_no_ids_is_refused():
 ])
 def test_an_lstm_state_without_its_c_half_is_a_config_error_naming_the_shape(call):
     params, inputs, targets, h0 = _lstm()
-    with pytest.raises(ConfigError, match=r"h0 must have shape \(B, S\) = \((1|2), 8\) .* lstm model \(S = 2H"):
+    with pytest.raises(ConfigError, match=r"h0 must be \(B, 2H\) = \((1|2), 8\) .* lstm model \(its state is \[h \| c\]\)"):
         call(params, inputs, targets, h0)
 
 
 @pytest.mark.parametrize("h0", [np.zeros((3, 8)), np.zeros((2, 4)), np.zeros(8)])
 def test_gradient_check_with_a_state_of_the_wrong_shape_is_a_config_error(h0):
     params, inputs, targets, _ = _lstm()
-    with pytest.raises(ConfigError, match=r"h0 must have shape \(B, S\) = \(2, 8\)"):
+    with pytest.raises(ConfigError, match=r"h0 must be \(B, 2H\) = \(2, 8\)"):
         tinyrnn.gradient_check(params, inputs, targets, h0, cell="lstm")
 
 

@@ -3,7 +3,8 @@
 Writing is atomic (``files.write_atomically``). Reading is bounded and never unpickles: the ZIP directory's
 member names, count and declared sizes are checked before anything is decompressed; each member's ``.npy`` header
 is checked against the shapes the metadata implies before its data is read, in chunks, never past its declared
-size. The layout and the limits are in docs/checkpoint-format.md.
+size. Writing first makes the same checks of the record (``checkpoint_rules``, the one definition of a valid
+checkpoint), so that every file written loads again. The layout and the limits are in docs/checkpoint-format.md.
 """
 
 from __future__ import annotations

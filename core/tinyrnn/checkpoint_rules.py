@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .config import SETTINGS, TrainConfig
+from .config import SETTINGS, TrainConfig, is_number
 from .errors import CheckpointError
 from .model import ModelConfig
 from .optim import make_optimizer
@@ -164,7 +164,7 @@ def progress_problem(progress) -> str | None:
         if key in progress and not is_count(progress[key]):
             return f"the checkpoint's progress.{key} must be a whole number from 0 to {MAX_COUNT:,}, got {progress[key]!r}"
     elapsed = progress.get("elapsed", 0.0)
-    if isinstance(elapsed, bool) or not isinstance(elapsed, (int, float)) or not (math.isfinite(elapsed) and elapsed >= 0):
+    if not is_number(elapsed) or elapsed < 0:
         return f"the checkpoint's progress.elapsed must be a number of seconds ≥ 0, got {elapsed!r}"
     if not isinstance(progress.get("text_sha256", ""), str):
         return "the checkpoint's progress.text_sha256 must be a string"

@@ -32,7 +32,7 @@ from .trainer import HISTORY_LIMIT, Trainer
 from .vocab import Vocabulary, read_text_file
 
 DEFAULTS = TrainConfig()
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))  # no SIGHUP on Windows
 # train's flags (argparse dest -> TrainConfig field): those that fix the model and its data, which --resume takes
 # from the checkpoint (given, they must match it), and those a resumed run may change
 FIXED_ON_RESUME = {"cell": "cell", "hidden": "hidden_size", "dtype": "dtype", "optimizer": "optimizer",

@@ -93,9 +93,9 @@ def check_state_shape(params, h0, batch: int, cell: str) -> None:
     recurrence_weights(params, cell)
     expected = (batch, get_cell(cell).state_size(np.shape(params["W_hh"])[-1]))
     if np.shape(h0) != expected:
-        width = "2H: [h | c]" if get_cell(cell).state_parts == 2 else "H"
-        raise ConfigError(f"h0 must have shape (B, S) = {expected} for this batch of a {cell} model (S = {width}), "
-                          f"got {np.shape(h0)}")
+        width, state = ("2H", " (its state is [h | c])") if get_cell(cell).state_parts == 2 else ("H", "")
+        raise ConfigError(f"h0 must be (B, {width}) = {expected} for this batch of a {cell} model{state}, got "
+                          f"shape {np.shape(h0)}")
 
 
 # --- the recurrence, two ways -------------------------------------------------------------------------------
