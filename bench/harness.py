@@ -19,7 +19,10 @@ import time
 
 import numpy as np
 
-IMPLS = ("tinyrnn-fused", "tinyrnn-trainer", "tinyrnn-native", "tinyrnn-autograd", "numpy-minchar", "torch", "jax")
+IMPLS = ("tinyrnn-api", "tinyrnn-api-native", "jax", "torch", "tinyrnn-fused", "tinyrnn-trainer", "tinyrnn-native",
+         "tinyrnn-autograd", "numpy-minchar")
+API_IMPLS = ("tinyrnn-api", "tinyrnn-api-native")  # the Python API as a user calls it (bench.throughput's default)
+RNN_ONLY = ("numpy-minchar",)  # the implementations that have only the tanh RNN
 GATED_IMPLS = {"tinyrnn-fused-gru": "gru", "tinyrnn-fused-lstm": "lstm"}  # the default engine, another cell
 DEFAULT_IMPL = "tinyrnn-fused"
 LR = 2e-3
@@ -74,7 +77,7 @@ def _tinyrnn_loss_and_grads_step(H, B, T, V, engine, seed=0, cell="rnn"):
                   "dtype": str(params["W_hh"].dtype)}
 
 
-def _tinyrnn_trainer_step(H, B, T, V, seed=0, native=False):
+def _tinyrnn_trainer_step(H, B, T, V, seed=0, native=False, cell="rnn"):
     import dataclasses
 
     import tinyrnn
@@ -88,7 +91,7 @@ def _tinyrnn_trainer_step(H, B, T, V, seed=0, native=False):
     # Evaluation every k steps is part of training, but not of "one training step": push it out of range.
     cfg = tinyrnn.TrainConfig(hidden_size=H, batch_size=B, seq_len=T, engine="fused", dtype="float32",
                               optimizer="adam", lr=LR, clip_norm=CLIP_NORM, clip_value=None, seed=seed,
-                              eval_every=10**9)
+                              eval_every=10**9, cell=cell)
     trainer = tinyrnn.Trainer(synthetic_text(V, seed=seed), cfg)
     if trainer.vocab.size != V:
         raise RuntimeError(f"synthetic text gave V={trainer.vocab.size}, expected {V}")
@@ -98,6 +101,51 @@ def _tinyrnn_trainer_step(H, B, T, V, seed=0, native=False):
 
     return step, {"api": "Trainer.step()" + (" with tinyrnn.native_kernels" if native else ""),
                   "config": dataclasses.asdict(cfg), "backend": backend or tinyrnn.BACKEND}
+
+
+def engine_of(trainer) -> dict:
+    """What the trainer says computes its steps (the engine and why), as far as this version of tinyrnn says."""
+    import tinyrnn
+
+    engine = getattr(trainer, "engine", None)
+    if engine is not None and not callable(engine):
+        return {key: str(getattr(engine, key)) for key in ("name", "reason", "kind", "description")
+                if getattr(engine, key, None) is not None} or {"engine": repr(engine)}
+    fast = getattr(trainer, "fast_path", None)
+    name = type(fast).__name__ if fast is not None else "numpy"
+    return {"name": name, "backend": getattr(tinyrnn, "BACKEND", "?")}
+
+
+def _uses_native(trainer) -> bool:
+    return "native" in " ".join(engine_of(trainer).values()).lower()
+
+
+def _tinyrnn_api_step(H, B, T, V, seed=0, cell="rnn", native=False):
+    """The Python API as a user calls it: ``Trainer(text, TrainConfig(cell=..., hidden_size=H, batch_size=B))``
+    and ``run()``; every other setting its default, except the periodic validation, pushed out of range (the
+    peers have none). ``native``: the native kernels are installed (``pip install . ./native``); a tinyrnn that
+    does not use them by default is opted in (``use_native_kernels()``) and says so in the info."""
+    import tinyrnn
+
+    text = synthetic_text(V, seed=seed)
+    config = tinyrnn.TrainConfig(cell=cell, hidden_size=H, batch_size=B, seq_len=T, eval_every=10**9)
+    trainer = tinyrnn.Trainer(text, config)
+    opted_in = False
+    if native and not _uses_native(trainer):  # a tinyrnn that needs the opt-in
+        from tinyrnn import native_kernels
+
+        native_kernels.use_native_kernels()
+        trainer, opted_in = tinyrnn.Trainer(text, config), True
+    if native and not _uses_native(trainer):
+        raise RuntimeError(f"the native kernels are installed but the Trainer does not use them: {engine_of(trainer)}")
+    if trainer.vocab.size != V:
+        raise RuntimeError(f"synthetic text gave V={trainer.vocab.size}, expected {V}")
+
+    def step():
+        return trainer.run(1)[-1].train_loss
+
+    return step, {"api": f"Trainer(text, TrainConfig(cell={cell!r}, hidden_size={H}, batch_size={B})).run(1)",
+                  "engine": engine_of(trainer), "native_opt_in": opted_in}
 
 
 def _numpy_step(H, B, T, V, seed=0, dtype=np.float32):
@@ -112,27 +160,27 @@ def _numpy_step(H, B, T, V, seed=0, dtype=np.float32):
     return step, {"api": "bench.minchar_numpy.MinCharRNN.step", "dtype": str(np.dtype(dtype))}
 
 
-def _torch_step(H, B, T, V, seed=0):
+def _torch_step(H, B, T, V, seed=0, cell="rnn"):
     import torch
 
     from bench.torch_rnn import TorchTrainer
 
-    tr = TorchTrainer(V, H, B, seed=seed, lr=LR, clip_norm=CLIP_NORM, threads=1)
+    tr = TorchTrainer(V, H, B, seed=seed, lr=LR, clip_norm=CLIP_NORM, threads=1, cell=cell)
     batches = itertools.cycle(synthetic_windows(V, B, T, seed=seed))
 
     def step():
         return tr.step(*next(batches))
 
-    return step, {"api": "nn.RNN(tanh)+nn.Linear, Adam, clip_grad_norm_", "dtype": "float32",
+    return step, {"api": f"torch.nn {type(tr.model.rnn).__name__} + nn.Linear, Adam, clip_grad_norm_", "dtype": "float32",
                   "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 
-def _jax_step(H, B, T, V, seed=0):
+def _jax_step(H, B, T, V, seed=0, cell="rnn"):
     import jax
 
     from bench.jax_rnn import JaxTrainer
 
-    tr = JaxTrainer(V, H, B, seed=seed, lr=LR, clip_norm=CLIP_NORM)
+    tr = JaxTrainer(V, H, B, seed=seed, lr=LR, clip_norm=CLIP_NORM, cell=cell)
     batches = itertools.cycle(synthetic_windows(V, B, T, seed=seed))
 
     def step():
@@ -142,25 +190,26 @@ def _jax_step(H, B, T, V, seed=0):
                   "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]}
 
 
-def make_step(impl: str, H: int, B: int, T: int = 25, V: int = 65, seed: int = 0):
+def make_step(impl: str, H: int, B: int, T: int = 25, V: int = 65, seed: int = 0, cell: str = "rnn"):
     """``impl`` is one of IMPLS, or "tinyrnn-fused-gru" / "tinyrnn-fused-lstm": the default engine with that cell."""
     if impl in GATED_IMPLS:
-        return _tinyrnn_loss_and_grads_step(H, B, T, V, "fused", seed, cell=GATED_IMPLS[impl])
-    if impl == "tinyrnn-fused":
-        return _tinyrnn_loss_and_grads_step(H, B, T, V, "fused", seed)
-    if impl == "tinyrnn-autograd":
-        return _tinyrnn_loss_and_grads_step(H, B, T, V, "autograd", seed)
-    if impl == "tinyrnn-trainer":
-        return _tinyrnn_trainer_step(H, B, T, V, seed)
-    if impl == "tinyrnn-native":
-        return _tinyrnn_trainer_step(H, B, T, V, seed, native=True)
-    if impl == "jax":
-        return _jax_step(H, B, T, V, seed)
-    if impl == "numpy-minchar":
-        return _numpy_step(H, B, T, V, seed)
-    if impl == "torch":
-        return _torch_step(H, B, T, V, seed)
-    raise ValueError(f"unknown impl {impl!r}; choose from {', '.join(IMPLS)}")
+        impl, cell = "tinyrnn-fused", GATED_IMPLS[impl]
+    if cell != "rnn" and impl in RNN_ONLY:
+        raise ValueError(f"{impl} has only the tanh RNN, not {cell!r}")
+    builders = {
+        "tinyrnn-api": lambda: _tinyrnn_api_step(H, B, T, V, seed, cell),
+        "tinyrnn-api-native": lambda: _tinyrnn_api_step(H, B, T, V, seed, cell, native=True),
+        "tinyrnn-fused": lambda: _tinyrnn_loss_and_grads_step(H, B, T, V, "fused", seed, cell),
+        "tinyrnn-autograd": lambda: _tinyrnn_loss_and_grads_step(H, B, T, V, "autograd", seed, cell),
+        "tinyrnn-trainer": lambda: _tinyrnn_trainer_step(H, B, T, V, seed, cell=cell),
+        "tinyrnn-native": lambda: _tinyrnn_trainer_step(H, B, T, V, seed, native=True, cell=cell),
+        "jax": lambda: _jax_step(H, B, T, V, seed, cell),
+        "numpy-minchar": lambda: _numpy_step(H, B, T, V, seed),
+        "torch": lambda: _torch_step(H, B, T, V, seed, cell),
+    }
+    if impl not in builders:
+        raise ValueError(f"unknown impl {impl!r}; choose from {', '.join(IMPLS)}")
+    return builders[impl]()
 
 
 def calibrate(step, min_time: float, warmup: int = 3, clock=time.perf_counter) -> tuple[int, float]:
