@@ -111,33 +111,47 @@ def engine_of(trainer) -> dict:
     if engine is not None and not callable(engine):
         return {key: str(getattr(engine, key)) for key in ("name", "reason", "kind", "description")
                 if getattr(engine, key, None) is not None} or {"engine": repr(engine)}
-    fast = getattr(trainer, "fast_path", None)
-    name = type(fast).__name__ if fast is not None else "numpy"
-    return {"name": name, "backend": getattr(tinyrnn, "BACKEND", "?")}
+    fast = getattr(trainer, "fast_path", None)  # the tinyrnn before issue 17's engine interface
+    if fast is None:
+        return {"name": f"numpy ({trainer.config.engine})", "backend": getattr(tinyrnn, "BACKEND", "?")}
+    backend = getattr(fast, "backend", None)
+    return {"name": type(fast).__name__, "backend": str(backend() if callable(backend) else backend)}
 
 
 def _uses_native(trainer) -> bool:
     return "native" in " ".join(engine_of(trainer).values()).lower()
 
 
+def make_trainer(text: str, config, native: bool = False):
+    """(``tinyrnn.Trainer(text, config)``, whether the native kernels had to be opted in): with ``native``, a tinyrnn
+    that does not use installed native kernels by default is opted in (``use_native_kernels()``); whether they then
+    compute this cell's steps, ``engine_of`` tells."""
+    import tinyrnn
+
+    trainer = tinyrnn.Trainer(text, config)
+    if not native or _uses_native(trainer):
+        return trainer, False
+    from tinyrnn import native_kernels
+
+    native_kernels.use_native_kernels()
+    return tinyrnn.Trainer(text, config), True
+
+
+def native_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tinyrnn_native") is not None
+
+
 def _tinyrnn_api_step(H, B, T, V, seed=0, cell="rnn", native=False):
     """The Python API as a user calls it: ``Trainer(text, TrainConfig(cell=..., hidden_size=H, batch_size=B))``
     and ``run()``; every other setting its default, except the periodic validation, pushed out of range (the
-    peers have none). ``native``: the native kernels are installed (``pip install . ./native``); a tinyrnn that
-    does not use them by default is opted in (``use_native_kernels()``) and says so in the info."""
+    peers have none). ``native``: the native kernels are installed (``pip install . ./native``), see
+    ``make_trainer``."""
     import tinyrnn
 
-    text = synthetic_text(V, seed=seed)
     config = tinyrnn.TrainConfig(cell=cell, hidden_size=H, batch_size=B, seq_len=T, eval_every=10**9)
-    trainer = tinyrnn.Trainer(text, config)
-    opted_in = False
-    if native and not _uses_native(trainer):  # a tinyrnn that needs the opt-in
-        from tinyrnn import native_kernels
-
-        native_kernels.use_native_kernels()
-        trainer, opted_in = tinyrnn.Trainer(text, config), True
-    if native and not _uses_native(trainer):
-        raise RuntimeError(f"the native kernels are installed but the Trainer does not use them: {engine_of(trainer)}")
+    trainer, opted_in = make_trainer(synthetic_text(V, seed=seed), config, native)
     if trainer.vocab.size != V:
         raise RuntimeError(f"synthetic text gave V={trainer.vocab.size}, expected {V}")
 

@@ -478,7 +478,7 @@ def print_tables(results: list[dict]) -> None:
         print(f"threadpool: {d['internal_api']} {d.get('version')} arch={d.get('architecture')} "
               f"threads={d['num_threads']} ({Path(d['filepath']).name})")
     for r in results:
-        if r.get("info", {}).get("engine"):
+        if r.get("info", {}).get("engine") and r.get("mode") is None:
             print(f"engine: {r['cell']} B={r['B']} {r['impl']}: {r['info']['engine']}"
                   + (" (opted in with use_native_kernels(): not the default in this tinyrnn)"
                      if r["info"].get("native_opt_in") else ""))
