@@ -105,12 +105,13 @@ def _tinyrnn_trainer_step(H, B, T, V, seed=0, native=False, cell="rnn"):
 
 def engine_of(trainer) -> dict:
     """What the trainer says computes its steps (the engine and why), as far as this version of tinyrnn says."""
+    import dataclasses
+
     import tinyrnn
 
-    engine = getattr(trainer, "engine", None)
-    if engine is not None and not callable(engine):
-        return {key: str(getattr(engine, key)) for key in ("name", "reason", "kind", "description")
-                if getattr(engine, key, None) is not None} or {"engine": repr(engine)}
+    choice = getattr(trainer, "engine_choice", None)  # issue 17's engines.EngineChoice
+    if choice is not None:
+        return {k: str(v) for k, v in dataclasses.asdict(choice).items()}
     fast = getattr(trainer, "fast_path", None)  # the tinyrnn before issue 17's engine interface
     if fast is None:
         return {"name": f"numpy ({trainer.config.engine})", "backend": getattr(tinyrnn, "BACKEND", "?")}
@@ -158,7 +159,8 @@ def _tinyrnn_api_step(H, B, T, V, seed=0, cell="rnn", native=False):
     def step():
         return trainer.run(1)[-1].train_loss
 
-    return step, {"api": f"Trainer(text, TrainConfig(cell={cell!r}, hidden_size={H}, batch_size={B})).run(1)",
+    step.run_n = lambda n: trainer.run(n)[-1].train_loss  # what timed_repeat calls: n steps in one run(n)
+    return step, {"api": f"Trainer(text, TrainConfig(cell={cell!r}, hidden_size={H}, batch_size={B})).run(n)",
                   "engine": engine_of(trainer), "native_opt_in": opted_in}
 
 
@@ -243,11 +245,16 @@ def calibrate(step, min_time: float, warmup: int = 3, clock=time.perf_counter) -
 
 
 def timed_repeat(step, n: int, clock=time.perf_counter, cpu_clock=time.process_time) -> tuple[float, float, float]:
-    """Wall-clock seconds and CPU seconds of this process for ``n`` steps, and the last loss."""
+    """Wall-clock seconds and CPU seconds of this process for ``n`` steps (one ``step.run_n(n)`` where the step has
+    it, as ``Trainer.run(n)``), and the last loss."""
+    run_n = getattr(step, "run_n", None)
     c0 = cpu_clock()
     t0 = clock()
-    for _ in range(n):
-        loss = step()
+    if run_n is not None:
+        loss = run_n(n)
+    else:
+        for _ in range(n):
+            loss = step()
     return clock() - t0, cpu_clock() - c0, float(loss)
 
 
