@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bench.pyodide_bench import BENCH, find_autograd_wheel, find_pyodide_dir
 from bench.startup_browser import CHROMIUM_ARGS, machine_info
-from bench.throughput import REPO, Worker
+from bench.workers import REPO, Worker
 
 DEFAULT_SITE = REPO / "build" / "site"
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"

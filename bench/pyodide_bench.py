@@ -29,7 +29,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench.throughput import REPO, Worker, machine_info
+from bench.throughput import machine_info
+from bench.workers import REPO, Worker
 
 BENCH = REPO / "bench"
 CACHE = REPO / ".cache" / "node-bench"
