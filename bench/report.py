@@ -131,12 +131,6 @@ def quality_md(data: dict) -> str:
     return _table(["training s", "steps", "chars seen", "val nats/char", "val bits/char"], rows)
 
 
-def startup_md(data: dict) -> str:
-    rows = [[name, f"{s['cold_s']:.1f}", f"{s['warm_median_s']:.1f} ({min(s['warm_s']):.1f}–{max(s['warm_s']):.1f}), "
-             f"{s['warm_n']}"] for name, s in ((n, site["summary"]) for n, site in data["sites"].items())]
-    return _table(["site", "cold s", "warm median s (range), n"], rows)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results")
@@ -146,20 +140,21 @@ def main(argv=None) -> int:
         print(f"\n### {path.name}  ({data.get('machine', {}).get('date_utc', '?')})\n")
         if "table_md" in data:  # bench.browser_peers
             print(data["table_md"])
-        elif "results" in data:
+        elif data.get("results") and "impl" in data["results"][0]:  # bench.throughput
             print("By wall clock:\n\n" + throughput_md(data, "chars_per_sec"))
             print("\nBy CPU time:\n\n" + throughput_md(data, "cpu_chars_per_sec"))
+            print("\nEach cell against the tanh RNN (wall clock):\n\n" + _table(*cell_ratio_rows(data["results"])))
             print("\nPeak RSS MiB (numpy heap peak of one step):\n\n" + memory_md(data))
         elif "rows" in data:
             print(pyodide_md(data))
-        elif "sites" in data:
-            print(startup_md(data))
         elif "log" in data:
             s = data["summary"]
             print(f"config {json.dumps(data['config'])}\n")
             print(quality_md(data))
             print(f"\nfinal {s['final_val_nats']:.4f} nats/char = {s['final_val_bits']:.4f} bits/char after "
                   f"{s['train_seconds']:.0f} s, {s['chars_seen']:,} chars ({s['train_chars_per_sec']:,.0f} chars/s)")
+        else:
+            print("(no table here: the script that wrote it prints its own)")
     return 0
 
 
