@@ -130,7 +130,7 @@ def make_trainer(text: str, config, native: bool = False):
     import tinyrnn
 
     trainer = tinyrnn.Trainer(text, config)
-    if not native or _uses_native(trainer):
+    if not native or _uses_native(trainer) or hasattr(trainer, "engine_choice"):  # the engine picks by itself
         return trainer, False
     from tinyrnn import native_kernels
 
