@@ -35,12 +35,12 @@ import threading
 import time
 from pathlib import Path
 
+from bench.harness import shared_data
+
 REPO = Path(__file__).resolve().parent.parent
 PEERS = REPO / "bench" / "browser_peers"
 CACHE = REPO / ".cache" / "browser-peers"
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
-if not DEFAULT_DATA.exists():
-    DEFAULT_DATA = Path("/work/shared/data/tinyshakespeare.txt")
+DEFAULT_DATA = shared_data()  # ../shared/data/tinyshakespeare.txt (never copied into the repository)
 DEFAULT_PYODIDE = REPO / ".cache" / "mirror" / "selfcontained" / "pyodide"  # make mirror
 DEFAULT_JSON = REPO / "bench" / "results" / "browser-peers.json"
 PEERS_ENGINES = ("jaxjs-wasm", "jaxjs-wasm-threads", "tfjs-wasm", "tfjs-cpu", "brainjs")

@@ -16,8 +16,21 @@ import itertools
 import statistics
 import string
 import time
+from pathlib import Path
 
 import numpy as np
+
+def shared_data(name: str = "tinyshakespeare.txt") -> Path:
+    """``../shared/data/<name>`` relative to the repository: beside the repository's own folder, or, in a git
+    worktree (whose ``.git`` is a file naming ``<main>/.git/worktrees/<it>``), beside the main checkout's folder."""
+    repo = Path(__file__).resolve().parent.parent
+    candidates = [repo.parent / "shared" / "data" / name]
+    git = repo / ".git"
+    if git.is_file() and git.read_text().startswith("gitdir:"):
+        common = Path(git.read_text().split(":", 1)[1].strip()).resolve().parent.parent  # <main>/.git
+        candidates.append(common.parent.parent / "shared" / "data" / name)
+    return next((c for c in candidates if c.exists()), candidates[0])
+
 
 IMPLS = ("tinyrnn-api", "tinyrnn-api-native", "jax", "torch", "tinyrnn-fused", "tinyrnn-trainer", "tinyrnn-native",
          "tinyrnn-autograd", "numpy-minchar")

@@ -32,14 +32,13 @@ import threading
 import time
 from pathlib import Path
 
+from bench.harness import shared_data
 from bench.pyodide_bench import BENCH, find_autograd_wheel, find_pyodide_dir
 from bench.startup_browser import CHROMIUM_ARGS, machine_info
 from bench.workers import REPO, Worker
 
 DEFAULT_SITE = REPO / "build" / "site"
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
-if not DEFAULT_DATA.exists():
-    DEFAULT_DATA = Path("/work/shared/data/tinyshakespeare.txt")
+DEFAULT_DATA = shared_data()  # ../shared/data/tinyshakespeare.txt (never copied into the repository)
 DEFAULT_JSON = REPO / "bench" / "results" / "page-throughput.json"
 H, T, V = 128, 25, 65
 READY_TIMEOUT_S = 240

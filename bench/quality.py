@@ -32,8 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.harness import shared_data
+
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
+DEFAULT_DATA = shared_data()  # ../shared/data/tinyshakespeare.txt (never copied into the repository)
 DEFAULT_JSON = REPO / "bench" / "results" / "quality.json"
 TARGET_NATS = 1.55  # issue 17: natively within 5 minutes on this machine (the page's target is bench.page_quality's)
 
