@@ -108,7 +108,7 @@ bench-peers: site
 	$(BIN)/python -m bench.browser_peers
 
 # learning: natively (the GRU, 300 s) and in the page (the GRU, 300 s); the data is ../shared/data (never copied)
-NATIVE_QUALITY ?= --set hidden_size=192 --set batch_size=32 --set seq_len=50 --set lr=0.003
+NATIVE_QUALITY ?= --set batch_size=32 --set seq_len=50 --set lr=0.003
 quality: $(BENCH)/.installed site
 	$(BENCH)/python -m bench.quality --cell gru $(NATIVE_QUALITY)
 	$(BIN)/python -m bench.page_quality --cells gru
