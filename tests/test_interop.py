@@ -109,3 +109,72 @@ def test_modules_tinyrnn_cannot_represent_are_refused():
     for module, message in cases:
         with pytest.raises(tinyrnn.ConfigError, match=message):
             from_torch(module, vocab)
+
+
+# --- issue 16: every argument checked -----------------------------------------------------------------------
+
+def _module(cell="gru", V=9, H=4):
+    return to_torch(_checkpoint(cell, V=V, H=H)[0])
+
+
+def test_bfloat16_weights_are_refused_by_name():
+    vocab = tinyrnn.Vocabulary.from_text("abcdefghi")
+    with pytest.raises(tinyrnn.ConfigError, match="float32 or float64 weights, got bfloat16"):
+        from_torch(_module().to(torch.bfloat16), vocab)
+
+
+def test_mixed_dtypes_are_refused_not_stored_as_the_heads():
+    vocab = tinyrnn.Vocabulary.from_text("abcdefghi")
+    mixed = _module()  # a float64 GRU with a float32 head was silently stored as float32
+    mixed.head.float()
+    with pytest.raises(tinyrnn.ConfigError, match=r"got float32, float64 \(all must be of one type\)"):
+        from_torch(mixed, vocab)
+
+
+def test_a_module_on_the_meta_device_is_refused():
+    vocab = tinyrnn.Vocabulary.from_text("abcdefghi")
+    with pytest.raises(tinyrnn.ConfigError, match="meta device"):
+        from_torch(_module().to("meta"), vocab)
+
+
+def test_wrong_argument_types_are_type_errors_naming_the_argument():
+    module = _module()
+    vocab = tinyrnn.Vocabulary.from_text("abcdefghi")
+    with pytest.raises(TypeError, match="^vocab must be a Vocabulary"):
+        from_torch(module, "abc")
+    with pytest.raises(TypeError, match="^config must be a TrainConfig or None, got dict"):
+        from_torch(module, vocab, {"lr": 0.1})
+    with pytest.raises(TypeError, match="^to_torch needs a Checkpoint"):
+        to_torch({"W_yh": np.zeros((3, 2))})
+
+
+def test_state_to_torch_checks_the_width_and_the_cell():
+    with pytest.raises(tinyrnn.ConfigError, match=r"state of a lstm model must have shape \(B, 2H\).*got \(2, 5\)"):
+        state_to_torch(np.zeros((2, 5)), "lstm")
+    with pytest.raises(tinyrnn.ConfigError, match="cell must be one of rnn, gru, lstm, got 'transformer'"):
+        state_to_torch(np.zeros((2, 4)), "transformer")
+    with pytest.raises(tinyrnn.ConfigError, match="cell must be one of"):
+        state_from_torch(torch.zeros(1, 2, 4), "transformer")
+    h, c = state_to_torch(np.arange(8.0).reshape(1, 8), "lstm")
+    assert h.shape == c.shape == (1, 1, 4)
+
+
+def test_to_torch_takes_a_dtype_name():
+    checkpoint = _checkpoint("lstm")[0]
+    assert to_torch(checkpoint, dtype="float32").head.weight.dtype == torch.float32
+    assert to_torch(checkpoint, dtype=torch.float64).head.weight.dtype == torch.float64
+    with pytest.raises(tinyrnn.ConfigError, match="dtype must be None .*'float32', 'float64'.*got 'cuda'"):
+        to_torch(checkpoint, dtype="cuda")
+
+
+def test_a_torch_module_with_nan_never_replaces_a_good_checkpoint(tmp_path):
+    vocab = tinyrnn.Vocabulary.from_text("abcdefghi")
+    out = tmp_path / "good.npz"
+    tinyrnn.save_checkpoint(_checkpoint("gru")[0], out)
+    before = out.read_bytes()
+    module = _module()
+    with torch.no_grad():
+        module.rnn.weight_hh_l0[0, 0] = float("nan")
+    with pytest.raises(tinyrnn.CheckpointError, match="parameter 'W_hh' contains NaN"):
+        tinyrnn.save_checkpoint(from_torch(module, vocab), out)
+    assert out.read_bytes() == before

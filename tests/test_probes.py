@@ -50,7 +50,7 @@ def test_recall_accuracy_counts_only_the_recall_positions():
     logits[1, 2] = logits[2, 3] = 1.0  # right at positions 2 and 3
     logits[3, 1] = 1.0  # wrong at position 4
     assert probes.recall_accuracy(logits, ids, [2, 3, 4]) == pytest.approx(2 / 3)
-    with pytest.raises(ValueError, match="no recall positions"):
+    with pytest.raises(tinyrnn.ConfigError, match="positions must be a non-empty list of indices from 1 to 4"):
         probes.recall_accuracy(logits, ids, [])
 
 

@@ -1,73 +1,64 @@
-"""The browser's flat path (tinyrnn.wasm_flat on kernels/simd.wasm's window_forward/window_backward), run natively
-with wasmtime on a canary-filled memory (test_wasm_kernels.WasmtimeHeap: a kernel that writes outside the arrays
-it is given fails the test).
+"""The browser's flat path (tinyrnn.wasm_flat on kernels/simd.wasm's window_forward/window_backward, the shared
+arithmetic of kernels/window_impl.h), run natively with wasmtime on a canary-filled memory
+(test_wasm_kernels.WasmtimeHeap: a kernel that writes outside the arrays it is given fails the test).
 
-Checked against the numpy reference (the fused engine in float64 and the traced autograd engine, the independent
-one), against centred differences of its own loss, against the fused engine running on the same kernels (as
-inside Pyodide: the same products, loops and softmax in the same order), and the Trainer on it against the numpy
-Trainer. The shards (tinyrnn.shards) split a window by streams: their summed gradients must equal the whole
-window's up to float32 summation order, which is tested here on the kernels themselves.
+For every cell (tanh RNN, GRU, LSTM): checked against the numpy reference (the fused engine in float64 and the
+traced autograd engine, the independent one), against centred differences of its own loss and against the native
+build of the same source; the Trainer on it: tests/test_engines.py. The shards (tinyrnn.shards) split a window by
+streams: their summed gradients must equal the whole window's up to float32 summation order, which is tested here
+on the kernels themselves.
 """
 
 
 import numpy as np
 import pytest
 
-import tinyrnn
-from tinyrnn import Trainer, TrainConfig, model, wasm_flat, wasm_kernels
-from tinyrnn.flat import window_loss_and_grad
+from tinyrnn import native_kernels, wasm_flat, wasm_kernels
+from tinyrnn.cells import CELL_NAMES
 
-from helpers import FLAT_CONFIG, REPETITIVE, assert_close, assert_follows_the_numpy_trainer, flat_problem
+from helpers import assert_close, assert_window_matches_the_numpy_reference, flat_loss_and_grad, flat_problem
+from test_native_kernels import assert_adam_is_optims_adam_bit_for_bit, assert_sum_squares_is_the_global_norm
 from test_wasm_kernels import WasmtimeHeap
 
 
 @pytest.fixture
 def kernels():
-    heap = WasmtimeHeap(pages=512)
+    heap = WasmtimeHeap(pages=1024)
     return wasm_flat.WasmFlatKernels(wasm_kernels.SimdKernels(heap, heap.address))
 
 
 def whole(kernels, layout, flat, inputs, targets, h0):
-    window = kernels.window(layout, inputs, targets, h0.astype(np.float32), 1.0 / inputs.size)
-    return window_loss_and_grad(flat, window)
+    return flat_loss_and_grad(kernels, layout, flat, inputs, targets, h0)
 
 
+@pytest.mark.parametrize("cell", CELL_NAMES)
 @pytest.mark.parametrize("V,H,B,T", [(65, 128, 1, 25), (65, 64, 16, 25), (11, 13, 3, 7), (16, 16, 1, 1),
                                      (10, 5, 2, 3), (33, 40, 17, 4)])
-def test_window_loss_and_gradient_match_the_numpy_reference(kernels, V, H, B, T):
-    layout, params, flat, inputs, targets, h0 = flat_problem(V, H, B, T, seed=V + H + B + T)
-    result = whole(kernels, layout, flat, inputs, targets, h0)
-    for engine in ("fused", "autograd"):  # float64; the traced engine is the independent reference
-        ref = model.loss_and_grads(params, inputs, targets, h0, engine=engine)
-        assert abs(result.loss - ref.loss) <= 2e-6 * abs(ref.loss)
-        grads = layout.views(result.grad)
-        for name in tinyrnn.PARAM_NAMES:
-            assert grads[name].shape == ref.grads[name].shape
-            assert_close(grads[name], ref.grads[name], 2e-4)
-        assert_close(result.dh0, ref.grads["h0"], 2e-4)
-        assert_close(result.h_last, ref.h_last, 2e-4)
+def test_window_loss_and_gradient_match_the_numpy_reference(kernels, cell, V, H, B, T):
+    assert_window_matches_the_numpy_reference(kernels, cell, V, H, B, T)
 
 
-def test_the_window_equals_the_fused_engine_on_the_same_kernels(kernels, monkeypatch):
-    """Inside Pyodide the fused engine runs on these kernels: the flat path must compute what it computes."""
-    layout, params, flat, inputs, targets, h0 = flat_problem(65, 32, 4, 9, seed=3)
-    monkeypatch.setattr(tinyrnn.ops, "WASM", True)
-    monkeypatch.setattr(tinyrnn.ops, "simd_for", lambda *a: kernels.simd if wasm_kernels.usable(*a) else None)
-    params32 = {k: v.astype(np.float32) for k, v in params.items()}
-    ref = model.loss_and_grads(params32, inputs, targets, h0.astype(np.float32))
-    result = whole(kernels, layout, flat, inputs, targets, h0)
-    assert result.loss == pytest.approx(ref.loss, rel=1e-12)
-    np.testing.assert_array_equal(result.h_last, ref.h_last)  # the same loop on the same numbers
-    grads = layout.views(result.grad)
-    for name in ("W_hh", "W_yh"):  # the same products in the same order: identical
-        np.testing.assert_array_equal(grads[name], ref.grads[name])
-    for name in ("W_hx", "b_h", "b_y"):  # numpy sums these in another order
-        assert_close(grads[name], ref.grads[name], 1e-6)
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_the_browser_build_computes_what_the_native_build_of_the_same_source_does(kernels, cell):
+    """One C source, two compilers and vector widths: equal up to float32 summation order (the products and the
+    time loops add in the same order; the softmax's row sums in lanes of 8 here, 16 natively)."""
+    layout, params, flat, inputs, targets, h0 = flat_problem(65, 32, 4, 9, seed=3, cell=cell)
+    native_kernels.library().tinyrnn_select(1)  # the baseline variant: no fused multiply-adds, as here
+    try:
+        native = whole(native_kernels.NATIVE, layout, flat, inputs, targets, h0)
+    finally:
+        native_kernels.library().tinyrnn_select(0)
+    browser = whole(kernels, layout, flat, inputs, targets, h0)
+    assert browser.loss == pytest.approx(native.loss, rel=1e-6)
+    np.testing.assert_array_equal(browser.h_last, native.h_last)  # the forward recurrence: the same operations
+    assert_close(browser.grad, native.grad, 1e-5)
+    assert_close(browser.dh0, native.dh0, 1e-5)
 
 
-def test_the_gradient_is_the_derivative_of_the_flat_loss(kernels):
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_the_gradient_is_the_derivative_of_the_flat_loss(kernels, cell):
     """Centred differences of the float32 flat loss along random directions."""
-    layout, params, flat, inputs, targets, h0 = flat_problem(12, 9, 2, 5, seed=5)
+    layout, params, flat, inputs, targets, h0 = flat_problem(12, 9, 2, 5, seed=5, cell=cell)
     grad = whole(kernels, layout, flat, inputs, targets, h0).grad.astype(np.float64)
     rng = np.random.default_rng(0)
     for _ in range(4):
@@ -78,10 +69,11 @@ def test_the_gradient_is_the_derivative_of_the_flat_loss(kernels):
         assert (up - down) / (2 * eps) == pytest.approx(float(grad @ direction), rel=2e-2, abs=1e-4)
 
 
+@pytest.mark.parametrize("cell", CELL_NAMES)
 @pytest.mark.parametrize("cuts", [(2,), (1, 3), (1, 2, 3)])
-def test_shards_of_a_window_sum_to_the_whole_window(kernels, cuts):
+def test_shards_of_a_window_sum_to_the_whole_window(kernels, cell, cuts):
     """What the workers compute (tinyrnn.shards): each a slice of the streams with the whole window's scale."""
-    layout, params, flat, inputs, targets, h0 = flat_problem(40, 24, 4, 6, seed=11)
+    layout, params, flat, inputs, targets, h0 = flat_problem(40, 24, 4, 6, seed=11, cell=cell)
     full = whole(kernels, layout, flat, inputs, targets, h0)
     scale, bounds = 1.0 / inputs.size, (0, *cuts, inputs.shape[0])
     total, grad, h_last = 0.0, np.zeros(layout.size, np.float32), []
@@ -95,32 +87,30 @@ def test_shards_of_a_window_sum_to_the_whole_window(kernels, cuts):
     assert_close(grad, full.grad, 1e-6)
 
 
-def test_bad_windows_are_refused_before_any_kernel_runs(kernels):
-    layout, params, flat, inputs, targets, h0 = flat_problem(10, 5, 2, 3)
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_flat_adam_with_clipping_is_optims_adam_bit_for_bit(kernels, cell):
+    assert_adam_is_optims_adam_bit_for_bit(kernels, cell)
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_sum_squares_is_the_global_norm(kernels, cell):
+    assert_sum_squares_is_the_global_norm(kernels, cell)
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_bad_windows_are_refused_before_any_kernel_runs(kernels, cell):
+    layout, params, flat, inputs, targets, h0 = flat_problem(10, 5, 2, 3, cell=cell)
+    too_big = targets.copy()
+    too_big[1, 0] = 10
     with pytest.raises(IndexError, match=r"\[0, 10\)"):
-        kernels.window(layout, inputs, np.where(targets == 0, 10, targets), h0, 1.0)
-    with pytest.raises(ValueError, match="h0"):
+        kernels.window(layout, inputs, too_big, h0, 1.0)
+    with pytest.raises(ValueError, match="h0 of shape"):
         kernels.window(layout, inputs, targets, h0[:1], 1.0)
+    calls = kernels.simd.exports.calls
     window = kernels.window(layout, inputs, targets, h0.astype(np.float32), 1.0)
     for bad in (flat[:-1], flat.astype(np.float64)):
         with pytest.raises(ValueError, match="parameters"):
             window.forward(bad)
-    assert kernels.simd.exports.calls == 0
+    assert kernels.simd.exports.calls == calls + 1  # window_size only
+    assert all(kernels.supports(c) for c in CELL_NAMES) and not kernels.supports("transformer")
 
-
-CONFIG = FLAT_CONFIG
-
-
-def test_the_trainer_on_the_flat_path_trains_like_the_numpy_trainer(kernels, monkeypatch):
-    monkeypatch.setattr(wasm_flat, "ACTIVE", kernels)  # as inside Pyodide
-    fast = Trainer(REPETITIVE, CONFIG)
-    monkeypatch.setattr(wasm_flat, "ACTIVE", None)
-    assert_follows_the_numpy_trainer(fast, Trainer(REPETITIVE, CONFIG))
-
-
-def test_the_flat_path_is_taken_only_where_it_applies(kernels, monkeypatch):
-    monkeypatch.setattr(wasm_flat, "ACTIVE", kernels)
-    assert Trainer(REPETITIVE, CONFIG)._flat is not None
-    for change in ({"dtype": "float64"}, {"optimizer": "sgd"}, {"engine": "autograd"}, {"clip_value": 1.0},
-                   {"cell": "gru"}):
-        assert Trainer(REPETITIVE, TrainConfig(**{**CONFIG.to_dict(), **change}))._flat is None, change

@@ -1,5 +1,8 @@
 """Compile core/tinyrnn/kernels/simd.c to the WebAssembly module the wheel ships (kernels/simd.wasm).
 
+simd.c includes the shared arithmetic of the whole-window kernels (kernels/vector.h, window_impl.h,
+window_cells.h), which the native package compiles too.
+
     python tools/build_kernel.py            # rebuild kernels/simd.wasm
     python tools/build_kernel.py --check    # rebuild into a temporary file; fail unless it equals the shipped one
 
@@ -25,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "core" / "tinyrnn" / "kernels" / "simd.c"
 SHIPPED = REPO / "core" / "tinyrnn" / "kernels" / "simd.wasm"
 EXPORTS = ("sgemm", "rnn_forward", "rnn_backward", "gru_forward", "gru_backward", "lstm_forward", "lstm_backward",
-           "softmax_xent", "adam", "window_forward", "window_backward")
+           "softmax_xent", "adam", "sum_squares", "window_size", "window_forward", "window_backward")
 
 
 def compile_kernel(out: Path) -> None:

@@ -3,7 +3,8 @@
 Writing is atomic (``files.write_atomically``). Reading is bounded and never unpickles: the ZIP directory's
 member names, count and declared sizes are checked before anything is decompressed; each member's ``.npy`` header
 is checked against the shapes the metadata implies before its data is read, in chunks, never past its declared
-size. The layout and the limits are in docs/checkpoint-format.md.
+size. Writing first makes the same checks of the record (``checkpoint_rules``, the one definition of a valid
+checkpoint), so that every file written loads again. The layout and the limits are in docs/checkpoint-format.md.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import SETTINGS, StepMetrics, TrainConfig, thin_history
+from .checkpoint_rules import (HISTORY_FIELDS, MAX_CHECKPOINT_BYTES, MAX_COUNT, MAX_HISTORY_ROWS,  # noqa: F401
+                               MAX_MEMBER_BYTES, MAX_MEMBER_ELEMENTS, MAX_MEMBERS, MAX_META_BYTES, MAX_TOTAL_BYTES,
+                               check_state, expect as _expect, history_problem, layout_problem, npy_bytes,
+                               progress_problem, size_problem)
+from .config import StepMetrics, TrainConfig, thin_history
 from .errors import CheckpointError, TinyRNNError
 from .files import read_source, write_atomically
 from .model import ModelConfig
@@ -30,17 +35,8 @@ from .vocab import Vocabulary
 FORMAT = "tinyrnn-checkpoint"
 FORMAT_VERSION = 2  # 2: the config records the cell; version 1 files (no cell) are tanh RNNs
 READABLE_VERSIONS = (1, 2)
-MAX_CHECKPOINT_BYTES = 1 << 30  # the file itself
-MAX_MEMBERS = 64  # a checkpoint has at most 25
-MAX_MEMBER_BYTES = 1 << 29  # declared uncompressed size of one member (512 MiB)
-MAX_TOTAL_BYTES = 1 << 30  # declared uncompressed size of all members together (1 GiB)
-MAX_HISTORY_ROWS = 2_000_000  # steps of history kept in a checkpoint (16 MB per column)
-MAX_META_BYTES = 16 << 20  # the JSON metadata (a 65,536-symbol vocabulary takes under 1 MiB)
-MAX_MEMBER_ELEMENTS = 1 << 27
-MAX_COUNT = 2**53  # step, window, chars_seen and Adam's t: whole numbers from 0 to this
 _MEMBER_NAME = re.compile(r"(meta|param/\w{1,32}|optim/t|optim/\w{1,16}/\w{1,32}|progress/hidden|history/\w{1,32})\.npy")
 _NOT_A_CHECKPOINT = "this is not a tinyrnn checkpoint (not an .npz archive, or the file is truncated)"
-HISTORY_FIELDS = ("step", "train_loss", "val_loss", "chars_per_sec", "grad_norm", "chars_seen", "elapsed")
 
 
 @dataclass
@@ -57,8 +53,48 @@ class Checkpoint:
     format_version: int = FORMAT_VERSION
 
 
-def _arrays_of(checkpoint: Checkpoint) -> dict:
+def _check_types(checkpoint) -> None:
+    if not isinstance(checkpoint, Checkpoint):
+        raise TypeError(f"save_checkpoint needs a Checkpoint (e.g. trainer.state()), got {type(checkpoint).__name__}")
+    for name, kind, what in (("config", TrainConfig, "a TrainConfig"), ("vocab", Vocabulary, "a Vocabulary"),
+                             ("params", dict, "a dict of arrays"), ("optimizer_state", dict, "a dict"),
+                             ("progress", dict, "a dict"), ("history", list, "a list of StepMetrics")):
+        value = getattr(checkpoint, name)
+        if not isinstance(value, kind):
+            raise TypeError(f"checkpoint.{name} must be {what}, got {type(value).__name__}")
+    if not all(isinstance(m, StepMetrics) for m in checkpoint.history):
+        raise TypeError("checkpoint.history must be a list of StepMetrics")
+
+
+def _meta_bytes(checkpoint: Checkpoint) -> bytes:
     config = checkpoint.config
+    progress = checkpoint.progress
+    try:
+        dumped = json.dumps(progress, allow_nan=False, default=_json_number)
+        _expect(json.loads(dumped) == progress, "")
+    except (TypeError, ValueError, CheckpointError) as e:
+        raise CheckpointError("the checkpoint's progress must hold only JSON values (str keys; str, finite numbers, "
+                              f"lists, dicts, None) that load back equal ({e or 'a tuple or a non-str key'})") from None
+    meta = {"format": FORMAT, "version": FORMAT_VERSION, "config": config.to_dict(),
+            "model": ModelConfig(checkpoint.vocab.size, config.hidden_size, config.cell).to_dict(),
+            "vocab": checkpoint.vocab.to_dict(),
+            "optimizer": make_optimizer(config.optimizer, config.lr).hyperparameters(),
+            "progress": progress}
+    data = json.dumps(meta, ensure_ascii=False, allow_nan=False, default=_json_number).encode("utf-8")
+    _expect(len(data) <= MAX_META_BYTES, f"the checkpoint's metadata would take {len(data):,} bytes; the limit is "
+            f"{MAX_META_BYTES:,}")
+    return data
+
+
+def _arrays_of(checkpoint: Checkpoint) -> dict:
+    """The members to write, after the checks ``load_checkpoint`` makes of them (``CheckpointError``)."""
+    _check_types(checkpoint)
+    config = checkpoint.config
+    try:
+        config.validate()
+        model_config = ModelConfig(checkpoint.vocab.size, config.hidden_size, config.cell)
+    except TinyRNNError as e:
+        raise CheckpointError(f"the checkpoint's settings are invalid: {e}") from None
     arrays = {f"param/{k}": np.asarray(v) for k, v in checkpoint.params.items()}
     arrays.update({f"optim/{k}": np.asarray(v) for k, v in checkpoint.optimizer_state.items()})
     if checkpoint.hidden is not None:
@@ -66,14 +102,17 @@ def _arrays_of(checkpoint: Checkpoint) -> dict:
     history = thin_history(checkpoint.history, MAX_HISTORY_ROWS)  # every file written loads again
     for name in HISTORY_FIELDS:
         values = [getattr(m, name) for m in history]
-        arrays[f"history/{name}"] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-    meta = {"format": FORMAT, "version": FORMAT_VERSION, "config": config.to_dict(),
-            "model": ModelConfig(checkpoint.vocab.size, config.hidden_size, config.cell).to_dict(),
-            "vocab": checkpoint.vocab.to_dict(),
-            "optimizer": make_optimizer(config.optimizer, config.lr).hyperparameters(),
-            "progress": checkpoint.progress}
-    arrays["meta"] = np.frombuffer(json.dumps(meta, ensure_ascii=False, default=_json_number).encode("utf-8"),
-                                   dtype=np.uint8)
+        try:
+            arrays[f"history/{name}"] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise CheckpointError(f"history field {name!r} must hold numbers") from None
+    problem = layout_problem(config, model_config, {k: (a.shape, a.dtype) for k, a in arrays.items()})
+    problem = problem or history_problem({n: arrays[f"history/{n}"] for n in HISTORY_FIELDS})
+    _expect(problem is None, problem)
+    check_state(checkpoint)
+    arrays["meta"] = np.frombuffer(_meta_bytes(checkpoint), dtype=np.uint8)
+    problem = size_problem({f"{k}.npy": npy_bytes(a.shape, a.dtype) for k, a in arrays.items()})
+    _expect(problem is None, problem)
     return arrays
 
 
@@ -83,40 +122,43 @@ def _json_number(value):
     raise TypeError(f"a checkpoint cannot store a {type(value).__name__} ({value!r}) in its metadata")
 
 
-def save_checkpoint(checkpoint: Checkpoint, path_or_file, *, protect=()) -> None:
+def _archive(checkpoint: Checkpoint) -> io.BytesIO:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **_arrays_of(checkpoint))
+    size = buffer.getbuffer().nbytes
+    _expect(size <= MAX_CHECKPOINT_BYTES, f"the checkpoint file would be {size:,} bytes; the limit is "
+            f"{MAX_CHECKPOINT_BYTES:,} (1 GiB)")
+    return buffer
+
+
+def save_checkpoint(checkpoint: Checkpoint, path_or_file, *, protect=(), force=False) -> None:
     """Write ``checkpoint`` (e.g. ``trainer.state()``) to a path — exactly that path, atomically: a temporary file
     in the same directory, fsynced, then renamed over it, so a failed or interrupted save leaves the previous file
-    intact — or to a binary file object. ``SaveError`` if the path cannot be written (a directory, a device, a
-    missing directory, one of the files in ``protect``, a full disk)."""
-    if not isinstance(checkpoint, Checkpoint):
-        raise TypeError(f"save_checkpoint needs a Checkpoint (e.g. trainer.state()), got {type(checkpoint).__name__}")
-    arrays = _arrays_of(checkpoint)
-    if isinstance(path_or_file, (str, os.PathLike)):
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        write_atomically(path_or_file, buffer.getbuffer(), protect)
-    elif callable(getattr(path_or_file, "write", None)):
-        np.savez_compressed(path_or_file, **arrays)
-    else:
+    intact — or to a binary file object. First it makes every check ``load_checkpoint`` makes (names, shapes,
+    dtypes, finite values, sizes): ``CheckpointError`` for a record that would not load, and nothing is written.
+    ``SaveError`` if the path cannot be written (a directory, a device, a missing directory, one of the files in
+    ``protect``, an immutable file, a read-only file unless ``force``, a full disk)."""
+    if isinstance(path_or_file, io.TextIOBase):
+        raise TypeError("save_checkpoint writes bytes: give a path or a file opened in binary mode ('wb'), not a "
+                        f"text stream ({type(path_or_file).__name__})")
+    if not isinstance(path_or_file, (str, os.PathLike)) and not callable(getattr(path_or_file, "write", None)):
         raise TypeError(f"save_checkpoint writes to a path or a binary file object, got {type(path_or_file).__name__}")
+    buffer = _archive(checkpoint)
+    if isinstance(path_or_file, (str, os.PathLike)):
+        write_atomically(path_or_file, buffer.getbuffer(), protect, replace_read_only=force)
+    else:
+        path_or_file.write(buffer.getvalue())
 
 
 def checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
     """The checkpoint file's bytes (for a download button)."""
-    buffer = io.BytesIO()
-    save_checkpoint(checkpoint, buffer)
-    return buffer.getvalue()
+    return _archive(checkpoint).getvalue()
 
 
 # --- reading ------------------------------------------------------------------------------------------------
 
 # whatever a damaged or odd archive makes zipfile, zlib or numpy's header reader raise
 _DAMAGE = (ValueError, OSError, EOFError, KeyError, NotImplementedError, RuntimeError, zipfile.BadZipFile, zlib.error)
-
-
-def _expect(condition, message):
-    if not condition:
-        raise CheckpointError(message)
 
 
 def _shown(name: str) -> str:
@@ -161,11 +203,8 @@ class _Members:
         unexpected = [_shown(n) for n in names if not _MEMBER_NAME.fullmatch(n)]
         _expect(not unexpected, f"the checkpoint has unexpected members: {', '.join(sorted(unexpected)[:5])}"
                 + (f" and {len(unexpected) - 5} more" if len(unexpected) > 5 else ""))
-        for info in infos:
-            _expect(info.file_size <= MAX_MEMBER_BYTES, f"member {info.filename!r} declares {info.file_size:,} bytes; "
-                    f"the limit is {MAX_MEMBER_BYTES:,}")
-        total = sum(info.file_size for info in infos)
-        _expect(total <= MAX_TOTAL_BYTES, f"the checkpoint's members declare {total:,} bytes in all; the limit is {MAX_TOTAL_BYTES:,}")
+        problem = size_problem({info.filename: info.file_size for info in infos})
+        _expect(problem is None, problem)
         self.infos = {_shown(info.filename): info for info in infos}
         self.headers = {}
 
@@ -260,14 +299,13 @@ def load_checkpoint(source) -> Checkpoint:
 def _checkpoint_from(arrays: _Members) -> Checkpoint:
     meta = _read_meta(arrays)
     version = meta.get("version")
-    _expect(version in READABLE_VERSIONS, f"checkpoint format version {version!r} is not supported (this tinyrnn "
-            f"reads versions {', '.join(map(str, READABLE_VERSIONS))})")
+    _expect(type(version) is int and version in READABLE_VERSIONS, f"checkpoint format version {version!r} is not "
+            f"supported (this tinyrnn reads versions {', '.join(map(str, READABLE_VERSIONS))})")
     try:
         config = TrainConfig.from_dict(meta["config"])
         vocab = Vocabulary.from_dict(meta["vocab"])
         model_config = ModelConfig(**meta["model"])
         progress = meta["progress"]
-        optimizer = make_optimizer(config.optimizer, config.lr)
     except TinyRNNError as e:
         raise CheckpointError(f"the checkpoint's settings are invalid: {e}") from None
     except (KeyError, TypeError) as e:
@@ -276,111 +314,27 @@ def _checkpoint_from(arrays: _Members) -> Checkpoint:
             f"the checkpoint's vocabulary has {vocab.size} symbols but its model expects {model_config.vocab_size}")
     _expect(model_config.hidden_size == config.hidden_size, "the checkpoint's hidden size disagrees with its config")
     _expect(model_config.cell == config.cell, "the checkpoint's cell disagrees with its config")
-    dtype = np.dtype(config.dtype)
-    shapes = model_config.param_shapes()
-    params = {}
-    for name in model_config.param_names():
-        _expect(f"param/{name}" in arrays, f"the checkpoint has no parameter {name!r}")
-        shape, stored = arrays.header(f"param/{name}")
-        _expect(shape == shapes[name], f"parameter {name!r} has shape {shape}, expected {shapes[name]}")
-        _expect(stored == dtype, f"parameter {name!r} has dtype {stored}, expected {dtype}")
-        params[name] = arrays.pop(f"param/{name}")
-    optimizer_state = {}
-    for key in [k for k in arrays.keys() if k.startswith("optim/")]:
-        shape, stored = arrays.header(key)
-        slot = key[len("optim/"):]
-        if slot == "t":
-            _expect(shape == () and stored.kind in "iu", "optimizer step count is malformed")
-            optimizer_state[slot] = int(arrays.pop(key))
-            continue
-        kind, _, pname = slot.partition("/")
-        _expect(kind in optimizer.slots and pname in shapes and shape == shapes[pname] and stored == dtype,
-                f"optimizer state {slot!r} does not fit a {optimizer.name} optimiser of this model")
-        optimizer_state[slot] = arrays.pop(key)
-    hidden = None
-    if "progress/hidden" in arrays:
-        shape, stored = arrays.header("progress/hidden")
-        _expect(len(shape) == 2 and shape[1] == model_config.state_size() and shape[0] <= SETTINGS["batch_size"].high
-                and stored.kind == "f", "the saved hidden state has the wrong shape")
-        hidden = arrays.pop("progress/hidden")
+    problem = layout_problem(config, model_config, {key: arrays.header(key) for key in arrays.keys()})
+    _expect(problem is None, problem)  # every shape and dtype checked before any data is read
+    params = {name: arrays.pop(f"param/{name}") for name in model_config.param_names()}
+    optimizer_state = {key[len("optim/"):]: arrays.pop(key) for key in arrays.keys() if key.startswith("optim/")}
+    if "t" in optimizer_state:
+        optimizer_state["t"] = int(optimizer_state["t"])
+    hidden = arrays.pop("progress/hidden") if "progress/hidden" in arrays else None
     history = _history_from(arrays)
-    leftover = arrays.keys()
-    _expect(not leftover, f"the checkpoint has unexpected members: {', '.join(leftover)}")
     checkpoint = Checkpoint(config, vocab, params, optimizer_state, progress, hidden, history, version)
     check_state(checkpoint)
     return checkpoint
 
 
 def _history_from(arrays: _Members) -> list:
-    columns = {}
-    for name in HISTORY_FIELDS:
-        key = f"history/{name}"
-        if key in arrays:
-            shape, stored = arrays.header(key)
-            _expect(len(shape) == 1 and stored == np.float64, f"history column {name!r} is malformed")
-            _expect(shape[0] <= MAX_HISTORY_ROWS, f"history column {name!r} has {shape[0]:,} rows; the limit is "
-                    f"{MAX_HISTORY_ROWS:,}")
-            columns[name] = arrays.pop(key)
-        else:
-            columns[name] = np.zeros(0)
-    lengths = {c.size for c in columns.values()}
-    _expect(len(lengths) == 1, "history columns have different lengths")
-    for name, column in columns.items():
-        finite = np.isfinite(column) | (np.isnan(column) if name == "val_loss" else False)
-        _expect(finite.all(), f"history column {name!r} contains "
-                + ("infinite values" if name == "val_loss" else "NaN or infinite values"))
-    for name in ("step", "chars_seen"):
-        column = columns[name]
-        _expect(((column >= 0) & (column <= MAX_COUNT) & (column == np.round(column))).all(),
-                f"history column {name!r} must hold whole numbers from 0 to {MAX_COUNT:,}")
+    columns = {name: arrays.pop(f"history/{name}") if f"history/{name}" in arrays else np.zeros(0)
+               for name in HISTORY_FIELDS}
+    _expect(len({c.size for c in columns.values()}) == 1, "history columns have different lengths")
+    problem = history_problem(columns)
+    _expect(problem is None, problem)
     history = []
     for row in zip(*(columns[n].tolist() for n in HISTORY_FIELDS)):
         step, train, val, cps, norm, seen, elapsed = row
         history.append(StepMetrics(int(step), train, None if math.isnan(val) else val, cps, norm, int(seen), elapsed))
     return history
-
-
-# --- what a checkpoint record may hold (loaded or built in memory) -------------------------------------------
-
-def _is_count(value) -> bool:
-    if isinstance(value, np.ndarray) and value.shape == ():  # e.g. Adam's t in trainer.state()
-        value = value[()]
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and 0 <= value <= MAX_COUNT
-
-
-def progress_problem(progress) -> str | None:
-    """Why ``progress`` (a checkpoint's progress dict) cannot be resumed from, or None."""
-    if not isinstance(progress, dict):
-        return f"the checkpoint's progress must be a JSON object, got {type(progress).__name__}"
-    for key in ("step", "window", "chars_seen"):
-        if key in progress and not _is_count(progress[key]):
-            return f"the checkpoint's progress.{key} must be a whole number from 0 to {MAX_COUNT:,}, got {progress[key]!r}"
-    elapsed = progress.get("elapsed", 0.0)
-    if isinstance(elapsed, bool) or not isinstance(elapsed, (int, float)) or not (math.isfinite(elapsed) and elapsed >= 0):
-        return f"the checkpoint's progress.elapsed must be a number of seconds ≥ 0, got {elapsed!r}"
-    if not isinstance(progress.get("text_sha256", ""), str):
-        return "the checkpoint's progress.text_sha256 must be a string"
-    return None
-
-
-def check_state(checkpoint: Checkpoint) -> Checkpoint:
-    """``checkpoint`` if its numbers can be trained from, else ``CheckpointError``: finite parameters, finite
-    optimiser and hidden state (NaN there is damage, not divergence), non-negative second moments, a step count
-    in range and a well-formed progress dict."""
-    problem = progress_problem(checkpoint.progress)
-    _expect(problem is None, problem)
-    for name, value in checkpoint.params.items():
-        _expect(np.isfinite(value).all(), f"parameter {name!r} contains NaN or infinite values")
-    for slot, value in checkpoint.optimizer_state.items():
-        if slot == "t":
-            _expect(_is_count(value), f"the optimizer step count t must be a whole number from 0 to {MAX_COUNT:,}, got {value!r}")
-            continue
-        _expect(np.isfinite(value).all(), f"optimizer state {slot!r} contains NaN or infinite values: the file is "
-                "damaged (a run that diverged is never saved this way); use another checkpoint")
-        second_moment = (checkpoint.config.optimizer, slot.partition("/")[0]) in (("adam", "v"), ("adagrad", "s"))
-        _expect(not second_moment or (np.asarray(value) >= 0).all(), f"optimizer state {slot!r} has negative entries "
-                "(it is a sum of squares): the file is damaged")
-    if checkpoint.hidden is not None:
-        _expect(np.isfinite(checkpoint.hidden).all(), "the saved hidden state contains NaN or infinite values: the "
-                "file is damaged (a run that diverged is never saved this way); use another checkpoint")
-    return checkpoint

@@ -5,15 +5,21 @@ from __future__ import annotations
 import argparse
 import codecs
 import contextlib
+import dataclasses
+import functools
+import json
 import math
 import re
+import signal
 import sys
+import threading
 import warnings
 
 import numpy as np
 
 from . import corpora
 from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint_rules import file_bytes_bound, planned_sizes, size_problem
 from .errors import ConfigError, TinyRNNError, TrainingDiverged
 from .files import check_writable
 from .gradcheck import MAX_CHECK_PARAMETERS, gradient_check
@@ -21,43 +27,104 @@ from .model import CELLS, ENGINES, NATS_TO_BITS, ModelConfig, init_params
 from .optim import OPTIMIZERS
 from .sampling import sample
 from .config import DTYPES, SETTINGS, TrainConfig
-from .trainer import Trainer
-from .vocab import read_text_file
+from .engines import blas_threads
+from .trainer import HISTORY_LIMIT, Trainer
+from .vocab import Vocabulary, read_text_file
 
 DEFAULTS = TrainConfig()
-
-
-def _blas_threads(n: int, quiet: bool):
-    """Limit BLAS to ``n`` threads while training (0: leave it). These products are small: on a machine with
-    other work, a multi-threaded BLAS made training 2-25x slower here (docs/performance.md)."""
-    if n <= 0:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        if not quiet:
-            print("note: BLAS threads not limited (pip install threadpoolctl, or tinyrnn[cli])", file=sys.stderr)
-        return contextlib.nullcontext()
-    return threadpool_limits(n, user_api="blas")
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))  # no SIGHUP on Windows
+# train's flags (argparse dest -> TrainConfig field): those that fix the model and its data, which --resume takes
+# from the checkpoint (given, they must match it), and those a resumed run may change
+FIXED_ON_RESUME = {"cell": "cell", "hidden": "hidden_size", "dtype": "dtype", "optimizer": "optimizer",
+                   "val_fraction": "val_fraction", "seed": "seed"}
+CHANGEABLE_ON_RESUME = {"lr": "lr", "clip_norm": "clip_norm", "eval_every": "eval_every", "engine": "engine",
+                        "seq_len": "seq_len", "batch": "batch_size"}
+RESUME_CHANGES = ", ".join(f"--{flag.replace('_', '-')}" for flag in CHANGEABLE_ON_RESUME) + ", --steps"
 
 
 def _train(args) -> int:
-    with _blas_threads(args.threads, args.quiet):
+    with blas_threads(args.threads if args.threads > 0 else None), _signals_stop_training():  # without --threads: the library's one thread
         return _train_loop(args)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP while training: handled like Ctrl-C (the model so far is saved)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.name, self.exit_code = signal.Signals(signum).name, 128 + signum
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def _signals_stop_training():
+    """SIGTERM (kill, timeout, systemd, batch schedulers) and SIGHUP (a closed terminal) stop training the way
+    Ctrl-C does; the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = {signum: signal.signal(signum, _stop) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _config_for_new_run(args) -> TrainConfig:
+    values = {field: getattr(args, flag) for flag, field in {**FIXED_ON_RESUME, **CHANGEABLE_ON_RESUME}.items()}
+    values = {k: getattr(DEFAULTS, k) if v is None else v for k, v in values.items()}
+    values["clip_norm"] = values["clip_norm"] or None  # --clip-norm 0 disables clipping
+    return TrainConfig(**values)
+
+
+def _config_for_resume(args, checkpoint) -> TrainConfig:
+    """The checkpoint's config with the flags that may change on resume applied; ``ConfigError`` naming every
+    flag given that differs from the checkpoint and cannot change."""
+    saved = checkpoint.config
+    differing = [f"--{flag.replace('_', '-')} {getattr(args, flag)} (the checkpoint's: {getattr(saved, field)})"
+                 for flag, field in FIXED_ON_RESUME.items()
+                 if getattr(args, flag) is not None and getattr(args, flag) != getattr(saved, field)]
+    if differing:
+        raise ConfigError(f"--resume {args.resume}: these flags differ from the checkpoint and cannot change on "
+                          f"resume: {', '.join(differing)}; leave them out (may change: {RESUME_CHANGES})")
+    changes = {field: getattr(args, flag) for flag, field in CHANGEABLE_ON_RESUME.items()
+               if getattr(args, flag) is not None}
+    if "clip_norm" in changes:
+        changes["clip_norm"] = changes["clip_norm"] or None
+    return dataclasses.replace(saved, **changes).validate()
+
+
+def _check_saveable(config, vocab, history_rows: int) -> int:
+    """The most bytes the checkpoint of this run takes on disk, after refusing (``ConfigError``) settings whose
+    checkpoint ``load_checkpoint`` would refuse."""
+    meta_bytes = len(json.dumps(vocab.to_dict(), ensure_ascii=False).encode("utf-8")) + 4096
+    sizes = planned_sizes(config, vocab.size, history_rows, meta_bytes)
+    problem = size_problem(sizes)
+    if problem:
+        raise ConfigError(f"a model with --cell {config.cell} --hidden {config.hidden_size} --dtype {config.dtype} "
+                          f"--optimizer {config.optimizer} (vocabulary {vocab.size}) cannot be saved: {problem} "
+                          f"(a checkpoint holds at most 512 MiB per array and 1 GiB in all); choose a smaller "
+                          f"--hidden, --dtype float32 or --optimizer sgd")
+    return file_bytes_bound(sizes)
 
 
 def _train_loop(args) -> int:
     text = read_text_file(args.file) if args.file else corpora.load_corpus(args.corpus)
-    config = TrainConfig(hidden_size=args.hidden, seq_len=args.seq_len, batch_size=args.batch, lr=args.lr,
-                         optimizer=args.optimizer, clip_norm=args.clip_norm or None, val_fraction=args.val_fraction,
-                         seed=args.seed, engine=args.engine, dtype=args.dtype, eval_every=args.eval_every,
-                         cell=args.cell)
-    if args.resume:
-        trainer = Trainer.from_checkpoint(load_checkpoint(args.resume), text)
+    checkpoint = load_checkpoint(args.resume) if args.resume else None
+    if checkpoint is not None:
+        config, vocab, rows = _config_for_resume(args, checkpoint), checkpoint.vocab, len(checkpoint.history)
     else:
-        trainer = Trainer(text, config)
+        config, vocab, rows = _config_for_new_run(args).validate(), Vocabulary.from_text(text), 0
+    needed = _check_saveable(config, vocab, min(rows + args.steps, HISTORY_LIMIT))
     protect = [args.file] if args.file else []
-    check_writable(args.out, protect)  # before training: a bad --out must not waste the run
+    # before training: a bad --out, a read-only or immutable file or a full disk must not waste the run
+    check_writable(args.out, protect, replace_read_only=args.force, needed_bytes=needed)
+    trainer = Trainer.from_checkpoint(checkpoint, text, config) if checkpoint else Trainer(text, config)
+    save = functools.partial(save_checkpoint, path_or_file=args.out, protect=protect, force=args.force)
     print(f"text: {len(text):,} characters, vocabulary {trainer.vocab.size}; model {trainer.config.cell} "
           f"H={trainer.config.hidden_size}, "
           f"{sum(p.size for p in trainer.params.values()):,} parameters", file=sys.stderr)
@@ -82,17 +149,17 @@ def _train_loop(args) -> int:
                 print(f"step {m.step} loss {m.train_loss:.3f} chars/s {m.chars_per_sec:,.0f}", file=sys.stderr)
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
-        save_checkpoint(trainer.state(), args.out, protect=protect)
+        save(trainer.state())
         print(f"saved the last good model to {args.out}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if bar is not None:
             bar.close()
-        return _save_after_interrupt(trainer, args.out, protect)
+        return _save_after_interrupt(trainer, args.out, save, stop)
     finally:
         if bar is not None:
             bar.close()
-    save_checkpoint(trainer.state(), args.out, protect=protect)
+    save(trainer.state())
     _warn_if_diverging(trainer)
     if trainer.val_ids.size >= 2:
         val = trainer.evaluate()
@@ -108,17 +175,21 @@ def _warn_if_diverging(trainer) -> bool:
     return warning is not None
 
 
-def _save_after_interrupt(trainer, out, protect) -> int:
-    """Ctrl-C while training: keep the model so far (atomically); a second Ctrl-C abandons the save."""
-    print(f"\ninterrupted at step {trainer.step_count}: saving the model so far to {out} "
-          f"(press Ctrl-C again to abort)", file=sys.stderr)
+def _save_after_interrupt(trainer, out, save, stop=None) -> int:
+    """Ctrl-C, SIGTERM or SIGHUP while training: keep the model so far (atomically); a second one abandons the
+    save."""
+    name = stop.name if isinstance(stop, Stopped) else "Ctrl-C"
+    again = "press Ctrl-C again" if name == "Ctrl-C" else f"send {name} again"
+    print(f"\ninterrupted{'' if name == 'Ctrl-C' else ' by ' + name} at step {trainer.step_count}: saving the model "
+          f"so far to {out} ({again} to abort)", file=sys.stderr)
+    code = stop.exit_code if isinstance(stop, Stopped) else 130
     try:
-        save_checkpoint(trainer.state(), out, protect=protect)
+        save(trainer.state())
     except KeyboardInterrupt:
         print(f"aborted: nothing was saved; {out} is unchanged", file=sys.stderr)
-        return 130
+        return code
     print(f"saved {out} (step {trainer.step_count})", file=sys.stderr)
-    return 130
+    return code
 
 
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{[^}]*\}|[0-7]{1,3}|[\x00-\x7f])")
@@ -187,24 +258,36 @@ def _gradcheck(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tinyrnn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train a model on a UTF-8 text file (or a built-in corpus)")
+    train = sub.add_parser("train", help="train a model on a UTF-8 text file (or a built-in corpus)",
+                           epilog="A checkpoint holds at most 512 MiB per array (member) and 1 GiB in all, the "
+                           "limits load_checkpoint enforces (docs/checkpoint-format.md): settings whose model "
+                           "exceeds them are refused before training. SIGTERM and SIGHUP save the model so far, "
+                           "as Ctrl-C does.")
     train.add_argument("file", nargs="?", help="UTF-8 text file (default: the built-in corpus)")
     train.add_argument("--corpus", default=corpora.corpus_names()[0], choices=corpora.corpus_names())
-    train.add_argument("--cell", default=DEFAULTS.cell, choices=CELLS, help="the recurrent cell (default rnn: tanh)")
-    train.add_argument("--hidden", type=int, default=DEFAULTS.hidden_size)
-    train.add_argument("--seq-len", type=int, default=DEFAULTS.seq_len)
-    train.add_argument("--batch", type=int, default=DEFAULTS.batch_size)
-    train.add_argument("--lr", type=float, default=DEFAULTS.lr)
-    train.add_argument("--optimizer", default=DEFAULTS.optimizer, choices=OPTIMIZERS)
-    train.add_argument("--clip-norm", type=float, default=DEFAULTS.clip_norm, help="0 disables")
-    train.add_argument("--val-fraction", type=float, default=DEFAULTS.val_fraction)
-    train.add_argument("--engine", default=DEFAULTS.engine, choices=ENGINES)
-    train.add_argument("--dtype", default=DEFAULTS.dtype, choices=DTYPES)
-    train.add_argument("--eval-every", type=int, default=DEFAULTS.eval_every)
-    train.add_argument("--seed", type=int, default=DEFAULTS.seed)
-    train.add_argument("--steps", type=int, default=1000)
-    train.add_argument("--resume", help="continue from this checkpoint, with its own hyper-parameters (--hidden, --lr, ... are then ignored)")
-    train.add_argument("--out", default="model.npz", help="checkpoint to write (default model.npz)")
+    kept = " (with --resume: the checkpoint's)"
+    changed = " (with --resume: applied to the continued run)"
+    train.add_argument("--cell", choices=CELLS, help=f"the recurrent cell (default {DEFAULTS.cell}: tanh){kept}")
+    train.add_argument("--hidden", type=int, help=f"hidden size H (default {DEFAULTS.hidden_size}){kept}")
+    train.add_argument("--seq-len", type=int, help=f"BPTT window T (default {DEFAULTS.seq_len}){changed}")
+    train.add_argument("--batch", type=int, help=f"batch size B (default {DEFAULTS.batch_size}){changed}")
+    train.add_argument("--lr", type=float, help=f"learning rate (default {DEFAULTS.lr:g}){changed}")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {DEFAULTS.optimizer}){kept}")
+    train.add_argument("--clip-norm", type=float, help=f"clip the gradient norm; 0 disables (default "
+                                                          f"{DEFAULTS.clip_norm:g}){changed}")
+    train.add_argument("--val-fraction", type=float, help=f"(default {DEFAULTS.val_fraction:g}){kept}")
+    train.add_argument("--engine", choices=ENGINES, help=f"(default {DEFAULTS.engine}){changed}")
+    train.add_argument("--dtype", choices=DTYPES, help=f"(default {DEFAULTS.dtype}){kept}")
+    train.add_argument("--eval-every", type=int, help=f"validate every N steps (default {DEFAULTS.eval_every}){changed}")
+    train.add_argument("--seed", type=int, help=f"(default {DEFAULTS.seed}){kept}")
+    train.add_argument("--steps", type=int, default=1000, help="steps to train (default 1000; with --resume: more "
+                                                                "steps)")
+    train.add_argument("--resume", help="continue from this checkpoint. It fixes --cell, --hidden, --dtype, "
+                       "--optimizer, --val-fraction and --seed: leave them out (given, they must match it); "
+                       f"{RESUME_CHANGES} may change and are applied")
+    train.add_argument("--out", default="model.npz", help="checkpoint to write (default model.npz); checked before "
+                       "training: writable, not immutable, enough free space")
+    train.add_argument("--force", action="store_true", help="replace --out even if it is a read-only file")
     train.add_argument("--threads", type=int, default=1, help="BLAS threads while training (default 1; 0 leaves BLAS as it is)")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(run=_train)
@@ -245,9 +328,9 @@ def main(argv=None) -> int:
     except OSError as e:
         print(f"error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("interrupted", file=sys.stderr)
-        return 130
+        return stop.exit_code if isinstance(stop, Stopped) else 130
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ may remain; the target is still intact). A read takes at most ``limit + 1`` byte
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import select
+import shutil
 import stat
 import sys
 import tempfile
@@ -29,10 +31,34 @@ def describe_path(path) -> str:
 
 # --- writing --------------------------------------------------------------------------------------------------
 
-def check_writable(path, protect=()) -> str:
+def _read_only(target: str) -> bool:
+    """True if ``target`` is a file its owner may not write (e.g. mode 0444): even root does not replace it
+    unasked."""
+    return not os.access(target, os.W_OK) or not stat.S_IMODE(os.stat(target).st_mode) & 0o222
+
+
+def _refuse_unreplaceable(target: str, shown: str, replace_read_only: bool) -> None:
+    """``SaveError`` if the existing file ``target`` is read-only (unless ``replace_read_only``), immutable or
+    append-only (``chattr +i`` / ``+a``: renaming over it would fail after the work is done)."""
+    try:  # opening for writing (no truncation) is refused for an immutable or append-only file, even to root
+        os.close(os.open(target, os.O_WRONLY | os.O_NONBLOCK))
+    except PermissionError as e:
+        if e.errno == errno.EPERM:
+            raise SaveError(f"{shown} is immutable or append-only (chattr +i or +a), so it cannot be replaced; "
+                            f"give another output file") from None
+    except OSError:
+        pass  # not a refusal to replace it (the directory probe is the test of writability)
+    if _read_only(target) and not replace_read_only:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+        raise SaveError(f"{shown} is read-only (mode {mode:04o}); it is replaced only when forced (--force on the "
+                        f"command line, force=True in save_checkpoint), or give another output file")
+
+
+def check_writable(path, protect=(), *, replace_read_only=False, needed_bytes=0) -> str:
     """The real path that ``write_atomically(path, ...)`` will replace, after checking up front that it can:
     raises ``SaveError`` if ``path`` is empty, a directory, a device or pipe, one of the files in ``protect``
-    (e.g. the training text), or in a directory that is missing or not writable."""
+    (e.g. the training text), an immutable file, a read-only file (unless ``replace_read_only``), in a directory
+    that is missing or not writable, or on a disk with less than ``needed_bytes`` free."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"the output path must be a str or os.PathLike, got {type(path).__name__}")
     name = os.fspath(path)
@@ -51,6 +77,7 @@ def check_writable(path, protect=()) -> str:
             if other is not None and os.path.exists(other) and os.path.samefile(target, other):
                 raise SaveError(f"{shown} is the training text; writing the model there would destroy it — "
                                 f"give another output file")
+        _refuse_unreplaceable(target, shown, replace_read_only)
     directory = os.path.dirname(target) or "."
     if not os.path.isdir(directory):
         raise SaveError(f"cannot write {shown}: the directory {os.path.dirname(name) or '.'!r} does not exist")
@@ -60,6 +87,13 @@ def check_writable(path, protect=()) -> str:
         os.unlink(probe)
     except OSError as e:
         raise SaveError(f"cannot write {shown}: {e.strerror or e}") from None
+    try:
+        free = shutil.disk_usage(directory).free
+    except (OSError, AttributeError):  # a file system that cannot tell (e.g. some in-browser ones): the write will
+        free = needed_bytes
+    if free < needed_bytes:
+        raise SaveError(f"cannot write {shown}: its disk has {free:,} bytes free and the file needs up to "
+                        f"{needed_bytes:,}; free some space or give another output file")
     return target
 
 
@@ -72,14 +106,15 @@ def _new_file_mode(target: str) -> int:
         return 0o666 & ~umask
 
 
-def write_atomically(path, data, protect=()) -> None:
+def write_atomically(path, data, protect=(), *, replace_read_only=False) -> None:
     """Write the bytes ``data`` to a temporary file next to ``path``, fsync it and rename it over ``path``.
     On any exception (or Ctrl-C) the temporary file is removed and ``path`` is unchanged. ``SaveError`` for a
-    path that cannot be written (see ``check_writable``) or a failed write (e.g. the disk is full).
+    path that cannot be written (see ``check_writable``; a read-only file is replaced only with
+    ``replace_read_only``) or a failed write (e.g. the disk is full).
 
     The caller serialises into memory first (not into the file), so that a half-built archive can never be
     finalised into the file later by the garbage collector."""
-    target = check_writable(path, protect)
+    target = check_writable(path, protect, replace_read_only=replace_read_only, needed_bytes=memoryview(data).nbytes)
     shown = describe_path(path)
     fd, temp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.", suffix=".tmp")
     try:

@@ -50,8 +50,8 @@ def _positive(name, value, upper=None):
         raise ConfigError(f"{name} must be a number > 0{f' and < {upper:g}' if upper else ''}, got {value!r}")
 
 
-def _checked_problem(params, inputs, targets, h0, n_probes):
-    """The arguments as float64 params, int64 inputs/targets (B, T) and float64 h0 (B, H), or ConfigError."""
+def _checked_problem(params, inputs, targets, h0, n_probes, cell):
+    """The arguments as float64 params, int64 inputs/targets (B, T) and float64 h0 (B, S), or ConfigError."""
     if not isinstance(params, dict) or not params or "b_y" not in params or np.ndim(params["b_y"]) != 1:
         raise ConfigError("params must be a dict of the model's arrays (see init_params), with the output bias b_y (V,)")
     V = np.shape(params["b_y"])[0]
@@ -61,8 +61,7 @@ def _checked_problem(params, inputs, targets, h0, n_probes):
     if inputs.size > MAX_CHECK_CHARACTERS:
         raise ConfigError(f"a gradient check takes at most {MAX_CHECK_CHARACTERS:,} characters (B × T), got {inputs.size:,}")
     inputs, targets = check_ids(inputs, V, "inputs"), check_ids(targets, V, "targets")
-    if np.ndim(h0) != 2 or np.shape(h0)[0] != inputs.shape[0]:
-        raise ConfigError(f"h0 must be (B, H) with B = {inputs.shape[0]} (the batch), got shape {np.shape(h0)}")
+    model_lib.check_state_shape(params, h0, inputs.shape[0], cell)
     total = sum(int(np.size(v)) for v in params.values()) + int(np.size(h0))
     if total > MAX_CHECK_PARAMETERS:
         raise ConfigError(f"a gradient check takes at most {MAX_CHECK_PARAMETERS:,} parameters; this model has "
@@ -81,7 +80,7 @@ def gradient_check(params, inputs, targets, h0, eps=1e-5, n_probes=None, seed=0,
 
     ``n_probes``: None compares every entry by finite differences, else that many random entries per array.
     ``progress(name, index, count)``, if given, is called before each array's finite differences."""
-    params, inputs, targets, h0 = _checked_problem(params, inputs, targets, h0, n_probes)
+    params, inputs, targets, h0 = _checked_problem(params, inputs, targets, h0, n_probes, cell)
     SETTINGS["seed"].check(seed)
     _positive("eps", eps, 1)
     _positive("tolerance_exact", tolerance_exact)

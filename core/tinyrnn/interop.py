@@ -26,6 +26,7 @@ from .cells import get_cell
 from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .errors import ConfigError
+from .vocab import Vocabulary
 
 _TORCH_CLASSES = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
 _TORCH_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
@@ -63,30 +64,66 @@ def _module_class():
     return TorchCharModel
 
 
+def _state_width(state, cell: str) -> tuple:
+    """(B, H) of tinyrnn's state (B, S) of a ``cell`` model, or ``ConfigError`` naming the shape expected."""
+    parts = get_cell(cell).state_parts
+    shape = np.shape(state)
+    if len(shape) != 2 or shape[1] % parts or shape[1] == 0:
+        expected = "(B, 2H): [h | c], an even width" if parts == 2 else "(B, H)"
+        raise ConfigError(f"state of a {cell} model must have shape {expected}, got {shape}")
+    return shape[0], shape[1] // parts
+
+
 def state_to_torch(state: np.ndarray, cell: str):
     """tinyrnn's state (B, S) as torch's: h (1, B, H), or (h, c) for the LSTM."""
     torch = _torch()
+    _, H = _state_width(state, cell)
     state = torch.from_numpy(np.ascontiguousarray(state))
     if cell != "lstm":
         return state[None]
-    H = state.shape[1] // 2
     return state[None, :, :H].contiguous(), state[None, :, H:].contiguous()
 
 
 def state_from_torch(state, cell: str) -> np.ndarray:
     """torch's state (h, or the LSTM's (h, c), each (1, B, H)) as tinyrnn's (B, S)."""
-    parts = state if cell == "lstm" else (state,)
-    return np.concatenate([p.detach().cpu().numpy()[0] for p in parts], axis=1)
+    torch = _torch()
+    parts = get_cell(cell).state_parts
+    parts_given = tuple(state) if parts == 2 and isinstance(state, (tuple, list)) else (state,)
+    if len(parts_given) != parts or not all(isinstance(p, torch.Tensor) and p.dim() == 3 and p.shape[0] == 1
+                                            and p.shape == parts_given[0].shape for p in parts_given):
+        expected = "a pair (h, c) of tensors (1, B, H)" if parts == 2 else "a tensor h (1, B, H)"
+        raise ConfigError(f"state of a torch {cell} must be {expected}")
+    return np.concatenate([p.detach().cpu().numpy()[0] for p in parts_given], axis=1)
+
+
+_DTYPES = ("float32", "float64")
+
+
+def _torch_dtype(dtype, params):
+    """The torch dtype for ``to_torch``'s ``dtype`` argument: None (the checkpoint's), "float32"/"float64" or
+    torch.float32/torch.float64."""
+    torch = _torch()
+    if dtype is None:
+        dtype = str(params["W_yh"].dtype)
+    if isinstance(dtype, str) and dtype in _DTYPES:
+        return getattr(torch, dtype)
+    if dtype in (torch.float32, torch.float64):
+        return dtype
+    raise ConfigError(f"dtype must be None (the checkpoint's), 'float32', 'float64', torch.float32 or "
+                      f"torch.float64, got {dtype!r}")
 
 
 def to_torch(checkpoint: Checkpoint, dtype=None):
-    """A ``TorchCharModel`` with ``checkpoint``'s weights, in ``dtype`` (default: the checkpoint's, e.g.
-    torch.float32)."""
+    """A ``TorchCharModel`` with ``checkpoint``'s weights, in ``dtype`` (default: the checkpoint's; "float32",
+    "float64", torch.float32 or torch.float64)."""
+    if not isinstance(checkpoint, Checkpoint):
+        raise TypeError(f"to_torch needs a Checkpoint (e.g. load_checkpoint(path) or trainer.state()), got "
+                        f"{type(checkpoint).__name__}")
     torch = _torch()
     cell = checkpoint.config.cell
     params = checkpoint.params
     V, H = params["W_yh"].shape
-    module = _module_class()(cell, V, H).to(dtype or getattr(torch, str(params["W_yh"].dtype)))
+    module = _module_class()(cell, V, H).to(_torch_dtype(dtype, params))
     names = get_cell(cell).recurrence_names
     weights = [params[name] for name in names]
     if cell == "rnn":
@@ -114,6 +151,15 @@ def _check_module(module, vocab_size):
                    f"hidden_size")
     if problem:
         raise ConfigError(f"from_torch needs {problem}")
+    tensors = module.state_dict()
+    devices = {t.device.type for t in tensors.values()}
+    if "meta" in devices:
+        raise ConfigError("from_torch needs weights with values; this module is on the meta device (no data): "
+                          "load or initialise its weights first (e.g. module.to_empty(device='cpu') then load them)")
+    dtypes = sorted({str(t.dtype).replace("torch.", "") for t in tensors.values()})
+    if len(dtypes) != 1 or dtypes[0] not in _DTYPES:
+        raise ConfigError(f"from_torch needs float32 or float64 weights, got {', '.join(dtypes)} (all must be of one "
+                          f"type); convert the module with .float() or .double()")
     return cell
 
 
@@ -122,11 +168,13 @@ def from_torch(module, vocab, config: TrainConfig | None = None) -> Checkpoint:
     ``TorchCharModel`` or any module with ``.rnn`` and ``.head`` of that shape) for the ``vocab`` it was trained
     with. ``config`` gives the training settings to continue with (default: ``TrainConfig``'s, with the module's
     cell, hidden size and floating-point type)."""
+    if not isinstance(vocab, Vocabulary):
+        raise TypeError(f"vocab must be a Vocabulary (the one the module was trained with), got {type(vocab).__name__}")
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig or None, got {type(config).__name__}")
     cell = _check_module(module, vocab.size)
     state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
     dtype = str(state["head.weight"].dtype)
-    if dtype not in ("float32", "float64"):
-        raise ConfigError(f"from_torch needs float32 or float64 weights, got {dtype}")
     weights = [state["rnn." + n] for n in _TORCH_NAMES]
     if cell == "rnn":
         weights = weights[:2] + [weights[2] + weights[3]]

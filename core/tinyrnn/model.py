@@ -76,9 +76,26 @@ def init_params(config: ModelConfig, seed: int = 0, dtype=np.float64) -> dict:
     return {k: v.astype(dtype) for k, v in params.items()}
 
 
+MAX_STATE_BATCH = 1 << 20
+
+
 def init_hidden(config: ModelConfig, batch_size: int, dtype=np.float64) -> np.ndarray:
     """The zero state, (B, S)."""
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= MAX_STATE_BATCH:
+        raise ConfigError(f"batch_size must be a whole number from 1 to {MAX_STATE_BATCH:,}, got {batch_size!r}")
     return np.zeros((batch_size, config.state_size()), dtype=dtype)
+
+
+def check_state_shape(params, h0, batch: int, cell: str) -> None:
+    """``ConfigError`` unless the state ``h0`` is (B, S) for this batch and ``cell`` (S = H, or 2H: [h | c])."""
+    recurrence_weights(params, cell)
+    expected = (batch, get_cell(cell).state_size(np.shape(params["W_hh"])[-1]))
+    if np.shape(h0) != expected:
+        width, state = ("2H", " (its state is [h | c])") if get_cell(cell).state_parts == 2 else ("H", "")
+        raise ConfigError(f"h0 must be (B, {width}) = {expected} for this batch of a {cell} model{state}, got "
+                          f"shape {np.shape(h0)}")
 
 
 # --- the recurrence, two ways -------------------------------------------------------------------------------
@@ -196,6 +213,7 @@ def loss(params, inputs, targets, h0, engine="fused", cell="rnn"):
     """Mean cross-entropy in nats per character; differentiable by autograd w.r.t. ``params`` and ``h0``."""
     _check_engine(engine)
     inputs_tm, targets_tm = _time_major(params, inputs, targets)
+    check_state_shape(params, h0, inputs_tm.shape[1], cell)
     return _loss_tm(params, h0, inputs_tm, targets_tm, engine, cell)[0]
 
 
@@ -210,7 +228,7 @@ def loss_and_grads(params, inputs, targets, h0, engine="fused", cell="rnn") -> L
     _check_engine(engine)
     inputs_tm, targets_tm = _time_major(params, inputs, targets)
     param_names = get_cell(cell).param_names
-    recurrence_weights(params, cell)
+    check_state_shape(params, h0, inputs_tm.shape[1], cell)
     last_box = []
 
     def objective(arrays):  # a flat tuple: autograd boxes it more cheaply than a dict
@@ -227,6 +245,7 @@ def forward_with_state(params, inputs, h0, cell="rnn"):
     """Logits (B, T, V), hidden states h_t (B, T, H) and the last state (B, S) for ids ``inputs`` (B, T) from the
     state ``h0`` (B, S), in plain numpy."""
     inputs_tm = _time_major(params, inputs)
+    check_state_shape(params, h0, inputs_tm.shape[1], cell)
     hs, last, _ = get_cell(cell).forward(recurrence_weights(params, cell), h0, inputs_tm)
     T, B, H = hs.shape
     logits = ops.output_logits(hs.reshape(T * B, H), params["W_yh"], params["b_y"]).reshape(T, B, -1)

@@ -1,38 +1,32 @@
-"""The optional native fast path: a whole training window in compiled SIMD code, one flat parameter buffer.
+"""The native kernel set: a whole training window of any cell in compiled SIMD code, on one flat buffer.
 
-Off by default, and an explicit opt-in: ``use_native_kernels()`` (or ``TINYRNN_NATIVE_KERNELS=1`` in the
-environment) after ``pip install 'tinyrnn[native]'``, which brings the compiled ``tinyrnn_native`` package
-(``native/`` in the repository: C with AVX-512, AVX2 and baseline variants in one build). Without it everything
-runs in numpy as before; the default wheel stays pure Python.
+It needs the optional compiled package ``tinyrnn_native`` (``pip install ./native`` from the repository: C with
+AVX-512, AVX2 and baseline variants in one build, whose arithmetic is ``kernels/window_impl.h``, shared with the
+browser's WebAssembly module). Where it is installed, ``engines.pick`` trains float32 Adam models of every cell on
+it (``TINYRNN_NATIVE_KERNELS=0`` turns it off); without it everything runs in numpy.
 
-What it changes, for float32 training of the tanh RNN with Adam (``Trainer`` asks ``flat_trainer``):
-- the parameters live in one flat buffer (``FlatLayout``: W_hx, W_hh, b_h, W_yh, b_y in ``model.PARAM_NAMES``
-  order); ``trainer.params`` is a dict of views into it, so checkpoints and sampling see the usual arrays;
-- the loss of a window is one autograd primitive of that buffer (``window_loss``): its forward runs the whole
-  forward pass (embedding, every time step, output layer, softmax cross-entropy) in one native call, its VJP the
-  whole backward pass in another, so autograd differentiates one node instead of a tuple of six arrays;
-- the global norm is one call over the flat gradient, clipping and Adam together another.
-That machinery is ``flat.py``, shared with the browser's WebAssembly kernels; this module is the native set of
-kernels behind it (``NATIVE``) and the switch. The numpy code (``ops.py``, ``optim.py``) stays the reference: tests/test_native_kernels.py compares every piece
-with it to float32 rounding, and the gradients with the traced autograd engine and finite differences.
+This module is the native set of flat kernels (``NATIVE``; the protocol is flat.py's): ``supports(cell)``,
+``window(layout, inputs, targets, state0, scale)`` (one native call forward: embedding, every time step, output
+layer, softmax cross-entropy; one backward: the whole BPTT into the flat gradient), ``sum_squares`` and clipping
++ Adam in one call (``adam``). The numpy code (``ops.py``, ``gru.py``, ``lstm.py``, ``optim.py``) stays the
+reference: tests/test_native_kernels.py compares every piece with it to float32 rounding, and the gradients with
+the traced autograd engine and finite differences.
 """
 
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 
 import numpy as np
 
-from . import flat
+from .cells import CELL_NAMES
 from .errors import TinyRNNError
-from .flat import (FlatAdamResult, FlatLayout, FlatLossAndGrad, FlatTrainer, adam_step_size, check_flat,  # noqa: F401
-                   check_window, window_loss, window_loss_and_grad)
+from .flat import FlatAdamResult, FlatLayout, check_flat, check_window
 
 ENV_VAR = "TINYRNN_NATIVE_KERNELS"
-_F32P = ctypes.POINTER(ctypes.c_float)
-_I32P = ctypes.POINTER(ctypes.c_int32)
-_L, _F, _D, _P = ctypes.c_long, ctypes.c_float, ctypes.c_double, ctypes.c_void_p
+_L, _F, _D, _P, _I = ctypes.c_long, ctypes.c_float, ctypes.c_double, ctypes.c_void_p, ctypes.c_int
 
 
 class NativeKernelsUnavailable(TinyRNNError, ImportError):
@@ -48,12 +42,13 @@ def _load_library():
         ) from exc
     lib = ctypes.CDLL(tinyrnn_native.LIBRARY)
     signatures = {
-        "tinyrnn_window_forward": (_D, [_L, _L, _L, _L, _P, _P, _P, _P, _P, _P]),
-        "tinyrnn_window_backward": (None, [_L, _L, _L, _L, _P, _P, _P, _P, _F, _P, _P, _P, _P]),
-        "tinyrnn_adam": (_L, [_L, _P, _P, _P, _P, _F, _F, _F, _F, _F, _F, _F, _P, _P, _P]),
-        "tinyrnn_sum_squares": (_D, [_L, _P]),
-        "tinyrnn_gemm": (None, [_L, _L, _L, _P, _L, _L, _P, _L, _P, _L, ctypes.c_int]),
-        "tinyrnn_select": (ctypes.c_int, [ctypes.c_int]),
+        "tinyrnn_window_size": (_L, [_I, _L, _L, _L, _L]),
+        "tinyrnn_window_forward": (_D, [_I, _L, _L, _L, _L, _P, _P, _P, _P, _P, _P]),
+        "tinyrnn_window_backward": (None, [_I, _L, _L, _L, _L, _P, _P, _F, _P, _P, _P]),
+        "tinyrnn_adam": (_L, [_L, _P, _P, _P, _P, _F, _F, _F, _F, _F, _F, _F, _F, _P, _P, _P]),
+        "tinyrnn_sum_squares": (_D, [_L, _P, _F]),
+        "tinyrnn_gemm": (None, [_L, _L, _L, _P, _L, _L, _P, _L, _P, _L, _I]),
+        "tinyrnn_select": (_I, [_I]),
         "tinyrnn_variant": (ctypes.c_char_p, []),
     }
     for name, (restype, argtypes) in signatures.items():
@@ -84,8 +79,9 @@ def available() -> bool:
 
 
 def use_native_kernels(enabled: bool = True) -> str:
-    """Opt in (or out) of the native fast path for the trainers built from now on; returns what computes.
-    Raises ``NativeKernelsUnavailable`` if they are asked for and not installed."""
+    """The switch bench/ still flips (``engines.pick`` decides what trains: it uses the kernels wherever they are
+    installed); returns ``backend()``. Raises ``NativeKernelsUnavailable`` if they are asked for and not
+    installed."""
     global _ENABLED
     if enabled:
         library()
@@ -123,120 +119,95 @@ def _f32(a) -> bool:
     return a.dtype == np.float32 and a.flags.c_contiguous
 
 
-# --- the native set of flat kernels (flat.py holds the layout, the autograd primitive and the trainer) ------
+# --- the native set of flat kernels (flat.py holds the layout and the protocol) -------------------------------
+
+def clip_bound(clip_value) -> float:
+    """The kernels' clipping bound: ``clip_value`` (> 0), or infinity for no clipping by value."""
+    return math.inf if clip_value is None else float(clip_value)
+
 
 class Window:
-    """One (B, T) window's fixed inputs (time-major int32 ids, h0) and, after the forward pass, what its backward
-    pass reads: ``hs`` (T + 1, B, H) with hs[0] = h0 and ``dlogits`` (T·B, V padded to whole vectors); after the
-    backward pass ``dh0`` (B, H). Every float buffer is a view of one allocation (``arena``, whose address is
-    taken once: a numpy array's address costs more than most kernels here at B = 1). ``scale``: the factor from
-    summed nats to the loss (1 / (T·B) for the window's mean)."""
+    """One (B, T) window of the layout's cell: time-major int32 ids and targets, the state it starts from (B, S),
+    and one work buffer (``arena``; its size is the kernels' ``tinyrnn_window_size``, its layout theirs) that the
+    forward pass fills and the backward pass reads. Every float buffer is a view of one allocation whose address
+    is taken once (a numpy array's address costs more than most kernels here at B = 1). After ``forward``:
+    ``h_last`` (B, S), the state to carry on; after ``backward``: ``dh0`` (B, S), the gradient of the state it
+    started from. ``scale``: the factor from summed nats to the loss (default 1 / (T·B), the window's mean)."""
 
-    def __init__(self, layout: FlatLayout, inputs, targets, h0, scale: float | None = None):
+    def __init__(self, layout: FlatLayout, inputs, targets, state0, scale: float | None = None):
         inputs, targets = np.asarray(inputs), np.asarray(targets)
-        B, T = check_window(layout, inputs, targets, h0)
-        H, V, Vp = layout.H, layout.V, padded(layout.V)
-        self.layout, self.T, self.B = layout, T, B
+        B, T = check_window(layout, inputs, targets, state0)
+        lib = library()
+        self.layout, self.T, self.B, self.cell = layout, T, B, CELL_NAMES.index(layout.cell)
         self.scale = 1.0 / max(T * B, 1) if scale is None else float(scale)
         self.id_arena = np.empty((2, T, B), np.int32)
         self.id_arena[0], self.id_arena[1] = inputs.T, targets.T
-        sizes = {"hs": (T + 1) * B * H, "dlogits": T * B * Vp, "dh0": B * H, "das": T * B * H,
-                 "work": (V + H + Vp) * H, "grad": layout.size}
-        self.arena = np.empty(sum(sizes.values()), np.float32)
-        self.at, start = {}, 0
+        S = layout.S
+        sizes = {"work": lib.tinyrnn_window_size(self.cell, T, B, layout.H, layout.V), "state0": B * S,
+                 "state_last": B * S, "dstate0": B * S, "grad": layout.size}
+        self.arena = np.empty(sum(sizes.values()) + 16, np.float32)
+        skip = (-_at(self.arena) // 4) % 16  # the work buffer starts on a 64-byte boundary
+        self.at, start = {}, skip
         base, id_base = _at(self.arena), _at(self.id_arena)
         for name, size in sizes.items():
             self.at[name] = base + 4 * start
             setattr(self, name, self.arena[start:start + size])
             start += size
         self.at["ids"], self.at["targets"] = id_base, id_base + 4 * T * B
-        self.hs = self.hs.reshape(T + 1, B, H)
-        self.hs[0] = h0
-        self.dh0 = self.dh0.reshape(B, H)
+        self.state0[:] = np.asarray(state0, np.float32).reshape(-1)
+        self.h_last, self.dh0 = self.state_last.reshape(B, S), self.dstate0.reshape(B, S)
 
-    @property
-    def h_last(self) -> np.ndarray:
-        return self.hs[-1]
-
-    def forward(self, flat) -> float:
-        """Summed nats of the window (one native call); keeps hs and dlogits for ``backward``."""
+    def forward(self, flat_params) -> float:
+        """Summed nats of the window (one native call); fills the work buffer for ``backward``."""
         layout, at = self.layout, self.at
-        check_flat(flat, layout)
-        return library().tinyrnn_window_forward(self.T, self.B, layout.H, layout.V, _at(flat), at["ids"],
-                                                at["targets"], at["hs"], at["dlogits"], at["work"])
+        check_flat(flat_params, layout)
+        return library().tinyrnn_window_forward(self.cell, self.T, self.B, layout.H, layout.V, _at(flat_params),
+                                                at["ids"], at["targets"], at["state0"], at["state_last"], at["work"])
 
-    def backward(self, flat) -> np.ndarray:
-        """The flat gradient of scale × summed nats (the kernel's dlogits are the mean's: g rescales them)."""
+    def backward(self, flat_params) -> np.ndarray:
+        """The flat gradient of scale × summed nats (one native call), in this window's own buffer."""
         layout, at = self.layout, self.at
-        g = self.scale * self.T * self.B
-        library().tinyrnn_window_backward(self.T, self.B, layout.H, layout.V, _at(flat), at["ids"], at["hs"],
-                                          at["dlogits"], g, at["grad"], at["dh0"], at["das"], at["work"])
+        library().tinyrnn_window_backward(self.cell, self.T, self.B, layout.H, layout.V, _at(flat_params),
+                                          at["ids"], self.scale, at["grad"], at["dstate0"], at["work"])
         return self.grad
 
 
-def padded(V: int) -> int:
-    """The native kernels' row stride of logits: whole 16-float vectors."""
-    return (V + 15) // 16 * 16
-
-
-def sum_squares(x) -> float:
-    """sum of x² over a float32 array, in one native call."""
+def sum_squares(x, clip_value=None) -> float:
+    """sum of x² over a float32 array, each entry first clipped into [-clip_value, clip_value] if given; one
+    native call."""
     x = np.ascontiguousarray(x, dtype=np.float32)
-    return library().tinyrnn_sum_squares(x.size, _at(x))
+    return library().tinyrnn_sum_squares(x.size, _at(x), clip_bound(clip_value)) if x.size else 0.0
 
 
-def adam(flat, grad, m, v, scale, beta1, beta2, step, eps) -> FlatAdamResult:
-    """One Adam step of size ``step`` on ``grad * scale`` over flat float32 buffers, in one native call."""
-    _require(all(_f32(a) and a.shape == flat.shape for a in (flat, grad, m, v)), lambda: "mismatched Adam buffers")
-    n = flat.size
+def adam(flat_params, grad, m, v, scale, beta1, beta2, step, eps, clip_value=None) -> FlatAdamResult:
+    """One Adam step of size ``step`` on clip(grad, ±clip_value) × scale over flat float32 buffers (optim's
+    clip_by_value, then clip_by_global_norm's scale, then Adam.compute, in float32 as numpy rounds them), in one
+    native call; new arrays, the inputs are not modified."""
+    _require(all(_f32(a) and a.shape == flat_params.shape for a in (flat_params, grad, m, v)),
+             lambda: "mismatched Adam buffers")
+    n = flat_params.size
     out = np.empty((3, n), np.float32)
     base = _at(out)
-    bad = library().tinyrnn_adam(n, _at(flat), _at(grad), _at(m), _at(v), scale, beta1, 1 - beta1, beta2,
-                                 1 - beta2, step, eps, base, base + 4 * n, base + 8 * n)
+    bad = library().tinyrnn_adam(n, _at(flat_params), _at(grad), _at(m), _at(v), clip_bound(clip_value), scale,
+                                 beta1, 1 - beta1, beta2, 1 - beta2, step, eps, base, base + 4 * n, base + 8 * n)
     return FlatAdamResult(out[0], out[1], out[2], bad == 0)
 
 
 class _NativeKernels:
-    """The native package as a set of flat kernels (flat.FlatKernels)."""
+    """The native package as a set of flat kernels (flat.py's protocol)."""
 
     window = Window
     sum_squares = staticmethod(sum_squares)
     adam = staticmethod(adam)
 
+    @staticmethod
+    def supports(cell: str) -> bool:
+        """Whether these kernels train ``cell`` here: every cell, once the package is installed."""
+        return cell in CELL_NAMES and available()
+
     @property
     def name(self) -> str:
-        return backend()
+        return f"native kernels ({library().tinyrnn_variant().decode()})"
 
 
 NATIVE = _NativeKernels()
-
-
-def loss_and_flat_grad(flat, layout: FlatLayout, inputs, targets, h0) -> FlatLossAndGrad:
-    """Loss and its gradient w.r.t. the flat parameters (autograd through ``window_loss``), for ids (B, T)."""
-    return window_loss_and_grad(flat, Window(layout, inputs, targets, h0))
-
-
-def gemm(a, b) -> np.ndarray:
-    """``a @ b`` for float32 a (M, K), b (K, N) with the native product (for the tests)."""
-    _require(a.ndim == b.ndim == 2 and a.shape[1] == b.shape[0] and _f32(a) and _f32(b),
-             lambda: f"{a.shape} @ {b.shape}")
-    (M, K), N = a.shape, b.shape[1]
-    out = np.zeros((M, N), np.float32)
-    if out.size and K:
-        library().tinyrnn_gemm(M, N, K, _at(a), K, 1, _at(b), N, _at(out), N, 0)
-    return out
-
-
-def flat_adam(flat, grad, m, v, t: int, lr: float, beta1: float, beta2: float, eps: float,
-              grad_scale: float = 1.0) -> FlatAdamResult:
-    """One Adam step (``optim.Adam``'s float32 arithmetic, step ``t`` >= 1) on ``grad * grad_scale`` over flat
-    buffers, in one native call; returns new arrays, the inputs are not modified."""
-    return adam(flat, grad, m, v, grad_scale, beta1, beta2, adam_step_size(lr, beta1, beta2, t), eps)
-
-
-def flat_trainer(config, model_config, optimizer):
-    """A ``FlatTrainer`` on the native kernels when they are enabled and apply (``flat.applies``), else None."""
-    if not (flat.applies(config) and enabled()):
-        return None
-    return FlatTrainer(FlatLayout(model_config.hidden_size, model_config.vocab_size), optimizer, config.clip_norm,
-                       NATIVE)

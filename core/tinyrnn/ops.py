@@ -1,6 +1,7 @@
 """The numpy operations every engine is built from, and where they run (BLAS, or WebAssembly SIMD kernels).
 
-Products, the embedding scatter, the recurrence's two time loops, the output layer and the softmax cross-entropy.
+Products, the embedding scatter, the recurrence's two time loops, the output layer, the softmax cross-entropy and
+Adam's update.
 The fused engine's VJPs (``model.py``) and the hand-written BPTT (``bptt.py``) both call these same functions, so
 "fused == manual" checks the glue, not the arithmetic; the independent checks are the traced autograd engine and
 centred finite differences (``gradcheck.py``).
@@ -164,3 +165,14 @@ def softmax_cross_entropy(logits, targets):
     dlogits[rows, targets] -= 1
     dlogits /= logits.shape[0]
     return loss, dlogits
+
+
+def adam_update(p, g, m, v, beta1: float, beta2: float, step: float, eps: float):
+    """Adam's update of one parameter (``optim.Adam``): (new p, new m, new v), with ``step`` the bias-corrected
+    learning rate; inside Pyodide one SIMD kernel call for float32, the same arithmetic."""
+    simd = simd_for(p, g, m, v)
+    if simd:
+        return simd.adam(p, g, m, v, beta1, beta2, step, eps)
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * (g * g)
+    return p - step * m / (np.sqrt(v) + eps), m, v

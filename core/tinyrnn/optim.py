@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from . import wasm_kernels
+from . import ops
 from .config import SETTINGS, is_number
 from .errors import ConfigError
 
@@ -137,13 +137,7 @@ class Adam(Optimizer):
         new_params, new_state = {}, {"t": t}
         for k, p in params.items():
             g, m, v = grads[k], _slot(state, "m/" + k, p), _slot(state, "v/" + k, p)
-            simd = wasm_kernels.for_arrays(p, g, m, v)  # in the browser: the same arithmetic in one call
-            if simd:
-                new_params[k], m, v = simd.adam(p, g, m, v, b1, b2, step, self.eps)
-            else:
-                m = b1 * m + (1 - b1) * g
-                v = b2 * v + (1 - b2) * (g * g)
-                new_params[k] = p - step * m / (np.sqrt(v) + self.eps)
+            new_params[k], m, v = ops.adam_update(p, g, m, v, b1, b2, step, self.eps)
             new_state["m/" + k], new_state["v/" + k] = m, v
         return new_params, new_state
 

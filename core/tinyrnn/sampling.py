@@ -27,6 +27,11 @@ def _check_sampling_inputs(params, vocab, prime, seed, cell) -> None:
     if vocab_size != vocab.size:
         raise ConfigError(f"the vocabulary has {vocab.size} symbols but the parameters are for {vocab_size} "
                           f"(W_yh has shape {np.shape(params['W_yh'])}); use the vocabulary saved with them")
+    expected = get_cell(cell).param_shapes(vocab.size, np.shape(params["W_yh"])[1])
+    wrong = [f"{k} {np.shape(params[k])} (expected {shape})" for k, shape in expected.items()
+             if np.shape(params[k]) != shape]
+    if wrong:
+        raise ConfigError(f"these parameters do not fit a {cell} model (is cell the model's?): {', '.join(wrong)}")
 
 
 def sample(params: dict, vocab, length: int, prime: str = "", temperature: float = 1.0,

@@ -1,92 +1,88 @@
-"""The browser's flat kernels: a whole tanh-RNN window per WebAssembly call (``window_forward``/``window_backward``
-in kernels/simd.c), so that a training step inside Pyodide is a handful of calls instead of autograd's graph over
-T small products. ``flat.py`` holds the flat buffer, the autograd primitive and the trainer; ``shards.py`` splits
-the window across Web Workers. Inside Pyodide the trainer takes this path by itself where ``flat.applies``.
+"""The browser's flat kernels: a whole window of any cell per WebAssembly call (``window_forward`` /
+``window_backward``, the shared arithmetic of kernels/window_impl.h compiled into kernels/simd.wasm), so that a
+training step inside Pyodide is a handful of calls instead of autograd's graph over T small products. This is
+the WebAssembly set of flat kernels (flat.py's protocol); ``shards.py`` splits a window across Web Workers.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import flat, wasm_kernels
-from .flat import FlatAdamResult, FlatLayout, FlatTrainer
+from .cells import CELL_NAMES
+from .flat import FlatAdamResult, FlatLayout
+
+
+def clip_bound(clip_value) -> float:
+    """The kernels' clipping bound: ``clip_value`` (> 0), or infinity for no clipping by value."""
+    return math.inf if clip_value is None else float(clip_value)
 
 
 class WasmWindow:
-    """One (B, T) window on the WebAssembly kernels ``simd`` (a ``wasm_kernels.SimdKernels``): time-major int32
-    ids, ``hs`` (T + 1, B, H) with hs[0] = h0, ``logits`` (T·B, V) that become dL/dlogits, the per-row softmax
-    terms (float64), and after ``backward`` the flat gradient and ``dh0`` (B, H). ``scale``: summed nats -> loss
+    """One (B, T) window of the layout's cell on the WebAssembly kernels ``simd`` (a ``wasm_kernels.SimdKernels``):
+    time-major int32 ids and targets, the state it starts from (B, S) and one work buffer (the module's
+    ``window_size`` floats, laid out by it) that ``forward`` fills and ``backward`` reads. After ``forward``:
+    ``h_last`` (B, S); after ``backward``: the flat gradient and ``dh0`` (B, S). ``scale``: summed nats -> loss
     (1 / (T·B) for the window's mean; 1 / (all streams' T·B) for one shard of a window)."""
 
-    def __init__(self, simd, layout: FlatLayout, inputs, targets, h0, scale: float):
+    def __init__(self, simd, layout: FlatLayout, inputs, targets, state0, scale: float):
         inputs, targets = np.asarray(inputs), np.asarray(targets)
-        B, T = flat.check_window(layout, inputs, targets, h0)
-        H, V = layout.H, layout.V
+        B, T = flat.check_window(layout, inputs, targets, state0)
         self.simd, self.layout, self.T, self.B, self.scale = simd, layout, T, B, float(scale)
+        self.cell = CELL_NAMES.index(layout.cell)
         self.ids = np.ascontiguousarray(inputs.T, dtype=np.int32)
         self.targets = np.ascontiguousarray(targets.T, dtype=np.int32)
-        self.hs = np.empty((T + 1, B, H), np.float32)
-        self.hs[0] = h0
-        self.logits = np.empty((T * B, V), np.float32)
-        self.target_terms, self.sums = np.empty(T * B), np.empty(T * B)
-        self.work = np.empty((H + V) * H, np.float32)
-        self.dh0 = np.zeros((B, H), np.float32)
+        self.state0 = np.array(state0, dtype=np.float32, order="C")
+        self.h_last = np.empty((B, layout.S), np.float32)
+        self.dh0 = np.empty((B, layout.S), np.float32)
+        self.work = np.empty(simd.exports.window_size(self.cell, T, B, layout.H, layout.V), np.float32)
         self.grad = np.empty(layout.size, np.float32)
 
-    @property
-    def h_last(self) -> np.ndarray:
-        return self.hs[-1]
-
     def forward(self, flat_params) -> float:
-        """Summed nats of the window (one call); keeps hs and dlogits for ``backward``."""
+        """Summed nats of the window (one call); fills the work buffer for ``backward``."""
         flat.check_flat(flat_params, self.layout)
-        at, T, B, L = self.simd.address, self.T, self.B, self.layout
-        self.simd.exports.window_forward(T, B, L.H, L.V, at(flat_params), at(self.ids), at(self.targets),
-                                         at(self.hs), at(self.logits), self.scale, at(self.target_terms),
-                                         at(self.sums), at(self.work))
-        return float(np.sum(np.log(self.sums) - self.target_terms))
+        at, L = self.simd.address, self.layout
+        return float(self.simd.exports.window_forward(self.cell, self.T, self.B, L.H, L.V, at(flat_params),
+                                                      at(self.ids), at(self.targets), at(self.state0),
+                                                      at(self.h_last), at(self.work)))
 
     def backward(self, flat_params) -> np.ndarray:
-        """The flat gradient of scale × summed nats (one call)."""
-        at, T, B, L = self.simd.address, self.T, self.B, self.layout
-        das = np.empty((T, B, L.H), np.float32)
-        self.dh0[:] = 0
-        self.simd.exports.window_backward(T, B, L.H, L.V, at(flat_params), at(self.ids), at(self.hs),
-                                          at(self.logits), at(self.grad), at(self.dh0), at(das))
+        """The flat gradient of scale × summed nats (one call), in this window's own buffer."""
+        at, L = self.simd.address, self.layout
+        self.simd.exports.window_backward(self.cell, self.T, self.B, L.H, L.V, at(flat_params), at(self.ids),
+                                          self.scale, at(self.grad), at(self.dh0), at(self.work))
         return self.grad
 
 
 class WasmFlatKernels:
-    """The WebAssembly module as a set of flat kernels (see flat.py)."""
+    """The WebAssembly module as a set of flat kernels (flat.py's protocol)."""
 
     name = "WebAssembly SIMD kernels (float32): whole window per call, flat Adam"
 
     def __init__(self, simd):
         self.simd = simd
 
-    def window(self, layout, inputs, targets, h0, scale) -> WasmWindow:
-        return WasmWindow(self.simd, layout, inputs, targets, h0, scale)
-
     @staticmethod
-    def sum_squares(x) -> float:
-        return float(np.vdot(x, x))
+    def supports(cell: str) -> bool:
+        """Every cell has whole-window kernels in the module."""
+        return cell in CELL_NAMES
 
-    def adam(self, flat_params, grad, m, v, scale, beta1, beta2, step, eps) -> FlatAdamResult:
-        """Clipping (grad × scale, as optim.clip_by_global_norm rounds it) and the Adam kernel."""
-        if scale != 1.0:
-            grad = grad * np.float32(scale)
-        p, m, v = self.simd.adam(flat_params, grad, m, v, beta1, beta2, step, eps)
-        return FlatAdamResult(p, m, v, bool(np.isfinite(p).all()))
+    def window(self, layout, inputs, targets, state0, scale) -> WasmWindow:
+        return WasmWindow(self.simd, layout, inputs, targets, state0, scale)
+
+    def sum_squares(self, x, clip_value=None) -> float:
+        """sum of x² over a float32 array, each entry first clipped into ±clip_value if given (one call)."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        return float(self.simd.exports.sum_squares(x.size, self.simd.address(x), clip_bound(clip_value)))
+
+    def adam(self, flat_params, grad, m, v, scale, beta1, beta2, step, eps, clip_value=None) -> FlatAdamResult:
+        """Clipping by value, the global norm's scale and one Adam step in one call (optim's arithmetic)."""
+        p, m, v, bad = self.simd.clipped_adam(flat_params, grad, m, v, beta1, beta2, step, eps,
+                                              clip_bound(clip_value), scale)
+        return FlatAdamResult(p, m, v, bad == 0)
 
 
 ACTIVE = WasmFlatKernels(wasm_kernels.ACTIVE) if wasm_kernels.ACTIVE is not None else None  # None outside Pyodide
 
-
-def flat_trainer(config, model_config, optimizer, kernels=None):
-    """A ``FlatTrainer`` on the WebAssembly kernels (``kernels``, default: Pyodide's) where ``flat.applies``, else
-    None."""
-    kernels = kernels if kernels is not None else ACTIVE
-    if kernels is None or not flat.applies(config):
-        return None
-    return FlatTrainer(FlatLayout(model_config.hidden_size, model_config.vocab_size), optimizer, config.clip_norm,
-                       kernels)

@@ -2,7 +2,7 @@
 
 ``kernels/simd.c``, compiled to ``kernels/simd.wasm`` by ``tools/build_kernel.py``, holds one matrix product, the
 two time loops of each cell's recurrence (tanh RNN: ops.py; GRU: gru.py; LSTM: lstm.py), the softmax
-cross-entropy and Adam's update. The module imports Pyodide's own linear memory, so it reads and writes numpy's buffers in place:
+cross-entropy, Adam's update, and whole training windows of every cell (wasm_flat.py). The module imports Pyodide's own linear memory, so it reads and writes numpy's buffers in place:
 nothing is copied. Inside Pyodide, bptt and optim ask ``for_arrays`` and use these kernels for C-ordered float32
 arrays; everything else runs their numpy code, which is also the reference the kernels are tested against
 (tests/test_wasm_kernels.py runs this same ``.wasm`` natively with wasmtime). Every method checks shapes and
@@ -47,8 +47,8 @@ def _require(ok: bool, what: str) -> None:
 class SimdKernels:
     """The module's exports with numpy-shaped signatures. ``exports`` has ``sgemm``, ``rnn_forward``,
     ``rnn_backward``, ``gru_forward``, ``gru_backward``, ``lstm_forward``, ``lstm_backward``, ``softmax_xent``,
-    ``adam``, ``window_forward`` and ``window_backward`` (used by wasm_flat.py); ``address(array)`` gives an array's offset in the module's
-    memory. Arrays must be C-contiguous float32 (``usable``) unless stated otherwise."""
+    ``adam``, ``sum_squares``, ``window_size``, ``window_forward`` and ``window_backward`` (the last four used by
+    wasm_flat.py); ``address(array)`` gives an array's offset in the module's memory. Arrays must be C-contiguous float32 (``usable``) unless stated otherwise."""
 
     def __init__(self, exports, address=address):
         self.exports, self.address = exports, address  # every export, for callers with their own shapes (wasm_flat)
@@ -154,14 +154,19 @@ class SimdKernels:
         return dh, dc
 
     def adam(self, p, g, m, v, beta1, beta2, step, eps):
-        """As ``optim.Adam``'s numpy update, bit for bit (same float32 operations in the same order):
-        returns (new p, new m, new v) as new arrays; the inputs are not modified."""
+        """As ``optim.Adam``'s numpy update, bit for bit (same float32 operations in the same order): returns
+        (new p, new m, new v) as new arrays; the inputs are not modified."""
+        return self.clipped_adam(p, g, m, v, beta1, beta2, step, eps)[:3]
+
+    def clipped_adam(self, p, g, m, v, beta1, beta2, step, eps, clip=float("inf"), scale=1.0):
+        """``adam`` on clip(g, ±clip) × scale (optim.clip_by_value, then clip_by_global_norm's scaling), in the same
+        call: (new p, new m, new v, how many new p are not finite)."""
         _require(p.shape == g.shape == m.shape == v.shape and usable(p, g, m, v), "mismatched Adam arrays")
-        p_new, m_new, v_new = np.empty_like(p), np.empty_like(p), np.empty_like(p)
+        out = np.empty((3,) + p.shape, np.float32)
         at = self._address
-        self._adam(p.size, at(p), at(g), at(m), at(v), beta1, 1 - beta1, beta2, 1 - beta2, step, eps,
-                   at(p_new), at(m_new), at(v_new))
-        return p_new, m_new, v_new
+        bad = self._adam(p.size, at(p), at(g), at(m), at(v), clip, scale, beta1, 1 - beta1, beta2, 1 - beta2, step,
+                         eps, at(out[0]), at(out[1]), at(out[2]))
+        return out[0], out[1], out[2], int(bad)
 
     def softmax_cross_entropy(self, logits, targets):
         """As ``ops.softmax_cross_entropy``: (mean nats, dL/dlogits (N, V)) for logits (N, V), ids targets (N,)."""

@@ -1,37 +1,30 @@
-/* tinyrnn's native kernels: one training window of the tanh RNN (forward and backward, every time step inside
- * one call) and clipping + Adam over one flat parameter buffer, in float32 with SIMD.
+/* tinyrnn's native kernels: one training window of any cell (the tanh RNN, the GRU, the LSTM; forward and
+ * backward, every time step inside one call), and clipping + Adam over one flat parameter buffer, in float32 with
+ * SIMD. core/tinyrnn/native_kernels.py calls them through ctypes.
  *
- * These are the native twin of the browser's WebAssembly kernels (core/tinyrnn/kernels/simd.c); the numpy code
- * in core/tinyrnn/ops.py and optim.py stays the reference both are tested against (tests/test_native_kernels.py).
- * core/tinyrnn/native_kernels.py calls them through ctypes and makes the window one autograd primitive.
+ * The arithmetic is not here: it is core/tinyrnn/kernels/window_impl.h (with vector.h and window_cells.h), the
+ * one source the browser's WebAssembly module (kernels/simd.c) compiles too; setup.py puts that directory on the
+ * include path. The numpy code in core/tinyrnn/ (ops.py, gru.py, lstm.py, optim.py) stays the reference both are
+ * tested against (tests/test_native_kernels.py, tests/test_wasm_flat.py).
  *
- * The file is compiled once per instruction set (step_impl.h, included three times on x86-64: AVX-512, AVX2 + FMA,
- * and the baseline), and the first call picks the best one the processor has, so one build runs anywhere.
- * The kernels trust their arguments: native_kernels.py checks shapes, dtypes and ids before every call.
+ * The arithmetic is compiled once per instruction set (x86-64: AVX-512, AVX2 + FMA, and the baseline), and the
+ * first call picks the best one the processor has, so one build runs anywhere.
  */
 #pragma GCC diagnostic ignored "-Wpsabi"
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <math.h>
-#include <stdint.h>
-#include <string.h>
 
-typedef float vf __attribute__((vector_size(64)));
-typedef int32_t vi __attribute__((vector_size(64)));
-
-#define INLINE static inline __attribute__((always_inline))
-INLINE vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-INLINE void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
-INLINE vf vselect(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
-/* logits rows are padded to whole vectors: row stride of a (., V) logits buffer */
-INLINE long padded(long V) { return (V + 15) / 16 * 16; }
+#define VW 16
+#include "vector.h"
 
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
+/* Adam as numpy rounds it: no fused multiply-adds there (GCC contracts a*b+c elsewhere, where FMA is allowed) */
+#define NO_CONTRACT __attribute__((optimize("fp-contract=off")))
 
 #define NAME(x) CAT(x, _base)
 #define MR 4
-#include "step_impl.h"
+#include "window_impl.h"
 #undef NAME
 #undef MR
 
@@ -41,7 +34,7 @@ INLINE long padded(long V) { return (V + 15) / 16 * 16; }
 #pragma GCC target("avx2,fma")
 #define NAME(x) CAT(x, _avx2)
 #define MR 4
-#include "step_impl.h"
+#include "window_impl.h"
 #undef NAME
 #undef MR
 #pragma GCC pop_options
@@ -50,7 +43,7 @@ INLINE long padded(long V) { return (V + 15) / 16 * 16; }
 #pragma GCC target("avx512f,avx512dq,avx512vl,avx2,fma")
 #define NAME(x) CAT(x, _avx512)
 #define MR 8
-#include "step_impl.h"
+#include "window_impl.h"
 #undef NAME
 #undef MR
 #pragma GCC pop_options
@@ -58,13 +51,13 @@ INLINE long padded(long V) { return (V + 15) / 16 * 16; }
 
 typedef struct {
     const char *name;
-    double (*window_forward)(long, long, long, long, const float *, const int32_t *, const int32_t *, float *,
+    double (*window_forward)(int, long, long, long, long, const float *, const int *, const int *, const float *,
                              float *, float *);
-    void (*window_backward)(long, long, long, long, const float *, const int32_t *, const float *, const float *,
-                            float, float *, float *, float *, float *);
+    void (*window_backward)(int, long, long, long, long, const float *, const int *, float, float *, float *,
+                            float *);
     long (*adam)(long, const float *, const float *, const float *, const float *, float, float, float, float,
-                 float, float, float, float *, float *, float *);
-    double (*sum_squares)(long, const float *);
+                 float, float, float, float, float *, float *, float *);
+    double (*sum_squares)(long, const float *, float);
     void (*gemm)(long, long, long, const float *, long, long, const float *, long, float *, long, int);
 } variant;
 
@@ -107,22 +100,26 @@ int tinyrnn_select(int force) {
 
 const char *tinyrnn_variant(void) { return pick()->name; }
 
-double tinyrnn_window_forward(long T, long B, long H, long V, const float *P, const int32_t *ids,
-                              const int32_t *targets, float *hs, float *logits, float *work) {
-    return pick()->window_forward(T, B, H, V, P, ids, targets, hs, logits, work);
+/* floats of work one window needs (vector.h's arena_of; the same in every variant) */
+long tinyrnn_window_size(int cell, long T, long B, long H, long V) { return arena_of(cell, T, B, H, V).size; }
+
+double tinyrnn_window_forward(int cell, long T, long B, long H, long V, const float *P, const int *ids,
+                              const int *targets, const float *state0, float *state_last, float *work) {
+    return pick()->window_forward(cell, T, B, H, V, P, ids, targets, state0, state_last, work);
 }
 
-void tinyrnn_window_backward(long T, long B, long H, long V, const float *P, const int32_t *ids, const float *hs,
-                             const float *dlogits, float g, float *G, float *dh0, float *das, float *work) {
-    pick()->window_backward(T, B, H, V, P, ids, hs, dlogits, g, G, dh0, das, work);
+void tinyrnn_window_backward(int cell, long T, long B, long H, long V, const float *P, const int *ids, float g,
+                             float *G, float *dstate0, float *work) {
+    pick()->window_backward(cell, T, B, H, V, P, ids, g, G, dstate0, work);
 }
 
-long tinyrnn_adam(long n, const float *P, const float *G, const float *M, const float *Vs, float gscale, float b1,
-                  float c1, float b2, float c2, float step, float eps, float *P_out, float *M_out, float *V_out) {
-    return pick()->adam(n, P, G, M, Vs, gscale, b1, c1, b2, c2, step, eps, P_out, M_out, V_out);
+long tinyrnn_adam(long n, const float *P, const float *G, const float *M, const float *Vs, float clip, float gscale,
+                  float b1, float c1, float b2, float c2, float step, float eps, float *P_out, float *M_out,
+                  float *V_out) {
+    return pick()->adam(n, P, G, M, Vs, clip, gscale, b1, c1, b2, c2, step, eps, P_out, M_out, V_out);
 }
 
-double tinyrnn_sum_squares(long n, const float *x) { return pick()->sum_squares(n, x); }
+double tinyrnn_sum_squares(long n, const float *x, float clip) { return pick()->sum_squares(n, x, clip); }
 
 void tinyrnn_gemm(long M, long N, long K, const float *A, long sai, long sak, const float *B, long ldb, float *C,
                   long ldc, int accumulate) {

@@ -98,24 +98,48 @@ for cell in ("gru", "lstm"):
     }
 out["gated_calls"] = calls
 
-# the flat path (tinyrnn.wasm_flat): the Trainer takes it by itself here, and trains as the fused engine does
+# the kernel engine (tinyrnn.wasm_flat's whole windows): the Trainer picks it by itself here, for every cell, and
+# trains as the numpy reference engine does
 from tinyrnn import wasm_flat
-config = tinyrnn.TrainConfig(hidden_size=32, seq_len=16, batch_size=8, lr=1e-2, eval_every=10**6, clip_norm=0.5)
-fast = tinyrnn.Trainer(text, config)
-flat_kernels, wasm_flat.ACTIVE = wasm_flat.ACTIVE, None
-plain = tinyrnn.Trainer(text, config)
-wasm_flat.ACTIVE = flat_kernels
-pairs = [(fast.step(), plain.step()) for _ in range(30)]
-out["flat"] = {
-    "taken": fast._flat is not None and plain._flat is None,
-    "backend": fast._flat.backend if fast._flat is not None else None,
-    "loss": max(abs(a.train_loss - b.train_loss) / b.train_loss for a, b in pairs),
-    "norm": max(abs(a.grad_norm - b.grad_norm) / b.grad_norm for a, b in pairs),
-    "first_steps": max(max(abs(a.train_loss - b.train_loss) / b.train_loss, abs(a.grad_norm - b.grad_norm) / b.grad_norm)
-                       for a, b in pairs[:3]),
-    "params": max(rel(fast.params[k], plain.params[k]) for k in plain.params),
-    "first_loss": pairs[0][0].train_loss, "last_loss": pairs[-1][0].train_loss,
-}
+out["flat"] = {}
+for cell in ("rnn", "gru", "lstm"):
+    config = tinyrnn.TrainConfig(hidden_size=32, seq_len=16, batch_size=8, lr=1e-2, eval_every=10**6, clip_norm=0.5,
+                                 cell=cell)
+    fast = tinyrnn.Trainer(text, config)
+    flat_kernels, wasm_flat.ACTIVE = wasm_flat.ACTIVE, None
+    plain = tinyrnn.Trainer(text, config)
+    wasm_flat.ACTIVE = flat_kernels
+    pairs = [(fast.step(), plain.step()) for _ in range(30)]
+    out["flat"][cell] = {
+        "engines": [fast.engine_choice.engine, plain.engine_choice.engine], "backend": fast.engine_choice.backend,
+        "loss": max(abs(a.train_loss - b.train_loss) / b.train_loss for a, b in pairs),
+        "norm": max(abs(a.grad_norm - b.grad_norm) / b.grad_norm for a, b in pairs),
+        "first_steps": max(max(abs(a.train_loss - b.train_loss) / b.train_loss,
+                               abs(a.grad_norm - b.grad_norm) / b.grad_norm) for a, b in pairs[:3]),
+        "params": max(rel(fast.params[k], plain.params[k]) for k in plain.params),
+        "first_loss": pairs[0][0].train_loss, "last_loss": pairs[-1][0].train_loss,
+    }
+
+# whole windows of every cell (wasm_flat, the shared window_impl.h): against numpy's float64 fused engine here
+from tinyrnn import flat as flat_module
+out["windows"] = {}
+for cell in ("rnn", "gru", "lstm"):
+    mc = tinyrnn.ModelConfig(vocab_size=13, hidden_size=37, cell=cell)
+    layout = flat_module.FlatLayout.of(mc)
+    flat_params = layout.flatten({k: v + rng.standard_normal(v.shape) * 0.1
+                                  for k, v in model.init_params(mc, seed=2).items()})
+    state0 = (rng.standard_normal((5, layout.S)) * 0.5).astype(np.float32)
+    window = wasm_flat.ACTIVE.window(layout, inputs, targets, state0, 1.0 / inputs.size)
+    loss, grad = window.forward(flat_params) / inputs.size, window.backward(flat_params)
+    p64 = {k: v.astype(np.float64) for k, v in layout.views(flat_params).items()}
+    ref = model.loss_and_grads(p64, inputs, targets, state0.astype(np.float64), engine="fused", cell=cell)
+    grads = layout.flatten(ref.grads)
+    clipped = layout.flatten({k: np.clip(g, -0.01, 0.01) for k, g in ref.grads.items() if k != "h0"})
+    out["windows"][cell] = {
+        "supported": wasm_flat.ACTIVE.supports(cell), "loss": abs(loss - ref.loss) / ref.loss,
+        "grad": rel(grad, grads), "dh0": rel(window.dh0, ref.grads["h0"]), "h_last": rel(window.h_last, ref.h_last),
+        "norm_clipped": abs(wasm_flat.ACTIVE.sum_squares(grad, 0.01) / float(np.vdot(clipped, clipped)) - 1),
+    }
 print("RESULT " + json.dumps(out))
 '''
 
@@ -146,9 +170,12 @@ def test_kernels_load_and_agree_with_numpy_inside_pyodide(site_dir, tmp_path):
         assert r["last_loss"] < r["first_loss"] - 0.5, (cell, r)
         # one forward and one backward loop per gradient (manual, fused) and per training step
         assert result["gated_calls"][f"{cell}_forward"] >= 62 and result["gated_calls"][f"{cell}_backward"] >= 62
-    flat = result["flat"]  # the whole-window kernels: the same training as the fused engine, to float32 rounding
-    assert flat["taken"] and flat["backend"].startswith("WebAssembly SIMD kernels"), flat
-    assert flat["first_steps"] < 1e-5, flat  # from the same parameters: rounding only
-    # 30 steps at lr 1e-2 with clipping: the two trajectories drift apart by rounding, slowly
-    assert flat["loss"] < 1e-4 and flat["norm"] < 1e-3 and flat["params"] < 1e-3, flat
-    assert flat["last_loss"] < flat["first_loss"] - 0.5, flat
+    for cell, flat in result["flat"].items():  # the kernel engine: the same training as numpy, to float32 rounding
+        assert flat["engines"] == ["kernel", "reference"] and flat["backend"] == "WebAssembly kernels", (cell, flat)
+        assert flat["first_steps"] < 1e-5, (cell, flat)  # from the same parameters: rounding only
+        # 30 steps at lr 1e-2 with clipping: the two trajectories drift apart by rounding, slowly
+        assert flat["loss"] < 1e-4 and flat["norm"] < 1e-3 and flat["params"] < 1e-3, (cell, flat)
+        assert flat["last_loss"] < flat["first_loss"] - 0.5, (cell, flat)
+    for cell, w in result["windows"].items():  # the whole-window kernels of every cell, in the real runtime
+        assert w["supported"] and w["loss"] < 2e-6 and w["grad"] < 2e-4, (cell, w)
+        assert w["dh0"] < 2e-4 and w["h_last"] < 2e-4 and w["norm_clipped"] < 1e-4, (cell, w)

@@ -30,6 +30,23 @@ def requested_workers() -> int | None:
         return None
 
 
+
+def training_readout(trainer) -> str:
+    """How many workers train, in words: "k workers (shared memory)", or "one worker" and why (from
+    ``tinyrnn.workers()`` and the trainer's ``engine_choice``)."""
+    pool = tinyrnn.workers()
+    if pool.count < 2:
+        if pool.reason == tinyrnn.Workers.NOT_ISOLATED:
+            return "one worker: this page is not cross-origin isolated yet (reload it to use every core)"
+        if pool.reason == tinyrnn.Workers.ONE_WANTED:
+            return f"one worker ({pool.cores} core{'s' if pool.cores != 1 else ''} here)"
+        return f"one worker: {pool.reason}" if pool.reason else "one worker"
+    shared = f"{pool.count} workers (shared memory)"
+    if trainer is None or trainer.engine_choice.engine == "sharded":
+        return shared
+    why = trainer.engine_choice.not_faster
+    return f"one worker: {why[0] if why else 'this model was made before the helpers started'}; {shared} for other models"
+
 class ModelLifeCycle(TrainingLoop):
     """When the session may train, and what Train, Resume, Pause and Reset do to the current model."""
 
@@ -57,14 +74,14 @@ class ModelLifeCycle(TrainingLoop):
 
     def show_backend(self):
         """The readout of what computes: the products, and how many workers train (it changes if a helper fails)."""
-        line = f"Matrix products: {tinyrnn.BACKEND}\nTraining: {tinyrnn.workers_status(self.trainer)}"
+        line = f"Matrix products: {tinyrnn.BACKEND}\nTraining: {training_readout(self.trainer)}"
         if line != self.backend:
             self.backend = line
 
     async def start_workers(self):
         """Start a helper Web Worker per core (``?workers=N`` in the page's address asks for N in all), before the
         first model is built; the backend readout says what was started, or why training stays on one worker."""
-        await tinyrnn.start_workers(requested_workers())  # never raises: it says why in workers_status()
+        await tinyrnn.start_workers(requested_workers())  # never raises: tinyrnn.workers() says why
         self.show_backend()
 
     def flush(self):

@@ -29,7 +29,7 @@ WIDGETS: dict[str, str] = {
     "tr-engine": "select: gradient engine",
     "tr-settings-info": "note (`pre` inside `.tr-note`): why a setting is not allowed, naming the range; hidden if none",
     "tr-backend": ("readout (`pre`): what computes the matrix products here (`tinyrnn.BACKEND`), and on how many "
-                   "workers the model trains (`tinyrnn.workers_status`)"),
+                   "workers the model trains and why (`tinyrnn.workers()`, `Trainer.engine_choice`)"),
     # training
     "tr-train": "button: start training (a new model if there is none or the text/settings changed)",
     "tr-pause": "button: pause (disabled unless training)",

@@ -1,8 +1,8 @@
 // tinyrnn's shard workers (core/tinyrnn/shards.py runs this in the Pyodide worker): a window's B streams are split
 // across k workers, the Pyodide worker itself computing the first slice and k - 1 helper Web Workers the others,
-// each with its own instance of the kernels (simd.wasm, window_forward/window_backward) on its own memory.
-// Parameters, the window's ids and h0 go to the helpers, and their gradients, losses and last hidden states come
-// back, through one SharedArrayBuffer; Atomics wake and wait (no messages while training). The layout of that
+// each with its own instance of the kernels (simd.wasm, window_forward/window_backward, any cell) on its own
+// memory. Parameters, the window's ids and its state (B, S) go to the helpers, and their gradients, losses and
+// last states come back, through one SharedArrayBuffer; Atomics wake and wait (no messages while training). The layout of that
 // buffer is `layoutOf`, the one home of the offsets both sides use. This expression evaluates to the host object.
 (() => {
   const CTRL_INTS = 64;                 // control words (Int32): the generation, a command and per-helper words
@@ -11,16 +11,17 @@
   const MAX_HELPERS = 15;  // shards.MAX_WORKERS - 1: the DONE, STATUS and ACK words each have room for 15
   const WORDS = {CTRL_INTS, GEN, CMD, RUN, DONE, STATUS, ACK};  // sent to the helpers: one home for the indices
 
-  // Byte offsets in the shared buffer for a window of T steps, B streams, H hidden, V vocabulary, n parameters and
-  // the helpers' stream bounds [b0, b1); everything 16-byte aligned.
-  function layoutOf(T, B, H, V, n, bounds) {
+  // Byte offsets in the shared buffer for a window of the cell `cell` (the kernels' number: 0 rnn, 1 gru, 2 lstm)
+  // with T steps, B streams, H hidden, state width S, V vocabulary, n parameters and the helpers' stream bounds
+  // [b0, b1); everything 16-byte aligned.
+  function layoutOf(cell, T, B, H, S, V, n, bounds) {
     let top = CTRL_INTS * 4 + 16;  // + the scale (float64) after the control words
     const take = (bytes) => { const at = top; top += Math.ceil(bytes / 16) * 16; return at; };
-    const out = {T, B, H, V, n, bounds, scale: CTRL_INTS * 4, params: take(4 * n), inputs: take(4 * B * T),
-                 targets: take(4 * B * T), h0: take(4 * B * H), grads: [], hLast: [], loss: []};
+    const out = {cell, T, B, H, S, V, n, bounds, scale: CTRL_INTS * 4, params: take(4 * n), inputs: take(4 * B * T),
+                 targets: take(4 * B * T), h0: take(4 * B * S), grads: [], hLast: [], loss: []};
     for (let i = 1; i < bounds.length; i++) {
       out.grads[i] = take(4 * n);
-      out.hLast[i] = take(4 * (bounds[i][1] - bounds[i][0]) * H);
+      out.hLast[i] = take(4 * (bounds[i][1] - bounds[i][0]) * S);
       out.loss[i] = take(16);  // the summed nats, then the milliseconds the helper's window took (float64)
     }
     out.bytes = top;
@@ -32,21 +33,22 @@
     let me = 0, sab = null, ctrl = null, L = null, k = null, mem = null, at = null, W = null;
     function configure(msg) {
       me = msg.index; sab = msg.sab; L = msg.layout; W = msg.words; ctrl = new Int32Array(sab, 0, W.CTRL_INTS);
-      const [b0, b1] = L.bounds[me], Bs = b1 - b0, N = L.T * Bs, {H, V, n} = L;
-      const sizes = {P: 4 * n, ids: 4 * N, targets: 4 * N, hs: 4 * (L.T + 1) * Bs * H, logits: 4 * N * V,
-                     terms: 8 * N, sums: 8 * N, work: 4 * (H + V) * H, grad: 4 * n, dh0: 4 * Bs * H, das: 4 * N * H};
+      const [b0, b1] = L.bounds[me], Bs = b1 - b0, N = L.T * Bs, {H, S, V, n} = L;
+      mem = new WebAssembly.Memory({initial: 2});  // the module declares 2 pages (wasm-ld's minimum); grown below
+      k = new WebAssembly.Instance(msg.module, {env: {memory: mem}}).exports;
+      const sizes = {P: 4 * n, ids: 4 * N, targets: 4 * N, state0: 4 * Bs * S, stateLast: 4 * Bs * S,
+                     dstate0: 4 * Bs * S, grad: 4 * n, work: 4 * k.window_size(L.cell, L.T, Bs, H, V)};
       let top = 1024;  // offset 0 would mean "no array"
       at = {};
-      for (const [name, bytes] of Object.entries(sizes)) { at[name] = top; top += Math.ceil(bytes / 16) * 16; }
-      mem = new WebAssembly.Memory({initial: Math.max(2, Math.ceil(top / 65536))});
-      k = new WebAssembly.Instance(msg.module, {env: {memory: mem}}).exports;
+      for (const [name, bytes] of Object.entries(sizes)) { at[name] = top; top += Math.ceil(bytes / 64) * 64; }
+      mem.grow(Math.max(0, Math.ceil(top / 65536) - mem.buffer.byteLength / 65536));
       Atomics.store(ctrl, W.ACK + me, msg.epoch);
       Atomics.notify(ctrl, W.ACK + me);
       loop(0);  // a new buffer's generation starts at 0: a window posted right after the ACK is not missed
     }
     function run() {
       const started = performance.now();
-      const {T, H, V, n} = L, [b0, b1] = L.bounds[me], Bs = b1 - b0, N = T * Bs;
+      const {cell, T, H, S, V, n} = L, [b0, b1] = L.bounds[me], Bs = b1 - b0;
       const heap = mem.buffer, f32 = new Float32Array(heap), i32 = new Int32Array(heap);
       f32.set(new Float32Array(sab, L.params, n), at.P / 4);
       const inputs = new Int32Array(sab, L.inputs, L.B * T), targets = new Int32Array(sab, L.targets, L.B * T);
@@ -57,16 +59,12 @@
           i32[tgt + t * Bs + b] = targets[(b0 + b) * T + t];
         }
       }
-      f32.set(new Float32Array(sab, L.h0 + 4 * b0 * H, Bs * H), at.hs / 4);
+      f32.set(new Float32Array(sab, L.h0 + 4 * b0 * S, Bs * S), at.state0 / 4);
       const scale = new Float64Array(sab, L.scale, 1)[0];
-      k.window_forward(T, Bs, H, V, at.P, at.ids, at.targets, at.hs, at.logits, scale, at.terms, at.sums, at.work);
-      const terms = new Float64Array(heap, at.terms, N), sums = new Float64Array(heap, at.sums, N);
-      let total = 0;
-      for (let i = 0; i < N; i++) total += Math.log(sums[i]) - terms[i];
-      f32.fill(0, at.dh0 / 4, at.dh0 / 4 + Bs * H);
-      k.window_backward(T, Bs, H, V, at.P, at.ids, at.hs, at.logits, at.grad, at.dh0, at.das);
+      const total = k.window_forward(cell, T, Bs, H, V, at.P, at.ids, at.targets, at.state0, at.stateLast, at.work);
+      k.window_backward(cell, T, Bs, H, V, at.P, at.ids, scale, at.grad, at.dstate0, at.work);
       new Float32Array(sab, L.grads[me], n).set(new Float32Array(heap, at.grad, n));
-      new Float32Array(sab, L.hLast[me], Bs * H).set(new Float32Array(heap, at.hs + 4 * T * Bs * H, Bs * H));
+      new Float32Array(sab, L.hLast[me], Bs * S).set(new Float32Array(heap, at.stateLast, Bs * S));
       const out = new Float64Array(sab, L.loss[me], 2);
       out[0] = total;
       out[1] = performance.now() - started;
@@ -119,13 +117,13 @@
     },
 
     // A new shared buffer for this window shape; blocks (Atomics.wait) until every helper has taken it.
-    configure(T, B, H, V, n, bounds, timeoutMs) {
+    configure(cell, T, B, H, S, V, n, bounds, timeoutMs) {
       if (this.ctrl !== null) {  // helpers asleep in their loop: wake them to return to their event loop
         Atomics.store(this.ctrl, CMD, YIELD);
         Atomics.add(this.ctrl, GEN, 1);
         Atomics.notify(this.ctrl, GEN);
       }
-      const L = layoutOf(T, B, H, V, n, bounds.map((b) => [b[0], b[1]]));
+      const L = layoutOf(cell, T, B, H, S, V, n, bounds.map((b) => [b[0], b[1]]));
       this.sab = new SharedArrayBuffer(L.bytes);
       this.ctrl = new Int32Array(this.sab, 0, CTRL_INTS);
       this.L = L;
@@ -151,23 +149,23 @@
       }
     },
 
-    // Copies the parameters, ids (B, T) and h0 (B, H) from Pyodide's heap (byte offsets; `module` is Pyodide's
+    // Copies the parameters, ids (B, T) and the state (B, S) from Pyodide's heap (byte offsets; `module` is Pyodide's
     // Emscripten module, whose HEAPU8 is replaced when the heap grows) and wakes the helpers.
     post(module, params, inputs, targets, h0, scale) {
-      const {n, B, T, H} = this.L, buf = module.HEAPU8.buffer;
+      const {n, B, T, S} = this.L, buf = module.HEAPU8.buffer;
       new Float32Array(this.sab, this.L.params, n).set(new Float32Array(buf, params, n));
       new Int32Array(this.sab, this.L.inputs, B * T).set(new Int32Array(buf, inputs, B * T));
       new Int32Array(this.sab, this.L.targets, B * T).set(new Int32Array(buf, targets, B * T));
-      new Float32Array(this.sab, this.L.h0, B * H).set(new Float32Array(buf, h0, B * H));
+      new Float32Array(this.sab, this.L.h0, B * S).set(new Float32Array(buf, h0, B * S));
       new Float64Array(this.sab, this.L.scale, 1)[0] = scale;
       Atomics.add(this.ctrl, GEN, 1);
       Atomics.notify(this.ctrl, GEN);
     },
 
-    // Waits for the helpers; adds their gradients into grad (n floats) and writes their rows of hLast (B, H), both
+    // Waits for the helpers; adds their gradients into grad (n floats) and writes their rows of hLast (B, S), both
     // in Pyodide's heap; returns the sum of their summed nats.
     collect(module, grad, hLast, timeoutMs) {
-      const {n, H, bounds} = this.L, gen = Atomics.load(this.ctrl, GEN), waitFrom = performance.now();
+      const {n, S, bounds} = this.L, gen = Atomics.load(this.ctrl, GEN), waitFrom = performance.now();
       for (let i = 1; i < bounds.length; i++) this.waitFor(DONE + i, gen, timeoutMs, "finish its window");
       this.stats.waitMs += performance.now() - waitFrom;
       this.stats.windows += 1;
@@ -180,7 +178,7 @@
         const gi = new Float32Array(this.sab, this.L.grads[i], n);
         for (let j = 0; j < n; j++) g[j] += gi[j];
         const [b0, b1] = bounds[i];
-        new Float32Array(buf, hLast + 4 * b0 * H, (b1 - b0) * H).set(new Float32Array(this.sab, this.L.hLast[i], (b1 - b0) * H));
+        new Float32Array(buf, hLast + 4 * b0 * S, (b1 - b0) * S).set(new Float32Array(this.sab, this.L.hLast[i], (b1 - b0) * S));
         const result = new Float64Array(this.sab, this.L.loss[i], 2);
         total += result[0];
         this.stats.helperMs += result[1];

@@ -12,10 +12,16 @@
  *   lstm_forward  the LSTM's forward time loop   gates i, f, g, o, c_t and h_t (lstm.py)
  *   lstm_backward the LSTM's backward time loop  gate gradients, dL/dh_0 and dL/dc_0
  *   softmax_xent  loss terms and dL/dlogits      softmax cross-entropy over every row
- *   adam          one Adam update                the optimiser's array operations in one pass
- *   window_forward, window_backward              a whole window of the tanh RNN in one call each (the
- *                                                browser's flat path, core/tinyrnn/flat.py: the same products,
- *                                                loops and softmax as above, in the fused engine's order)
+ *   window_size, window_forward, window_backward
+ *                 a whole window of any cell     forward (embedding, time loop, output layer, softmax) and the
+ *                                                whole BPTT in one call each: the browser's flat path (wasm_flat.py)
+ *   adam          clipping + one Adam update     the optimiser's array operations in one pass
+ *   sum_squares   the global norm's sum          (with clipping by value)
+ *
+ * The last four are the shared arithmetic of window_impl.h, which the native package (native/) compiles too.
+ * The time-loop kernels above them serve the numpy engines (ops.py, gru.py, lstm.py) inside Pyodide: their
+ * tanh and exp are computed in double precision and rounded once (0.5 ulp, like numpy's), where the whole
+ * windows use the few-ulp float32 approximations both builds share.
  *
  * The module imports its caller's linear memory (Pyodide's heap, where numpy keeps its arrays) and works on
  * numpy's buffers in place, so it must never touch memory it was not given: it has no data segment and uses
@@ -26,6 +32,29 @@
 
 #define INLINE static inline __attribute__((always_inline))
 #define EXPORT(name) __attribute__((export_name(name)))
+
+/* --- the shared arithmetic of whole windows, clipping + Adam and sums of squares (window_impl.h, the same source
+ * the native package compiles), here with vectors of 8 floats (two v128) and 4-row product tiles --------------- */
+#define VW 8
+#ifdef TINYRNN_RELAXED  /* the relaxed-SIMD build: the products' c + a b as f32x4.relaxed_madd (FMA where fast) */
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef float f32x8 __attribute__((vector_size(32)));
+static inline __attribute__((always_inline)) f32x8 madd_relaxed(f32x8 a, f32x8 b, f32x8 c) {
+    f32x4 lo = __builtin_wasm_relaxed_madd_f32x4(__builtin_shufflevector(a, a, 0, 1, 2, 3),
+                                                 __builtin_shufflevector(b, b, 0, 1, 2, 3),
+                                                 __builtin_shufflevector(c, c, 0, 1, 2, 3));
+    f32x4 hi = __builtin_wasm_relaxed_madd_f32x4(__builtin_shufflevector(a, a, 4, 5, 6, 7),
+                                                 __builtin_shufflevector(b, b, 4, 5, 6, 7),
+                                                 __builtin_shufflevector(c, c, 4, 5, 6, 7));
+    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
+}
+#define MADD(a, b, c) madd_relaxed((f32x8){0} + (a), (b), (c))
+#endif
+#include "vector.h"
+#define NAME(x) x##_simd
+#define MR 4
+#define NO_CONTRACT  /* the whole module is built with -ffp-contract=off */
+#include "window_impl.h"
 
 /* C (M, N) = [C +] A B over k < K, A(i, k) = A[i*sa_i + k*sa_k] (so A may be read transposed in place),
  * B(k, j) = B[k*ldb + j], C contiguous. Rows go 4 (or 1) at a time, columns 8, then 4, then 1 at a time. */
@@ -179,9 +208,9 @@ void rnn_backward(int T, int B, int H, float *das, const float *dhs, const float
  * Element-wise work goes four floats at a time; a row's last H mod 4 floats go one at a time through the same
  * vector code (n = 1: splat in, lane 0 out), so both paths round identically. */
 
-INLINE v128_t load_n(const float *p, int n) { return n == 4 ? wasm_v128_load(p) : wasm_f32x4_splat(*p); }
+INLINE v128_t lane_load(const float *p, int n) { return n == 4 ? wasm_v128_load(p) : wasm_f32x4_splat(*p); }
 
-INLINE void store_n(float *p, v128_t v, int n) {
+INLINE void lane_store(float *p, v128_t v, int n) {
     if (n == 4) wasm_v128_store(p, v);
     else *p = wasm_f32x4_extract_lane(v, 0);
 }
@@ -221,16 +250,16 @@ void gru_forward(int T, int B, int H, float *x, const float *w, const float *b, 
             float *g = x + (t * B + row) * 3 * H, *q = hh + row * 3 * H;
             for (int j = 0, n; j < H; j += n) {
                 n = H - j >= 4 ? 4 : 1;
-                v128_t r = sigmoid_f32x4(ADD(load_n(g + j, n), ADD(load_n(q + j, n), load_n(b + j, n))));
-                v128_t z = sigmoid_f32x4(ADD(load_n(g + H + j, n), ADD(load_n(q + H + j, n), load_n(b + H + j, n))));
-                v128_t hn_j = ADD(load_n(q + 2 * H + j, n), load_n(b + 2 * H + j, n));
-                v128_t c = tanh_f32x4(ADD(load_n(g + 2 * H + j, n), MUL(r, hn_j)));
-                v128_t hp = load_n(h_prev + row * H + j, n);
-                store_n(g + j, r, n);
-                store_n(g + H + j, z, n);
-                store_n(g + 2 * H + j, c, n);
-                store_n(hn + (t * B + row) * H + j, hn_j, n);
-                store_n(hs + (t * B + row) * H + j, ADD(MUL(SUB(hp, c), z), c), n);
+                v128_t r = sigmoid_f32x4(ADD(lane_load(g + j, n), ADD(lane_load(q + j, n), lane_load(b + j, n))));
+                v128_t z = sigmoid_f32x4(ADD(lane_load(g + H + j, n), ADD(lane_load(q + H + j, n), lane_load(b + H + j, n))));
+                v128_t hn_j = ADD(lane_load(q + 2 * H + j, n), lane_load(b + 2 * H + j, n));
+                v128_t c = tanh_f32x4(ADD(lane_load(g + 2 * H + j, n), MUL(r, hn_j)));
+                v128_t hp = lane_load(h_prev + row * H + j, n);
+                lane_store(g + j, r, n);
+                lane_store(g + H + j, z, n);
+                lane_store(g + 2 * H + j, c, n);
+                lane_store(hn + (t * B + row) * H + j, hn_j, n);
+                lane_store(hs + (t * B + row) * H + j, ADD(MUL(SUB(hp, c), z), c), n);
             }
         }
         h_prev = hs + t * B * H;
@@ -252,19 +281,19 @@ void gru_backward(int T, int B, int H, float *gates, const float *hn, const floa
             const float *hn_row = hn + (t * B + row) * H, *dhs_row = dhs + (t * B + row) * H;
             for (int j = 0, n; j < H; j += n) {
                 n = H - j >= 4 ? 4 : 1;
-                v128_t grad = ADD(load_n(dhs_row + j, n), load_n(dh_row + j, n));
+                v128_t grad = ADD(lane_load(dhs_row + j, n), lane_load(dh_row + j, n));
                 sum_sq += sum_sq_n(grad, n);
-                v128_t r = load_n(g + j, n), z = load_n(g + H + j, n), c = load_n(g + 2 * H + j, n);
+                v128_t r = lane_load(g + j, n), z = lane_load(g + H + j, n), c = lane_load(g + 2 * H + j, n);
                 v128_t da_n = MUL(MUL(grad, SUB(ONE, z)), SUB(ONE, MUL(c, c)));
-                v128_t da_z = MUL(MUL(MUL(grad, SUB(load_n(h_prev + row * H + j, n), c)), z), SUB(ONE, z));
-                v128_t da_r = MUL(MUL(MUL(da_n, load_n(hn_row + j, n)), r), SUB(ONE, r));
-                store_n(d + j, da_r, n);
-                store_n(d + H + j, da_z, n);
-                store_n(d + 2 * H + j, MUL(da_n, r), n);
-                store_n(g + j, da_r, n);
-                store_n(g + H + j, da_z, n);
-                store_n(g + 2 * H + j, da_n, n);
-                store_n(dh_row + j, MUL(grad, z), n);  /* the direct path; W_hh^T dhh is added below */
+                v128_t da_z = MUL(MUL(MUL(grad, SUB(lane_load(h_prev + row * H + j, n), c)), z), SUB(ONE, z));
+                v128_t da_r = MUL(MUL(MUL(da_n, lane_load(hn_row + j, n)), r), SUB(ONE, r));
+                lane_store(d + j, da_r, n);
+                lane_store(d + H + j, da_z, n);
+                lane_store(d + 2 * H + j, MUL(da_n, r), n);
+                lane_store(g + j, da_r, n);
+                lane_store(g + H + j, da_z, n);
+                lane_store(g + 2 * H + j, da_n, n);
+                lane_store(dh_row + j, MUL(grad, z), n);  /* the direct path; W_hh^T dhh is added below */
             }
         }
         if (norms) norms[t] = __builtin_sqrt(sum_sq);
@@ -284,15 +313,15 @@ void lstm_forward(int T, int B, int H, float *x, const float *w, const float *h0
             float *a = x + (t * B + row) * 4 * H;
             for (int j = 0, n; j < H; j += n) {
                 n = H - j >= 4 ? 4 : 1;
-                v128_t i = sigmoid_f32x4(load_n(a + j, n)), f = sigmoid_f32x4(load_n(a + H + j, n));
-                v128_t g = tanh_f32x4(load_n(a + 2 * H + j, n)), o = sigmoid_f32x4(load_n(a + 3 * H + j, n));
-                v128_t c = ADD(MUL(f, load_n(c_prev + row * H + j, n)), MUL(i, g));
-                store_n(a + j, i, n);
-                store_n(a + H + j, f, n);
-                store_n(a + 2 * H + j, g, n);
-                store_n(a + 3 * H + j, o, n);
-                store_n(cs + (t * B + row) * H + j, c, n);
-                store_n(hs + (t * B + row) * H + j, MUL(tanh_f32x4(c), o), n);
+                v128_t i = sigmoid_f32x4(lane_load(a + j, n)), f = sigmoid_f32x4(lane_load(a + H + j, n));
+                v128_t g = tanh_f32x4(lane_load(a + 2 * H + j, n)), o = sigmoid_f32x4(lane_load(a + 3 * H + j, n));
+                v128_t c = ADD(MUL(f, lane_load(c_prev + row * H + j, n)), MUL(i, g));
+                lane_store(a + j, i, n);
+                lane_store(a + H + j, f, n);
+                lane_store(a + 2 * H + j, g, n);
+                lane_store(a + 3 * H + j, o, n);
+                lane_store(cs + (t * B + row) * H + j, c, n);
+                lane_store(hs + (t * B + row) * H + j, MUL(tanh_f32x4(c), o), n);
             }
         }
         h_prev = hs + t * B * H;
@@ -314,18 +343,18 @@ void lstm_backward(int T, int B, int H, float *gates, const float *cs, const flo
             const float *c_row = cs + (t * B + row) * H;
             for (int j = 0, n; j < H; j += n) {
                 n = H - j >= 4 ? 4 : 1;
-                v128_t gh = ADD(load_n(dhs + (t * B + row) * H + j, n), load_n(dh + row * H + j, n));
-                v128_t i = load_n(a + j, n), f = load_n(a + H + j, n);
-                v128_t g = load_n(a + 2 * H + j, n), o = load_n(a + 3 * H + j, n);
-                v128_t tc = tanh_f32x4(load_n(c_row + j, n));
-                v128_t d_c = ADD(load_n(dc_row + j, n), MUL(MUL(gh, o), SUB(ONE, MUL(tc, tc))));
+                v128_t gh = ADD(lane_load(dhs + (t * B + row) * H + j, n), lane_load(dh + row * H + j, n));
+                v128_t i = lane_load(a + j, n), f = lane_load(a + H + j, n);
+                v128_t g = lane_load(a + 2 * H + j, n), o = lane_load(a + 3 * H + j, n);
+                v128_t tc = tanh_f32x4(lane_load(c_row + j, n));
+                v128_t d_c = ADD(lane_load(dc_row + j, n), MUL(MUL(gh, o), SUB(ONE, MUL(tc, tc))));
                 sum_h += sum_sq_n(gh, n);
                 sum_c += sum_sq_n(d_c, n);
-                store_n(a + j, MUL(MUL(MUL(d_c, g), i), SUB(ONE, i)), n);
-                store_n(a + H + j, MUL(MUL(MUL(d_c, load_n(c_prev + row * H + j, n)), f), SUB(ONE, f)), n);
-                store_n(a + 2 * H + j, MUL(MUL(d_c, i), SUB(ONE, MUL(g, g))), n);
-                store_n(a + 3 * H + j, MUL(MUL(MUL(gh, tc), o), SUB(ONE, o)), n);
-                store_n(dc_row + j, MUL(d_c, f), n);
+                lane_store(a + j, MUL(MUL(MUL(d_c, g), i), SUB(ONE, i)), n);
+                lane_store(a + H + j, MUL(MUL(MUL(d_c, lane_load(c_prev + row * H + j, n)), f), SUB(ONE, f)), n);
+                lane_store(a + 2 * H + j, MUL(MUL(d_c, i), SUB(ONE, MUL(g, g))), n);
+                lane_store(a + 3 * H + j, MUL(MUL(MUL(gh, tc), o), SUB(ONE, o)), n);
+                lane_store(dc_row + j, MUL(d_c, f), n);
             }
         }
         if (norms_h) norms_h[t] = __builtin_sqrt(sum_h);
@@ -377,87 +406,34 @@ void softmax_xent(int N, int V, const float *logits, const int *targets, float s
     }
 }
 
-/* One Adam step over n floats, as optim.Adam computes it in numpy, operation for operation (so bit for bit):
- * m' = b1 m + c1 g;  v' = b2 v + c2 (g g);  p' = p - (step m') / (sqrt(v') + eps), with c1 = 1 - b1, c2 = 1 - b2
- * as numpy rounds them (to float32). Writes p', m', v' to new arrays. */
-EXPORT("adam")
-void adam(int n, const float *p, const float *g, const float *m, const float *v, float b1, float c1, float b2,
-          float c2, float step, float eps, float *p_out, float *m_out, float *v_out) {
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        v128_t gi = wasm_v128_load(g + i);
-        v128_t mi = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_splat(b1), wasm_v128_load(m + i)),
-                                   wasm_f32x4_mul(wasm_f32x4_splat(c1), gi));
-        v128_t vi = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_splat(b2), wasm_v128_load(v + i)),
-                                   wasm_f32x4_mul(wasm_f32x4_splat(c2), wasm_f32x4_mul(gi, gi)));
-        v128_t update = wasm_f32x4_div(wasm_f32x4_mul(wasm_f32x4_splat(step), mi),
-                                       wasm_f32x4_add(wasm_f32x4_sqrt(vi), wasm_f32x4_splat(eps)));
-        wasm_v128_store(m_out + i, mi);
-        wasm_v128_store(v_out + i, vi);
-        wasm_v128_store(p_out + i, wasm_f32x4_sub(wasm_v128_load(p + i), update));
-    }
-    for (; i < n; i++) {
-        float mi = b1 * m[i] + c1 * g[i];
-        float vi = b2 * v[i] + c2 * (g[i] * g[i]);
-        m_out[i] = mi;
-        v_out[i] = vi;
-        p_out[i] = p[i] - (step * mi) / (__builtin_sqrtf(vi) + eps);
-    }
-}
+/* --- the exports of the shared arithmetic (window_impl.h; the native package's tinyrnn_* functions) -------- */
 
-/* --- a whole window of the tanh RNN in one call (flat.py; the fused engine's steps, ops.py, in its order) -----
- * P is the flat parameters: W_hx (H, V), W_hh (H, H), b_h (H), W_yh (V, H), b_y (V) (model.PARAM_NAMES order).
- * ids, targets (T, B) time-major; hs (T + 1, B, H) holds h0 in hs[0] on entry and h_1..h_T after. */
+/* floats of work one window of cell (vector.h: 0 rnn, 1 gru, 2 lstm) needs */
+EXPORT("window_size")
+int window_size(int cell, int T, int B, int H, int V) { return (int)arena_of(cell, T, B, H, V).size; }
 
-/* logits (T*B, V) receive dL/dlogits = (softmax - onehot) * scale (in place); per row n, target_terms[n] and
- * sums[n] as softmax_xent writes them, so the caller's loss is sum(log(sums) - target_terms) * scale.
- * work: (H + V) * H floats (W_hh and W_yh transposed). */
+/* One window forward: the summed nats; state0 -> state_last (B, S); work (window_size floats) kept for backward. */
 EXPORT("window_forward")
-void window_forward(int T, int B, int H, int V, const float *P, const int *ids, const int *targets, float *hs,
-                    float *logits, float scale, double *target_terms, double *sums, float *work) {
-    const float *W_hx = P, *W_hh = P + H * V, *b_h = W_hh + H * H, *W_yh = b_h + H, *b_y = W_yh + V * H;
-    float *W_hh_t = work, *W_yh_t = work + H * H;  /* (H, H), (H, V) */
-    const int N = T * B;
-    for (int i = 0; i < H; i++)
-        for (int j = 0; j < H; j++) W_hh_t[j * H + i] = W_hh[i * H + j];
-    for (int v = 0; v < V; v++)
-        for (int k = 0; k < H; k++) W_yh_t[k * V + v] = W_yh[v * H + k];
-    float *a = hs + B * H;  /* a_t = W_hx x_t + b_h: the embedding lookup (column ids[n] of W_hx) */
-    for (int n = 0; n < N; n++)
-        for (int j = 0; j < H; j++) a[n * H + j] = W_hx[j * V + ids[n]] + b_h[j];
-    rnn_forward(T, B, H, a, W_hh_t, hs);
-    gemm(N, V, H, a, H, 1, W_yh_t, V, logits, 0);  /* then + b_y, as output_logits adds it */
-    for (int n = 0; n < N; n++)
-        for (int v = 0; v < V; v++) logits[n * V + v] += b_y[v];
-    softmax_xent(N, V, logits, targets, scale, logits, target_terms, sums);
+double window_forward(int cell, int T, int B, int H, int V, const float *P, const int *ids, const int *targets,
+                      const float *state0, float *state_last, float *work) {
+    return window_forward_simd(cell, T, B, H, V, P, ids, targets, state0, state_last, work);
 }
 
-/* From dlogits (T*B, V) and hs as window_forward left them: the flat gradient G (P's layout) and dL/dh0 (B, H)
- * (zero on entry). das (T, B, H) is scratch. */
+/* Its backward pass: G (P's layout) = the gradient of g times the summed nats, dstate0 (B, S). */
 EXPORT("window_backward")
-void window_backward(int T, int B, int H, int V, const float *P, const int *ids, const float *hs,
-                     const float *dlogits, float *G, float *dh0, float *das) {
-    const float *W_hh = P + H * V, *W_yh = W_hh + H * H + H;
-    float *dW_hx = G, *dW_hh = G + H * V, *db_h = dW_hh + H * H, *dW_yh = db_h + H, *db_y = dW_yh + V * H;
-    const int N = T * B;
-    const float *h = hs + B * H;  /* h_1..h_T as (N, H) */
-    gemm(N, H, V, dlogits, V, 1, W_yh, H, das, 0);      /* dL/dh_t from the output layer */
-    gemm(V, H, N, dlogits, 1, V, h, H, dW_yh, 0);       /* dlogits^T h */
-    for (int v = 0; v < V; v++) db_y[v] = 0.0f;
-    for (int n = 0; n < N; n++)
-        for (int v = 0; v < V; v++) db_y[v] += dlogits[n * V + v];
-    for (int t = T - 1; t >= 0; t--) {  /* rnn_backward's loop with das_t = 1 - h_t^2 formed on the way */
-        float *da = das + t * B * H;
-        const float *ht = h + t * B * H;
-        for (int i = 0; i < B * H; i++) da[i] = (1.0f - ht[i] * ht[i]) * (da[i] + dh0[i]);
-        gemm(B, H, H, da, H, 1, W_hh, H, dh0, 0);
-    }
-    gemm(H, H, N, das, 1, H, hs, H, dW_hh, 0);          /* sum_t da_t^T h_{t-1} */
-    for (int j = 0; j < H; j++) db_h[j] = 0.0f;
-    for (int i = 0; i < H * V; i++) dW_hx[i] = 0.0f;
-    for (int n = 0; n < N; n++) {
-        const float *da = das + n * H;
-        const int id = ids[n];
-        for (int j = 0; j < H; j++) db_h[j] += da[j], dW_hx[j * V + id] += da[j];
-    }
+void window_backward(int cell, int T, int B, int H, int V, const float *P, const int *ids, float g, float *G,
+                     float *dstate0, float *work) {
+    window_backward_simd(cell, T, B, H, V, P, ids, g, G, dstate0, work);
 }
+
+/* Clipping by value (clip; infinity: none), by norm (gscale) and one Adam step, as optim computes them, operation
+ * for operation (so bit for bit), into new arrays; returns how many new parameters are not finite. */
+EXPORT("adam")
+int adam(int n, const float *P, const float *G, const float *M, const float *Vs, float clip, float gscale, float b1,
+         float c1, float b2, float c2, float step, float eps, float *P_out, float *M_out, float *V_out) {
+    return (int)adam_simd(n, P, G, M, Vs, clip, gscale, b1, c1, b2, c2, step, eps, P_out, M_out, V_out);
+}
+
+/* sum of clip(x, -clip, clip)^2 over n floats, in double */
+EXPORT("sum_squares")
+double sum_squares(int n, const float *x, float clip) { return sum_squares_simd(n, x, clip); }
