@@ -2,7 +2,8 @@
 #   make run    set everything up, build the in-browser app (self-contained, offline) and serve it on 127.0.0.1:8000
 #   make test   set everything up and run every test (library, minimum versions, real browser)
 #   make train  train on the bundled corpus from the command line and print a sample
-#   make bench  benchmarks (not tests): throughput against numpy, PyTorch and JAX, in-browser ratio and peers
+#   make bench  benchmarks (not tests): every table of docs/performance.md (bench-native, bench-page, bench-peers,
+#               bench-startup, quality)
 #   make bench-startup  benchmark (not a test): the built site's start-up in Chromium: first, return, offline, 20 Mbit/s
 #   make pages-site  the same site, built where npm and Python 3.12 are already installed (the GitHub Pages workflow)
 PYTHON ?= python3
@@ -92,18 +93,29 @@ $(BENCH)/.installed: pyproject.toml $(NATIVE)
 	$(BENCH)/pip install -q -e . ./native
 	touch $@
 
-bench: $(BENCH)/.installed mirror
-	$(BENCH)/python -m bench.throughput
-	$(BENCH)/python -m bench.pyodide_bench --batches 1 16 32
-	$(BIN)/python -m bench.browser_peers
-	$(MAKE_SITE) && $(BIN)/python -m bench.page_throughput
-	$(BIN)/python -m bench.browser_workers
+# `make bench` prints every table of docs/performance.md (≈ 35 min on 2 cores; each step alone is a target below).
+bench: bench-native bench-page bench-peers bench-startup quality
 
-quality: $(BENCH)/.installed
-	$(BENCH)/python -m bench.quality
+# Python API per cell: default vs one BLAS thread, with the native kernels, JAX jit, PyTorch (≈ 3 min)
+bench-native: $(BENCH)/.installed
+	$(BENCH)/python -m bench.throughput
+
+# the page per cell on 1 and 2 workers (≈ 10 min)
+bench-page: site
+	$(BIN)/python -m bench.page_workers
+
+# the page's cells against jax-js, TensorFlow.js and brain.js (≈ 8 min)
+bench-peers: site
+	$(BIN)/python -m bench.browser_peers
+
+# learning: natively (the GRU, 300 s) and in the page (the GRU, 300 s); the data is ../shared/data (never copied)
+NATIVE_QUALITY ?= --set batch_size=32 --set seq_len=50 --set lr=0.003
+quality: $(BENCH)/.installed site
+	$(BENCH)/python -m bench.quality --cell gru $(NATIVE_QUALITY)
+	$(BIN)/python -m bench.page_quality --cells gru
 
 # Start-up time of the built site in Chromium (the project's venv has Playwright). See bench/README.md.
-.PHONY: bench-startup
+.PHONY: bench-startup bench-native bench-page bench-peers
 bench-startup: site
 	$(BIN)/python -m bench.startup --site $(SITE)
 

@@ -1,22 +1,29 @@
-"""In-browser peers: tinyrnn (Pyodide in Chromium, Trainer.step) against TensorFlow.js 4.22 and brain.js, one run.
+"""In-browser peers: the page (each cell) against jax-js, TensorFlow.js 4.22 and brain.js on the same task, one run.
 
-    .venv/bin/python -m bench.browser_peers                 # every engine, B in {1, 16}, 5 s warm-up + 20 s counted
-    .venv/bin/python -m bench.browser_peers --engines tinyrnn tfjs-wasm --batches 16 --secs 10
+    .venv/bin/python -m bench.browser_peers          # the peers at B in {1, 16}, the page's cells at B=16
+    .venv/bin/python -m bench.browser_peers --engines tfjs-wasm jaxjs-wasm page-rnn --batches 16 --secs 10
 
-(The project's ``.venv``, which has Playwright.) The peers are installed from the npm registry by this script
-(``bench/browser_peers/package.json`` -> ``.cache/browser-peers/node_modules``, git-ignored; never committed), a
-tinyrnn wheel is built from this tree, and everything is served by a small server on 127.0.0.1 to Debian's
-Chromium (``$TINYRNN_CHROMIUM`` overrides), one cold browser per measurement, every other host unresolvable.
-The same task for every engine (``bench/browser_peers/peers.js``): the first 1 M characters of tinyshakespeare,
-tanh RNN H=128, T=25, B streams, Adam 2e-3 where the engine has it; chars/s over the counted seconds after the
-warm-up; with ``--rounds N`` every engine runs N times, the order rotated each round, and the median counts.
-Results with machine, date and load go to ``bench/results/browser-peers.json``.
+(The project's ``.venv``, which has Playwright; the page's engines need the built site, ``python -m
+sitebuild.build``.) The peers are installed from the npm registry by this script (``bench/browser_peers/
+package.json`` -> ``.cache/browser-peers/node_modules``, git-ignored; never committed) and served with
+``peers.html`` by a small server on 127.0.0.1 to Debian's Chromium (``$TINYRNN_CHROMIUM`` overrides), one cold
+browser per measurement, every other host unresolvable. The same task for every peer (``bench/browser_peers/
+peers.js``): the first 1 M characters of tinyshakespeare, tanh RNN H=128, T=25, B streams, Adam 2e-3 and global-norm
+clipping 5.0 where the engine has them, on the page's main thread; chars/s over the counted seconds after the
+warm-up. jax-js (``jaxjs_rnn.mjs``: the whole step under its ``jit``) runs on one thread, and as
+``jaxjs-wasm-threads`` on its own pool of worker threads (served cross-origin isolated, which its threads need).
+
+``page-rnn``, ``page-gru``, ``page-lstm``: the built site itself (``bench.page_throughput``'s measurement, served
+cross-origin isolated as after its isolating reload, so on every core), the cell chosen, H=128, T=25, B=16.
+``tinyrnn``: tinyrnn's ``Trainer.step`` in Pyodide on the main thread of ``peers.html`` (a wheel built from this
+tree). With ``--rounds N`` every measurement runs N times, the order rotated, and the median counts. Targets
+(issue 17), printed as ratios: the page's tanh RNN ≥ 8× the best peer at B=16, every page cell ≥ 2× the best
+peer's tanh RNN. Results with machine, date and load go to ``bench/results/browser-peers.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import http.server
 import json
 import os
@@ -28,15 +35,19 @@ import threading
 import time
 from pathlib import Path
 
+from bench.harness import shared_data
+
 REPO = Path(__file__).resolve().parent.parent
 PEERS = REPO / "bench" / "browser_peers"
 CACHE = REPO / ".cache" / "browser-peers"
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
-if not DEFAULT_DATA.exists():
-    DEFAULT_DATA = Path("/work/shared/data/tinyshakespeare.txt")
+DEFAULT_DATA = shared_data()  # ../shared/data/tinyshakespeare.txt (never copied into the repository)
 DEFAULT_PYODIDE = REPO / ".cache" / "mirror" / "selfcontained" / "pyodide"  # make mirror
 DEFAULT_JSON = REPO / "bench" / "results" / "browser-peers.json"
-ENGINES = ("tinyrnn", "tfjs-wasm", "tfjs-cpu", "brainjs")
+PEERS_ENGINES = ("jaxjs-wasm", "jaxjs-wasm-threads", "tfjs-wasm", "tfjs-cpu", "brainjs")
+PAGE_ENGINES = {"page-rnn": "rnn", "page-gru": "gru", "page-lstm": "lstm"}
+ENGINES = PEERS_ENGINES + tuple(PAGE_ENGINES) + ("tinyrnn",)
+ISOLATED = ("jaxjs-wasm-threads",)  # served with COOP/COEP (threads need SharedArrayBuffer)
+PAGE_TARGET, CELL_TARGET = 8.0, 2.0  # issue 17: page tanh RNN vs the best peer at B=16; every page cell vs it
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
@@ -73,9 +84,16 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     roots: dict = {}
     text: bytes = b""
+    isolated = False
 
     def log_message(self, *args):  # quiet
         pass
+
+    def end_headers(self):
+        if self.isolated:
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        super().end_headers()
 
     def translate_path(self, path):
         path = path.split("?", 1)[0]
@@ -107,8 +125,8 @@ Handler.extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
                           ".js": "text/javascript", ".mjs": "text/javascript"}
 
 
-def serve(roots: dict, text: str):
-    handler = type("PeersHandler", (Handler,), {"roots": roots, "text": text.encode("utf-8")})
+def serve(roots: dict, text: str, isolated: bool = False):
+    handler = type("PeersHandler", (Handler,), {"roots": roots, "text": text.encode("utf-8"), "isolated": isolated})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -136,8 +154,8 @@ def _k(x):
 
 
 def table(results: list[dict], batches) -> tuple[str, dict]:
-    """Markdown: engine x B median chars/s over the rounds (range when there are several), and tinyrnn's ratio
-    of medians to the best peer at each B."""
+    """Markdown: engine x B median chars/s over the rounds (range when there are several), and the targets as
+    ratios of medians: each page cell and tinyrnn against the best peer at each B."""
     runs = {}
     for r in results:
         if r.get("ok"):
@@ -156,62 +174,102 @@ def table(results: list[dict], batches) -> tuple[str, dict]:
         lines.append(f"| {names.get(engine, engine)} | " + " | ".join(cell((engine, B)) for B in batches) + " |")
     ratios = {}
     for B in batches:
-        peers = {e: v for (e, b), v in rate.items() if b == B and e != "tinyrnn" and v}
-        if rate.get(("tinyrnn", B)) and peers:
-            best = max(peers, key=peers.get)
-            ratios[B] = {"best_peer": best, "ratio": rate[("tinyrnn", B)] / peers[best]}
+        peers = {e: v for (e, b), v in rate.items() if b == B and e in PEERS_ENGINES and v}
+        if not peers:
+            continue
+        best = max(peers, key=peers.get)
+        ratios[B] = {"best_peer": best, "best_peer_chars_per_sec": peers[best],
+                     **{e: rate[(e, B)] / peers[best] for e in (*PAGE_ENGINES, "tinyrnn") if rate.get((e, B))}}
     return "\n".join(lines), ratios
+
+
+def target_lines(ratios: dict) -> list[str]:
+    """Issue 17's targets at B=16, from ``table``'s ratios."""
+    r = ratios.get(16)
+    if not r:
+        return ["targets: no peer measured at B=16"]
+
+    def verdict(x, target):
+        return "—" if x is None else f"{x:.2f}× {'✓' if x >= target else '✗'} (≥ {target:g})"
+
+    out = [f"B=16, best peer {r['best_peer']} ({_k(r['best_peer_chars_per_sec'])} chars/s):",
+           f"  the page's tanh RNN / best peer: {verdict(r.get('page-rnn'), PAGE_TARGET)}"]
+    out += [f"  the page's {PAGE_ENGINES[e]} / best peer's tanh RNN: {verdict(r.get(e), CELL_TARGET)}"
+            for e in PAGE_ENGINES]
+    if r.get("tinyrnn"):
+        out.append(f"  (tinyrnn's Trainer.step on the main thread / best peer: {r['tinyrnn']:.2f}×)")
+    return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
-    ap.add_argument("--batches", nargs="+", type=int, default=[1, 16])
+    ap.add_argument("--engines", nargs="+", default=list(PEERS_ENGINES + tuple(PAGE_ENGINES)), choices=ENGINES)
+    ap.add_argument("--batches", nargs="+", type=int, default=[1, 16], help="the peers' (and tinyrnn's) B")
+    ap.add_argument("--page-batches", nargs="+", type=int, default=[16], help="the page's B")
     ap.add_argument("--warm", type=float, default=5.0, help="seconds of training before counting")
-    ap.add_argument("--secs", type=float, default=20.0, help="seconds counted (steady state)")
+    ap.add_argument("--secs", type=float, default=15.0, help="seconds counted (steady state)")
     ap.add_argument("--rounds", type=int, default=1, help="rounds over every engine, the order rotated each round")
     ap.add_argument("--chars", type=int, default=1_000_000, help="characters of the text used")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--site", type=Path, default=REPO / "build" / "site", help="the built site (page engines)")
     ap.add_argument("--pyodide-dir", type=Path, default=DEFAULT_PYODIDE, help="Pyodide 0.27.7 (the offline mirror)")
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = ap.parse_args(argv)
     exe = os.environ.get("TINYRNN_CHROMIUM", "/usr/bin/chromium")
-    for need, what in ((Path(exe), "Chromium"), (args.data, "the text"), (args.pyodide_dir / "pyodide.js", "Pyodide")):
+    needs = [(Path(exe), "Chromium"), (args.data, "the text")]
+    if "tinyrnn" in args.engines:
+        needs.append((args.pyodide_dir / "pyodide.js", "Pyodide"))
+    if any(e in PAGE_ENGINES for e in args.engines):
+        needs.append((args.site / "index.html", "the built site (python -m sitebuild.build)"))
+    for need, what in needs:
         if not need.exists():
             print(f"{what} not found at {need}", file=sys.stderr)
             return 2
     from playwright.sync_api import sync_playwright
 
+    from bench.page_throughput import measure_page
+    from bench.page_workers import isolated_server
     from bench.throughput import machine_info
 
     text = args.data.read_text(encoding="utf-8")[: args.chars]
-    node_modules = install_peers()
-    wheels = build_wheels(args.pyodide_dir)
-    server = serve({"peers": PEERS, "node_modules": node_modules, "pyodide": args.pyodide_dir, "wheels": wheels}, text)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    roots = {"peers": PEERS, "node_modules": install_peers()}
+    if "tinyrnn" in args.engines:
+        roots.update(pyodide=args.pyodide_dir, wheels=build_wheels(args.pyodide_dir))
+    servers = {False: serve(roots, text), True: serve(roots, text, isolated=True)}
+    site_server, site_url = isolated_server(args.site) if any(e in PAGE_ENGINES for e in args.engines) else (None, "")
     info = machine_info()
     info["chromium"] = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
     print(f"{info['date_utc']}  {info['cpu']}  {info['chromium']}  load {info['loadavg_1_5_15']}", flush=True)
-    cells = [(e, B) for B in args.batches for e in args.engines if not (e == "brainjs" and B != 1)]
+    cells = [(e, B) for B in sorted(set(args.batches) | set(args.page_batches)) for e in args.engines
+             if B in (args.page_batches if e in PAGE_ENGINES else args.batches) and not (e == "brainjs" and B != 1)]
     results = []
     order = [cells[(i + r) % len(cells)] for r in range(args.rounds) for i in range(len(cells))]
     with sync_playwright() as pw:
         for engine, B in order:
             try:
-                r = measure(pw, exe, base, engine, B, args.warm, args.secs)
+                if engine in PAGE_ENGINES:
+                    r = measure_page(pw, exe, site_url, text.encode("utf-8"), len(text), B, args.warm, args.secs,
+                                     cell=PAGE_ENGINES[engine])
+                    r["engine"] = f"the page, {PAGE_ENGINES[engine]} ({r.get('backend', '').replace(chr(10), '; ')})"
+                else:
+                    server = servers[engine in ISOLATED]
+                    r = measure(pw, exe, f"http://127.0.0.1:{server.server_address[1]}", engine, B, args.warm,
+                                args.secs)
             except Exception as exc:  # a peer that fails to start is reported, the others still run
-                r = {"ok": False, "engine_id": engine, "B": B, "error": str(exc)}
-            r.setdefault("B", B)
+                r = {"ok": False, "error": str(exc)}
+            r.update(engine_id=engine, B=B, load=list(os.getloadavg()))
             results.append(r)
-            print(f"  {engine:10s} B={B:<3d} " + (f"{r['chars_per_sec']:>10,.0f} chars/s  ({r['engine']})"
-                  if r.get("ok") else f"FAILED: {r.get('error', '')[:300]}"), flush=True)
-    server.shutdown()
-    md, ratios = table(results, args.batches)
+            print(f"  {engine:18s} B={B:<3d} " + (f"{r['chars_per_sec']:>10,.0f} chars/s  ({r['engine']})"
+                  if r.get("ok") else f"FAILED: {r.get('error', '')[:300]}") + f"  load {r['load'][0]:.1f}",
+                  flush=True)
+    for server in (*servers.values(), *([site_server] if site_server else [])):
+        server.shutdown()
+    batches = sorted(set(args.batches) | set(args.page_batches))
+    md, ratios = table(results, batches)
     load = list(os.getloadavg())
-    print("\n" + md)
-    for B, r in ratios.items():
-        print(f"B={B}: tinyrnn / best peer ({r['best_peer']}) = {r['ratio']:.2f}×")
+    print("\n" + md + "\n")
+    print("\n".join(target_lines(ratios)))
     print(f"load average at start {info['loadavg_1_5_15']}, at end {load}")
     info["loadavg_end"] = load
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -16,10 +16,26 @@ import itertools
 import statistics
 import string
 import time
+from pathlib import Path
 
 import numpy as np
 
-IMPLS = ("tinyrnn-fused", "tinyrnn-trainer", "tinyrnn-native", "tinyrnn-autograd", "numpy-minchar", "torch", "jax")
+def shared_data(name: str = "tinyshakespeare.txt") -> Path:
+    """``../shared/data/<name>`` relative to the repository: beside the repository's own folder, or, in a git
+    worktree (whose ``.git`` is a file naming ``<main>/.git/worktrees/<it>``), beside the main checkout's folder."""
+    repo = Path(__file__).resolve().parent.parent
+    candidates = [repo.parent / "shared" / "data" / name]
+    git = repo / ".git"
+    if git.is_file() and git.read_text().startswith("gitdir:"):
+        common = Path(git.read_text().split(":", 1)[1].strip()).resolve().parent.parent  # <main>/.git
+        candidates.append(common.parent.parent / "shared" / "data" / name)
+    return next((c for c in candidates if c.exists()), candidates[0])
+
+
+IMPLS = ("tinyrnn-api", "tinyrnn-api-native", "jax", "torch", "tinyrnn-fused", "tinyrnn-trainer", "tinyrnn-native",
+         "tinyrnn-autograd", "numpy-minchar")
+API_IMPLS = ("tinyrnn-api", "tinyrnn-api-native")  # the Python API as a user calls it (bench.throughput's default)
+RNN_ONLY = ("numpy-minchar",)  # the implementations that have only the tanh RNN
 GATED_IMPLS = {"tinyrnn-fused-gru": "gru", "tinyrnn-fused-lstm": "lstm"}  # the default engine, another cell
 DEFAULT_IMPL = "tinyrnn-fused"
 LR = 2e-3
@@ -74,7 +90,7 @@ def _tinyrnn_loss_and_grads_step(H, B, T, V, engine, seed=0, cell="rnn"):
                   "dtype": str(params["W_hh"].dtype)}
 
 
-def _tinyrnn_trainer_step(H, B, T, V, seed=0, native=False):
+def _tinyrnn_trainer_step(H, B, T, V, seed=0, native=False, cell="rnn"):
     import dataclasses
 
     import tinyrnn
@@ -88,7 +104,7 @@ def _tinyrnn_trainer_step(H, B, T, V, seed=0, native=False):
     # Evaluation every k steps is part of training, but not of "one training step": push it out of range.
     cfg = tinyrnn.TrainConfig(hidden_size=H, batch_size=B, seq_len=T, engine="fused", dtype="float32",
                               optimizer="adam", lr=LR, clip_norm=CLIP_NORM, clip_value=None, seed=seed,
-                              eval_every=10**9)
+                              eval_every=10**9, cell=cell)
     trainer = tinyrnn.Trainer(synthetic_text(V, seed=seed), cfg)
     if trainer.vocab.size != V:
         raise RuntimeError(f"synthetic text gave V={trainer.vocab.size}, expected {V}")
@@ -98,6 +114,67 @@ def _tinyrnn_trainer_step(H, B, T, V, seed=0, native=False):
 
     return step, {"api": "Trainer.step()" + (" with tinyrnn.native_kernels" if native else ""),
                   "config": dataclasses.asdict(cfg), "backend": backend or tinyrnn.BACKEND}
+
+
+def engine_of(trainer) -> dict:
+    """What the trainer says computes its steps (the engine and why), as far as this version of tinyrnn says."""
+    import dataclasses
+
+    import tinyrnn
+
+    choice = getattr(trainer, "engine_choice", None)  # issue 17's engines.EngineChoice
+    if choice is not None:
+        return {k: str(v) for k, v in dataclasses.asdict(choice).items()}
+    fast = getattr(trainer, "fast_path", None)  # the tinyrnn before issue 17's engine interface
+    if fast is None:
+        return {"name": f"numpy ({trainer.config.engine})", "backend": getattr(tinyrnn, "BACKEND", "?")}
+    backend = getattr(fast, "backend", None)
+    return {"name": type(fast).__name__, "backend": str(backend() if callable(backend) else backend)}
+
+
+def _uses_native(trainer) -> bool:
+    return "native" in " ".join(engine_of(trainer).values()).lower()
+
+
+def make_trainer(text: str, config, native: bool = False):
+    """(``tinyrnn.Trainer(text, config)``, whether the native kernels had to be opted in): with ``native``, a tinyrnn
+    that does not use installed native kernels by default is opted in (``use_native_kernels()``); whether they then
+    compute this cell's steps, ``engine_of`` tells."""
+    import tinyrnn
+
+    trainer = tinyrnn.Trainer(text, config)
+    if not native or _uses_native(trainer) or hasattr(trainer, "engine_choice"):  # the engine picks by itself
+        return trainer, False
+    from tinyrnn import native_kernels
+
+    native_kernels.use_native_kernels()
+    return tinyrnn.Trainer(text, config), True
+
+
+def native_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tinyrnn_native") is not None
+
+
+def _tinyrnn_api_step(H, B, T, V, seed=0, cell="rnn", native=False):
+    """The Python API as a user calls it: ``Trainer(text, TrainConfig(cell=..., hidden_size=H, batch_size=B))``
+    and ``run()``; every other setting its default, except the periodic validation, pushed out of range (the
+    peers have none). ``native``: the native kernels are installed (``pip install . ./native``), see
+    ``make_trainer``."""
+    import tinyrnn
+
+    config = tinyrnn.TrainConfig(cell=cell, hidden_size=H, batch_size=B, seq_len=T, eval_every=10**9)
+    trainer, opted_in = make_trainer(synthetic_text(V, seed=seed), config, native)
+    if trainer.vocab.size != V:
+        raise RuntimeError(f"synthetic text gave V={trainer.vocab.size}, expected {V}")
+
+    def step():
+        return trainer.run(1)[-1].train_loss
+
+    step.run_n = lambda n: trainer.run(n)[-1].train_loss  # what timed_repeat calls: n steps in one run(n)
+    return step, {"api": f"Trainer(text, TrainConfig(cell={cell!r}, hidden_size={H}, batch_size={B})).run(n)",
+                  "engine": engine_of(trainer), "native_opt_in": opted_in}
 
 
 def _numpy_step(H, B, T, V, seed=0, dtype=np.float32):
@@ -112,27 +189,27 @@ def _numpy_step(H, B, T, V, seed=0, dtype=np.float32):
     return step, {"api": "bench.minchar_numpy.MinCharRNN.step", "dtype": str(np.dtype(dtype))}
 
 
-def _torch_step(H, B, T, V, seed=0):
+def _torch_step(H, B, T, V, seed=0, cell="rnn"):
     import torch
 
     from bench.torch_rnn import TorchTrainer
 
-    tr = TorchTrainer(V, H, B, seed=seed, lr=LR, clip_norm=CLIP_NORM, threads=1)
+    tr = TorchTrainer(V, H, B, seed=seed, lr=LR, clip_norm=CLIP_NORM, threads=1, cell=cell)
     batches = itertools.cycle(synthetic_windows(V, B, T, seed=seed))
 
     def step():
         return tr.step(*next(batches))
 
-    return step, {"api": "nn.RNN(tanh)+nn.Linear, Adam, clip_grad_norm_", "dtype": "float32",
+    return step, {"api": f"torch.nn {type(tr.model.rnn).__name__} + nn.Linear, Adam, clip_grad_norm_", "dtype": "float32",
                   "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 
-def _jax_step(H, B, T, V, seed=0):
+def _jax_step(H, B, T, V, seed=0, cell="rnn"):
     import jax
 
     from bench.jax_rnn import JaxTrainer
 
-    tr = JaxTrainer(V, H, B, seed=seed, lr=LR, clip_norm=CLIP_NORM)
+    tr = JaxTrainer(V, H, B, seed=seed, lr=LR, clip_norm=CLIP_NORM, cell=cell)
     batches = itertools.cycle(synthetic_windows(V, B, T, seed=seed))
 
     def step():
@@ -142,25 +219,26 @@ def _jax_step(H, B, T, V, seed=0):
                   "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]}
 
 
-def make_step(impl: str, H: int, B: int, T: int = 25, V: int = 65, seed: int = 0):
+def make_step(impl: str, H: int, B: int, T: int = 25, V: int = 65, seed: int = 0, cell: str = "rnn"):
     """``impl`` is one of IMPLS, or "tinyrnn-fused-gru" / "tinyrnn-fused-lstm": the default engine with that cell."""
     if impl in GATED_IMPLS:
-        return _tinyrnn_loss_and_grads_step(H, B, T, V, "fused", seed, cell=GATED_IMPLS[impl])
-    if impl == "tinyrnn-fused":
-        return _tinyrnn_loss_and_grads_step(H, B, T, V, "fused", seed)
-    if impl == "tinyrnn-autograd":
-        return _tinyrnn_loss_and_grads_step(H, B, T, V, "autograd", seed)
-    if impl == "tinyrnn-trainer":
-        return _tinyrnn_trainer_step(H, B, T, V, seed)
-    if impl == "tinyrnn-native":
-        return _tinyrnn_trainer_step(H, B, T, V, seed, native=True)
-    if impl == "jax":
-        return _jax_step(H, B, T, V, seed)
-    if impl == "numpy-minchar":
-        return _numpy_step(H, B, T, V, seed)
-    if impl == "torch":
-        return _torch_step(H, B, T, V, seed)
-    raise ValueError(f"unknown impl {impl!r}; choose from {', '.join(IMPLS)}")
+        impl, cell = "tinyrnn-fused", GATED_IMPLS[impl]
+    if cell != "rnn" and impl in RNN_ONLY:
+        raise ValueError(f"{impl} has only the tanh RNN, not {cell!r}")
+    builders = {
+        "tinyrnn-api": lambda: _tinyrnn_api_step(H, B, T, V, seed, cell),
+        "tinyrnn-api-native": lambda: _tinyrnn_api_step(H, B, T, V, seed, cell, native=True),
+        "tinyrnn-fused": lambda: _tinyrnn_loss_and_grads_step(H, B, T, V, "fused", seed, cell),
+        "tinyrnn-autograd": lambda: _tinyrnn_loss_and_grads_step(H, B, T, V, "autograd", seed, cell),
+        "tinyrnn-trainer": lambda: _tinyrnn_trainer_step(H, B, T, V, seed, cell=cell),
+        "tinyrnn-native": lambda: _tinyrnn_trainer_step(H, B, T, V, seed, native=True, cell=cell),
+        "jax": lambda: _jax_step(H, B, T, V, seed, cell),
+        "numpy-minchar": lambda: _numpy_step(H, B, T, V, seed),
+        "torch": lambda: _torch_step(H, B, T, V, seed, cell),
+    }
+    if impl not in builders:
+        raise ValueError(f"unknown impl {impl!r}; choose from {', '.join(IMPLS)}")
+    return builders[impl]()
 
 
 def calibrate(step, min_time: float, warmup: int = 3, clock=time.perf_counter) -> tuple[int, float]:
@@ -180,11 +258,16 @@ def calibrate(step, min_time: float, warmup: int = 3, clock=time.perf_counter) -
 
 
 def timed_repeat(step, n: int, clock=time.perf_counter, cpu_clock=time.process_time) -> tuple[float, float, float]:
-    """Wall-clock seconds and CPU seconds of this process for ``n`` steps, and the last loss."""
+    """Wall-clock seconds and CPU seconds of this process for ``n`` steps (one ``step.run_n(n)`` where the step has
+    it, as ``Trainer.run(n)``), and the last loss."""
+    run_n = getattr(step, "run_n", None)
     c0 = cpu_clock()
     t0 = clock()
-    for _ in range(n):
-        loss = step()
+    if run_n is not None:
+        loss = run_n(n)
+    else:
+        for _ in range(n):
+            loss = step()
     return clock() - t0, cpu_clock() - c0, float(loss)
 
 

@@ -24,38 +24,97 @@ import numpy as np
 from bench.harness import check_main
 
 XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-PARAM_NAMES = ("W_hx", "W_hh", "b_h", "W_yh", "b_y")  # tinyrnn's order (model.PARAM_NAMES)
+PARAM_NAMES = ("W_hx", "W_hh", "b_h", "W_yh", "b_y")  # the tanh RNN's, in tinyrnn's order
+CELLS = ("rnn", "gru", "lstm")
+CHECK_CLIP = 0.05  # the checks clip by this global norm: small enough that every step clips
 
 
-def _loss_fn():
+def param_names(cell: str = "rnn") -> tuple:
+    """tinyrnn's parameter names of ``cell``, in its order (``ModelConfig.param_shapes()``)."""
+    import tinyrnn
+
+    return tuple(tinyrnn.ModelConfig(2, 2, cell).param_shapes())
+
+
+def _recurrence(cell: str, H: int):
+    """``(xs_fn, step)`` of ``cell`` for ``lax.scan``: ``xs_fn(weights, inputs_tm)`` gives the input side of every
+    step (T, B, G·H) and ``step(weights)(state, x) -> (state, h)``, with tinyrnn's (= PyTorch's) equations and
+    gate order (cells.py, gru.py, lstm.py); the LSTM's state is [h | c] (B, 2H)."""
     import jax
     import jax.numpy as jnp
 
-    def loss(params, h0, inputs_tm, targets_tm):
-        """Mean nats/char and the last hidden state, for time-major ids (T, B) and h0 (B, H)."""
-        W_hx, W_hh, b_h, W_yh, b_y = params
-        xs = jnp.take(W_hx.T, inputs_tm, axis=0) + b_h  # (T, B, H): the embedding lookup
+    if cell == "rnn":
+        def xs_fn(w, inputs_tm):
+            W_hx, _, b_h = w
+            return jnp.take(W_hx.T, inputs_tm, axis=0) + b_h  # (T, B, H): the embedding lookup
 
-        def cell(h, x):
-            h = jnp.tanh(x + h @ W_hh.T)
-            return h, h
+        def step(w):
+            def rnn_step(h, x):
+                h = jnp.tanh(x + h @ w[1].T)
+                return h, h
+            return rnn_step
+        return xs_fn, step
 
-        h_last, hs = jax.lax.scan(cell, h0, xs)
+    def gated_xs(w, inputs_tm):
+        W_ih, _, b_ih, _ = w
+        return jnp.take(W_ih.T, inputs_tm, axis=0) + b_ih  # (T, B, G·H)
+
+    if cell == "gru":
+        def step(w):
+            W_hh, b_hh = w[1], w[3]
+
+            def gru_step(h, x):
+                hh = h @ W_hh.T + b_hh
+                r = jax.nn.sigmoid(x[:, :H] + hh[:, :H])
+                z = jax.nn.sigmoid(x[:, H:2 * H] + hh[:, H:2 * H])
+                n = jnp.tanh(x[:, 2 * H:] + r * hh[:, 2 * H:])
+                h = n + z * (h - n)
+                return h, h
+            return gru_step
+        return gated_xs, step
+
+    if cell == "lstm":
+        def step(w):
+            W_hh, b_hh = w[1], w[3]
+
+            def lstm_step(s, x):
+                h, c = s[:, :H], s[:, H:]
+                a = x + h @ W_hh.T + b_hh
+                i, f = jax.nn.sigmoid(a[:, :H]), jax.nn.sigmoid(a[:, H:2 * H])
+                g, o = jnp.tanh(a[:, 2 * H:3 * H]), jax.nn.sigmoid(a[:, 3 * H:])
+                c = f * c + i * g
+                h = o * jnp.tanh(c)
+                return jnp.concatenate([h, c], axis=1), h
+            return lstm_step
+        return gated_xs, step
+    raise ValueError(f"unknown cell {cell!r}; choose from {', '.join(CELLS)}")
+
+
+def _loss_fn(cell: str = "rnn"):
+    """``loss(params, state0, inputs_tm, targets_tm) -> (mean nats/char, last state)`` for time-major ids (T, B);
+    ``params`` a tuple in tinyrnn's order (``param_names(cell)``), ``state0`` (B, S)."""
+    import jax
+    import jax.numpy as jnp
+
+    def loss(params, state0, inputs_tm, targets_tm):
+        *weights, W_yh, b_y = params
+        xs_fn, step = _recurrence(cell, W_yh.shape[1])
+        last, hs = jax.lax.scan(step(weights), state0, xs_fn(weights, inputs_tm))
         logits = hs @ W_yh.T + b_y  # (T, B, V)
         log_p = jax.nn.log_softmax(logits, axis=-1)
         nll = -jnp.take_along_axis(log_p, targets_tm[..., None], axis=-1)
-        return jnp.mean(nll), h_last
+        return jnp.mean(nll), last
 
     return loss
 
 
-def make_train_step(lr=2e-3, clip_norm=5.0, beta1=0.9, beta2=0.999, eps=1e-8):
-    """A jitted ``step(params, m, v, t, h, inputs_tm, targets_tm) -> (params, m, v, t, h, loss)``: forward,
-    backward, global-norm clipping and Adam in one XLA computation (params, m, v are tuples of 5 arrays)."""
+def make_train_step(lr=2e-3, clip_norm=5.0, beta1=0.9, beta2=0.999, eps=1e-8, cell="rnn"):
+    """A jitted ``step(params, m, v, t, state, inputs_tm, targets_tm) -> (params, m, v, t, state, loss)``: forward,
+    backward, global-norm clipping and Adam in one XLA computation (params, m, v are tuples in tinyrnn's order)."""
     import jax
     import jax.numpy as jnp
 
-    grad_fn = jax.value_and_grad(_loss_fn(), has_aux=True)
+    grad_fn = jax.value_and_grad(_loss_fn(cell), has_aux=True)
 
     def step(params, m, v, t, h, inputs_tm, targets_tm):
         (loss, h_last), grads = grad_fn(params, h, inputs_tm, targets_tm)
@@ -77,18 +136,19 @@ class JaxTrainer:
     """One training step = forward + backward + clip + Adam update on a (B, T) window, one jitted call."""
 
     def __init__(self, vocab_size: int, hidden_size: int, batch_size: int, seed: int = 0,
-                 lr: float = 2e-3, clip_norm: float = 5.0):
+                 lr: float = 2e-3, clip_norm: float = 5.0, cell: str = "rnn"):
         import jax.numpy as jnp
 
         import tinyrnn
 
-        params = tinyrnn.init_params(tinyrnn.ModelConfig(vocab_size, hidden_size), seed=seed, dtype=np.float32)
-        self.params = tuple(jnp.asarray(params[k]) for k in PARAM_NAMES)
+        config = tinyrnn.ModelConfig(vocab_size, hidden_size, cell)
+        params = tinyrnn.init_params(config, seed=seed, dtype=np.float32)
+        self.params = tuple(jnp.asarray(params[k]) for k in param_names(cell))
         self.m = tuple(jnp.zeros_like(p) for p in self.params)
         self.v = tuple(jnp.zeros_like(p) for p in self.params)
         self.t = jnp.asarray(0, dtype=jnp.int32)
-        self.h = jnp.zeros((batch_size, hidden_size), jnp.float32)
-        self._step = make_train_step(lr, clip_norm)
+        self.h = jnp.zeros((batch_size, config.state_size()), jnp.float32)
+        self._step = make_train_step(lr, clip_norm, cell=cell)
 
     def step(self, inputs: np.ndarray, targets: np.ndarray) -> float:
         """inputs, targets: int (B, T). Returns the window's loss (which waits for the step to finish)."""
@@ -99,9 +159,20 @@ class JaxTrainer:
         return float(loss)
 
 
-def check_against_tinyrnn(seed: int = 0, verbose: bool = True) -> float:
-    """JAX's loss and gradients vs tinyrnn's hand-written numpy BPTT (``manual_bptt``) on the same float64 weights;
-    returns the worst relative difference."""
+def _float64_problem(cell: str, rng, scale: float):
+    """Random float64 weights of ``cell`` (V=11, H=8), ids (B=4, T=9) and a state (B, S)."""
+    import tinyrnn
+
+    V, H, B, T = 11, 8, 4, 9
+    config = tinyrnn.ModelConfig(V, H, cell)
+    params = {k: rng.standard_normal(s) * scale for k, s in config.param_shapes().items()}
+    inputs, targets = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
+    return params, inputs, targets, rng.standard_normal((B, config.state_size())) * 0.3
+
+
+def check_against_tinyrnn(cell: str = "rnn", seed: int = 0, verbose: bool = True) -> float:
+    """JAX's loss and gradients vs tinyrnn's hand-written numpy BPTT (``manual_bptt``) of ``cell`` on the same
+    float64 weights; returns the worst relative difference."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -109,28 +180,25 @@ def check_against_tinyrnn(seed: int = 0, verbose: bool = True) -> float:
 
     import tinyrnn
 
-    rng = np.random.default_rng(seed)
-    V, H, B, T = 11, 8, 4, 9
-    params = {k: rng.standard_normal(s) * 0.4 for k, s in tinyrnn.ModelConfig(V, H).param_shapes().items()}
-    inputs, targets = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
-    h0 = rng.standard_normal((B, H)) * 0.3
-    ref = tinyrnn.manual_bptt(params, inputs, targets, h0)
-    grad_fn = jax.value_and_grad(_loss_fn(), argnums=(0, 1), has_aux=True)
-    (loss, _), (grads, dh0) = grad_fn(tuple(jnp.asarray(params[k]) for k in PARAM_NAMES), jnp.asarray(h0),
+    params, inputs, targets, h0 = _float64_problem(cell, np.random.default_rng(seed), 0.4)
+    ref = tinyrnn.manual_bptt(params, inputs, targets, h0, cell=cell)
+    names = param_names(cell)
+    grad_fn = jax.value_and_grad(_loss_fn(cell), argnums=(0, 1), has_aux=True)
+    (loss, _), (grads, dh0) = grad_fn(tuple(jnp.asarray(params[k]) for k in names), jnp.asarray(h0),
                                       jnp.asarray(inputs.T), jnp.asarray(targets.T))
     worst = abs(float(loss) - ref.loss) / abs(ref.loss)
     if verbose:
-        print(f"loss jax {float(loss):.12f} tinyrnn {ref.loss:.12f}")
-    for k, g in zip(PARAM_NAMES + ("h0",), tuple(grads) + (dh0,)):
+        print(f"{cell}: loss jax {float(loss):.12f} tinyrnn {ref.loss:.12f}")
+    for k, g in zip(names + ("h0",), tuple(grads) + (dh0,)):
         a, b = np.asarray(g), ref.grads[k]
         rel = float(np.abs(a - b).max() / max(1e-12, np.abs(b).max()))
         worst = max(worst, rel)
         if verbose:
-            print(f"{k:4s} max rel diff {rel:.2e}")
+            print(f"  {k:4s} max rel diff {rel:.2e}")
     return worst
 
 
-def check_training_steps(n_steps: int = 3, seed: int = 0, verbose: bool = True) -> float:
+def check_training_steps(cell: str = "rnn", n_steps: int = 3, seed: int = 0, verbose: bool = True) -> float:
     """``n_steps`` of the jitted step (clipping and Adam included) vs tinyrnn's ``loss_and_grads`` +
     ``clip_by_global_norm`` + Adam on the same float64 weights and windows; returns the worst relative difference
     of the parameters (and losses) along the way. Call after ``check_against_tinyrnn`` (which enables float64)."""
@@ -139,33 +207,32 @@ def check_training_steps(n_steps: int = 3, seed: int = 0, verbose: bool = True) 
     import tinyrnn
 
     rng = np.random.default_rng(seed)
-    V, H, B, T = 11, 8, 4, 9
-    params = {k: rng.standard_normal(s) * 0.8 for k, s in tinyrnn.ModelConfig(V, H).param_shapes().items()}
+    params, _, _, h = _float64_problem(cell, rng, 0.8)
+    names = param_names(cell)
     ours = dict(params)
-    theirs = (tuple(jnp.asarray(params[k]) for k in PARAM_NAMES),)
-    theirs += tuple(tuple(jnp.zeros_like(p) for p in theirs[0]) for _ in "mv") + (jnp.asarray(0), jnp.zeros((B, H)))
-    h = np.zeros((B, H))
+    theirs = (tuple(jnp.asarray(params[k]) for k in names),)
+    theirs += tuple(tuple(jnp.zeros_like(p) for p in theirs[0]) for _ in "mv") + (jnp.asarray(0), jnp.asarray(h))
     optimizer = tinyrnn.make_optimizer("adam", 2e-3)
-    jax_step = make_train_step(clip_norm=0.5)  # small enough that every step clips
+    jax_step = make_train_step(clip_norm=CHECK_CLIP, cell=cell)  # small enough that every step clips
     worst = 0.0
     for _ in range(n_steps):
-        inputs, targets = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
-        result = tinyrnn.loss_and_grads(ours, inputs, targets, h)
-        grads, norm = tinyrnn.clip_by_global_norm({k: result.grads[k] for k in PARAM_NAMES}, 0.5)
+        _, inputs, targets, _ = _float64_problem(cell, rng, 0.0)
+        result = tinyrnn.loss_and_grads(ours, inputs, targets, h, cell=cell)
+        grads, norm = tinyrnn.clip_by_global_norm({k: result.grads[k] for k in names}, CHECK_CLIP)
         ours, h = optimizer.update(ours, grads), result.h_last
         *theirs, loss = jax_step(*theirs, jnp.asarray(inputs.T), jnp.asarray(targets.T))
-        worst = max(worst, abs(float(loss) - result.loss) / abs(result.loss), float(norm <= 0.5))
-        for k, p in zip(PARAM_NAMES, theirs[0]):
+        worst = max(worst, abs(float(loss) - result.loss) / abs(result.loss), float(norm <= CHECK_CLIP))
+        for k, p in zip(names, theirs[0]):
             worst = max(worst, float(np.abs(np.asarray(p) - ours[k]).max() / np.abs(ours[k]).max()))
     if verbose:
-        print(f"{n_steps} training steps (clip + Adam): max rel diff of params and losses {worst:.2e}")
+        print(f"{cell}: {n_steps} training steps (clip + Adam): max rel diff of params and losses {worst:.2e}")
     return worst
 
 
 def main(argv=None) -> int:
-    return check_main(argv, __doc__, "compare loss and gradients with tinyrnn's numpy BPTT",
-                      lambda: max(check_against_tinyrnn(), check_training_steps()), 1e-9, "jax and tinyrnn",
-                      prepare=lambda: os.environ.setdefault("XLA_FLAGS", XLA_ONE_THREAD))
+    return check_main(argv, __doc__, "compare loss and gradients with tinyrnn's numpy BPTT, every cell",
+                      lambda: max(max(check_against_tinyrnn(c), check_training_steps(c)) for c in CELLS), 1e-9,
+                      "jax and tinyrnn", prepare=lambda: os.environ.setdefault("XLA_FLAGS", XLA_ONE_THREAD))
 
 
 if __name__ == "__main__":

@@ -32,14 +32,13 @@ import threading
 import time
 from pathlib import Path
 
+from bench.harness import shared_data
 from bench.pyodide_bench import BENCH, find_autograd_wheel, find_pyodide_dir
 from bench.startup_browser import CHROMIUM_ARGS, machine_info
-from bench.throughput import REPO, Worker
+from bench.workers import REPO, Worker
 
 DEFAULT_SITE = REPO / "build" / "site"
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
-if not DEFAULT_DATA.exists():
-    DEFAULT_DATA = Path("/work/shared/data/tinyshakespeare.txt")
+DEFAULT_DATA = shared_data()  # ../shared/data/tinyshakespeare.txt (never copied into the repository)
 DEFAULT_JSON = REPO / "bench" / "results" / "page-throughput.json"
 H, T, V = 128, 25, 65
 READY_TIMEOUT_S = 240
@@ -87,34 +86,44 @@ def clock_delta(before: dict, after: dict) -> dict:
             "counts": {k: after["counts"][k] - before["counts"].get(k, 0) for k in after["counts"]}}
 
 
-def measure_page(pw, exe: str, url: str, text: bytes, n_chars: int, B: int, warm: float, secs: float) -> dict:
-    """One cold browser: upload the text, set the model, train, count the page's chars over ``secs`` seconds."""
+def start_training(browser, url: str, text: bytes, n_chars: int, B: int, cell: str = "rnn", settings=None):
+    """In a new context of ``browser``: open the page, upload the text, set the model (``cell``, H, T, B and any
+    other ``settings`` {selector: value}), press Train and wait for the first characters; (page, page errors)."""
+    context = browser.new_context(service_workers="block", viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url, wait_until="domcontentloaded")
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not page.locator(".tr-status pre").first.inner_text().startswith("Ready"):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the page did not become ready")
+        page.wait_for_timeout(250)
+    page.locator(".tr-upload-text input[type=file]").first.set_input_files(
+        files=[{"name": "tinyshakespeare.txt", "mimeType": "text/plain", "buffer": text}])
+    page.locator(".tr-text-info pre").filter(has_text=f"{n_chars:,} characters").first.wait_for(timeout=60_000)
+    page.locator(".tr-cell select").first.select_option(cell)
+    for selector, value in {".tr-hidden-size": H, ".tr-seq-len": T, ".tr-batch-size": B, **(settings or {})}.items():
+        _set_number(page, selector, value)
+    page.wait_for_timeout(500)  # the form's values reach Python
+    page.locator(".tr-train button").first.click()
+    chars = page.locator(".tr-chars .tr-kv").first
+    deadline = time.monotonic() + 60
+    while _count(chars.inner_text()) == 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"training did not start: {page.locator('.tr-status pre').first.inner_text()}")
+        page.wait_for_timeout(100)
+    return page, errors
+
+
+def measure_page(pw, exe: str, url: str, text: bytes, n_chars: int, B: int, warm: float, secs: float,
+                 cell: str = "rnn") -> dict:
+    """One cold browser: upload the text, set the model (``cell``, H, T, B), train, count the page's chars over
+    ``secs`` seconds; the record says what the page's backend readout said (the engine and its workers)."""
     browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
     try:
-        context = browser.new_context(service_workers="block", viewport={"width": 1280, "height": 1000})
-        page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url, wait_until="domcontentloaded")
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not page.locator(".tr-status pre").first.inner_text().startswith("Ready"):
-            if time.monotonic() > deadline:
-                raise TimeoutError("the page did not become ready")
-            page.wait_for_timeout(250)
-        page.locator(".tr-upload-text input[type=file]").first.set_input_files(
-            files=[{"name": "tinyshakespeare.txt", "mimeType": "text/plain", "buffer": text}])
-        page.locator(".tr-text-info pre").filter(has_text=f"{n_chars:,} characters").first.wait_for(timeout=60_000)
-        page.locator(".tr-cell select").first.select_option("rnn")
-        for selector, value in ((".tr-hidden-size", H), (".tr-seq-len", T), (".tr-batch-size", B)):
-            _set_number(page, selector, value)
-        page.wait_for_timeout(500)  # the form's values reach Python
-        page.locator(".tr-train button").first.click()
+        page, errors = start_training(browser, url, text, n_chars, B, cell)
         chars = page.locator(".tr-chars .tr-kv").first
-        deadline = time.monotonic() + 60
-        while _count(chars.inner_text()) == 0:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"training did not start: {page.locator('.tr-status pre').first.inner_text()}")
-            page.wait_for_timeout(100)
         page.wait_for_timeout(warm * 1000)
         worker = _app_worker(page)
 
@@ -132,10 +141,12 @@ def measure_page(pw, exe: str, url: str, text: bytes, n_chars: int, B: int, warm
         clock1 = read_clock(worker)
         t1, c1 = next_change(_count(chars.inner_text()))
         status = page.locator(".tr-status pre").first.inner_text()
+        backend = page.locator(".tr-backend pre").first.inner_text()
         page.locator(".tr-pause button").first.click()
-        config = f"H={H}" in status and "rnn" in status
-        return {"ok": config, "B": B, "chars_per_sec": (c1 - c0) / (t1 - t0), "chars": c1 - c0, "seconds": t1 - t0,
-                "status": status, "clock": clock_delta(clock0, clock1) if clock0 and clock1 else None,
+        config = f"({cell}, H={H})" in status
+        return {"ok": config, "B": B, "cell": cell, "chars_per_sec": (c1 - c0) / (t1 - t0), "chars": c1 - c0,
+                "seconds": t1 - t0, "status": status, "backend": backend,
+                "clock": clock_delta(clock0, clock1) if clock0 and clock1 else None,
                 "page_errors": errors,
                 **({} if config else {"error": f"the page did not train the model asked for: {status}"})}
     finally:

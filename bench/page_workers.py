@@ -1,16 +1,20 @@
-"""The page on every core (issue 12): the built site training in Chromium on 1 and 2 (or more) workers, beside an
-older build of the site (the page before, "today's in-page chars/s"), in one run, interleaved.
+"""The page per cell and worker count: the built site training in Chromium, each cell on 1 and 2 (or more) workers,
+optionally beside an older build of the site, in one run, interleaved; the targets as ratios.
 
-    .venv/bin/python -m bench.page_workers --baseline-site /tmp/site-before      # B=16, workers 1 and 2, 3 rounds
-    .venv/bin/python -m bench.page_workers --batches 16 32 --workers 1 2 --rounds 5
+    .venv/bin/python -m bench.page_workers                        # rnn, gru, lstm on 1 and 2 workers, B=16, 2 rounds
+    .venv/bin/python -m bench.page_workers --cells rnn --workers 1 2 --baseline-site /tmp/site-before --rounds 3
 
 (The project's ``.venv``, which has Playwright.) The measurement is ``bench/page_throughput.py``'s: one cold
-browser each time, the first 1 M characters of tinyshakespeare uploaded, tanh RNN H=128, T=25, B, Train, the
-page's own "Chars seen" over ``--secs`` after ``--warm``. The site is served cross-origin isolated by this bench's
-server (COOP/COEP on every response), as the site's service worker makes it from the second visit
-(tests/browser/test_isolation.py checks that path), with ``?workers=N`` in the address. The baseline site (build
-it from an older commit: ``git worktree add /tmp/before COMMIT`` and ``python -m sitebuild.build --out ...`` there)
-is served the same way. Results with machine, date and load go to ``bench/results/page-workers.json``.
+browser each time, the first 1 M characters of tinyshakespeare uploaded, the cell chosen, H=128, T=25, B, Train,
+the page's own "Chars seen" over ``--secs`` after ``--warm``. The site is served cross-origin isolated by this
+bench's server (COOP/COEP on every response): the state the site's service worker brings the page to with its
+isolating reload on the first visit (tests/browser/test_isolation.py checks that path), here without the reload,
+so every measurement starts from the same cold browser; ``?workers=N`` in the address. The page's backend readout
+(what computes, on how many workers) is kept with every measurement. Ratios (of the medians over the rounds):
+each gated cell against the tanh RNN at the same worker count (targets GRU ≥ 0.45, LSTM ≥ 0.35), and each cell's
+most workers against one (≥ 1.4). The baseline site (``git worktree add /tmp/before COMMIT`` and
+``python -m sitebuild.build --out ...`` there) is served the same way. Results with machine, date and load go to
+``bench/results/page-workers.json``.
 """
 
 from __future__ import annotations
@@ -47,13 +51,35 @@ def isolated_server(site: Path):
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
+CELL_TARGETS = {"gru": 0.45, "lstm": 0.35}  # issue 17: the page's gated cells against its tanh RNN
+WORKERS_TARGET = 1.4  # issue 17: k workers against one, per cell, at B=16 on a 2-core machine
+
+
+def ratio_lines(med: dict, cells, workers) -> list[str]:
+    """The targets as ratios of the medians: ``med[(cell, workers)]`` chars/s."""
+    def ratio(a, b, target):
+        return "—" if not (a and b) else f"{a / b:.2f}× {'✓' if a / b >= target else '✗'} (≥ {target})"
+
+    lines = []
+    for w in workers:
+        lines += [f"  {cell} / rnn on {w} worker(s): {ratio(med.get((cell, w)), med.get(('rnn', w)), t)}"
+                  for cell, t in CELL_TARGETS.items() if cell in cells and "rnn" in cells]
+    if len(workers) > 1:
+        lines += [f"  {cell}: {max(workers)} workers / 1: "
+                  f"{ratio(med.get((cell, max(workers))), med.get((cell, min(workers))), WORKERS_TARGET)}"
+                  for cell in cells]
+    return lines
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--site", type=Path, default=DEFAULT_SITE)
-    ap.add_argument("--baseline-site", type=Path, default=None, help="an older build, measured beside (one worker)")
+    ap.add_argument("--baseline-site", type=Path, default=None, help="an older build, measured beside (its default)")
+    ap.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"], choices=["rnn", "gru", "lstm"])
     ap.add_argument("--batches", nargs="+", type=int, default=[16])
     ap.add_argument("--workers", nargs="+", type=int, default=[1, 2])
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--warm", type=float, default=5.0)
     ap.add_argument("--secs", type=float, default=20.0)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -66,7 +92,8 @@ def main(argv=None) -> int:
     servers = {"now": isolated_server(args.site)}
     if args.baseline_site:
         servers["before"] = isolated_server(args.baseline_site)
-    variants = ([("before", None)] if args.baseline_site else []) + [("now", w) for w in args.workers]
+    variants = [(site, cell, w) for cell in args.cells
+                for site, w in ([("before", None)] if args.baseline_site else []) + [("now", w) for w in args.workers]]
     info = machine_info(exe)
     print(f"{info['date_utc']}  {info['cpu']}  {info['chromium']}  load {info['loadavg_start']}", flush=True)
     results = []
@@ -74,38 +101,44 @@ def main(argv=None) -> int:
         for rnd in range(args.rounds):
             for B in args.batches:
                 order = variants[rnd % len(variants):] + variants[:rnd % len(variants)]
-                for site, w in order:
+                for site, cell, w in order:
                     url = servers[site][1] + (f"?workers={w}" if w else "")
                     try:
-                        r = measure_page(pw, exe, url, text.encode("utf-8"), len(text), B, args.warm, args.secs)
+                        r = measure_page(pw, exe, url, text.encode("utf-8"), len(text), B, args.warm, args.secs,
+                                         cell=cell)
                     except Exception as exc:  # noqa: BLE001 - a failed measurement is reported, the others run
                         r = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-                    r.update(site=site, workers=w, B=B, round=rnd, load=list(os.getloadavg()))
+                    r.update(site=site, cell=cell, workers=w, B=B, round=rnd, load=list(os.getloadavg()))
                     results.append(r)
-                    what = f"{site} " + (f"workers={w}" if w else "(its own engine)")
-                    print(f"  round {rnd + 1} B={B:<3d} {what:22s} " + (f"{r['chars_per_sec']:>9,.0f} chars/s"
-                          if r.get("ok") else f"FAILED: {r.get('error', '')[:300]}") + f"  (load {r['load'][0]:.1f})",
-                          flush=True)
+                    what = f"{site} {cell} " + (f"workers={w}" if w else "(its default)")
+                    training = (r.get("backend") or "").partition("Training:")[2].strip()
+                    print(f"  round {rnd + 1} B={B:<3d} {what:26s} " + (f"{r['chars_per_sec']:>9,.0f} chars/s"
+                          if r.get("ok") else f"FAILED: {r.get('error', '')[:300]}") + f"  (load {r['load'][0]:.1f})"
+                          + (f"  [{training}]" if training else ""), flush=True)
     for server, _ in servers.values():
         server.shutdown()
         server.server_close()
-    print(f"\nmedian chars/s of {args.rounds} rounds; load {info['loadavg_start']} -> {list(os.getloadavg())}")
+    load_end = list(os.getloadavg())
+    print(f"\nmedian chars/s of {args.rounds} rounds (range); load {info['loadavg_start']} -> {load_end}")
     summary = {}
     for B in args.batches:
         med = {}
-        for site, w in variants:
+        for site, cell, w in variants:
             got = [r["chars_per_sec"] for r in results if r.get("ok") and r["B"] == B and r["site"] == site
-                   and r["workers"] == w]
-            med[f"{site}" + (f" workers={w}" if w else "")] = statistics.median(got) if got else None
-        base = med.get("before") or med.get(f"now workers={args.workers[0]}")
-        print(f"B={B}: " + ", ".join(f"{k} {v / 1000:,.1f}k ({v / base:.2f}×)" if v and base else f"{k} —"
-                                     for k, v in med.items()))
-        summary[B] = med
+                   and r["cell"] == cell and r["workers"] == w]
+            med[(cell, w) if site == "now" else (cell, "before")] = statistics.median(got) if got else None
+            print(f"  B={B} {site} {cell} " + (f"workers={w}" if w else "(its default)") + ": "
+                  + (f"{statistics.median(got) / 1000:,.1f}k ({min(got) / 1000:,.1f}k–{max(got) / 1000:,.1f}k)"
+                     if got else "—"))
+        print(f"B={B}: targets (issue 17)")
+        print("\n".join(ratio_lines(med, args.cells, args.workers)))
+        summary[B] = {f"{c} workers={w}": v for (c, w), v in med.items()}
+    info["loadavg_end"] = load_end
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": info, "summary": summary, "results": results}, indent=1,
-                                    default=str))
+    args.json.write_text(json.dumps({"machine": info, "settings": {k: str(v) for k, v in vars(args).items()},
+                                     "summary": summary, "results": results}, indent=1, default=str))
     print(f"wrote {args.json}")
-    return 0
+    return 0 if all(r.get("ok") for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench.throughput import REPO, Worker, machine_info
+from bench.harness import shared_data
+from bench.throughput import machine_info
+from bench.workers import REPO, Worker
 
 BENCH = REPO / "bench"
 CACHE = REPO / ".cache" / "node-bench"
@@ -129,7 +131,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quality", action="store_true", help="run bench/quality.py inside Pyodide instead")
     ap.add_argument("--seconds", type=float, default=None, help="with --quality: training budget (default 300)")
     ap.add_argument("--eval-every", type=float, default=None, help="with --quality: seconds between validations")
-    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "tinyshakespeare.txt")
+    ap.add_argument("--data", type=Path, default=shared_data())
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
     args = ap.parse_args(argv)
     if args.quality:

@@ -1,6 +1,8 @@
-"""Learning quality: train on tinyshakespeare for a fixed wall-clock budget with the app's default settings.
+"""Learning quality: train on tinyshakespeare for a fixed wall-clock budget, natively (or inside Pyodide through
+``bench.pyodide_bench --quality``); the held-out tenth's nats/char over time.
 
-    python -m bench.quality                  # 300 s of training (the target: <= 1.75 nats/char in 5 min)
+    python -m bench.quality                  # 300 s of training with TrainConfig()'s defaults
+    python -m bench.quality --cell gru --set hidden_size=256 --set batch_size=32 --set seq_len=50 --set lr=0.003
     python -m bench.quality --quick          # 45 s
     python -m bench.quality --seconds 120 --set hidden_size=256 --set lr=0.003   # try other settings
     python -m bench.quality --cell lstm      # another cell (the same as --set cell=lstm)
@@ -30,10 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.harness import shared_data
+
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
+DEFAULT_DATA = shared_data()  # ../shared/data/tinyshakespeare.txt (never copied into the repository)
 DEFAULT_JSON = REPO / "bench" / "results" / "quality.json"
-TARGET_NATS = 1.75
+TARGET_NATS = 1.55  # issue 17: natively within 5 minutes on this machine (the page's target is bench.page_quality's)
 
 
 def validation_loss(tinyrnn, params, ids, window: int = 512, cell: str = "rnn") -> float:
@@ -105,6 +109,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="BLAS threads (default 1, like the single-threaded browser; needs threadpoolctl)")
     ap.add_argument("--cell", default=None, choices=("rnn", "gru", "lstm"), help="the recurrent cell (default rnn)")
+    ap.add_argument("--target", type=float, default=TARGET_NATS, help=f"nats/char to reach (default {TARGET_NATS})")
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = ap.parse_args(argv)
     try:
@@ -128,7 +133,9 @@ def main(argv=None) -> int:
     if args.cell:
         overrides["cell"] = args.cell
     config = dataclasses.replace(defaults, **overrides).validate()
-    trainer = tinyrnn.Trainer(text, config)
+    from bench.harness import engine_of, make_trainer, native_installed
+
+    trainer, opted_in = make_trainer(text, config, native=native_installed())
     val_ids = np.asarray(trainer.val_ids)
 
     try:
@@ -141,7 +148,10 @@ def main(argv=None) -> int:
     print(f"data {args.data} ({len(text):,} chars, V={trainer.vocab.size}); train {trainer.train_ids.size:,} / "
           f"validation {val_ids.size:,} chars")
     print(f"config {json.dumps(config.to_dict())}")
-    print(f"budget {budget:.0f} s of training; full validation every {eval_every:.0f} s; BLAS {blas}", flush=True)
+    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    print(f"budget {budget:.0f} s of training; full validation every {eval_every:.0f} s; BLAS {blas}; engine "
+          f"{engine_of(trainer)}" + (" (native kernels opted in: not this tinyrnn's default)" if opted_in else "")
+          + f"; load average {load}", flush=True)
 
     log = []
     train_seconds = 0.0
@@ -183,14 +193,14 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - wall0
 
     final = log[-1]
-    reached = next((r for r in log if r["val_nats"] <= TARGET_NATS), None)
+    reached = next((r for r in log if r["val_nats"] <= args.target), None)
     summary = {
         "final_val_nats": final["val_nats"], "final_val_bits": final["val_bits"],
         "best_val_nats": min(r["val_nats"] for r in log),
         "train_seconds": train_seconds, "wall_seconds": wall, "steps": trainer.step_count,
         "chars_seen": trainer.chars_seen, "epochs": trainer.epoch,
         "train_chars_per_sec": trainer.chars_seen / max(train_seconds, 1e-9),
-        "target_nats": TARGET_NATS, "target_reached": reached is not None,
+        "target_nats": args.target, "target_reached": reached is not None,
         "seconds_to_target": None if reached is None else reached["train_seconds"],
         "diverged": diverged,
     }
@@ -201,7 +211,7 @@ def main(argv=None) -> int:
     print(f"after {train_seconds:.0f} s of training ({trainer.step_count} steps, {trainer.chars_seen:,} chars, "
           f"{trainer.epoch:.2f} epochs, {summary['train_chars_per_sec']:,.0f} chars/s):")
     print(f"  validation {final['val_nats']:.4f} nats/char = {final['val_bits']:.4f} bits/char "
-          f"(best {summary['best_val_nats']:.4f}); target <= {TARGET_NATS} nats/char: "
+          f"(best {summary['best_val_nats']:.4f}); target <= {args.target} nats/char: "
           + (f"reached at {reached['train_seconds']:.0f} s" if reached else "NOT reached"))
     if args.browser_ratio:
         v = summary["val_nats_at_ratio_x_budget"]
@@ -212,7 +222,9 @@ def main(argv=None) -> int:
                 if ln.startswith("model name")), "?") if Path("/proc/cpuinfo").exists() else "?"
     payload = {"max_chars": args.max_chars, "machine": {"date_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                            "cpu": cpu, "nproc": os.cpu_count(), "python": platform.python_version(),
-                           "numpy": np.__version__, "blas": blas,
+                           "numpy": np.__version__, "blas": blas, "engine": engine_of(trainer),
+                           "native_opt_in": opted_in, "loadavg_start": load,
+                           "loadavg_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
                            "tinyrnn": getattr(tinyrnn, "__version__", "?")},
                "data": str(args.data), "budget_seconds": budget, "config": config.to_dict(),
                "overrides": overrides, "summary": summary, "log": log}

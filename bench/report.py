@@ -10,13 +10,19 @@ import json
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHORT = {"tinyrnn-fused": "tinyrnn fused", "tinyrnn-trainer": "Trainer.step", "tinyrnn-native": "Trainer.step native",
-         "tinyrnn-autograd": "tinyrnn autograd", "numpy-minchar": "numpy min-char", "torch": "PyTorch", "jax": "JAX jit"}
-# (numerator, denominator) columns of the throughput table, shown when both implementations were measured
-RATIOS = (("tinyrnn-native", "jax"), ("tinyrnn-native", "torch"), ("tinyrnn-trainer", "jax"),
-          ("tinyrnn-trainer", "torch"), ("tinyrnn-fused", "numpy-minchar"), ("tinyrnn-fused", "tinyrnn-autograd"))
-
-
+SHORT = {"tinyrnn-api": "tinyrnn", "tinyrnn-api 1 thread": "tinyrnn 1 thread",
+         "tinyrnn-api-native": "tinyrnn+native", "tinyrnn-api-native 1 thread": "tinyrnn+native 1 thread",
+         "jax": "JAX jit", "torch": "PyTorch",
+         "tinyrnn-fused": "tinyrnn fused", "tinyrnn-trainer": "Trainer.step", "tinyrnn-native": "Trainer.step native",
+         "tinyrnn-autograd": "tinyrnn autograd", "numpy-minchar": "numpy min-char"}
+# (numerator, denominator, target or None) columns of the throughput table, shown when both were measured
+RATIOS = (("tinyrnn-api", "tinyrnn-api 1 thread", 0.9), ("tinyrnn-api-native", "tinyrnn-api-native 1 thread", 0.9),
+          ("tinyrnn-api", "jax", None), ("tinyrnn-api-native", "jax", 1.0), ("tinyrnn-api-native", "torch", None),
+          ("tinyrnn-native", "jax", None), ("tinyrnn-native", "torch", None), ("tinyrnn-trainer", "jax", None),
+          ("tinyrnn-trainer", "torch", None), ("tinyrnn-fused", "numpy-minchar", None),
+          ("tinyrnn-fused", "tinyrnn-autograd", None))
+# issue 17: each gated cell's chars/s against the tanh RNN's (H=128, B=32), per tinyrnn column
+CELL_TARGETS = {"gru": 0.33, "lstm": 0.25}
 def _k(x):
     return "—" if x is None else (f"{x / 1000:,.1f}k" if x >= 1000 else f"{x:,.0f}")
 
@@ -40,40 +46,68 @@ def plain_table(head, rows) -> str:
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
-def cells_of(results: list[dict]) -> list[tuple[int, int]]:
-    """The measured (H, B) pairs in the order they ran."""
-    return list(dict.fromkeys((r["H"], r["B"]) for r in results))
+def _shape(r) -> tuple:
+    return r.get("cell", "rnn"), r["H"], r["B"]
+
+
+def cells_of(results: list[dict]) -> list[tuple]:
+    """The measured (cell, H, B) in the order they ran."""
+    return list(dict.fromkeys(_shape(r) for r in results))
+
+
+def _verdict(x, target) -> str:
+    if x is None or target is None:
+        return _r(x)
+    return f"{x:.2f}× {'✓' if x >= target else '✗'}"
 
 
 def throughput_rows(results: list[dict], key: str = "chars_per_sec"):
-    """(header, rows, summary records) of chars/s per implementation and the ratios in ``RATIOS``."""
+    """(header, rows, summary records) of chars/s per implementation and the ratios in ``RATIOS`` (a ✓/✗ against
+    the target where there is one)."""
     res = [r for r in results if "error" not in r]
     impls = [i for i in SHORT if any(r["impl"] == i for r in res)]
-    ratios = [(a, b) for a, b in RATIOS if a in impls and b in impls]
-    by = {(r["impl"], r["H"], r["B"]): r.get(key) for r in res}
+    ratios = [(a, b, t) for a, b, t in RATIOS if a in impls and b in impls]
+    by = {(r["impl"], *_shape(r)): r.get(key) for r in res}
     rows, summary = [], []
-    for H, B in cells_of(res):
-        values = {(a, b): by[(a, H, B)] / by[(b, H, B)] if by.get((a, H, B)) and by.get((b, H, B)) else None
-                  for a, b in ratios}
-        rows.append([H, B] + [_k(by.get((i, H, B))) for i in impls] + [_r(x) for x in values.values()])
-        summary.append({"H": H, "B": B, **{f"{key}[{i}]": by.get((i, H, B)) for i in impls},
-                        **{f"{a}/{b}": x for (a, b), x in values.items()}})
-    head = ["H", "B"] + [SHORT[i] for i in impls] + [f"{SHORT[a]} / {SHORT[b]}" for a, b in ratios]
+    for shape in cells_of(res):
+        values = {(a, b): by[(a, *shape)] / by[(b, *shape)] if by.get((a, *shape)) and by.get((b, *shape)) else None
+                  for a, b, _ in ratios}
+        rows.append(list(shape) + [_k(by.get((i, *shape))) for i in impls]
+                    + [_verdict(values[(a, b)], t) for a, b, t in ratios])
+        summary.append({"cell": shape[0], "H": shape[1], "B": shape[2], **{f"{key}[{i}]": by.get((i, *shape))
+                        for i in impls}, **{f"{a}/{b}": x for (a, b), x in values.items()}})
+    head = ["cell", "H", "B"] + [SHORT[i] for i in impls] + [
+        f"{SHORT[a]} / {SHORT[b]}" + (f" (≥ {t})" if t else "") for a, b, t in ratios]
     return head, rows, summary
+
+
+def cell_ratio_rows(results: list[dict], key: str = "chars_per_sec"):
+    """(header, rows): each gated cell's chars/s / the tanh RNN's at the same H and B, per tinyrnn column."""
+    res = [r for r in results if "error" not in r]
+    by = {(r["impl"], *_shape(r)): r.get(key) for r in res}
+    impls = [i for i in SHORT if i.startswith("tinyrnn") and any(r["impl"] == i for r in res)]
+    rows = []
+    for cell, H, B in cells_of(res):
+        if cell not in CELL_TARGETS:
+            continue
+        for i in impls:
+            a, b = by.get((i, cell, H, B)), by.get((i, "rnn", H, B))
+            rows.append([cell, H, B, SHORT[i], _verdict(a / b if a and b else None, CELL_TARGETS[cell])])
+    return ["cell", "H", "B", "column", "÷ tanh RNN (target at B=32: GRU ≥ 0.33, LSTM ≥ 0.25)"], rows
 
 
 def memory_rows(results: list[dict]):
     """(header, rows): peak RSS MiB per implementation, with the numpy heap peak of one step in brackets."""
     res = [r for r in results if "error" not in r]
     impls = [i for i in SHORT if any(r["impl"] == i for r in res)]
-    by = {(r["impl"], r["H"], r["B"]): r for r in res}
+    by = {(r["impl"], *_shape(r)): r for r in res}
 
     def cell(r):
         t = r.get("traced_step_peak_mib") if r else None
         return "—" if r is None else f"{r['peak_rss_mib']:.0f}" + ("" if t is None else f" ({t:.1f})")
 
-    rows = [[H, B] + [cell(by.get((i, H, B))) for i in impls] for H, B in cells_of(res)]
-    return ["H", "B"] + [SHORT[i] for i in impls], rows
+    rows = [list(shape) + [cell(by.get((i, *shape))) for i in impls] for shape in cells_of(res)]
+    return ["cell", "H", "B"] + [SHORT[i] for i in impls], rows
 
 
 def throughput_md(data: dict, key: str) -> str:
@@ -97,12 +131,6 @@ def quality_md(data: dict) -> str:
     return _table(["training s", "steps", "chars seen", "val nats/char", "val bits/char"], rows)
 
 
-def startup_md(data: dict) -> str:
-    rows = [[name, f"{s['cold_s']:.1f}", f"{s['warm_median_s']:.1f} ({min(s['warm_s']):.1f}–{max(s['warm_s']):.1f}), "
-             f"{s['warm_n']}"] for name, s in ((n, site["summary"]) for n, site in data["sites"].items())]
-    return _table(["site", "cold s", "warm median s (range), n"], rows)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results")
@@ -112,20 +140,21 @@ def main(argv=None) -> int:
         print(f"\n### {path.name}  ({data.get('machine', {}).get('date_utc', '?')})\n")
         if "table_md" in data:  # bench.browser_peers
             print(data["table_md"])
-        elif "results" in data:
+        elif data.get("results") and "impl" in data["results"][0]:  # bench.throughput
             print("By wall clock:\n\n" + throughput_md(data, "chars_per_sec"))
             print("\nBy CPU time:\n\n" + throughput_md(data, "cpu_chars_per_sec"))
+            print("\nEach cell against the tanh RNN (wall clock):\n\n" + _table(*cell_ratio_rows(data["results"])))
             print("\nPeak RSS MiB (numpy heap peak of one step):\n\n" + memory_md(data))
         elif "rows" in data:
             print(pyodide_md(data))
-        elif "sites" in data:
-            print(startup_md(data))
         elif "log" in data:
             s = data["summary"]
             print(f"config {json.dumps(data['config'])}\n")
             print(quality_md(data))
             print(f"\nfinal {s['final_val_nats']:.4f} nats/char = {s['final_val_bits']:.4f} bits/char after "
                   f"{s['train_seconds']:.0f} s, {s['chars_seen']:,} chars ({s['train_chars_per_sec']:,.0f} chars/s)")
+        else:
+            print("(no table here: the script that wrote it prints its own)")
     return 0
 
 

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from bench.harness import make_step, synthetic_windows
-from bench.throughput import _steady_state_malloc
+from bench.workers import _steady_state_malloc
 
 
 def per_call_us(fn, seconds: float = 0.3) -> float:

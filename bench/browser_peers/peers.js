@@ -1,4 +1,5 @@
-// One in-browser training run for bench/browser_peers.py: ?engine=tinyrnn|tfjs-wasm|tfjs-cpu|brainjs&B=..&warm=..&secs=..
+// One in-browser training run for bench/browser_peers.py:
+//   ?engine=tinyrnn|tfjs-wasm|tfjs-cpu|brainjs|jaxjs-wasm|jaxjs-wasm-threads&B=..&warm=..&secs=..
 // Trains a character-level tanh RNN (H=128, T=25, V = the text's characters) on the text served at /text for
 // `warm` seconds, then counts characters for `secs` more (steady state) and leaves the result in window.__result.
 // Every engine reads the text as B contiguous streams, window after window (brain.js has no batches: B=1).
@@ -102,6 +103,25 @@ async function brainjs(text) {
            V: net.inputSize, ...(await timeLoop(step, T)) };
 }
 
+async function jaxjs(text, threads) {
+  // jax-js's wasm backend runs its kernels on a pool of Web Workers when SharedArrayBuffer exists (the page is
+  // cross-origin isolated: bench/browser_peers.py serves "-threads" that way), else on this thread alone.
+  if (threads !== (typeof SharedArrayBuffer !== "undefined" && crossOriginIsolated))
+    throw new Error(`jax-js with threads=${threads} needs crossOriginIsolated=${threads}, got ${crossOriginIsolated}`);
+  const jax = await import("/node_modules/@jax-js/jax/dist/index.js");
+  const { makeJaxjsTrainer } = await import("/peers/jaxjs_rnn.mjs");
+  const devices = await jax.init("wasm");
+  if (!devices.includes("wasm")) throw new Error(`jax-js's wasm backend did not start (devices: ${devices})`);
+  jax.defaultDevice("wasm");
+  const data = streams(text);
+  const trainer = await makeJaxjsTrainer(jax, { V: data.V, H, B, T, lr: LR, clip: 5.0 });
+  const version = (await (await fetch("/node_modules/@jax-js/jax/package.json")).json()).version;
+  const step = async (k) => trainer.step(...windowAt(data, k));
+  return { engine: `jax-js ${version}, wasm backend, ${threads ? `${navigator.hardwareConcurrency} worker threads` :
+           "one thread"}, whole step under jit (T unrolled)`, V: data.V, clipping: "global norm 5.0",
+           ...(await timeLoop(step, B * T)), jit_traces: trainer.traces };
+}
+
 async function tinyrnn(text) {
   await loadScript("/pyodide/pyodide.js");
   const pyodide = await loadPyodide({ indexURL: "/pyodide/" });
@@ -128,7 +148,8 @@ trainer = tinyrnn.Trainer(text, tinyrnn.TrainConfig(hidden_size=${H}, batch_size
     const text = await (await fetch("/text")).text();
     log(`${ENGINE} B=${B}: ${text.length} characters`);
     const run = { tinyrnn: () => tinyrnn(text), "tfjs-wasm": () => tfjs(text, "wasm"), "tfjs-cpu": () => tfjs(text, "cpu"),
-                  brainjs: () => brainjs(text) }[ENGINE];
+                  brainjs: () => brainjs(text), "jaxjs-wasm": () => jaxjs(text, false),
+                  "jaxjs-wasm-threads": () => jaxjs(text, true) }[ENGINE];
     if (!run) throw new Error(`unknown engine ${ENGINE}`);
     window.__result = { ok: true, B, H, T, ...(await run()) };
   } catch (err) {
