@@ -77,10 +77,14 @@ async def start(workers: int | None = None) -> str:
     cores = int(getattr(navigator, "hardwareConcurrency", 1) or 1)
     wanted = max(1, min(int(workers) if workers else cores, MAX_WORKERS))
     if not getattr(js_self, "crossOriginIsolated", False):
-        POOL.reason = "one worker: this page is not cross-origin isolated yet (reload it to use every core)"
+        POOL.reason = ("one worker: this page is not cross-origin isolated yet (it is from the first load after this "
+                       "browser has saved the site for offline use, usually within a minute: reload then)")
         return status()
     if wanted < 2:
         POOL.reason = f"one worker ({cores} core{'s' if cores != 1 else ''} here)"
+        return status()
+    if getattr(js_self, "SharedArrayBuffer", None) is None:  # WebKitGTK: isolated, but no shared memory in workers
+        POOL.reason = "one worker: this browser offers no SharedArrayBuffer to Web Workers"
         return status()
     if POOL.host is not None:
         POOL.host.stop()

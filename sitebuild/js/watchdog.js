@@ -3,7 +3,8 @@
 // finishes starting: helper workers, what this browser kept); each usually takes seconds. When one takes far
 // longer than usual, a notice says what the page is waiting for, since when, what it knows (online? served by the
 // service worker? any error?) and offers a reload. It never declares the page ready or failed itself.
-// Uncaught errors and unhandled rejections are kept in `tinyrnnStartup.errors` (and named in the notice).
+// Uncaught errors and unhandled rejections are kept in `tinyrnnStartup.errors` (and named in the notice). And when the
+// service worker takes over a page that is not cross-origin isolated, a note says that a reload trains on every core.
 (() => {
   const query = new URLSearchParams(location.search);
   const SCALE = Math.max(0.01, Number(query.get("watchdog")) || 1);  // ?watchdog=0.1: ten times sooner (tests)
@@ -83,6 +84,23 @@
     box.appendChild(button);
     if (!state.shown) (document.body || document.documentElement).appendChild(box);
     state.shown = box;
+  }
+
+  // A first visit is not cross-origin isolated (one worker trains); once the service worker has saved the site and
+  // taken over, the next load is. Say so then, so that "reload" is advice given when it works.
+  if (navigator.serviceWorker && !self.crossOriginIsolated) {
+    navigator.serviceWorker.addEventListener("controllerchange", () => {
+      const note = document.createElement("div");
+      note.className = "tr-watchdog tr-sw-note";
+      note.setAttribute("role", "status");
+      note.textContent = "This browser has saved the site for offline use: reload to train on every core. ";
+      const close = document.createElement("button");
+      close.type = "button";
+      close.textContent = "OK";
+      close.addEventListener("click", () => note.remove());
+      note.appendChild(close);
+      (document.body || document.documentElement).appendChild(note);
+    });
   }
 
   const timer = setInterval(() => {

@@ -169,5 +169,7 @@ def test_without_isolation_one_worker_trains(browser, not_isolated):
     result = run_script(browser, not_isolated, "plain")
     out = result["ok"]
     assert result["isolated"] is False
-    assert out["status"] == "one worker: this page is not cross-origin isolated yet (reload it to use every core)"
+    assert out["status"] == (
+        "one worker: this page is not cross-origin isolated yet (it is from the first load after this browser has saved "
+        "the site for offline use, usually within a minute: reload then)")
     assert out["flat"] == "FlatTrainer" and out["last"] < out["first"] - 0.5, out
