@@ -45,15 +45,19 @@
     } else if (msg.type === "render") state.enter("draw");
   };
 
-  function deepText(css) {
-    const find = (root) => {
+  // The text of `inner` inside the element of class `host`, through open shadow roots (Bokeh's components).
+  function deepText(host, inner) {
+    const find = (root, css) => {
       const hit = root.querySelector(css);
       if (hit) return hit;
-      for (const el of root.querySelectorAll("*")) if (el.shadowRoot) { const h = find(el.shadowRoot); if (h) return h; }
+      for (const el of root.querySelectorAll("*")) {
+        if (el.shadowRoot) { const h = find(el.shadowRoot, css); if (h) return h; }
+      }
       return null;
     };
-    const el = document.body && find(document);
-    return el ? el.textContent : null;
+    const el = document.body && find(document, "." + host);
+    const text = el && find(el.shadowRoot || el, inner);
+    return text ? text.textContent : null;
   }
 
   function hide() {
@@ -70,7 +74,10 @@
       `Still waiting for ${WHAT[state.phase]}: ${Math.round(seconds)} s so far; this usually takes seconds.`,
       `The page was served ${sw}; the browser reports it is ${navigator.onLine ? "online" : "offline"}.`,
     ];
-    if (state.errors.length) lines.push(`Errors so far: ${state.errors.slice(-3).join(" | ")}`);
+    if (state.errors.length) {
+      const first = (e) => e.split("\n")[0].slice(0, 200);
+      lines.push(`Errors so far (${state.errors.length}): ${state.errors.slice(-3).map(first).join(" | ")}`);
+    }
     box.textContent = "";
     for (const line of lines) {
       const p = document.createElement("p");
@@ -109,7 +116,7 @@
       state.enter("finish");
     }
     if (state.phase === "finish") {
-      const status = deepText(".tr-status pre");
+      const status = deepText("tr-status", "pre");
       if (status !== null && !status.startsWith("Loading")) { state.finish(); return; }
     }
     const seconds = (performance.now() - state.since) / 1000;
