@@ -57,6 +57,9 @@ WORKER_SAB = """() => new Promise((resolve) => {
   w.onmessage = (e) => { w.terminate(); resolve(e.data); };
   w.onerror = () => resolve(false);
 })"""
+STUCK = """() => ({body: document.body && document.body.className, status: (window.tinyrnnStartup || {}).phase,
+                  notice: ((window.tinyrnnStartup || {}).shown || {}).textContent,
+                  errors: (window.tinyrnnStartup || {}).errors, controlled: !!navigator.serviceWorker.controller})"""
 START_RECORD = "() => { const s = window.tinyrnnStartup; return s ? {errors: s.errors, shown: !!s.shown} : null; }"
 
 
@@ -79,8 +82,11 @@ class Visit:
         self.collect()
         t0 = time.monotonic()
         how(*args)
-        wait(lambda: self.tab.ready() and not status_of(self.tab).startswith("Loading"), READY_TIMEOUT_S,
-             f"{self.tab.engine}: the page to be ready")
+        try:
+            wait(lambda: self.tab.ready() and not status_of(self.tab).startswith("Loading"), READY_TIMEOUT_S,
+                 f"{self.tab.engine}: the page to be ready")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; the page: {self.tab.run(STUCK)}") from None
         self.ready_s.append(round(time.monotonic() - t0, 1))
         record = self.tab.run(START_RECORD)
         assert record is not None and not record["shown"], f"the start-up watchdog spoke: {record}"
