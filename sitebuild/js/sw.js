@@ -37,10 +37,7 @@ async function precache() {
 // The response with COOP and COEP if it is a document's or a worker script's (what makes a context isolated), else
 // as it is: for other responses the headers mean nothing, and a rebuilt response loses what Chromium keeps beside
 // a cached one (the compiled code of pyodide.asm.wasm). Status, status text, the other headers and the body stay.
-// The body is read whole first (a page or a worker script: tens of kB): a rebuilt response around the old one's
-// stream is fed by this worker after respondWith() has settled, and Firefox may stop an idle service worker then,
-// which left the stream, and the page's Python worker waiting for its script, unfinished (docs/deploy.md, "Offline").
-async function isolated(request, response) {
+function isolated(request, response) {
   const makesContext = request.mode === "navigate" || request.destination === "worker"
     || request.destination === "sharedworker";
   if (!makesContext || response.type === "opaque" || response.type === "opaqueredirect" || response.status === 0) {
@@ -49,7 +46,7 @@ async function isolated(request, response) {
   if (ISOLATION.every(([name, value]) => response.headers.get(name) === value)) return response;
   const headers = new Headers(response.headers);
   for (const [name, value] of ISOLATION) headers.set(name, value);
-  return new Response(NULL_BODY.has(response.status) ? null : await response.arrayBuffer(),
+  return new Response(NULL_BODY.has(response.status) ? null : response.body,
                       {status: response.status, statusText: response.statusText, headers});
 }
 
@@ -72,6 +69,6 @@ self.addEventListener("fetch", (event) => {
   event.respondWith((async () => {
     const cache = await caches.open(CACHE);
     const cached = await cache.match(request, {ignoreSearch: true, ignoreVary: true});
-    return await isolated(request, cached || await fetch(request));
+    return isolated(request, cached || await fetch(request));
   })());
 });

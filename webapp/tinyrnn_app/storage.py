@@ -71,13 +71,7 @@ def _settle(target, ok_event: str, value):
     target.onerror = proxies[1]
     if ok_event == "complete":
         target.onabort = proxies[1]
-    def release(_):
-        for name in ("on" + ok_event, "onerror", "onabort"):  # a late event (after a timeout) then calls nothing
-            setattr(target, name, None)
-        for p in proxies:
-            p.destroy()
-
-    future.add_done_callback(release)
+    future.add_done_callback(lambda _: [p.destroy() for p in proxies])
     return future
 
 
@@ -86,7 +80,6 @@ class IndexedDBStore:
     become a Uint8Array and come back as bytes."""
 
     DATABASE, OBJECTS = "tinyrnn", "work"
-    TIMEOUT_S = 15.0
 
     async def _open(self):
         import js
@@ -101,19 +94,10 @@ class IndexedDBStore:
         try:
             return await _settle(request, "success", lambda: request.result)
         finally:
-            request.onupgradeneeded = None
             upgrade.destroy()
 
     async def _run(self, mode: str, action):
-        """``action(object_store)`` in one transaction; the transaction's completion (or its error) is awaited, at
-        most ``TIMEOUT_S``: a transaction of the page before a reload (its save when it was hidden) can hold the store
-        while that page is torn down, and the next page's start must not wait for it."""
-        try:
-            return await asyncio.wait_for(self._transact(mode, action), self.TIMEOUT_S)
-        except asyncio.TimeoutError:
-            raise StorageError(f"the browser's storage did not answer within {self.TIMEOUT_S:.0f} s") from None
-
-    async def _transact(self, mode: str, action):
+        """``action(object_store)`` in one transaction; the transaction's completion (or its error) is awaited."""
         try:
             db = await self._open()
             try:
