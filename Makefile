@@ -1,6 +1,7 @@
 # tinyrnn: one entry point for the README's commands and for CI.
 #   make run    set everything up, build the in-browser app (self-contained, offline) and serve it on 127.0.0.1:8000
-#   make test   set everything up and run every test (library, minimum versions, real browser)
+#   make test   set everything up and run every test (library, minimum versions, real browsers: Chromium, Firefox ESR
+#               and WebKitGTK, docs/_browsers.md)
 #   make train  train on the bundled corpus from the command line and print a sample
 #   make bench  benchmarks (not tests): every table of docs/performance.md (bench-native, bench-page, bench-peers,
 #               bench-startup, quality)
@@ -82,6 +83,8 @@ test-min:
 		tests/test_checkpoint.py tests/test_sampling.py tests/test_vocab.py tests/test_reliability.py \
 		tests/test_cells.py tests/test_checkpoint_v1.py tests/test_explain.py tests/test_race.py tests/test_reliability2.py
 
+# The three engines (Debian's chromium, firefox-esr, webkit2gtk-driver under xvfb) and npm's puppeteer-core come from
+# browser-deps (scripts/install_browser_deps.sh); tests/browser/test_engines.py drives the key flows in each.
 test-browser: site
 	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m browser tests/browser
 
@@ -120,4 +123,4 @@ bench-startup: site
 	$(BIN)/python -m bench.startup --site $(SITE)
 
 clean:
-	rm -rf build dist .cache artifacts $(VENV) .venv-min .venv-bench
+	rm -rf build dist .cache artifacts $(VENV) .venv-min .venv-bench tests/browser/node_modules

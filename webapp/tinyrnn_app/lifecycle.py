@@ -37,7 +37,10 @@ def training_readout(trainer) -> str:
     pool = tinyrnn.workers()
     if pool.count < 2:
         if pool.reason == tinyrnn.Workers.NOT_ISOLATED:
-            return "one worker: this page is not cross-origin isolated yet (reload it to use every core)"
+            return ("one worker: this page is not cross-origin isolated yet (it is from the first load after this "
+                    "browser has saved the site for offline use, usually within a minute: reload then)")
+        if pool.reason == tinyrnn.Workers.NO_SHARED_MEMORY:
+            return "one worker: this browser offers no SharedArrayBuffer to Web Workers"
         if pool.reason == tinyrnn.Workers.ONE_WANTED:
             return f"one worker ({pool.cores} core{'s' if pool.cores != 1 else ''} here)"
         return f"one worker: {pool.reason}" if pool.reason else "one worker"

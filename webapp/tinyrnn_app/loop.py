@@ -13,7 +13,8 @@ import tinyrnn
 
 from .render import sentence
 
-TICK_SECONDS = 0.5  # training time per tick at most (a tick ends when the readouts are due, see UI_INTERVAL)
+TICK_SECONDS = 0.25  # training time per tick at most (a tick ends when the readouts are due, see UI_INTERVAL); a
+# Pause click can wait for two ticks (the page sends it once the worker has answered the patch before), so 2 x 0.25 s
 TICK_PERIOD_MS = 50  # the periodic callback's period (under `panel serve`); a tick always yields afterwards
 LIVE_SAMPLE_EVERY = 3.0  # seconds between live samples while training
 LIVE_SAMPLE_LENGTH = 240
