@@ -27,11 +27,6 @@ INLINE void store_n(float *p, vf v, int full) {
     if (full) store(p, v);
     else *p = v[0];
 }
-/* c + a b in the products' inner loops (a scalar or a vector): a multiply and an add, which GCC contracts into one
- * fused multiply-add where the variant has one; an includer may define MADD (e.g. WebAssembly's relaxed_madd). */
-#ifndef MADD
-#define MADD(a, b, c) ((c) + (a) * (b))
-#endif
 /* logits rows are padded to whole vectors: the row stride of a (., V) logits buffer */
 INLINE long padded(long V) { return (V + VW - 1) / VW * VW; }
 

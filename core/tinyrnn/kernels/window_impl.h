@@ -23,7 +23,7 @@ KERNEL void NAME(gemm)(long M, long N, long K, const float *A, long sai, long sa
                 vf b = load(B + k * ldb + j);
                 const float *a = A + i * sai + k * sak;
 #pragma GCC unroll 8
-                for (int r = 0; r < MR; r++) acc[r] = MADD(a[r * sai], b, acc[r]);
+                for (int r = 0; r < MR; r++) acc[r] += a[r * sai] * b;
             }
 #pragma GCC unroll 8
             for (int r = 0; r < MR; r++) store(C + (i + r) * ldc + j, acc[r]);
@@ -41,7 +41,7 @@ KERNEL void NAME(gemm)(long M, long N, long K, const float *A, long sai, long sa
                 float ak = a[k * sak];
                 const float *b = B + k * ldb + j;
 #pragma GCC unroll 8
-                for (int q = 0; q < 8; q++) acc[q] = MADD(ak, load(b + VW * q), acc[q]);
+                for (int q = 0; q < 8; q++) acc[q] += ak * load(b + VW * q);
             }
 #pragma GCC unroll 8
             for (int q = 0; q < 8; q++) store(c + j + VW * q, acc[q]);
@@ -52,14 +52,13 @@ KERNEL void NAME(gemm)(long M, long N, long K, const float *A, long sai, long sa
             for (long k = 0; k < K; k++) {
                 float ak = a[k * sak];
                 const float *b = B + k * ldb + j;
-                c0 = MADD(ak, load(b), c0), c1 = MADD(ak, load(b + VW), c1);
-                c2 = MADD(ak, load(b + 2 * VW), c2), c3 = MADD(ak, load(b + 3 * VW), c3);
+                c0 += ak * load(b), c1 += ak * load(b + VW), c2 += ak * load(b + 2 * VW), c3 += ak * load(b + 3 * VW);
             }
             store(c + j, c0), store(c + j + VW, c1), store(c + j + 2 * VW, c2), store(c + j + 3 * VW, c3);
         }
         for (; j + VW <= N; j += VW) {
             vf c0 = accumulate ? load(c + j) : (vf){0};
-            for (long k = 0; k < K; k++) c0 = MADD(a[k * sak], load(B + k * ldb + j), c0);
+            for (long k = 0; k < K; k++) c0 += a[k * sak] * load(B + k * ldb + j);
             store(c + j, c0);
         }
     }
