@@ -35,8 +35,8 @@
 
 /* --- the shared arithmetic of whole windows, clipping + Adam and sums of squares (window_impl.h, the same source
  * the native package compiles), here with vectors of 8 floats (two v128) and 4-row product tiles --------------- */
-#define VW 8
 #include "vector.h"
+#define VW 8
 #define NAME(x) x##_simd
 #define MR 4
 #define NO_CONTRACT  /* the whole module is built with -ffp-contract=off */
