@@ -47,7 +47,7 @@ READY_TIMEOUT_S = 240
 CLOCK_JS = """() => self.pyodide.runPython(`
 import json
 from panel.io.state import state
-json.dumps(state.cache["tinyrnn_session"].gatherer.clock.snapshot())
+json.dumps(state.cache["tinyrnn_session"].run.gatherer.clock.snapshot())
 `)"""
 
 

@@ -52,8 +52,11 @@ WIDGETS: dict[str, str] = {
     "tr-temperature": "number input: temperature (0 = greedy)",
     "tr-length": "number input: characters to generate",
     "tr-sample": "button: sample now (disabled without a model)",
-    "tr-sample-output": "readout (`pre`): the latest sample, prime + continuation, plain text",
+    "tr-sample-output": "readout (`pre`): the sample asked for, prime + continuation, plain text (stays until the next)",
     "tr-sample-info": "readout (`pre`): where the latest sample came from (step, temperature)",
+    "tr-live-sample": "readout (`pre`): the latest live sample while training (its own line: an asked-for sample stays)",
+    "tr-live-info": "readout (`pre`): the live sample's step and temperature",
+    "tr-milestones": "readout (`pre`): the samples kept at steps 100, 300, 1,000, 3,000, ... with their step and loss",
     # the hidden-state view
     "tr-passage-source": "select: the passage (the training text, or the latest sample)",
     "tr-passage-start": "number input: where the passage starts in the training text",
@@ -73,6 +76,9 @@ WIDGETS: dict[str, str] = {
     # kept in this browser
     "tr-forget": "button: clear what this browser keeps (text, settings, model, charts)",
     "tr-storage": "readout (`pre`): what this browser keeps (saved HH:MM, step N), or why it could not keep it",
+    # the page's tabs
+    "tr-tabs": ('the tabs after the first screen: "Train", "Text and settings", "Inside the model", "The cells '
+                'compared", "Model file" (`.bk-tab` headers inside)'),
     # errors
     "tr-error": "alert with the last error message (`.tr-alert` inside; hidden when there is no error)",
 }
