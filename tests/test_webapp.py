@@ -1305,3 +1305,29 @@ def test_the_page_is_a_first_screen_and_tabs(app, session):
             "tr-readouts"} <= first_classes
     (tab_widget,) = [o for o in tabs.select(pn.Tabs)]
     assert [panel.title for panel in tab_widget.get_root().tabs] == list(TAB_NAMES) and tab_widget.active == 0
+
+
+def test_the_charts_ranges_follow_the_data_and_log_axes_span_whole_decades(app, session):
+    from bokeh.models import Range1d
+
+    tpl = app.create_app(session)
+    layout = pn.Column(*tpl.main)
+    loss, flow, compare = (next(o.object for o in find(layout, c).select(pn.pane.Bokeh))
+                           for c in ("tr-loss-chart", "tr-flow-chart", "tr-compare-chart"))
+    for fig in (loss, flow, compare):  # explicit, finite ranges from the start: Bokeh has nothing to guess
+        assert isinstance(fig.x_range, Range1d) and isinstance(fig.y_range, Range1d)
+        assert all(np.isfinite([fig.x_range.start, fig.x_range.end, fig.y_range.start, fig.y_range.end]))
+        assert fig.y_range.start < fig.y_range.end
+    session.controls.train()
+    train_ticks(session, 5)
+    steps, losses = session.run.chart_data.loss["step"], session.run.chart_data.loss["loss"]
+    assert loss.x_range.start <= min(steps) and max(steps) <= loss.x_range.end
+    assert loss.y_range.start < min(losses) and max(losses) < loss.y_range.end
+    norms = session.run.chart_data.flow["norm"] + session.run.chart_data.flow_ref["norm"]
+    low, high = np.log10(flow.y_range.start), np.log10(flow.y_range.end)
+    assert low == round(low) and high == round(high) and high > low  # whole decades: labels are powers of ten
+    assert flow.y_range.start <= min(norms) and max(norms) <= flow.y_range.end
+    assert flow.yaxis[0].ticker.mantissas == [1] and flow.yaxis[0].ticker.num_minor_ticks == 0
+    session.views.compare_cells()
+    cmp_norms = [v for c in tinyrnn.CELLS for v in session.run.chart_data.series["cmp_" + c]["norm"]]
+    assert compare.y_range.start <= min(cmp_norms) and max(cmp_norms) <= compare.y_range.end
