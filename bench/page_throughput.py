@@ -101,6 +101,7 @@ def measure_page(pw, exe: str, url: str, text: bytes, n_chars: int, B: int, warm
             if time.monotonic() > deadline:
                 raise TimeoutError("the page did not become ready")
             page.wait_for_timeout(250)
+        page.locator(".tr-tabs .bk-tab", has_text="Text and settings").first.click()  # the text and the settings
         page.locator(".tr-upload-text input[type=file]").first.set_input_files(
             files=[{"name": "tinyshakespeare.txt", "mimeType": "text/plain", "buffer": text}])
         page.locator(".tr-text-info pre").filter(has_text=f"{n_chars:,} characters").first.wait_for(timeout=60_000)

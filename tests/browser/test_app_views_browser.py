@@ -11,8 +11,8 @@ import re
 import pytest
 
 from test_app_browser import (ARTIFACTS, PAYLOAD, TRAINING_TEXT, assert_no_payload_executed, click,
-                              download_checkpoint, set_setting, shot, step_of, text_of, unexpected_page_errors,
-                              wait_ready, wait_until)
+                              download_checkpoint, open_tab, set_setting, shot, step_of, text_of,
+                              unexpected_page_errors, wait_ready, wait_until)
 
 pytestmark = pytest.mark.browser
 
@@ -47,6 +47,7 @@ def test_an_lstm_trains_and_shows_the_memory_readout_the_cells_compared_and_a_hi
     wait_until(page, lambda: f"{n5:,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
                "the recall text for k = 5")
     assert page.locator(".tr-text textarea").first.input_value() == tinyrnn.recall_corpus(5)
+    open_tab(page, "Text and settings")
     choose(page, ".tr-cell", "lstm")
     lstm_line = "▸ " + tinyrnn.get_cell("lstm").description
     wait_until(page, lambda: lstm_line in text_of(page, ".tr-cell-info .tr-pre"), 10, "the LSTM's description marked")
@@ -61,6 +62,7 @@ def test_an_lstm_trains_and_shows_the_memory_readout_the_cells_compared_and_a_hi
     shot(page, "30-memory-readout")
 
     # --- the cells compared -------------------------------------------------------------------------------------------
+    open_tab(page, "The cells compared")
     set_setting(page, ".tr-compare-len", "100")
     page.wait_for_timeout(300)
     click(page, ".tr-compare")
@@ -76,6 +78,7 @@ def test_an_lstm_trains_and_shows_the_memory_readout_the_cells_compared_and_a_hi
     wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "paused")
 
     # --- the hidden-state view over a passage with the payload --------------------------------------------------------
+    open_tab(page, "Text and settings")
     page.locator(".tr-text textarea").first.fill(VIEW_TEXT)
     page.locator(".tr-text textarea").first.dispatch_event("change")
     wait_until(page, lambda: f"{len(VIEW_TEXT):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
@@ -87,6 +90,7 @@ def test_an_lstm_trains_and_shows_the_memory_readout_the_cells_compared_and_a_hi
     click(page, ".tr-pause")
     wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "paused")
     start = len(VIEW_TEXT) - 400  # the last 400 characters: the payload is near the end
+    open_tab(page, "Inside the model")
     set_setting(page, ".tr-passage-start", str(start))
     set_setting(page, ".tr-passage-length", "400")
     page.wait_for_timeout(300)
@@ -112,6 +116,42 @@ def test_an_lstm_trains_and_shows_the_memory_readout_the_cells_compared_and_a_hi
     page.locator(".tr-passage").first.screenshot(path=str(ARTIFACTS / "32-passage.png"))
     assert_no_payload_executed(page)
 
+    page.locator(".tr-passage").first.scroll_into_view_if_needed()
     ckpt = download_checkpoint(page, tmp_path, "lstm.npz")
     assert ckpt.config.cell == "lstm" and ckpt.progress["step"] >= 30
+    assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"
+
+
+def test_samples_at_milestones_stay_listed_and_an_asked_sample_stays(app_page, site_url):
+    """The live sample has its own line; samples at steps 100 and 300 are listed with their loss; a sample asked
+    for stays while live samples come and go."""
+    page = app_page
+    page.goto(site_url, wait_until="domcontentloaded")
+    wait_ready(page)
+    open_tab(page, "Text and settings")
+    page.locator(".tr-text textarea").first.fill(TRAINING_TEXT)
+    page.locator(".tr-text textarea").first.dispatch_event("change")
+    wait_until(page, lambda: f"{len(TRAINING_TEXT):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
+               "the text")
+    set_setting(page, ".tr-hidden-size", "64")
+    open_tab(page, "Train")
+    click(page, ".tr-train")
+    wait_until(page, lambda: step_of(page) >= 30, 60, "training")
+    set_setting(page, ".tr-length", "60")
+    click(page, ".tr-sample")
+    asked = wait_until(page, lambda: no_error(page) and text_of(page, ".tr-sample-output .tr-pre").strip(), 30,
+                       "the asked-for sample")
+    first_live = wait_until(page, lambda: text_of(page, ".tr-live-sample .tr-pre").strip(), 30, "a live sample")
+    milestones = wait_until(page, lambda: "Step 300 (" in text_of(page, ".tr-milestones .tr-pre")
+                            and text_of(page, ".tr-milestones .tr-pre"), 180, "the samples at steps 100 and 300")
+    assert re.search(r"Step 100 \(train \d\.\d\d, validation \d\.\d\d nats/char\):", milestones), milestones
+    assert milestones.index("Step 100 (") < milestones.index("Step 300 (")
+    wait_until(page, lambda: text_of(page, ".tr-live-sample .tr-pre").strip() != first_live, 30, "a newer live sample")
+    assert text_of(page, ".tr-sample-output .tr-pre").strip() == asked  # the asked-for sample is still there
+    page.locator(".tr-milestones").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    page.locator(".tr-milestones").first.screenshot(path=str(ARTIFACTS / "33-milestones.png"))
+    click(page, ".tr-pause")
+    wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "paused")
+    assert_no_payload_executed(page)
     assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"

@@ -125,10 +125,10 @@ def visible_note(param_ref, css_class):
                         stylesheets=[CSS], sizing_mode="stretch_width")
 
 
-def file_input(session, accept: str, css_class: str, handler):
+def file_input(session, accept: str, css_class: str, handler, **kw):
     """A file input (live once the page is ready) that calls ``handler(data, filename)`` once per upload."""
     widget = pn.widgets.FileInput(accept=accept, css_classes=css(css_class), multiple=False,
-                                  disabled=disabled_unless(session))
+                                  disabled=disabled_unless(session), **kw)
     on_upload(widget, handler)
     return widget
 

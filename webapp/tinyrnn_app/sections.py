@@ -20,7 +20,7 @@ from .visibility import PageVisibility
 
 # The tabs' headers wrap on a narrow screen instead of widening the page.
 TABS_CSS = """
-.bk-header { flex-wrap: wrap; }
+.bk-headers-wrapper { flex-wrap: wrap !important; overflow-x: hidden !important; }
 .bk-tab { padding: 4px 10px; }
 """
 TAB_NAMES = ("Train", "Text and settings", "Inside the model", "The cells compared", "Model file")
@@ -141,11 +141,11 @@ class TextAndSettingsTab(Section):
 
     def build(self):
         s = self.session
-        upload_text = file_input(s, ".txt,text/plain", "tr-upload-text", s.text.load_text_file)
+        upload_text = file_input(s, ".txt,text/plain", "tr-upload-text", s.text.load_text_file, width=240)
         text = pn.Column(
             pn.pane.Markdown("#### Text to learn"),
-            pn.Row(pn.pane.HTML("Or upload a UTF-8 .txt file:", margin=(8, 5)), upload_text,
-                   sizing_mode="stretch_width"),
+            pn.FlexBox(pn.pane.HTML("Or upload a UTF-8 .txt file:", margin=(8, 5)), upload_text, flex_wrap="wrap",
+                       sizing_mode="stretch_width"),
             pn.widgets.TextAreaInput.from_param(
                 s.text.param.text, max_length=MAX_TEXT_CHARS + 1, rows=8, css_classes=css("tr-text"),
                 sizing_mode="stretch_width", disabled=disabled_unless(s),
@@ -241,7 +241,7 @@ class ModelFileTab(Section):
             color="primary", variant="outline", css_classes=css("tr-download-best"), stylesheets=[BUTTON_CSS],
             disabled=disabled_unless(s, lambda step: step is not None, s.run.param.best_step),
         )
-        upload_model = file_input(s, ".npz", "tr-upload-model", controls.load_model)
+        upload_model = file_input(s, ".npz", "tr-upload-model", controls.load_model, width=240)
         visibility = PageVisibility(width=0, height=0, margin=0)  # saves the work when the tab is hidden
         visibility.param.watch(lambda event: s.kept.keep_work(), "hidden")
         return pn.Column(
