@@ -103,10 +103,13 @@ def log_span(values) -> tuple[float, float]:
 
 
 def _chart(title: str, x_label: str, y_label: str, **options):
-    """A Bokeh figure with the app's common size, tools and toolbar."""
-    return figure(height=330, sizing_mode="stretch_width", min_width=260, tools="pan,wheel_zoom,box_zoom,reset,save",
-                  toolbar_location="above", title=title, x_axis_label=x_label, y_axis_label=y_label,
-                  x_range=Range1d(0, 1), y_range=Range1d(0, 1), **options)
+    """A Bokeh figure with the app's common size, tools and toolbar (short titles and no logo: on a phone the title
+    and the toolbar share one line)."""
+    fig = figure(height=330, sizing_mode="stretch_width", min_width=260, tools="pan,wheel_zoom,box_zoom,reset,save",
+                 toolbar_location="above", title=title, x_axis_label=x_label, y_axis_label=y_label,
+                 x_range=Range1d(0, 1), y_range=Range1d(0, 1), **options)
+    fig.toolbar.logo = None
+    return fig
 
 
 def loss_figure(sources: ChartSources):
@@ -141,7 +144,7 @@ def _log_norm_axis(fig):
 
 
 def flow_figure(sources: ChartSources):
-    fig = _chart("Gradient flow (manual BPTT, current batch)", "t (position in the BPTT window)", "‖∂L/∂h_t‖",
+    fig = _chart("Gradient flow", "t (position in the BPTT window, current batch)", "‖∂L/∂h_t‖ (manual BPTT)",
                  y_axis_type="log")
     ref = fig.line("t", "norm", source=sources.sources["flow_ref"], color="#999999", line_dash="dashed",
                    line_width=1.5)
@@ -161,7 +164,7 @@ CELL_LABELS = {"rnn": "tanh RNN", "gru": "GRU", "lstm": "LSTM"}
 
 def compare_figure(sources: ChartSources):
     """One curve per cell: the current model's and fresh models' of the other cells, on a log axis."""
-    fig = _chart("Gradient flow: the cells compared", "t (position in the comparison window)", "gradient norm",
+    fig = _chart("The cells compared", "t (position in the comparison window)", "gradient norm",
                  y_axis_type="log")
     items, renderers = [], []
     for cell, name in COMPARE_SERIES.items():

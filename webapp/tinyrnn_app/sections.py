@@ -187,7 +187,7 @@ class InsideTab(Section):
                                                        disabled=disabled_unless(s, bool, s.run.param.has_model)),
                           width=100),
                 settings_widget(s, view_field("unit"), width=110),
-                pn.widgets.Select.from_param(views.param.unit_choice, css_classes=css("tr-unit-choice"), width=300,
+                pn.widgets.Select.from_param(views.param.unit_choice, css_classes=css("tr-unit-choice"), width=301,
                                              disabled=disabled_unless(s)),
                 flex_wrap="wrap", gap="0 12px", sizing_mode="stretch_width",
             ),
