@@ -78,7 +78,7 @@ test-min:
 	.venv-min/bin/pip install -q --no-deps -e .
 	.venv-min/bin/python -m pytest -q -p no:cacheprovider tests/test_gradients.py tests/test_training.py \
 		tests/test_checkpoint.py tests/test_sampling.py tests/test_vocab.py tests/test_reliability.py \
-		tests/test_cells.py tests/test_checkpoint_v1.py
+		tests/test_cells.py tests/test_checkpoint_v1.py tests/test_explain.py tests/test_race.py
 
 test-browser: site
 	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m browser tests/browser

@@ -26,8 +26,8 @@ command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 for pkg in clang lld wabt; do dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg"); done
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "[install_browser_deps] apt-get install ${need_apt[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need_apt[@]}"
 else
   echo "[install_browser_deps] chromium, fonts, npm and the WebAssembly toolchain already installed"
 fi

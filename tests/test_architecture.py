@@ -22,16 +22,20 @@ def allowed_imports() -> dict[str, set[str]]:
             for modules, allowed in rows for module in re.findall(r"`(\w+)`", modules)}
 
 
-def module_path(name: str) -> Path:
-    package = PACKAGE / name / "__init__.py"
-    return package if package.exists() else PACKAGE / f"{name}.py"
+def module_files(name: str) -> list[Path]:
+    """The files of a library module: ``name.py``, or every ``.py`` file of the package ``name/``."""
+    package = PACKAGE / name
+    return sorted(package.glob("*.py")) if (package / "__init__.py").exists() else [PACKAGE / f"{name}.py"]
 
 
-def imports_of(path: Path) -> tuple[set[str], set[str]]:
-    """(siblings imported with relative imports, top-level names of absolute imports) anywhere in the file."""
+def imports_of(path: Path, depth: int = 1) -> tuple[set[str], set[str]]:
+    """(siblings imported with relative imports, top-level names of absolute imports) anywhere in the file;
+    ``depth`` 2 for a file inside a package (``from ..model``: a sibling; ``from .kernel``: the package itself)."""
     siblings, absolute = set(), set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.level:
+            if node.level < depth:
+                continue  # a module of the same package
             if node.module:
                 siblings.add(node.module.split(".")[0])
             else:
@@ -55,7 +59,10 @@ def test_every_library_module_has_a_row():
 
 @pytest.mark.parametrize("module", library_modules())
 def test_a_module_imports_only_what_its_row_allows(module):
-    siblings, absolute = imports_of(module_path(module))
+    siblings, absolute = set(), set()
+    for path in module_files(module):
+        found = imports_of(path, depth=2 if path.parent != PACKAGE else 1)
+        siblings, absolute = siblings | found[0], absolute | found[1]
     allowed = allowed_imports().get(module, set())
     assert siblings <= allowed, f"{module} imports {sorted(siblings - allowed)}, not allowed by docs/architecture.md"
     assert not absolute & UI_PACKAGES, f"{module} imports UI code: {sorted(absolute & UI_PACKAGES)}"
@@ -69,3 +76,6 @@ def test_the_rules_can_fail(tmp_path, monkeypatch):
     siblings, absolute = imports_of(fake)
     assert siblings == {"trainer"} and "trainer" not in allowed_imports()["checkpoint"]
     assert absolute == {"panel"}
+    inner = tmp_path / "engine.py"  # inside a package: ``..`` names a sibling, ``.`` the package's own modules
+    inner.write_text("from ..trainer import Trainer\nfrom .kernel import KernelEngine\nfrom . import reference\n")
+    assert imports_of(inner, depth=2) == ({"trainer"}, set())

@@ -2,8 +2,8 @@
 
 Every kernel is checked against the numpy reference (float64 fused engine, the traced autograd engine, optim.Adam)
 to float32 rounding, on every instruction-set variant this processor can run; its gradient against finite
-differences of its own loss; and the Trainer's native path against the numpy Trainer, through checkpoints,
-in-place edits and divergence. Needs ``pip install ./native`` (the Makefile's setup does it).
+differences of its own loss (the Trainer on them: tests/test_engines.py). Needs ``pip install ./native`` (the
+Makefile's setup does it).
 """
 
 import math
@@ -17,10 +17,9 @@ from hypothesis import strategies as st
 import tinyrnn_native  # noqa: E402,F401 - make setup installs it (pip install ./native); without it these tests fail, never skip
 
 import tinyrnn  # noqa: E402
-from tinyrnn import Trainer, TrainConfig, TrainingDiverged, model, native_kernels, optim  # noqa: E402
+from tinyrnn import model, native_kernels, optim  # noqa: E402
 
-from helpers import (FLAT_CONFIG, REPETITIVE, assert_close, assert_follows_the_numpy_trainer,  # noqa: E402
-                     flat_problem)
+from helpers import assert_close, flat_problem, window_loss_and_grad  # noqa: E402
 
 VARIANTS = {1: "base", 2: "avx2", 3: "avx512"}
 
@@ -41,18 +40,11 @@ def variant(request):
     lib.tinyrnn_select(0)
 
 
-@pytest.fixture
-def native_on():
-    native_kernels.use_native_kernels()
-    yield
-    native_kernels.use_native_kernels(False)
-
-
 @pytest.mark.parametrize("V,H,B,T", [(65, 128, 1, 25), (65, 128, 32, 25), (11, 13, 3, 7), (16, 16, 1, 1),
                                      (100, 40, 17, 4), (33, 200, 2, 3)])
 def test_window_loss_and_gradient_match_the_numpy_reference(variant, V, H, B, T):
     layout, params, flat, inputs, targets, h0 = flat_problem(V, H, B, T, seed=V + H + B + T)
-    result = native_kernels.loss_and_flat_grad(flat, layout, inputs, targets, h0.astype(np.float32))
+    result = window_loss_and_grad(flat, native_kernels.Window(layout, inputs, targets, h0.astype(np.float32)))
     for engine in ("fused", "autograd"):  # float64; the traced engine is the independent reference
         ref = model.loss_and_grads(params, inputs, targets, h0, engine=engine)
         assert abs(result.loss - ref.loss) <= 2e-6 * abs(ref.loss)
@@ -68,7 +60,7 @@ def test_the_gradient_is_the_derivative_of_the_native_loss():
     """Centred differences of the native (float32) loss along random directions."""
     layout, _, flat, inputs, targets, h0 = flat_problem(17, 24, 3, 6, seed=3)
     h0 = h0.astype(np.float32)
-    grad = native_kernels.loss_and_flat_grad(flat, layout, inputs, targets, h0).grad.astype(np.float64)
+    grad = window_loss_and_grad(flat, native_kernels.Window(layout, inputs, targets, h0)).grad.astype(np.float64)
     rng = np.random.default_rng(0)
     for _ in range(6):
         direction = rng.standard_normal(flat.size)
@@ -77,21 +69,10 @@ def test_the_gradient_is_the_derivative_of_the_native_loss():
 
         def loss_at(s):
             moved = (flat + s * eps * direction).astype(np.float32)
-            return native_kernels.loss_and_flat_grad(moved, layout, inputs, targets, h0).loss
+            return window_loss_and_grad(moved, native_kernels.Window(layout, inputs, targets, h0)).loss
 
         numeric = (loss_at(1) - loss_at(-1)) / (2 * eps)
         assert abs(numeric - grad @ direction) <= 2e-3 * max(abs(numeric), np.linalg.norm(grad))
-
-
-def test_autograd_differentiates_the_window_loss_composed_with_more():
-    """The window loss is an ordinary autograd primitive: it composes with traced operations around it."""
-    from autograd import grad as autograd_grad
-
-    layout, params, flat, inputs, targets, h0 = flat_problem(11, 9, 2, 5, seed=4)
-    window = native_kernels.Window(layout, inputs, targets, h0.astype(np.float32))
-    g = autograd_grad(lambda f: 3.0 * native_kernels.window_loss(f, window) ** 2)(flat)
-    loss = native_kernels.loss_and_flat_grad(flat, layout, inputs, targets, h0.astype(np.float32))
-    np.testing.assert_allclose(g, 6.0 * loss.loss * loss.grad, rtol=1e-5, atol=1e-7)
 
 
 @settings(max_examples=40, deadline=None)
@@ -149,66 +130,12 @@ def test_bad_windows_are_refused_before_any_kernel_runs():
     with pytest.raises(ValueError, match="h0 of shape"):
         native_kernels.Window(layout, inputs, targets, h0[:1])
     with pytest.raises(ValueError, match="parameters"):
-        native_kernels.loss_and_flat_grad(flat[:-1], layout, inputs, targets, h0)
+        window_loss_and_grad(flat[:-1], native_kernels.Window(layout, inputs, targets, h0))
     with pytest.raises(ValueError, match="parameters"):
-        native_kernels.loss_and_flat_grad(flat.astype(np.float64), layout, inputs, targets, h0)
+        window_loss_and_grad(flat.astype(np.float64), native_kernels.Window(layout, inputs, targets, h0))
 
 
-# --- the Trainer's native path --------------------------------------------------------------------------
-
-CONFIG = FLAT_CONFIG
-
-
-def test_the_native_trainer_trains_like_the_numpy_trainer(native_on):
-    native = Trainer(REPETITIVE, CONFIG)
-    native_kernels.use_native_kernels(False)
-    assert_follows_the_numpy_trainer(native, Trainer(REPETITIVE, CONFIG))
-
-
-def test_a_checkpoint_resumes_the_native_trainer_exactly(native_on):
-    trainer = Trainer(REPETITIVE, CONFIG)
-    trainer.run(5)
-    resumed = Trainer.from_checkpoint(tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(trainer.state())), REPETITIVE)
-    assert [trainer.step().train_loss for _ in range(4)] == [resumed.step().train_loss for _ in range(4)]
-    for k in tinyrnn.PARAM_NAMES:
-        np.testing.assert_array_equal(trainer.params[k], resumed.params[k])
-
-
-def test_edits_to_the_params_dict_are_seen(native_on):
-    trainer = Trainer(REPETITIVE, CONFIG)
-    trainer.run(2)
-    trainer.params["W_hh"] = np.zeros_like(trainer.params["W_hh"])  # a new array in the same dict
-    trainer.params["b_y"][:] = 0.25  # in place, in the flat buffer's view
-    inputs, targets = trainer.current_batch()
-    params64 = {k: v.astype(np.float64) for k, v in trainer.params.items()}
-    expected = model.loss(params64, inputs, targets, trainer.hidden.astype(np.float64))
-    assert trainer.step().train_loss == pytest.approx(expected, rel=1e-5)
-
-
-def test_divergence_keeps_the_last_good_model(native_on):
-    trainer = Trainer(REPETITIVE, CONFIG)
-    trainer.run(3)
-    trainer.params["W_yh"][:] = np.finfo(np.float32).max  # the logits overflow
-    good = {k: v.copy() for k, v in trainer.params.items()}
-    good_state = {k: np.copy(v) for k, v in trainer.optimizer.state.items()}
-    with pytest.raises(TrainingDiverged, match="training diverged at step 4"):
-        trainer.step()
-    assert trainer.step_count == 3
-    for k, v in trainer.params.items():
-        np.testing.assert_array_equal(v, good[k])
-    for k, v in trainer.optimizer.state.items():
-        np.testing.assert_array_equal(v, good_state[k])
-
-
-def test_the_native_path_is_opt_in_and_only_where_it_applies(native_on, monkeypatch):
-    assert Trainer(REPETITIVE, CONFIG)._flat is not None
-    for change in ({"dtype": "float64"}, {"optimizer": "sgd"}, {"engine": "autograd"}, {"clip_value": 1.0}):
-        assert Trainer(REPETITIVE, TrainConfig(**{**CONFIG.to_dict(), **change}))._flat is None, change
-    native_kernels.use_native_kernels(False)
-    assert Trainer(REPETITIVE, CONFIG)._flat is None and native_kernels.backend() == "off"
-    monkeypatch.setenv(native_kernels.ENV_VAR, "1")
-    assert Trainer(REPETITIVE, CONFIG)._flat is not None
-    assert native_kernels.backend().startswith("native kernels (")
+# --- the package -------------------------------------------------------------------------------------------
 
 
 def test_without_the_package_asking_for_it_says_how_to_install(monkeypatch):
@@ -222,7 +149,7 @@ def test_without_the_package_asking_for_it_says_how_to_install(monkeypatch):
 
 def test_the_optional_extra_is_a_platform_wheel_that_plugs_into_the_pure_one(tmp_path):
     """tinyrnn-native builds as a platform wheel; installed beside the pure tinyrnn wheel, outside the source tree,
-    the opt-in trains with it; tinyrnn's own wheel stays pure (tests/test_packaging.py)."""
+    a Trainer uses it without an opt-in; tinyrnn's own wheel stays pure (tests/test_packaging.py)."""
     import subprocess
     from pathlib import Path
 
@@ -243,8 +170,8 @@ def test_the_optional_extra_is_a_platform_wheel_that_plugs_into_the_pure_one(tmp
     subprocess.run([str(python), "-m", "pip", "install", "-q", *map(str, wheels.glob("*.whl"))], check=True,
                    timeout=600, env=env)
     code = ("import tinyrnn; from tinyrnn import native_kernels as nk; assert 'site-packages' in nk.__file__; "
-            "print(nk.use_native_kernels()); t = tinyrnn.Trainer(tinyrnn.default_corpus(), "
-            "tinyrnn.TrainConfig(hidden_size=16, batch_size=2)); assert t._flat is not None; t.run(3); "
+            "t = tinyrnn.Trainer(tinyrnn.default_corpus(), tinyrnn.TrainConfig(hidden_size=16, batch_size=2)); "
+            "print(t.engine_choice.backend); assert t.engine_choice.engine == 'kernel'; t.run(3); "
             "print(t.history[-1].train_loss < t.history[0].train_loss + 1)")
     result = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300,
                             env=env)

@@ -80,15 +80,15 @@ def test_divergence_stops_with_a_clear_error_and_keeps_the_last_good_model():
     as a run of absurd updates would — and check that the next step is refused and nothing is lost."""
     trainer = Trainer(REPETITIVE, TrainConfig(hidden_size=16, seq_len=10, batch_size=4, lr=5.0, optimizer="sgd"))
     trainer.run(3)
-    trainer.params["W_yh"] = np.full_like(trainer.params["W_yh"], np.finfo(np.float32).max)  # logits overflow
+    trainer.params["W_yh"][:] = np.finfo(np.float32).max  # in place: the logits overflow
     good = {k: v.copy() for k, v in trainer.params.items()}
-    good_state = {k: np.copy(v) for k, v in trainer.optimizer.state.items()}
+    good_state = {k: np.copy(v) for k, v in trainer.optimizer_state.items()}
     with pytest.raises(TrainingDiverged, match=r"training diverged at step 4 .*lower the learning rate \(now 5\)"):
         trainer.step()
     assert trainer.step_count == 3 and len(trainer.history) == 3
     for name, value in trainer.params.items():
         np.testing.assert_array_equal(value, good[name])
-    for name, value in trainer.optimizer.state.items():
+    for name, value in trainer.optimizer_state.items():
         np.testing.assert_array_equal(value, good_state[name])
     trainer.params = Trainer(REPETITIVE, trainer.config).params  # e.g. the app reloading its last good checkpoint
     assert math.isfinite(trainer.step().train_loss)

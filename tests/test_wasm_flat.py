@@ -4,9 +4,9 @@ it is given fails the test).
 
 Checked against the numpy reference (the fused engine in float64 and the traced autograd engine, the independent
 one), against centred differences of its own loss, against the fused engine running on the same kernels (as
-inside Pyodide: the same products, loops and softmax in the same order), and the Trainer on it against the numpy
-Trainer. The shards (tinyrnn.shards) split a window by streams: their summed gradients must equal the whole
-window's up to float32 summation order, which is tested here on the kernels themselves.
+inside Pyodide: the same products, loops and softmax in the same order); the Trainer on it: tests/test_engines.py.
+The shards (tinyrnn.shards) split a window by streams: their summed gradients must equal the whole window's up to
+float32 summation order, which is tested here on the kernels themselves.
 """
 
 
@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 
 import tinyrnn
-from tinyrnn import Trainer, TrainConfig, model, wasm_flat, wasm_kernels
-from tinyrnn.flat import window_loss_and_grad
+from tinyrnn import model, wasm_flat, wasm_kernels
 
-from helpers import FLAT_CONFIG, REPETITIVE, assert_close, assert_follows_the_numpy_trainer, flat_problem
+from helpers import assert_close, flat_problem, window_loss_and_grad
 from test_wasm_kernels import WasmtimeHeap
 
 
@@ -107,20 +106,3 @@ def test_bad_windows_are_refused_before_any_kernel_runs(kernels):
             window.forward(bad)
     assert kernels.simd.exports.calls == 0
 
-
-CONFIG = FLAT_CONFIG
-
-
-def test_the_trainer_on_the_flat_path_trains_like_the_numpy_trainer(kernels, monkeypatch):
-    monkeypatch.setattr(wasm_flat, "ACTIVE", kernels)  # as inside Pyodide
-    fast = Trainer(REPETITIVE, CONFIG)
-    monkeypatch.setattr(wasm_flat, "ACTIVE", None)
-    assert_follows_the_numpy_trainer(fast, Trainer(REPETITIVE, CONFIG))
-
-
-def test_the_flat_path_is_taken_only_where_it_applies(kernels, monkeypatch):
-    monkeypatch.setattr(wasm_flat, "ACTIVE", kernels)
-    assert Trainer(REPETITIVE, CONFIG)._flat is not None
-    for change in ({"dtype": "float64"}, {"optimizer": "sgd"}, {"engine": "autograd"}, {"clip_value": 1.0},
-                   {"cell": "gru"}):
-        assert Trainer(REPETITIVE, TrainConfig(**{**CONFIG.to_dict(), **change}))._flat is None, change

@@ -910,6 +910,8 @@ WIDGET_SELECTORS = [
     "tr-show-passage", "tr-unit", "tr-unit-choice", "tr-passage-info", "tr-unit-list", "tr-passage",
     # issue 18: the live sample on its own line, the milestone samples, the tabs
     "tr-live-sample", "tr-live-info", "tr-milestones", "tr-tabs",
+    "tr-race-budget", "tr-race-start", "tr-race-stop", "tr-race-progress", "tr-race", "tr-inside-note",
+    "tr-connectivity", "tr-gates", "tr-expect",
 ]
 READOUT_SELECTORS = ["tr-step", "tr-loss", "tr-val-loss", "tr-chars", "tr-speed", "tr-elapsed"]
 
@@ -1331,3 +1333,71 @@ def test_the_charts_ranges_follow_the_data_and_log_axes_span_whole_decades(app, 
     session.views.compare_cells()
     cmp_norms = [v for c in tinyrnn.CELLS for v in session.run.chart_data.series["cmp_" + c]["norm"]]
     assert compare.y_range.start <= min(cmp_norms) and max(cmp_norms) <= compare.y_range.end
+
+
+# --- issue 18: the cells race and the explain views in the page -----------------------------------------------------
+
+
+def test_the_cells_race_runs_a_turn_at_a_time_to_a_verdict_and_feeds_its_view(app):
+    text = tinyrnn.recall_corpus(4)[:6000]
+    s = app.TrainingSession(text=text, hidden_size=12, seq_len=10, batch_size=4)
+    race = s.race
+    race.budget = min(race.param.budget.objects)
+    layout = pn.Column(*app.create_app(s).main)
+    verdict = find(layout, "tr-race-verdict")
+    assert race.start_race() and race.racing and set(race.curves) == set(tinyrnn.CELLS)
+    assert "Racing:" in race.progress
+    turns = 0
+    while race.racing:
+        assert race.race_tick(0.02) >= 1
+        turns += 1
+        seen = race.race.chars_seen()
+        assert max(seen.values()) - min(seen.values()) <= 4 * 10  # the cell furthest behind always goes next
+    assert turns > 1  # it ran in turns (the page yields between them)
+    result = race.result
+    assert result is not None and all(n >= race.budget for n in result.chars_seen.values())
+    assert race.progress == tinyrnn.verdict(result) and "nats/char" in race.progress
+    assert html.escape(tinyrnn.verdict(result)) in decoded_once(verdict)
+    assert s.run.trainer is None  # the race trains its own models: the current model is untouched
+
+
+def test_the_race_refuses_settings_one_of_its_cells_cannot_train_in_the_page(app):
+    s = app.TrainingSession(text=TEXT, hidden_size=192, seq_len=50, batch_size=32)  # fine for the tanh RNN only
+    assert s.form.settings_info == ""
+    assert not s.race.start_race() and not s.race.racing
+    assert "Cannot start the race" in s.page.error and "gru cell" in s.page.error
+    s.text.text = "a"
+    s.form.param.update(hidden_size=24, seq_len=12, batch_size=4)
+    assert not s.race.start_race() and "Cannot start the race" in s.page.error
+
+
+def test_a_stopped_race_stops(app):
+    s = app.TrainingSession(text=TEXT, **SMALL)
+    assert s.race.start_race()
+    s.race.race_tick(0.01)
+    s.race.stop_race()
+    assert not s.race.racing and s.race.progress.startswith("Stopped.") and s.race.race_tick() == 0
+
+
+def test_the_explain_views_show_the_current_model_and_then_the_races_models(app, session):
+    assert session.controls.train()
+    train_ticks(session, 2)
+    session.form.passage_length = 80
+    assert session.views.show_passage()
+    inside = session.inside
+    names = [m.name for m in inside.connectivity.models]
+    assert len(names) == 1 and names[0].startswith("current model (tanh RNN, step")
+    assert inside.gates.model.passage == TEXT[:80] and inside.expect.model.passage == TEXT[:80]
+    assert "Run the cells race" in inside.note
+    inside.connectivity.position = 40  # what a click does
+    assert inside.connectivity.passages[0].spans.count("<span") == 80
+    race = session.race
+    race.budget = min(race.param.budget.objects)
+    assert race.start_race()
+    while race.racing:
+        race.race_tick(0.05)
+    names = [m.name for m in inside.connectivity.models]
+    assert len(names) == 4 and [n.endswith("(race)") for n in names] == [False, True, True, True]
+    assert "Showing: current model" in inside.note
+    session.controls.reset()  # no model, no passage: the views are emptied
+    assert inside.connectivity.models == [] and inside.gates.model is None and "Press Show" in inside.note

@@ -53,16 +53,25 @@ def manual_bptt(params, inputs, targets, h0, with_norms=True, cell="rnn") -> BPT
     return BPTTResult(loss, grads, np.array(last), norms.get("h"), norms.get("c"))
 
 
+def last_step_bptt(params, inputs, targets, h0, cell="rnn") -> BPTTResult:
+    """Loss and gradients of L_T, the loss of the window's last character alone (mean over the batch), by hand:
+    ``.dh_norms`` (T,) is ‖∂L_T/∂h_t‖ for t = 1..T. ``inputs``/``targets``: int (B, T); ``h0``: the state (B, S)."""
+    spec = get_cell(cell)
+    weights = tuple(params[k] for k in spec.recurrence_names)
+    W_yh, b_y = params["W_yh"], params["b_y"]
+    inputs_tm = np.ascontiguousarray(np.asarray(inputs).T)
+    targets_tm = np.ascontiguousarray(np.asarray(targets).T)
+    hs, last, cache = spec.forward(weights, h0, inputs_tm)
+    loss, dlogits = softmax_cross_entropy(output_logits(hs[-1], W_yh, b_y), targets_tm[-1])
+    dhs = np.zeros_like(hs)
+    dhs[-1], dW_yh, db_y = output_backward(dlogits, hs[-1], W_yh)
+    weight_grads, dstate0, norms = spec.backward(weights, h0, inputs_tm, hs, cache, dhs, True)
+    grads = dict(zip(spec.param_names, weight_grads + (dW_yh, db_y)), h0=dstate0)
+    return BPTTResult(loss, grads, np.array(last), norms["h"], norms.get("c"))
+
+
 def gradient_reach(params, inputs, targets, h0, cell="rnn") -> np.ndarray:
     """‖∂L_T/∂h_t‖ for t = 1..T, shape (T,), where L_T is the loss of the window's last character alone: how far
     back one prediction's gradient reaches. (In ``manual_bptt``'s norms every h_t also gets its own step's
     gradient directly, which hides the fall.) A tanh RNN's falls geometrically; the gated cells' much slower."""
-    spec = get_cell(cell)
-    weights = tuple(params[k] for k in spec.recurrence_names)
-    inputs_tm = np.ascontiguousarray(np.asarray(inputs).T)
-    targets_tm = np.ascontiguousarray(np.asarray(targets).T)
-    hs, _, cache = spec.forward(weights, h0, inputs_tm)
-    _, dlogits = softmax_cross_entropy(output_logits(hs[-1], params["W_yh"], params["b_y"]), targets_tm[-1])
-    dhs = np.zeros_like(hs)
-    dhs[-1] = output_backward(dlogits, hs[-1], params["W_yh"])[0]
-    return spec.backward(weights, h0, inputs_tm, hs, cache, dhs, True)[2]["h"]
+    return last_step_bptt(params, inputs, targets, h0, cell).dh_norms

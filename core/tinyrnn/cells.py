@@ -42,6 +42,8 @@ class Cell:
     forward: Callable
     backward: Callable
     traced: Callable
+    label: str = ""  # its short name in sentences and legends: "tanh RNN", "GRU", "LSTM"
+    gate_names: tuple = ()  # the row blocks of W_hh in order (the gated cells' gates), as ``gate_trace`` names them
 
     @property
     def param_names(self) -> tuple:
@@ -107,11 +109,13 @@ _GATED_NAMES = ("W_ih", "W_hh", "b_ih", "b_hh")  # torch's weight_ih_l0, weight_
 
 CELLS: dict[str, Cell] = {c.name: c for c in (
     Cell("rnn", "tanh RNN: h = tanh(W x + U h + b), the simplest memory; its gradients fade fastest",
-         1, 1, ("W_hx", "W_hh", "b_h"), _rnn_forward, _rnn_backward, _rnn_traced),
+         1, 1, ("W_hx", "W_hh", "b_h"), _rnn_forward, _rnn_backward, _rnn_traced, "tanh RNN"),
     Cell("gru", "GRU: update and reset gates choose how much of h to keep, so gradients travel further",
-         3, 1, _GATED_NAMES, gru.recurrence_forward, gru.recurrence_backward, gru.traced_recurrence),
+         3, 1, _GATED_NAMES, gru.recurrence_forward, gru.recurrence_backward, gru.traced_recurrence, "GRU",
+         ("r", "z", "n")),
     Cell("lstm", "LSTM: a separate memory c with input, forget and output gates; the longest memory",
-         4, 2, _GATED_NAMES, lstm.recurrence_forward, lstm.recurrence_backward, lstm.traced_recurrence),
+         4, 2, _GATED_NAMES, lstm.recurrence_forward, lstm.recurrence_backward, lstm.traced_recurrence, "LSTM",
+         ("i", "f", "g", "o")),
 )}
 CELL_NAMES = tuple(CELLS)
 

@@ -21,28 +21,15 @@ from .model import CELLS, ENGINES, NATS_TO_BITS, ModelConfig, init_params
 from .optim import OPTIMIZERS
 from .sampling import sample
 from .config import DTYPES, SETTINGS, TrainConfig
+from .engines import blas_threads
 from .trainer import Trainer
 from .vocab import read_text_file
 
 DEFAULTS = TrainConfig()
 
 
-def _blas_threads(n: int, quiet: bool):
-    """Limit BLAS to ``n`` threads while training (0: leave it). These products are small: on a machine with
-    other work, a multi-threaded BLAS made training 2-25x slower here (docs/performance.md)."""
-    if n <= 0:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        if not quiet:
-            print("note: BLAS threads not limited (pip install threadpoolctl, or tinyrnn[cli])", file=sys.stderr)
-        return contextlib.nullcontext()
-    return threadpool_limits(n, user_api="blas")
-
-
 def _train(args) -> int:
-    with _blas_threads(args.threads, args.quiet):
+    with blas_threads(args.threads if args.threads > 0 else None):  # without --threads: the library's one thread
         return _train_loop(args)
 
 

@@ -24,10 +24,8 @@ import os
 
 import numpy as np
 
-from . import flat
 from .errors import TinyRNNError
-from .flat import (FlatAdamResult, FlatLayout, FlatLossAndGrad, FlatTrainer, adam_step_size, check_flat,  # noqa: F401
-                   check_window, window_loss, window_loss_and_grad)
+from .flat import FlatAdamResult, FlatLayout, adam_step_size, check_flat, check_window  # noqa: F401
 
 ENV_VAR = "TINYRNN_NATIVE_KERNELS"
 _F32P = ctypes.POINTER(ctypes.c_float)
@@ -211,11 +209,6 @@ class _NativeKernels:
 NATIVE = _NativeKernels()
 
 
-def loss_and_flat_grad(flat, layout: FlatLayout, inputs, targets, h0) -> FlatLossAndGrad:
-    """Loss and its gradient w.r.t. the flat parameters (autograd through ``window_loss``), for ids (B, T)."""
-    return window_loss_and_grad(flat, Window(layout, inputs, targets, h0))
-
-
 def gemm(a, b) -> np.ndarray:
     """``a @ b`` for float32 a (M, K), b (K, N) with the native product (for the tests)."""
     _require(a.ndim == b.ndim == 2 and a.shape[1] == b.shape[0] and _f32(a) and _f32(b),
@@ -233,10 +226,3 @@ def flat_adam(flat, grad, m, v, t: int, lr: float, beta1: float, beta2: float, e
     buffers, in one native call; returns new arrays, the inputs are not modified."""
     return adam(flat, grad, m, v, grad_scale, beta1, beta2, adam_step_size(lr, beta1, beta2, t), eps)
 
-
-def flat_trainer(config, model_config, optimizer):
-    """A ``FlatTrainer`` on the native kernels when they are enabled and apply (``flat.applies``), else None."""
-    if not (flat.applies(config) and enabled()):
-        return None
-    return FlatTrainer(FlatLayout(model_config.hidden_size, model_config.vocab_size), optimizer, config.clip_norm,
-                       NATIVE)

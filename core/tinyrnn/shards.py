@@ -4,17 +4,18 @@ The Pyodide worker computes the first slice of streams itself (``wasm_flat``); k
 ``start`` (kernels/shards.js), compute the others with their own instance of the same WebAssembly kernels. Each
 slice's loss is scaled by the whole window's 1 / (B·T), so the slices' gradients add up to the window's gradient
 (up to float32 summation order: tests/test_wasm_flat.py on the kernels, tests/browser/test_shards.py in
-Chromium). Then one clip and one Adam update, as for one worker (``flat.FlatTrainer``).
+Chromium). Then one clip and one Adam update, as for one worker (``engines.sharded``).
 
 Shared memory needs a cross-origin isolated page (the site's service worker makes it so from the second visit,
-docs/deploy.md). Without it, with one core, for B = 1 or for the gated cells, training stays on one worker;
-``status()`` says which, in words the page shows.
+docs/deploy.md). Without it, with one core, or natively, training stays on one worker; ``workers()`` says how
+many run and, as data, why not more (the page words it).
 """
 
 from __future__ import annotations
 
 import sys
 from importlib import resources
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,22 +32,36 @@ class ShardError(TinyRNNError, RuntimeError):
     """A helper worker failed or did not answer; training on one worker still works."""
 
 
+class Workers(NamedTuple):
+    """How many workers share a window (1: the Pyodide worker alone), why not more ("" when helpers run: one of
+    ``NOT_STARTED``, ``NOT_ISOLATED``, ``ONE_WANTED`` or what failed) and the cores the browser reports (0: not asked)."""
+
+    count: int
+    reason: str
+    cores: int
+
+    NOT_STARTED = "no helper workers were asked for"
+    NOT_ISOLATED = "not cross-origin isolated"
+    ONE_WANTED = "one worker wanted"  # ?workers=1, or one core here
+
+
 class _Pool:
-    """The started helpers (``host``: the JS object of kernels/shards.js) and what the page is told about them."""
+    """The started helpers (``host``: the JS object of kernels/shards.js) and why there are not more."""
 
     def __init__(self):
         self.host = None
         self.helpers = 0
-        self.reason = "one worker"  # until start() is asked for more
+        self.cores = 0
+        self.reason = "" if sys.platform != "emscripten" else Workers.NOT_STARTED  # natively there are no Web Workers
         self.shape = None  # the (T, B, H, V) the shared buffer is laid out for
         self.to_js = self.module = None  # Pyodide's to_js and Emscripten module (whose HEAPU8 is the heap now)
 
     def fail(self, error: Exception) -> None:
-        """After a helper failed: stop them all; training goes on with one worker, and ``status()`` says why."""
+        """After a helper failed: stop them all; training goes on with one worker, and ``workers()`` says why."""
         if self.host is not None:
             self.host.stop()
         self.host, self.helpers, self.shape = None, 0, None
-        self.reason = f"one worker: a helper worker failed ({error})"
+        self.reason = f"a helper worker failed ({error})"
 
     @property
     def workers(self) -> int:
@@ -56,6 +71,11 @@ class _Pool:
 POOL = _Pool()
 
 
+def workers() -> Workers:
+    """How many workers train a window here, and why not more (as data: the page words it)."""
+    return Workers(POOL.workers, POOL.reason, POOL.cores)
+
+
 def bounds(B: int, k: int) -> list[tuple[int, int]]:
     """k contiguous slices [b0, b1) of B streams, as even as they can be (the first ones are never larger)."""
     k = max(1, min(k, B))
@@ -63,55 +83,38 @@ def bounds(B: int, k: int) -> list[tuple[int, int]]:
     return [(cuts[i], cuts[i + 1]) for i in range(k)]
 
 
-async def start(workers: int | None = None) -> str:
-    """Start ``workers`` - 1 helpers (default: one per core the browser reports); returns ``status()``.
+async def start(workers_wanted: int | None = None) -> Workers:
+    """Start ``workers_wanted`` - 1 helpers (default: one per core the browser reports); returns ``workers()``.
     Outside Pyodide, without cross-origin isolation or without the kernels, nothing starts. Never raises: a
-    failure to start leaves one worker, and ``status()`` says why."""
+    failure to start leaves one worker, and ``workers().reason`` says why. Trainers made afterwards use them."""
     if sys.platform != "emscripten" or wasm_flat.ACTIVE is None:  # natively: numpy (or the native kernels)
-        return status()
+        return workers()
     import pyodide_js  # only inside Pyodide
     from js import navigator, self as js_self
     from pyodide.code import run_js
     from pyodide.ffi import to_js
 
-    cores = int(getattr(navigator, "hardwareConcurrency", 1) or 1)
-    wanted = max(1, min(int(workers) if workers else cores, MAX_WORKERS))
+    cores = POOL.cores = int(getattr(navigator, "hardwareConcurrency", 1) or 1)
+    wanted = max(1, min(int(workers_wanted) if workers_wanted else cores, MAX_WORKERS))
     if not getattr(js_self, "crossOriginIsolated", False):
-        POOL.reason = "one worker: this page is not cross-origin isolated yet (reload it to use every core)"
-        return status()
+        POOL.reason = Workers.NOT_ISOLATED
+        return workers()
     if wanted < 2:
-        POOL.reason = f"one worker ({cores} core{'s' if cores != 1 else ''} here)"
-        return status()
+        POOL.reason = Workers.ONE_WANTED
+        return workers()
     if POOL.host is not None:
         POOL.host.stop()
     POOL.host, POOL.helpers, POOL.shape = None, 0, None
     try:
         host = run_js(resources.files("tinyrnn").joinpath(HOST_FILE).read_text())
         helpers = int(await host.start(wanted - 1, to_js(wasm_kernels.wasm_bytes()), START_TIMEOUT_MS))
-    except Exception as exc:  # noqa: BLE001 - one worker still trains; status() says why
-        POOL.reason = f"one worker: the helper workers did not start ({type(exc).__name__}: {exc})"
-        return status()
+    except Exception as exc:  # noqa: BLE001 - one worker still trains; workers() says why
+        POOL.reason = f"the helper workers did not start ({type(exc).__name__}: {exc})"
+        return workers()
     POOL.host, POOL.helpers = (host if helpers else None), helpers
     POOL.to_js, POOL.module = to_js, pyodide_js._module
-    POOL.reason = "" if helpers else "one worker: no helper worker started"
-    return status()
-
-
-def status(trainer=None) -> str:
-    """What computes training, for the page: "k workers (shared memory)" or "one worker: why"; with a ``trainer``,
-    what computes that trainer's steps (the gated cells and one stream stay on one worker)."""
-    if not POOL.helpers:
-        return POOL.reason
-    shared = f"{POOL.workers} workers (shared memory)"
-    if trainer is None or isinstance(trainer.fast_path, ShardedTrainer):
-        return shared
-    config = trainer.config
-    why = ("the gated cells train on one worker" if config.cell != "rnn"
-           else "one stream (batch size 1) is not split" if config.batch_size < 2
-           else "this model's settings train on one worker (float32, Adam, the fused engine, no clipping by value "
-                "can use more)" if not flat.applies(config)
-           else "this model was made before the helpers started")
-    return f"one worker: {why}; {shared} for the tanh RNN"
+    POOL.reason = "" if helpers else "no helper worker started"
+    return workers()
 
 
 class ShardedWindow:
@@ -159,34 +162,3 @@ class ShardedWindow:
 
     def backward(self, flat_params) -> np.ndarray:
         return self.grad
-
-
-class ShardedTrainer(flat.FlatTrainer):
-    """``FlatTrainer`` whose windows are split across the pool's workers (windows of one stream are not)."""
-
-    def __init__(self, layout, optimizer, clip_norm, kernels, pool=POOL):
-        super().__init__(layout, optimizer, clip_norm, kernels)
-        self.pool = pool
-
-    @property
-    def backend(self) -> str:
-        return f"{self.kernels.name}, {status()}"
-
-    def window_gradient(self, flat_params, inputs, targets, hidden):
-        if self.pool.host is None or np.shape(inputs)[0] < 2:
-            return super().window_gradient(flat_params, inputs, targets, hidden)
-        window = ShardedWindow(self.pool, self.kernels, self.layout, inputs, targets, hidden)
-        try:
-            return flat.window_loss_and_grad(flat_params, window)
-        except ShardError as exc:  # never lose the step: the same window on this worker alone, and say so
-            self.pool.fail(exc.__cause__ or exc)
-            return super().window_gradient(flat_params, inputs, targets, hidden)
-
-
-def flat_trainer(config, model_config, optimizer):
-    """The browser's flat trainer: sharded when helpers run and the window has streams to split, else
-    ``wasm_flat.flat_trainer`` (None where the flat path does not apply)."""
-    single = wasm_flat.flat_trainer(config, model_config, optimizer)
-    if single is None or POOL.host is None or config.batch_size < 2:
-        return single
-    return ShardedTrainer(single.layout, optimizer, config.clip_norm, single.kernels)

@@ -14,13 +14,12 @@ import time
 
 import numpy as np
 
+from . import engines
 from . import model as model_lib
-from . import native_kernels, shards
 from .bptt import gradient_reach, manual_bptt
 from .checkpoint import Checkpoint, check_state
 from .config import StepMetrics, TrainConfig, thin_history
 from .errors import CheckpointError, ConfigError, TextError, TrainingDiverged
-from .optim import clip_by_global_norm, clip_by_value, global_norm, make_optimizer
 from .vocab import Vocabulary, check_text
 
 HISTORY_LIMIT = 20_000  # StepMetrics kept in memory (and in checkpoints): the newest as they are, older ones thinned
@@ -105,13 +104,10 @@ class Trainer:
         self._inputs = streams[:-1].reshape(B, self.stream_len)
         self._targets = streams[1:].reshape(B, self.stream_len)
         self.windows_per_epoch = self.stream_len // T
-        self.params = params if params is not None else model_lib.init_params(self.model_config, config.seed, self.dtype)
-        _check_params_fit(self.params, self.model_config)
-        self.optimizer = make_optimizer(config.optimizer, config.lr)
-        # the flat path (flat.py) where it applies: the optional native kernels if enabled, else inside Pyodide
-        # the WebAssembly ones, split across Web Workers where helpers run (shards.py); None: numpy
-        self._flat = (native_kernels.flat_trainer(config, self.model_config, self.optimizer)
-                      or shards.flat_trainer(config, self.model_config, self.optimizer))
+        params = params if params is not None else model_lib.init_params(self.model_config, config.seed, self.dtype)
+        _check_params_fit(params, self.model_config)
+        # what computes the steps (the fastest engine that applies here) owns the parameters and optimiser state
+        self.engine = engines.pick(self.config, self.model_config, params)
         self.hidden = model_lib.init_hidden(self.model_config, B, self.dtype)
         self.window = 0  # index of the next window within the epoch
         self.step_count = 0
@@ -119,11 +115,31 @@ class Trainer:
         self.elapsed = 0.0
         self.history: list[StepMetrics] = []
 
+    # --- what trains: the engine owns the parameters and the optimiser state -----------------------------------
     @property
-    def fast_path(self):
-        """What computes this trainer's steps when not numpy: a ``flat.FlatTrainer`` (native or WebAssembly
-        kernels) or a ``shards.ShardedTrainer`` (several Web Workers); None: the numpy engines."""
-        return self._flat
+    def engine_choice(self) -> engines.EngineChoice:
+        """Which engine computes the steps, and why not a faster one (a record)."""
+        return self.engine.choice
+
+    @property
+    def params(self) -> dict:
+        """{name: array} of the model; writing into an array changes it, assigning ``trainer.params = {...}``
+        replaces them all (the optimiser state stays)."""
+        return self.engine.params()
+
+    @params.setter
+    def params(self, params: dict) -> None:
+        _check_params_fit(params, self.model_config)
+        self.engine.load({k: np.asarray(v, self.dtype) for k, v in params.items()}, self.engine.optimizer_state())
+
+    @property
+    def optimizer(self):
+        """The optimiser's hyper-parameters (``optim.Optimizer``); its state is ``optimizer_state``."""
+        return self.engine.optimizer
+
+    @property
+    def optimizer_state(self) -> dict:
+        return self.engine.optimizer_state()
 
     # --- data ---------------------------------------------------------------------------------------------
     def current_batch(self):
@@ -139,39 +155,19 @@ class Trainer:
         cfg = self.config
         started = time.perf_counter()
         inputs, targets = self.current_batch()
-        fast = self._flat  # the flat path (flat.py): native or WebAssembly kernels, same arithmetic
-        with np.errstate(over="ignore", invalid="ignore"):  # non-finite values are detected just below
-            if fast is not None:
-                loss, norm, h_last = fast.gradients(self.params, inputs, targets, self.hidden)
-            else:
-                result = model_lib.loss_and_grads(self.params, inputs, targets, self.hidden, cfg.engine, cfg.cell)
-                loss, h_last = result.loss, result.h_last
-        if fast is None:
-            grads = {k: g for k, g in result.grads.items() if k != "h0"}
-            norm = global_norm(grads)
+        result = self.engine.step(inputs, targets, self.hidden)
+        loss, norm = result.loss, result.grad_norm
         if not (math.isfinite(loss) and math.isfinite(norm)):
             raise TrainingDiverged(
                 f"training diverged at step {self.step_count + 1} (loss {loss:.4g}, gradient norm "
                 f"{norm:.4g}); the last good model was kept — lower the learning rate (now {cfg.lr:g})"
             )
-        if fast is not None:
-            with np.errstate(over="ignore", invalid="ignore"):
-                new_params, new_state, finite = fast.update(self.params, self.optimizer.state, norm)
-        else:
-            if cfg.clip_value is not None:
-                grads = clip_by_value(grads, cfg.clip_value)
-            if cfg.clip_norm is not None:
-                grads, _ = clip_by_global_norm(grads, cfg.clip_norm)
-            with np.errstate(over="ignore", invalid="ignore"):
-                new_params, new_state = self.optimizer.compute(self.params, grads, self.optimizer.state)
-            finite = all(np.isfinite(p).all() for p in new_params.values())
-        if not finite:
+        if not result.finite:
             raise TrainingDiverged(
                 f"training diverged at step {self.step_count + 1}: the update made parameters infinite; the last "
                 f"good model was kept — lower the learning rate (now {cfg.lr:g})"
             )
-        self.params, self.optimizer.state = new_params, new_state
-        self.hidden = h_last.astype(self.dtype, copy=False)
+        self.hidden = result.state.astype(self.dtype, copy=False)
         self.window += 1
         if self.window >= self.windows_per_epoch:
             self.window = 0
@@ -196,10 +192,11 @@ class Trainer:
         if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
             raise ConfigError(f"n_steps must be a whole number ≥ 0, got {n_steps!r}")
         out = []
-        for _ in range(int(n_steps)):
-            out.append(self.step())
-            if callback is not None:
-                callback(out[-1])
+        with engines.blas_threads():  # one BLAS thread for the whole run (docs/performance.md)
+            for _ in range(int(n_steps)):
+                out.append(self.step())
+                if callback is not None:
+                    callback(out[-1])
         return out
 
     # --- looking inside -----------------------------------------------------------------------------------
@@ -268,7 +265,7 @@ class Trainer:
     def state(self) -> Checkpoint:
         """A snapshot of everything needed to resume exactly (copies: later steps do not change it)."""
         return Checkpoint(self.config, self.vocab, {k: v.copy() for k, v in self.params.items()},
-                          {k: np.copy(v) for k, v in self.optimizer.state_dict().items()}, self.progress(),
+                          {k: np.copy(v) for k, v in self.optimizer_state.items()}, self.progress(),
                           self.hidden.copy(), list(self.history))
 
     @classmethod
@@ -298,7 +295,7 @@ class Trainer:
         trainer = cls(text, config, vocab=checkpoint.vocab, params=params)
         same_run = (checkpoint.progress.get("text_sha256") == trainer.text_sha256 and config == checkpoint.config)
         if config.optimizer == checkpoint.config.optimizer:
-            trainer.optimizer.load_state_dict(checkpoint.optimizer_state)
+            trainer.engine.load(params, checkpoint.optimizer_state)
         progress = checkpoint.progress
         trainer.step_count = int(progress.get("step", 0))
         trainer.chars_seen = int(progress.get("chars_seen", 0))

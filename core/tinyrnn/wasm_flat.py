@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import flat, wasm_kernels
-from .flat import FlatAdamResult, FlatLayout, FlatTrainer
+from .flat import FlatAdamResult, FlatLayout
 
 
 class WasmWindow:
@@ -81,12 +81,3 @@ class WasmFlatKernels:
 
 ACTIVE = WasmFlatKernels(wasm_kernels.ACTIVE) if wasm_kernels.ACTIVE is not None else None  # None outside Pyodide
 
-
-def flat_trainer(config, model_config, optimizer, kernels=None):
-    """A ``FlatTrainer`` on the WebAssembly kernels (``kernels``, default: Pyodide's) where ``flat.applies``, else
-    None."""
-    kernels = kernels if kernels is not None else ACTIVE
-    if kernels is None or not flat.applies(config):
-        return None
-    return FlatTrainer(FlatLayout(model_config.hidden_size, model_config.vocab_size), optimizer, config.clip_norm,
-                       kernels)

@@ -1,6 +1,6 @@
 """The page's sections as ``pn.viewable.Viewer``s over the session's parts: the first screen (the text choice,
 Train/Pause, the readouts) and the tabs (Train: the charts and samples; Text and settings; Inside the model; The
-cells compared; Model file). No logic here: every action is a part's method."""
+cells race; Model file). No logic here: every action is a part's method."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from .charts import ChartSources, compare_figure, flow_figure, loss_figure
 from .layout import (BUTTON_CSS, CSS, button, disabled_unless, file_input, html_pane, settings_widget, view_field,
                      visible_note)
 from .render import plain_html, readouts_html
+from .race_view import RaceView
 from .samples import milestones_text
 from .selectors import css
 from .session import TrainingSession
@@ -23,7 +24,7 @@ TABS_CSS = """
 .bk-headers-wrapper { flex-wrap: wrap !important; overflow-x: hidden !important; }
 .bk-tab { padding: 4px 10px; }
 """
-TAB_NAMES = ("Train", "Text and settings", "Inside the model", "The cells compared", "Model file")
+TAB_NAMES = ("Train", "Text and settings", "Inside the model", "The cells race", "Model file")
 
 
 class Section(pn.viewable.Viewer):
@@ -43,6 +44,12 @@ class Section(pn.viewable.Viewer):
 
     def build(self):
         raise NotImplementedError
+
+    @staticmethod
+    def marked(view, css_class):
+        """A stand-alone view that carries its selector ``css_class`` itself (checked against the table)."""
+        css(css_class)
+        return view
 
 
 def chart(fig, css_class):
@@ -196,11 +203,49 @@ class InsideTab(Section):
             # passage_view is HTML made by hidden.passage_html, in which every character of the text is escaped
             pn.pane.HTML(views.param.passage_view, css_classes=css("tr-passage"), stylesheets=[CSS],
                          sizing_mode="stretch_width", min_height=40),
+            html_pane(plain_html, s.inside.param.note, css_class="tr-inside-note"),
+            pn.pane.Markdown("#### What a prediction depends on (click a character)"),
+            self.marked(s.inside.connectivity, "tr-connectivity"),
+            pn.pane.Markdown("#### Gates and memory over the passage"),
+            self.marked(s.inside.gates, "tr-gates"),
+            pn.pane.Markdown("#### What the model expects next (hover or tap a character)"),
+            self.marked(s.inside.expect, "tr-expect"),
             sizing_mode="stretch_width",
         )
 
 
-class CompareTab(Section):
+
+class RaceTab(Section):
+    """The cells race (its budget, Start and Stop, how far it has come, its charts and verdict), then the
+    comparison of the current model's gradient reach with fresh models of the other cells."""
+
+    def build(self):
+        s = self.session
+        race = s.race
+        view = RaceView(budget=race.budget)
+        race.param.watch(lambda event: view.param.update(curves=event.new, budget=race.budget), "curves")
+        race.param.watch(lambda event: view.param.update(result=event.new), "result")
+        controls = pn.FlexBox(
+            pn.widgets.Select.from_param(race.param.budget, css_classes=css("tr-race-budget"), width=190,
+                                         disabled=disabled_unless(s)),
+            pn.Column(pn.Spacer(height=18), button("Start the race", "tr-race-start", race.start_race,
+                                                   color="primary", disabled=disabled_unless(
+                                                       s, lambda r: not r, race.param.racing)), width=150),
+            pn.Column(pn.Spacer(height=18), button("Stop", "tr-race-stop", race.stop_race, color="warning",
+                                                   disabled=disabled_unless(s, bool, race.param.racing)), width=90),
+            flex_wrap="wrap", gap="0 12px", sizing_mode="stretch_width",
+        )
+        return pn.Column(
+            pn.pane.Markdown("The three cells train on this text with these settings, from the same seed, for the same "
+                             "number of characters, in the background while you read on."),
+            controls, html_pane(plain_html, race.param.progress, css_class="tr-race-progress"),
+            self.marked(view, "tr-race"),
+            pn.pane.Markdown("#### The current model beside fresh models of the other cells"),
+            CompareSection(session=s, sources=self.sources), sizing_mode="stretch_width",
+        )
+
+
+class CompareSection(Section):
     """The cells' gradient comparison: its window, what loss, the button, what the curves are, the chart."""
 
     def build(self):
@@ -268,7 +313,7 @@ class Tabs(Section):
 
     def build(self):
         s = self.session
-        tabs = (TrainTab, TextAndSettingsTab, InsideTab, CompareTab, ModelFileTab)
+        tabs = (TrainTab, TextAndSettingsTab, InsideTab, RaceTab, ModelFileTab)
         sources = ChartSources(s.run.chart_data)
         return pn.Tabs(*((name, tab(session=s, sources=sources)) for name, tab in zip(TAB_NAMES, tabs)), css_classes=css("tr-tabs"),
                        stylesheets=[TABS_CSS], sizing_mode="stretch_width", dynamic=False)

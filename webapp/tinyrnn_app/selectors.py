@@ -29,7 +29,7 @@ WIDGETS: dict[str, str] = {
     "tr-engine": "select: gradient engine",
     "tr-settings-info": "note (`pre` inside `.tr-note`): why a setting is not allowed, naming the range; hidden if none",
     "tr-backend": ("readout (`pre`): what computes the matrix products here (`tinyrnn.BACKEND`), and on how many "
-                   "workers the model trains (`tinyrnn.workers_status`)"),
+                   "workers the model trains (`tinyrnn.workers()`)"),
     # training
     "tr-train": "button: start training (a new model if there is none or the text/settings changed)",
     "tr-pause": "button: pause (disabled unless training)",
@@ -41,6 +41,19 @@ WIDGETS: dict[str, str] = {
     "tr-loss-chart": "Bokeh chart: training and validation loss against step",
     "tr-flow-chart": "Bokeh chart: gradient norm ||dL/dh_t|| against t (log axis)",
     "tr-memory": "readout (`pre`): recall accuracy at the memory positions beside chance; hidden unless a recall text",
+    # the cells race
+    "tr-race-budget": "select: the race's budget, training characters per cell",
+    "tr-race-start": "button: start the cells race (the three cells on the current text and settings)",
+    "tr-race-stop": "button: stop the race",
+    "tr-race-progress": "readout (`pre`): how far each cell has come, then the verdict",
+    "tr-race": "the race's charts (`tr-race-loss-chart`, `tr-race-reach-chart`) and verdict (`tr-race-verdict`)",
+    # inside the model: connectivity, gates and memory, what the model expects
+    "tr-inside-note": "readout (`pre`): which models the views below show (the current one, the race's)",
+    "tr-connectivity": ("connectivity: click a character (`.tr-connectivity-passage [data-i=N]`), every earlier one "
+                        "coloured by how much its prediction depends on it, one column per model"),
+    "tr-gates": ("gates and memory: `tr-gates-trace` (select), `tr-gates-unit` (number), `tr-gates-tracking` "
+                 "(select), the passage `tr-gates-passage`, the unit list `tr-gates-units`"),
+    "tr-expect": "what the model expects: hover or tap a character (`.tr-expect-passage [data-i=N]`) for the top five",
     # the cells compared
     "tr-compare-len": "number input: the comparison's window T (2 to 200)",
     "tr-compare-last-step": "checkbox: compare the gradient of the last character's loss only",

@@ -10,7 +10,9 @@ Each part is a ``param.Parameterized`` with one concern and talks to the others 
 - ``controls`` (``lifecycle.LifeCycle``): Train, Resume, Pause, Reset, the gradient check, the model files;
 - ``samples`` (``samples.Samples``): the asked-for, live and milestone samples;
 - ``views`` (``views.ModelViews``): the cells compared, the hidden-state view, the memory readout;
-- ``kept`` (``keep.KeptWork``): what the browser keeps across visits.
+- ``kept`` (``keep.KeptWork``): what the browser keeps across visits;
+- ``race`` (``racing.CellsRacePart``): the cells race, in the background;
+- ``inside`` (``explained.ModelInside``): the explain views' models (the current one, the race's).
 
 One ``scheduler`` (``loop.Scheduler``, on an injected ``clock``) owns the periodic jobs; :meth:`start` is the
 page's start-up (the helper workers, the kept work, then ready) as one coroutine.
@@ -25,9 +27,11 @@ import param
 import tinyrnn
 
 from . import settings
+from .explained import ModelInside
 from .keep import KeptWork
 from .lifecycle import LOADING_STATUS, LifeCycle, requested_workers
 from .loop import FLOW_EVERY, LIVE_SAMPLE_EVERY, Scheduler
+from .racing import CellsRacePart
 from .samples import Samples
 from .state import PageStatus, SettingsForm
 from .text import TextPart
@@ -48,6 +52,8 @@ class TrainingSession(param.Parameterized):
     samples = param.ClassSelector(class_=Samples)
     views = param.ClassSelector(class_=ModelViews)
     kept = param.ClassSelector(class_=KeptWork)
+    race = param.ClassSelector(class_=CellsRacePart)
+    inside = param.ClassSelector(class_=ModelInside)
 
     def __init__(self, store=None, loading: bool = False, use_periodic_callback: bool = False,
                  clock=time.perf_counter, **values):
@@ -64,9 +70,11 @@ class TrainingSession(param.Parameterized):
         run = Run(scheduler=self.scheduler, use_periodic_callback=use_periodic_callback, page=page)
         samples = Samples(form=form, run=run, prime=values.get("prime", ""))
         parts = dict(form=form, text=text, run=run)
-        super().__init__(page=page, **parts, controls=LifeCycle(**parts), samples=samples,
-                         views=ModelViews(**parts, samples=samples),
-                         kept=KeptWork(store=store, **parts, samples=samples))
+        views = ModelViews(**parts, samples=samples)
+        race = CellsRacePart(background=use_periodic_callback, **parts)
+        super().__init__(page=page, **parts, controls=LifeCycle(**parts), samples=samples, views=views,
+                         kept=KeptWork(store=store, **parts, samples=samples), race=race,
+                         inside=ModelInside(views=views, race=race))
         run.stop_at = samples.next_milestone
         self.scheduler.add("flow", FLOW_EVERY, run.refresh_flow)
         self.scheduler.add("sample", LIVE_SAMPLE_EVERY, samples.take_live_sample)
@@ -88,7 +96,7 @@ class TrainingSession(param.Parameterized):
         can race the restore. The status says what came back."""
         if self.page.ready:
             return
-        await tinyrnn.start_workers(requested_workers())  # never raises: it says why in workers_status()
+        await tinyrnn.start_workers(requested_workers())  # never raises: tinyrnn.workers() says why
         line = await self.kept.restore_work()
         self.mark_ready()
         if line:

@@ -26,6 +26,23 @@ YIELD_SECONDS = 0.004  # the yield between two ticks (a setTimeout in Pyodide: s
 EXTRAS = ("flow", "sample", "views", "keep")  # the scheduler's jobs a tick may run after its steps (one per tick)
 
 
+def training_readout(trainer) -> str:
+    """How many workers train, in words: "k workers (shared memory)", or "one worker" and why (from
+    ``tinyrnn.workers()`` and the trainer's ``engine_choice``)."""
+    pool = tinyrnn.workers()
+    if pool.count < 2:
+        if pool.reason == tinyrnn.Workers.NOT_ISOLATED:
+            return "one worker: this page is not cross-origin isolated yet (reload it to use every core)"
+        if pool.reason == tinyrnn.Workers.ONE_WANTED:
+            return f"one worker ({pool.cores} core{'s' if pool.cores != 1 else ''} here)"
+        return f"one worker: {pool.reason}" if pool.reason else "one worker"
+    shared = f"{pool.count} workers (shared memory)"
+    if trainer is None or trainer.engine_choice.engine == "sharded":
+        return shared
+    why = trainer.engine_choice.not_faster
+    return f"one worker: {why[0] if why else 'this model was made before the helpers started'}; {shared} for other models"
+
+
 class Run(param.Parameterized):
     """The current model (``model``, a ``ModelSlot``), the loop that trains it and the readouts it feeds."""
 
@@ -102,7 +119,7 @@ class Run(param.Parameterized):
 
     def show_backend(self):
         """The readout of what computes: the products, and how many workers train (it changes if a helper fails)."""
-        line = f"Matrix products: {tinyrnn.BACKEND}\nTraining: {tinyrnn.workers_status(self.trainer)}"
+        line = f"Matrix products: {tinyrnn.BACKEND}\nTraining: {training_readout(self.trainer)}"
         if line != self.backend:
             self.backend = line
 

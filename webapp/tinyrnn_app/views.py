@@ -43,6 +43,7 @@ class ModelViews(param.Parameterized):
     passage_source = param.Selector(default=SOURCES[0], objects=list(SOURCES), label="Passage")
     unit_choice = param.Selector(default=NO_CHOICE, objects=[NO_CHOICE], label="Units that track something")
     passage_view = param.String(default="", doc="The coloured passage (HTML: every character escaped).")
+    passage_text = param.String(default="", doc="The passage shown (plain text; '' before Show).")
     passage_info = param.String(default="")
     unit_list = param.String(default="")
     memory_info = param.String(default="", doc="The memory readout ('' unless the model learns a recall text).")
@@ -122,6 +123,7 @@ class ModelViews(param.Parameterized):
                       dtype=params["W_hh"].dtype)
         states, _ = tinyrnn.read_passage(params, ids, h0, config.cell)
         self._passage = (text, np.asarray(states, dtype=np.float64))
+        self.passage_text = text
         matches = tinyrnn.unit_correlations(self._passage[1], tinyrnn.text_features(text), per_feature=3)
         self._unit_of_choice = {match_label(m): m.unit for m in matches}
         self.param.unit_choice.objects = [NO_CHOICE, *self._unit_of_choice]
@@ -187,5 +189,6 @@ class ModelViews(param.Parameterized):
         """A new model in the slot (or none): the views of the previous one go."""
         self._passage, self._recall, self._unit_of_choice = None, None, {}
         self.param.unit_choice.objects = [NO_CHOICE]
-        self.param.update(unit_choice=NO_CHOICE, passage_view="", passage_info="", unit_list="", compare_info="")
+        self.param.update(unit_choice=NO_CHOICE, passage_view="", passage_text="", passage_info="", unit_list="",
+                          compare_info="")
         self.refresh_memory()
