@@ -88,7 +88,7 @@ def click(page, css: str) -> None:
 
 
 def open_tab(page, name: str) -> None:
-    """Show one of the page's tabs ("Train", "Text and settings", "Inside the model", "The cells compared",
+    """Show one of the page's tabs ("Train", "Text and settings", "Inside the model", "The cells race",
     "Model file")."""
     page.locator(".tr-tabs .bk-tab", has_text=name).first.click()
     page.wait_for_timeout(200)
@@ -404,7 +404,7 @@ def test_phone_width_settings_messages_and_a_clean_console(app_page, site_url):
     assert float(opacity) <= 0.5, f"a disabled button looks enabled (opacity {opacity})"
     page.screenshot(path=str(ARTIFACTS / "20-phone-first-screen.png"))
     shot(page, "20-phone")
-    for name in ("Inside the model", "The cells compared", "Model file", "Text and settings"):
+    for name in ("Inside the model", "The cells race", "Model file", "Text and settings"):
         open_tab(page, name)
         page.wait_for_timeout(300)
         scroll_width = page.evaluate("() => document.documentElement.scrollWidth")
@@ -546,10 +546,10 @@ def test_a_visit_leaves_no_chart_warnings_in_the_console(app_page, site_url):
     wait_ready(page)
     click(page, ".tr-train")
     wait_until(page, lambda: step_of(page) >= 30, 60, "training")
-    for name in ("Text and settings", "Inside the model", "The cells compared", "Model file", "Train"):
+    for name in ("Text and settings", "Inside the model", "The cells race", "Model file", "Train"):
         open_tab(page, name)
         page.wait_for_timeout(700)
-    open_tab(page, "The cells compared")
+    open_tab(page, "The cells race")
     click(page, ".tr-compare")
     wait_until(page, lambda: "over a window of" in text_of(page, ".tr-compare-info .tr-pre"), 60, "the comparison")
     open_tab(page, "Train")

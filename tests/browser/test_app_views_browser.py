@@ -62,7 +62,7 @@ def test_an_lstm_trains_and_shows_the_memory_readout_the_cells_compared_and_a_hi
     shot(page, "30-memory-readout")
 
     # --- the cells compared -------------------------------------------------------------------------------------------
-    open_tab(page, "The cells compared")
+    open_tab(page, "The cells race")
     set_setting(page, ".tr-compare-len", "100")
     page.wait_for_timeout(300)
     click(page, ".tr-compare")
@@ -153,5 +153,84 @@ def test_samples_at_milestones_stay_listed_and_an_asked_sample_stays(app_page, s
     page.locator(".tr-milestones").first.screenshot(path=str(ARTIFACTS / "33-milestones.png"))
     click(page, ".tr-pause")
     wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "paused")
+    assert_no_payload_executed(page)
+    assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"
+
+
+def test_the_race_runs_while_a_gru_trains_then_connectivity_gates_and_expectations(app_page, site_url):
+    """The cells race runs in the background (the page trains a GRU meanwhile) to a verdict; then, inside the model,
+    a click colours what the prediction depends on in the current model and the race's three side by side, the
+    GRU's update gate is shown over the passage, and a tap lists the five most likely next characters."""
+    page = app_page
+    page.goto(site_url, wait_until="domcontentloaded")
+    wait_ready(page)
+    open_tab(page, "Text and settings")
+    page.locator(".tr-text textarea").first.fill(VIEW_TEXT)
+    page.locator(".tr-text textarea").first.dispatch_event("change")
+    wait_until(page, lambda: f"{len(VIEW_TEXT):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30, "the text")
+    choose(page, ".tr-cell", "gru")
+    set_setting(page, ".tr-hidden-size", "32")
+    page.wait_for_timeout(500)
+
+    # --- the race, in the background ------------------------------------------------------------------------------
+    open_tab(page, "The cells race")
+    choose(page, ".tr-race-budget", "100000")
+    page.wait_for_timeout(300)
+    click(page, ".tr-race-start")
+    wait_until(page, lambda: no_error(page) and "Racing:" in text_of(page, ".tr-race-progress .tr-pre"), 60,
+               "the race to start")
+    click(page, ".tr-train")  # the page trains the current model while the race runs
+    wait_until(page, lambda: step_of(page) >= 20 and "Racing:" in text_of(page, ".tr-race-progress .tr-pre"), 60,
+               "training while the race runs")
+    first = text_of(page, ".tr-race-progress .tr-pre")
+    wait_until(page, lambda: text_of(page, ".tr-race-progress .tr-pre") != first, 30, "the race to move on")
+    verdict = wait_until(page, lambda: no_error(page) and "nats/char" in text_of(page, ".tr-race-verdict .tr-pre")
+                         and text_of(page, ".tr-race-verdict .tr-pre"), 300, "the race's verdict")
+    print("verdict:", verdict)
+    assert re.search(r"After [\d.,]+ [kM]? ?characters", verdict) or "After" in verdict, verdict
+    page.locator(".tr-race").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(800)
+    page.locator(".tr-race").first.screenshot(path=str(ARTIFACTS / "34-race.png"))
+    click(page, ".tr-pause")
+    wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "paused")
+
+    # --- connectivity: a click in the current model and the race's three ---------------------------------------------
+    open_tab(page, "Inside the model")
+    start = len(VIEW_TEXT) - 160
+    set_setting(page, ".tr-passage-start", str(start))
+    set_setting(page, ".tr-passage-length", "160")
+    page.wait_for_timeout(300)
+    click(page, ".tr-show-passage")
+    wait_until(page, lambda: no_error(page) and "Showing: current model (GRU" in text_of(page, ".tr-inside-note .tr-pre")
+               and "(race)" in text_of(page, ".tr-inside-note .tr-pre"), 60, "the explain views")
+    passages = page.locator(".tr-connectivity-passage")
+    assert passages.count() == 4
+    passages.first.locator('[data-i="120"]').first.click()
+    wait_until(page, lambda: "p(" in page.locator(".tr-connectivity-heading").first.inner_text(), 30,
+               "the connectivity after a click")
+    for k in range(4):  # one click, the same position in every model
+        spans = passages.nth(k).locator("[data-i]")
+        assert spans.count() == 160
+        assert "at 119:" in spans.nth(119).get_attribute("title"), spans.nth(119).get_attribute("title")
+    assert "depends on each character before it" in text_of(page, ".tr-connectivity-info .tr-pre")
+    page.locator(".tr-connectivity").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    page.locator(".tr-connectivity").first.screenshot(path=str(ARTIFACTS / "35-connectivity.png"))
+    assert_no_payload_executed(page)
+
+    # --- the GRU's update gate over the passage ----------------------------------------------------------------------
+    gates = text_of(page, ".tr-gates-info .tr-pre")
+    assert "update gate z, unit 0" in gates and "its 98th" in gates or "stays at" in gates, gates
+    page.locator(".tr-gates-passage [data-i]").nth(30).click()
+    wait_until(page, lambda: "After character 30" in text_of(page, ".tr-gates-info .tr-pre"), 30, "a unit's values")
+    assert page.locator(".tr-gates-passage [data-i]").count() == 160
+    page.locator(".tr-gates").first.screenshot(path=str(ARTIFACTS / "36-gates.png"))
+
+    # --- what the model expects -----------------------------------------------------------------------------------------
+    page.locator(".tr-expect-passage [data-i]").nth(10).click()
+    expects = wait_until(page, lambda: text_of(page, ".tr-expect-info .tr-pre").startswith("Character 10")
+                         and text_of(page, ".tr-expect-info .tr-pre"), 30, "the five most likely next characters")
+    assert expects.count("%") >= 5, expects
+    page.locator(".tr-expect").first.screenshot(path=str(ARTIFACTS / "37-expect.png"))
     assert_no_payload_executed(page)
     assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"
