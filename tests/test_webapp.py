@@ -1327,7 +1327,8 @@ def test_the_charts_ranges_follow_the_data_and_log_axes_span_whole_decades(app, 
     assert loss.y_range.start < min(losses) and max(losses) < loss.y_range.end
     norms = session.run.chart_data.flow["norm"] + session.run.chart_data.flow_ref["norm"]
     low, high = np.log10(flow.y_range.start), np.log10(flow.y_range.end)
-    assert low == round(low) and high == round(high) and high > low  # whole decades: labels are powers of ten
+    assert low == round(low) and high == round(high) and high >= low + 2  # whole decades, two at least
+    assert "Math.log10(tick)" in flow.yaxis[0].formatter.code  # labels at powers of ten only
     assert flow.y_range.start <= min(norms) and max(norms) <= flow.y_range.end
     assert flow.yaxis[0].ticker.mantissas == [1] and flow.yaxis[0].ticker.num_minor_ticks == 0
     session.views.compare_cells()

@@ -26,6 +26,14 @@ def no_error(page) -> bool:
     return True
 
 
+def paste_text(page, text: str) -> None:
+    """Paste ``text`` as the training text (in its tab) and wait until Python has it."""
+    open_tab(page, "Text and settings")
+    page.locator(".tr-text textarea").first.fill(text)
+    page.locator(".tr-text textarea").first.dispatch_event("change")
+    wait_until(page, lambda: f"{len(text):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30, "the text")
+
+
 def choose(page, css: str, value: str) -> None:
     page.locator(f"{css} select").first.select_option(value)
 
@@ -78,11 +86,7 @@ def test_an_lstm_trains_and_shows_the_memory_readout_the_cells_compared_and_a_hi
     wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "paused")
 
     # --- the hidden-state view over a passage with the payload --------------------------------------------------------
-    open_tab(page, "Text and settings")
-    page.locator(".tr-text textarea").first.fill(VIEW_TEXT)
-    page.locator(".tr-text textarea").first.dispatch_event("change")
-    wait_until(page, lambda: f"{len(VIEW_TEXT):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
-               "the text with the payload")
+    paste_text(page, VIEW_TEXT)
     click(page, ".tr-train")  # a new LSTM on this text
     wait_until(page, lambda: "Training a new model (lstm, H=128)" in text_of(page, ".tr-status pre"), 30,
                "training a new LSTM")
@@ -128,11 +132,7 @@ def test_samples_at_milestones_stay_listed_and_an_asked_sample_stays(app_page, s
     page = app_page
     page.goto(site_url, wait_until="domcontentloaded")
     wait_ready(page)
-    open_tab(page, "Text and settings")
-    page.locator(".tr-text textarea").first.fill(TRAINING_TEXT)
-    page.locator(".tr-text textarea").first.dispatch_event("change")
-    wait_until(page, lambda: f"{len(TRAINING_TEXT):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
-               "the text")
+    paste_text(page, TRAINING_TEXT)
     set_setting(page, ".tr-hidden-size", "64")
     open_tab(page, "Train")
     click(page, ".tr-train")
@@ -164,10 +164,7 @@ def test_the_race_runs_while_a_gru_trains_then_connectivity_gates_and_expectatio
     page = app_page
     page.goto(site_url, wait_until="domcontentloaded")
     wait_ready(page)
-    open_tab(page, "Text and settings")
-    page.locator(".tr-text textarea").first.fill(VIEW_TEXT)
-    page.locator(".tr-text textarea").first.dispatch_event("change")
-    wait_until(page, lambda: f"{len(VIEW_TEXT):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30, "the text")
+    paste_text(page, VIEW_TEXT)
     choose(page, ".tr-cell", "gru")
     set_setting(page, ".tr-hidden-size", "32")
     page.wait_for_timeout(500)
@@ -206,12 +203,13 @@ def test_the_race_runs_while_a_gru_trains_then_connectivity_gates_and_expectatio
     passages = page.locator(".tr-connectivity-passage")
     assert passages.count() == 4
     passages.first.locator('[data-i="120"]').first.click()
-    wait_until(page, lambda: "p(" in page.locator(".tr-connectivity-heading").first.inner_text(), 30,
+    wait_until(page, lambda: "p(" in text_of(page, ".tr-connectivity-heading .tr-pre"), 30,
                "the connectivity after a click")
     for k in range(4):  # one click, the same position in every model
         spans = passages.nth(k).locator("[data-i]")
+        wait_until(page, lambda: "at 119:" in (spans.nth(119).get_attribute("title") or ""), 30,
+                   f"model {k}'s connectivity at the clicked position")
         assert spans.count() == 160
-        assert "at 119:" in spans.nth(119).get_attribute("title"), spans.nth(119).get_attribute("title")
     assert "depends on each character before it" in text_of(page, ".tr-connectivity-info .tr-pre")
     page.locator(".tr-connectivity").first.scroll_into_view_if_needed()
     page.wait_for_timeout(500)

@@ -95,11 +95,13 @@ def linear_span(values) -> tuple[float, float]:
 
 
 def log_span(values) -> tuple[float, float]:
-    """(start, end) in whole decades around the positive ``values`` (at least one decade); (1e-3, 1) without."""
+    """(start, end) in whole decades around the positive ``values`` (at least two decades); (1e-3, 1) without."""
     if not values:
         return 1e-3, 1.0
     low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
-    return 10.0 ** low, 10.0 ** max(high, low + 1)
+    high = max(high, low + 1)
+    # at least two decades: over less, Bokeh's log ticker falls back to ticks like 2e-3 ... 9e-3, which crowd
+    return 10.0 ** min(low, high - 2), 10.0 ** high
 
 
 def _chart(title: str, x_label: str, y_label: str, **options):
@@ -140,7 +142,8 @@ def _log_norm_axis(fig):
     """A few decades, labelled 1e-3, 1e-2, ... (the default log ticks crowd their labels); the range is fitted to
     whole decades (``log_span``), so every labelled tick is a power of ten."""
     fig.yaxis.ticker = LogTicker(desired_num_ticks=5, num_minor_ticks=0, mantissas=[1])
-    fig.yaxis.formatter = CustomJSTickFormatter(code="return tick.toExponential(0)")
+    fig.yaxis.formatter = CustomJSTickFormatter(  # a label at powers of ten only
+        code="const e = Math.log10(tick); return Math.abs(e - Math.round(e)) < 1e-6 ? tick.toExponential(0) : '';")
 
 
 def flow_figure(sources: ChartSources):

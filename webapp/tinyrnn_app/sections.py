@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import panel as pn
 import param
+from bokeh.models import Legend
 
 from . import settings
 from .charts import ChartSources, compare_figure, flow_figure, loss_figure
@@ -223,6 +224,8 @@ class RaceTab(Section):
         s = self.session
         race = s.race
         view = RaceView(budget=race.budget)
+        for legend in view.reach_figure.select(Legend):
+            legend.ncols = 2  # six curves: two columns fit a phone's width (three made the page 416 px wide)
         race.param.watch(lambda event: view.param.update(curves=event.new, budget=race.budget), "curves")
         race.param.watch(lambda event: view.param.update(result=event.new), "result")
         controls = pn.FlexBox(
