@@ -1251,7 +1251,8 @@ def test_the_scheduler_runs_each_job_on_its_period_of_an_injected_clock(app):
     assert calls == ["b", "a", "b", "a", "b"]
     clock.advance(10.0)
     assert not scheduler.run("b") and scheduler.run("a")  # b's condition no longer holds
-    assert calls[-1] == "a"
+    assert calls[-1] == "a" and not scheduler.run("a")
+    assert scheduler.run("a", now=True) and scheduler.seconds_until("a") == 2.0  # run at once: its period restarts
 
 
 def test_the_milestone_steps_are_one_and_three_times_powers_of_ten(app):

@@ -115,9 +115,9 @@ class Scheduler:
         job = self.jobs[name]
         return self.clock() >= job.next_at and bool(job.when())
 
-    def run(self, name: str) -> bool:
-        """Run the job ``name`` if it is due (its period then restarts); True if it ran."""
-        if not self.due(name):
+    def run(self, name: str, now: bool = False) -> bool:
+        """Run the job ``name`` if it is due, or ``now`` (its period then restarts); True if it ran."""
+        if not (now or self.due(name)):
             return False
         job = self.jobs[name]
         job.next_at = self.clock() + job.every()

@@ -224,8 +224,12 @@ class RaceTab(Section):
         s = self.session
         race = s.race
         view = RaceView(budget=race.budget)
+        # On a phone the title and the toolbar share one line and a legend does not wrap: short titles, no logo,
+        # the six reach curves' legend in two columns (the long title made the page 416 px wide at 390)
+        for fig, title in ((view.loss_figure, "Validation loss"), (view.reach_figure, "Gradient reach")):
+            fig.title.text, fig.toolbar.logo = title, None
         for legend in view.reach_figure.select(Legend):
-            legend.ncols = 2  # six curves: two columns fit a phone's width (three made the page 416 px wide)
+            legend.ncols = 2
         race.param.watch(lambda event: view.param.update(curves=event.new, budget=race.budget), "curves")
         race.param.watch(lambda event: view.param.update(result=event.new), "result")
         controls = pn.FlexBox(

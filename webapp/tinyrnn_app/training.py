@@ -206,9 +206,9 @@ class Run(param.Parameterized):
             if failure is not None:
                 self.fail(failure)
                 return n_steps
-            if self.trainer.step_count == stop_at:
+            if self.trainer.step_count == stop_at:  # a milestone step: its readouts (and sample) at once
                 with clock.phase("milestone"):
-                    self.flush()
+                    self.scheduler.run("flush", now=True)
             elif self.scheduler.due("flush"):
                 with clock.phase("flush"):
                     self.scheduler.run("flush")
