@@ -195,6 +195,12 @@ def patch_page(page: str) -> str:
     page = must_sub(r"(pyodideWorker\.onmessage = async \(event\) => \{\n(\s*)const msg = event\.data\n)",
                     lambda m: m.group(1) + m.group(2) + "window.tinyrnnStartup.message(msg)  // tinyrnn build\n",
                     page, "tell the watchdog what the worker says", count=1)
+    # Patches from the worker go through js/apply_patch.js (an unknown reference loses one event, not the patch).
+    page = must_sub(r"pyodideWorker\.jsdoc\.apply_json_patch\(msg\.patch, msg\.buffers\)",
+                    "tinyrnnApplyPatch(pyodideWorker.jsdoc, msg.patch, msg.buffers)  // tinyrnn build", page,
+                    "apply the worker's patches an event at a time when one names an unknown model", count=1)
+    page = must_sub(r"(<head>)", lambda m: m.group(1) + "\n<script>\n" + (JS / "apply_patch.js").read_text() + "</script>",
+                    page, "add tinyrnnApplyPatch", count=1)
     # Offline use: once the app has rendered (so caching does not compete with the start), the service worker is
     # registered; it precaches the site (sitebuild/pwa.py). Not being able to is no error for the app.
     page = must_sub(r"\n(\s*)pyodideWorker\.postMessage\(\{'type': 'rendered'\}\)\n",
