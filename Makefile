@@ -1,7 +1,8 @@
 # tinyrnn: one entry point for the README's commands and for CI.
 #   make run    set everything up, build the in-browser app (self-contained, offline) and serve it on 127.0.0.1:8000
 #   make test   set everything up and run every test (library, minimum versions, real browsers: Chromium, Firefox ESR
-#               and WebKitGTK, docs/_browsers.md)
+#               and WebKitGTK: docs/app.md, "Supported browsers")
+#   make test-soak  the long browser tests (20 offline reloads in a row in Firefox), on demand
 #   make train  train on the bundled corpus from the command line and print a sample
 #   make bench  benchmarks (not tests): every table of docs/performance.md (bench-native, bench-page, bench-peers,
 #               bench-startup, quality)
@@ -15,7 +16,7 @@ SITE := build/site
 MIRROR := .cache/mirror
 PORT ?= 8000
 
-.PHONY: setup run train site pages-site mirror browser-deps test test-core test-min test-browser bench quality clean
+.PHONY: setup run train site pages-site mirror browser-deps test test-core test-min test-browser test-soak bench quality clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -86,7 +87,12 @@ test-min:
 # The three engines (Debian's chromium, firefox-esr, webkit2gtk-driver under xvfb) and npm's puppeteer-core come from
 # browser-deps (scripts/install_browser_deps.sh); tests/browser/test_engines.py drives the key flows in each.
 test-browser: site
-	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m browser tests/browser
+	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m "browser and not slow" tests/browser
+
+# Soak tests, run on demand (about 6 minutes on a quiet machine, too long for every CI run): 20 offline reloads in a
+# row in Firefox must each start (tests/browser/test_engines.py, marked slow).
+test-soak: site
+	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m "browser and slow" tests/browser
 
 # Benchmarks have their own venv: PyTorch is a bench extra, never a dependency (torch==2.13.0 is the CPU build).
 BENCH := .venv-bench/bin
