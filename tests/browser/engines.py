@@ -32,34 +32,30 @@ FIREFOX_PREFS = {"app.update.enabled": False, "browser.shell.checkDefaultBrowser
                  "network.captive-portal-service.enabled": False, "dom.serviceWorkers.enabled": True}
 
 # Finds a control: `name` is a selector of tinyrnn_app.selectors ("tr-train"), `inner` the element inside it
-# ("button", "textarea", "pre", ...; "" for the host). Searches open shadow roots; reveals a hidden control by
-# clicking the tab headers (Bokeh's .bk-tab) until it is shown. Returns the element or null.
+# ("button", "textarea", "pre", ...; "" for the host). Searches open shadow roots. With `attempt` < 0 it returns the
+# element shown or not (to read its text); else it returns it only once it is shown, and while it is hidden it clicks
+# one tab header (Bokeh's .bk-tab, number `attempt` of them) and returns null: a tab's panel is drawn after the click
+# returns, so the caller asks again a moment later (Tab.reach), and each try opens the next tab.
 REACH = r"""
-(name, inner) => {
+(name, inner, attempt) => {
   const all = (root, css, out = []) => {
     for (const el of root.querySelectorAll(css)) out.push(el);
     for (const el of root.querySelectorAll('*')) if (el.shadowRoot) all(el.shadowRoot, css, out);
     return out;
   };
-  const target = () => {
-    for (const host of all(document, '.' + name)) {
-      if (!inner) return host;
-      const hit = all(host.shadowRoot || host, inner)[0] || all(host, inner)[0];
-      if (hit) return hit;
-    }
-    return null;
-  };
-  const shown = (el) => el && el.getClientRects().length > 0;
-  let el = target();
-  if (el && !shown(el)) {
-    for (const tab of all(document, '.bk-tab')) {
-      tab.click();
-      el = target();
-      if (shown(el)) break;
-    }
+  let el = null;
+  for (const host of all(document, '.' + name)) {
+    el = inner ? (all(host.shadowRoot || host, inner)[0] || all(host, inner)[0] || null) : host;
+    if (el) break;
   }
-  if (el) el.scrollIntoView({block: 'center'});
-  return el;
+  if (!el || attempt < 0) return el;
+  if (el.getClientRects().length > 0) {
+    el.scrollIntoView({block: 'center'});
+    return el;
+  }
+  const tabs = all(document, '.bk-tab');
+  if (tabs.length) tabs[attempt % tabs.length].click();
+  return null;
 }
 """
 # Sets a text control's value as typing would end (input, then change: Panel syncs `value` on change).
@@ -110,12 +106,13 @@ class Tab:
         return self._eval(js, *args)
 
     def reach(self, name: str, inner: str = ""):
-        for _ in range(40):
-            el = self._handle(name, inner)
+        """The control, shown (its tab opened): asks ``REACH`` until it is, for up to 15 s."""
+        for attempt in range(60):
+            el = self._handle(name, inner, attempt)
             if el is not None:
                 return el
             time.sleep(0.25)
-        raise AssertionError(f"no control .{name} {inner} on the page")
+        raise AssertionError(f"no control .{name} {inner} shown on the page")
 
     def click(self, name: str) -> None:
         self._click(self.reach(name, "button"))
@@ -124,14 +121,15 @@ class Tab:
         self._call(FILL, self.reach(name, inner), value)
 
     def text(self, name: str, inner: str = "pre, .tr-kv, .tr-alert") -> str:
-        el = self._handle(name, inner)
+        el = self._handle(name, inner, -1)
         return "" if el is None else self._call("(el) => el.textContent", el)
 
     def enabled(self, name: str) -> bool:
         return self._call("(el) => !el.disabled", self.reach(name, "button"))
 
     def upload(self, name: str, filename: str, data: bytes) -> None:
-        self._call(UPLOAD, self.reach(name, "input[type=file]"), filename, base64.b64encode(data).decode())
+        self.reach(name)  # its tab open; a file input itself may be drawn invisible, so it is taken as it is
+        self._call(UPLOAD, self._handle(name, "input[type=file]", -1), filename, base64.b64encode(data).decode())
 
     def download(self, name: str, timeout_s: float = 60) -> tuple[str, bytes]:
         """Clicks a download button; returns (file name, bytes) of what the page hands the browser."""
@@ -157,8 +155,8 @@ class PlaywrightTab(Tab):
     def _eval(self, js, *args):
         return self.page.evaluate(f"([a]) => ({js})(...a)", [list(args)])
 
-    def _handle(self, name, inner):
-        handle = self.page.evaluate_handle(f"([n, i]) => ({REACH})(n, i)", [name, inner])
+    def _handle(self, name, inner, attempt):
+        handle = self.page.evaluate_handle(f"([n, i, a]) => ({REACH})(n, i, a)", [name, inner, attempt])
         return handle.as_element()
 
     def _call(self, js, el, *args):
@@ -190,8 +188,8 @@ class BidiTab(Tab):
         self.console += self.bridge.send("console", tab=self.id)
         return self.bridge.send("evaluate", tab=self.id, fn=js, args=list(args))
 
-    def _handle(self, name, inner):
-        return self.bridge.send("handle", tab=self.id, fn=REACH, args=[name, inner])
+    def _handle(self, name, inner, attempt):
+        return self.bridge.send("handle", tab=self.id, fn=REACH, args=[name, inner, attempt])
 
     def _call(self, js, el, *args):
         return self.bridge.send("call", tab=self.id, handle=el, fn=js, args=list(args))
@@ -260,8 +258,9 @@ class SeleniumTab(Tab):
             raise AssertionError(f"in the page: {value['__error']}")
         return value
 
-    def _handle(self, name, inner):
-        return self.driver.execute_script(f"return ({REACH})(arguments[0], arguments[1])", name, inner)
+    def _handle(self, name, inner, attempt):
+        return self.driver.execute_script(f"return ({REACH})(arguments[0], arguments[1], arguments[2])", name, inner,
+                                          attempt)
 
     def _call(self, js, el, *args):
         return self.driver.execute_script(f"return ({js})(...arguments)", el, *args)
