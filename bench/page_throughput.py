@@ -46,7 +46,7 @@ READY_TIMEOUT_S = 240
 CLOCK_JS = """() => self.pyodide.runPython(`
 import json
 from panel.io.state import state
-json.dumps(state.cache["tinyrnn_session"].gatherer.clock.snapshot())
+json.dumps(state.cache["tinyrnn_session"].run.gatherer.clock.snapshot())
 `)"""
 
 
@@ -99,6 +99,7 @@ def start_training(browser, url: str, text: bytes, n_chars: int, B: int, cell: s
         if time.monotonic() > deadline:
             raise TimeoutError("the page did not become ready")
         page.wait_for_timeout(250)
+    page.locator(".tr-tabs .bk-tab", has_text="Text and settings").first.click()  # the text and the settings
     page.locator(".tr-upload-text input[type=file]").first.set_input_files(
         files=[{"name": "tinyshakespeare.txt", "mimeType": "text/plain", "buffer": text}])
     page.locator(".tr-text-info pre").filter(has_text=f"{n_chars:,} characters").first.wait_for(timeout=60_000)

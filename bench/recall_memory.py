@@ -38,16 +38,15 @@ import tinyrnn
 from tinyrnn_app import hidden, loop
 
 trainer = tinyrnn.Trainer(tinyrnn.recall_corpus(K), tinyrnn.TrainConfig(cell=CELL))
-gatherer = loop.StepGatherer()
-gatherer.restart_clocks()
+gatherer, scheduler = loop.StepGatherer(), loop.Scheduler()
+scheduler.add("flow", loop.FLOW_EVERY, trainer.gradient_flow)
+scheduler.add("sample", loop.LIVE_SAMPLE_EVERY, lambda: trainer.sample(loop.LIVE_SAMPLE_LENGTH, temperature=0.8))
+scheduler.restart({"sample": 1.0})
 started = time.perf_counter()
 while time.perf_counter() - started < SECONDS:
     gatherer.run(trainer, loop.TICK_SECONDS)
     gatherer.take()
-    if gatherer.due("flow", loop.FLOW_EVERY):
-        trainer.gradient_flow()
-    elif gatherer.due("sample", loop.LIVE_SAMPLE_EVERY):
-        trainer.sample(loop.LIVE_SAMPLE_LENGTH, temperature=0.8)
+    scheduler.run_first_due(["flow", "sample"])
 rows, k = hidden.recall_rows(trainer.vocab.decode(trainer.val_ids))
 print("RESULT " + json.dumps(dict(cell=CELL, k=K, accuracy=hidden.recall_score(trainer, rows, k), lines=len(rows),
                                   steps=trainer.step_count, chars=trainer.chars_seen,

@@ -3,8 +3,9 @@
 #
 #   bash scripts/install_browser_deps.sh
 #
-# - Debian's Chromium (never `playwright install`: it downloads a browser build, which cannot work offline)
-#   and a basic font, so screenshots have legible text;
+# - the three browser engines the tests drive, from Debian (never `playwright install` or a driver's own download):
+#   Chromium, Firefox ESR and WebKitGTK (webkit2gtk-driver: WebKitWebDriver and MiniBrowser, under xvfb), a basic
+#   font so screenshots have legible text, and npm's puppeteer-core for Firefox (tests/browser/package.json);
 # - Node.js/npm (the mirror fetches the Pyodide core with `npm pack pyodide@0.27.7`; tests run Pyodide in Node);
 # - clang, lld and wabt: tools/build_kernel.py rebuilds the browser's WebAssembly SIMD kernels
 #   (core/tinyrnn/kernels/simd.wasm) and a test checks that the shipped module is what its source compiles to;
@@ -21,6 +22,9 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 need_apt=()
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# The other two engines the browser tests drive (docs/_browsers.md): Firefox ESR (over WebDriver BiDi, with
+# npm's puppeteer-core) and WebKitGTK (WebKitWebDriver + Selenium), which needs an X display: xvfb.
+for pkg in firefox-esr webkit2gtk-driver xvfb xauth; do dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg"); done
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need_apt+=(fonts-dejavu-core)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 for pkg in clang lld wabt; do dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg"); done
@@ -29,9 +33,17 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need_apt[@]}"
 else
-  echo "[install_browser_deps] chromium, fonts, npm and the WebAssembly toolchain already installed"
+  echo "[install_browser_deps] the browsers, fonts, npm and the WebAssembly toolchain already installed"
 fi
 /usr/bin/chromium --version 2>/dev/null | head -1 || true
+
+# puppeteer-core (npm), which drives Firefox over WebDriver BiDi in the browser tests (no browser download: it
+# drives Debian's firefox-esr); pinned by tests/browser/package-lock.json.
+if [ ! -d tests/browser/node_modules/puppeteer-core ] \
+   || [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
+  npm ci --prefix tests/browser --no-audit --no-fund
+fi
+firefox-esr --version 2>/dev/null | head -1 || true
 
 # Python 3.12 for pyodide-build: $PYTHON312, else pyenv's 3.12, else python3.12 on PATH, else Debian's.
 PY312="${PYTHON312:-}"
@@ -45,7 +57,7 @@ if [ -z "$PY312" ] && command -v python3.12 >/dev/null 2>&1 && python3.12 -c "" 
 fi
 if [ -z "$PY312" ]; then
   echo "[install_browser_deps] no Python 3.12 found: apt-get install python3.12 python3.12-venv"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3.12 python3.12-venv
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq python3.12 python3.12-venv
   PY312="$(command -v python3.12)"
 fi
 echo "[install_browser_deps] Python 3.12 for pyodide-build: $PY312"

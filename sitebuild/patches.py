@@ -13,6 +13,8 @@
 * **Honest loading.** Until Python is ready the page says what it is loading, with progress (``LOADING_STEPS``),
   from the moment the page is parsed; the messages are set with ``textContent``. A failure (the runtime, a package,
   the app) is shown on the page as an alert and the spinner stops; the page never becomes ready after one.
+* **No silent hang.** A watchdog (js/watchdog.js) names the start-up phase that takes far longer than usual and
+  offers a reload.
 * **Offline use** (sitebuild/pwa.py): the manifest and icon links, and the service worker's registration once the
   app has rendered.
 """
@@ -46,6 +48,11 @@ LOADING_CSS = """
   /* tinyrnn build: the loading message stays legible over the pre-rendered page; a failure reads as one. */
   .pn-loading .pn-loading-msg { background: rgba(255, 255, 255, 0.92); padding: 0.4em 1em; }
   .pn-loading .pn-loading-msg.tr-loading-error { color: #611a15; background: #fdecea; }
+  /* the start-up watchdog's notice (js/watchdog.js) */
+  .tr-watchdog { position: fixed; top: 0.5em; left: 50%; transform: translateX(-50%); z-index: 10000;
+                 max-width: 40em; padding: 0.5em 1em; color: #663c00; background: #fff4e5;
+                 border: 1px solid #ffb74d; border-radius: 4px; font: 14px/1.4 sans-serif; }
+  .tr-watchdog p { margin: 0.3em 0; }
 </style>
 """
 
@@ -182,6 +189,18 @@ def patch_page(page: str) -> str:
     page = must_sub(r'\s*<link rel="icon" href="\./favicon\.ico"[^>]*>', "", page,
                     "drop the favicon.ico link (the site has none; head_links names its own icon)", count=1)
     page = must_insert_before("</head>", LOADING_CSS + head_links(), page, "style the loading message")
+    # The start-up watchdog (js/watchdog.js): from the top of <head>, so that it sees every phase; told each message.
+    page = must_sub(r"(<head>)", lambda m: m.group(1) + "\n<script>\n" + (JS / "watchdog.js").read_text() + "</script>",
+                    page, "add the start-up watchdog", count=1)
+    page = must_sub(r"(pyodideWorker\.onmessage = async \(event\) => \{\n(\s*)const msg = event\.data\n)",
+                    lambda m: m.group(1) + m.group(2) + "window.tinyrnnStartup.message(msg)  // tinyrnn build\n",
+                    page, "tell the watchdog what the worker says", count=1)
+    # Patches from the worker go through js/apply_patch.js (an unknown reference loses one event, not the patch).
+    page = must_sub(r"pyodideWorker\.jsdoc\.apply_json_patch\(msg\.patch, msg\.buffers\)",
+                    "tinyrnnApplyPatch(pyodideWorker.jsdoc, msg.patch, msg.buffers)  // tinyrnn build", page,
+                    "apply the worker's patches an event at a time when one names an unknown model", count=1)
+    page = must_sub(r"(<head>)", lambda m: m.group(1) + "\n<script>\n" + (JS / "apply_patch.js").read_text() + "</script>",
+                    page, "add tinyrnnApplyPatch", count=1)
     # Offline use: once the app has rendered (so caching does not compete with the start), the service worker is
     # registered; it precaches the site (sitebuild/pwa.py). Not being able to is no error for the app.
     page = must_sub(r"\n(\s*)pyodideWorker\.postMessage\(\{'type': 'rendered'\}\)\n",

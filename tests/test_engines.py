@@ -161,6 +161,27 @@ def test_a_kernel_set_that_clips_by_value_takes_clip_value():
     assert engine.choice == engines.EngineChoice("kernel", "clipping")
 
 
+class ClippingKernels:
+    """A kernel set whose ``adam`` clips by value (``clip(grad, -c, c) × scale``, the contract in flat.py): the
+    native one with numpy's clip in front of its Adam."""
+
+    def __init__(self, kernels):
+        self.kernels, self.window, self.sum_squares = kernels, kernels.window, kernels.sum_squares
+
+    def adam(self, flat, grad, m, v, scale, beta1, beta2, step, eps, clip_value=None):
+        grad = np.clip(grad, -clip_value, clip_value) if clip_value is not None else grad
+        return self.kernels.adam(flat, grad, m, v, scale, beta1, beta2, step, eps)
+
+
+def test_clipping_by_value_then_by_norm_on_the_kernel_engine_trains_like_the_reference(on):
+    """Both clips at once (by value first, then the clipped gradient's norm), as optim's do."""
+    clipped = config(clip_value=2e-3, clip_norm=0.02)
+    on(Platform(ClippingKernels(native_kernel_set()), "clipping"))
+    fast = Trainer(REPETITIVE, clipped)
+    on(None)
+    assert_follows_the_numpy_trainer(fast, Trainer(REPETITIVE, clipped))
+
+
 def test_the_sharded_engine_needs_two_streams():
     platform = Platform(wasm_kernel_set(), "WebAssembly kernels", pool=FakePool())
     params = tinyrnn.init_params(ModelConfig(10, 24))

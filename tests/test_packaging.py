@@ -32,7 +32,7 @@ def test_wheel_is_pure_small_and_complete(wheel):
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist") and "extra" not in line]
     assert sorted(requires) == ["Requires-Dist: autograd>=1.7.0", "Requires-Dist: numpy>=2.0.2",
-                                'Requires-Dist: threadpoolctl>=3.1; sys_platform != "emscripten"']
+                                'Requires-Dist: threadpoolctl>=3.5; sys_platform != "emscripten"']
 
 
 def test_import_does_not_need_tqdm_or_ui_packages():

@@ -190,7 +190,7 @@ def test_a_diverging_run_says_what_to_change():
     ({"inputs": 7}, r"inputs must lie in \[0, 7\)"),
     ({"targets": -2}, r"targets must lie in \[0, 7\)"),
     ({"batch": 0}, r"inputs and targets must be \(B, T\) with B ≥ 1 and T ≥ 1"),
-    ({"h0": "wrong"}, r"h0 must be \(B, H\)"),
+    ({"h0": "wrong"}, r"h0 must be \(B, H\) = \(3, 5\)"),
 ])
 def test_gradient_check_refuses_bad_arguments_instead_of_passing(problem, change, message):
     params, inputs, targets, h0 = problem(7, 5, 3, 4)

@@ -35,7 +35,7 @@ class ShardError(TinyRNNError, RuntimeError):
 
 class Workers(NamedTuple):
     """How many workers share a window (1: the Pyodide worker alone), why not more ("" when helpers run: one of
-    ``NOT_STARTED``, ``NOT_ISOLATED``, ``ONE_WANTED`` or what failed) and the cores the browser reports (0: not asked)."""
+    ``NOT_STARTED``, ``NOT_ISOLATED``, ``ONE_WANTED``, ``NO_SHARED_MEMORY`` or what failed) and the cores the browser reports (0: not asked)."""
 
     count: int
     reason: str
@@ -44,6 +44,7 @@ class Workers(NamedTuple):
     NOT_STARTED = "no helper workers were asked for"
     NOT_ISOLATED = "not cross-origin isolated"
     ONE_WANTED = "one worker wanted"  # ?workers=1, or one core here
+    NO_SHARED_MEMORY = "no SharedArrayBuffer in Web Workers"  # isolated, yet no shared memory (WebKitGTK)
 
 
 class _Pool:
@@ -102,6 +103,9 @@ async def start(workers_wanted: int | None = None) -> Workers:
         return workers()
     if wanted < 2:
         POOL.reason = Workers.ONE_WANTED
+        return workers()
+    if getattr(js_self, "SharedArrayBuffer", None) is None:  # WebKitGTK: isolated, but no shared memory in workers
+        POOL.reason = Workers.NO_SHARED_MEMORY
         return workers()
     if POOL.host is not None:
         POOL.host.stop()

@@ -7,14 +7,14 @@
  * include path. The numpy code in core/tinyrnn/ (ops.py, gru.py, lstm.py, optim.py) stays the reference both are
  * tested against (tests/test_native_kernels.py, tests/test_wasm_flat.py).
  *
- * The arithmetic is compiled once per instruction set (x86-64: AVX-512, AVX2 + FMA, and the baseline), and the
- * first call picks the best one the processor has, so one build runs anywhere.
+ * The arithmetic is compiled once per instruction set (x86-64: AVX-512, AVX2 + FMA, and the baseline), each with
+ * vectors of one register (16, 8 and 4 floats: GCC lowers wider vectors through memory), and the first call picks
+ * the best one the processor has, so one build runs anywhere.
  */
 #pragma GCC diagnostic ignored "-Wpsabi"
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#define VW 16
 #include "vector.h"
 
 #define CAT_(a, b) a##b
@@ -23,9 +23,11 @@
 #define NO_CONTRACT __attribute__((optimize("fp-contract=off")))
 
 #define NAME(x) CAT(x, _base)
-#define MR 4
+#define VW 4
+#define MR 8
 #include "window_impl.h"
 #undef NAME
+#undef VW
 #undef MR
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -33,18 +35,22 @@
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #define NAME(x) CAT(x, _avx2)
-#define MR 4
+#define VW 8
+#define MR 8
 #include "window_impl.h"
 #undef NAME
+#undef VW
 #undef MR
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512vl,avx2,fma")
 #define NAME(x) CAT(x, _avx512)
+#define VW 16
 #define MR 8
 #include "window_impl.h"
 #undef NAME
+#undef VW
 #undef MR
 #pragma GCC pop_options
 #endif

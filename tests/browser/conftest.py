@@ -1,4 +1,5 @@
-"""Fixtures for the real-browser tests: the built self-contained site, a local server, Debian's Chromium.
+"""Fixtures for the real-browser tests: the built self-contained site, a local server, Debian's Chromium (and, for
+tests/browser/test_engines.py, each of the three engines of tests/browser/engines.py).
 
 The page may reach nothing but the local server and the offline mirror: every request to another origin is
 answered from ``.cache/mirror/<host>/<path>`` or aborted and recorded, and the test fails on any such request.
@@ -6,7 +7,7 @@ answered from ``.cache/mirror/<host>/<path>`` or aborted and recorded, and the t
 Environment:
   TINYRNN_SITE      the built site (default: build/site; built if missing)
   TINYRNN_MIRROR    the mirror made by python -m sitebuild.mirror (default: .cache/mirror; assembled if missing)
-  TINYRNN_CHROMIUM  the browser executable (default: /usr/bin/chromium)
+  TINYRNN_CHROMIUM  the browser executable (default: /usr/bin/chromium); TINYRNN_FIREFOX, TINYRNN_WEBKIT_DRIVER
 """
 from __future__ import annotations
 
@@ -24,13 +25,11 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from engines import CHROMIUM_ARGS  # one home for how Debian's Chromium is started
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "browser"
 
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 MIME = {".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript",
         ".whl": "application/zip", ".zip": "application/zip", ".json": "application/json", ".css": "text/css"}
 
@@ -177,3 +176,41 @@ def sw_page(browser, site_url, mirror_dir, request):
     """As ``app_page``, with service workers allowed (the offline tests); ``page.context.set_offline`` cuts the
     network."""
     yield from _routed_page(browser, site_url, mirror_dir, request, service_workers="allow")
+
+
+@pytest.fixture(scope="session", params=["chromium", "firefox", "webkit"])
+def engine(request):
+    """One of the three engines (tests/browser/engines.py), started once for the session."""
+    from engines import Engine
+
+    started = Engine(request.param)
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def serve_site(site_dir):
+    """Starts a server of the built site on an ephemeral port (as ``make run`` serves it); returns (url, stop).
+    ``stop()`` takes the site off the network: what a visitor without a connection sees."""
+    from sitebuild import serve
+
+    servers = []
+
+    def start():
+        server = serve.make_server(site_dir, "127.0.0.1", 0)
+        threading.Thread(target=server.serve_forever, name="site-server", daemon=True).start()
+        servers.append(server)
+        host, port = server.server_address[:2]
+
+        def stop():
+            if server in servers:
+                servers.remove(server)
+                server.shutdown()
+                server.server_close()
+
+        return f"http://{host}:{port}/", stop
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

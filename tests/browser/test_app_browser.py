@@ -30,14 +30,10 @@ TRAINING_TEXT = (
 )
 
 
-# Known upstream bug (holoviz/panel#5830, open): a converted app with a Panel template logs one
-# "reference <id> isn't known" from Bokeh while the worker links the documents right after the first render.
-# It is tolerated only in exactly that form; every other uncaught page error fails the test.
-KNOWN_UPSTREAM_ERROR = re.compile(r"^reference [0-9a-f-]{36} isn't known$")
-
-
 def unexpected_page_errors(net) -> list[str]:
-    return [e for e in net.page_errors if not KNOWN_UPSTREAM_ERROR.match(e.strip())]
+    """Every uncaught page error. (Bokeh's "reference <id> isn't known", holoviz/panel#5830, no longer reaches the
+    page: sitebuild/js/apply_patch.js applies such a patch an event at a time, test_a_visit_leaves_no_chart_...)"""
+    return list(net.page_errors)
 
 
 def shot(page, name: str) -> None:
@@ -85,6 +81,13 @@ def set_text(page, selector: str, value: str) -> None:
 
 def click(page, css: str) -> None:
     page.locator(f"{css} button").first.click()
+
+
+def open_tab(page, name: str) -> None:
+    """Show one of the page's tabs ("Train", "Text and settings", "Inside the model", "The cells race",
+    "Model file")."""
+    page.locator(".tr-tabs .bk-tab", has_text=name).first.click()
+    page.wait_for_timeout(200)
 
 
 def assert_no_payload_executed(page) -> None:
@@ -183,6 +186,7 @@ def test_train_sample_download_upload_offline(app_page, site_url, tmp_path):
     assert backend.startswith("Matrix products: WebAssembly SIMD kernels"), backend
 
     # --- paste a text ------------------------------------------------------------------------------------------
+    open_tab(page, "Text and settings")
     set_text(page, ".tr-text textarea", TRAINING_TEXT)
     n_chars = len(TRAINING_TEXT)
     wait_until(page, lambda: f"{n_chars:,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
@@ -191,12 +195,13 @@ def test_train_sample_download_upload_offline(app_page, site_url, tmp_path):
     assert f"vocabulary of {len(set(TRAINING_TEXT))} characters" in info, info
 
     # --- train: the loss falls below its starting value, a live sample appears ---------------------------------
+    open_tab(page, "Train")
     click(page, ".tr-train")
     first_loss = wait_until(page, lambda: train_loss_of(page), 60, "a first training loss")
     assert 0 < first_loss < 10, first_loss
     wait_until(page, lambda: (train_loss_of(page) or 99) < first_loss - 0.3, 120,
                f"the training loss to fall below its start ({first_loss:.3f}) by 0.3 nats/char")
-    sample = wait_until(page, lambda: text_of(page, ".tr-sample-output .tr-pre").strip(), 60, "a live sample")
+    sample = wait_until(page, lambda: text_of(page, ".tr-live-sample .tr-pre").strip(), 60, "a live sample")
     assert set(sample) <= set(TRAINING_TEXT), "the sample uses characters outside the vocabulary"
     assert step_of(page) > 0
     shot(page, "02-training")
@@ -227,6 +232,7 @@ def test_train_sample_download_upload_offline(app_page, site_url, tmp_path):
     shot(page, "04-sampled")
 
     # --- download the model and load it in CPython ---------------------------------------------------------
+    open_tab(page, "Model file")
     with page.expect_download(timeout=60_000) as dl_info:
         click(page, ".tr-download")
     download = dl_info.value
@@ -255,11 +261,13 @@ def test_train_sample_download_upload_offline(app_page, site_url, tmp_path):
     assert_no_payload_executed(page)
 
     # --- the payload as text: pasted, primed and sampled, shown literally, never executed -------------------
+    open_tab(page, "Train")
     set_text(page, ".tr-prime input", PAYLOAD)
     page.locator(".tr-prime input").first.press("Enter")
     click(page, ".tr-sample")
     wait_until(page, lambda: text_of(page, ".tr-sample-output .tr-pre").startswith(PAYLOAD), 30,
                "a sample primed with the payload, shown literally")
+    open_tab(page, "Text and settings")
     set_text(page, ".tr-text textarea", PAYLOAD)
     wait_until(page, lambda: f"{len(PAYLOAD)} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
                "the payload as training text")
@@ -285,6 +293,7 @@ def wait_ready(page, timeout_s: float = READY_TIMEOUT_MS / 1000) -> None:
 def download_checkpoint(page, tmp_path, name: str):
     import tinyrnn
 
+    open_tab(page, "Model file")
     with page.expect_download(timeout=60_000) as dl_info:
         click(page, ".tr-download")
     path = tmp_path / name
@@ -299,6 +308,7 @@ def test_reload_restores_the_model_which_continues_exactly_and_forget_clears_it(
     page = app_page
     page.goto(site_url, wait_until="domcontentloaded")
     wait_ready(page)
+    open_tab(page, "Text and settings")
     set_text(page, ".tr-text textarea", TRAINING_TEXT)
     wait_until(page, lambda: f"{len(TRAINING_TEXT):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30,
                "the pasted text to reach Python")
@@ -331,6 +341,7 @@ def test_reload_restores_the_model_which_continues_exactly_and_forget_clears_it(
     click(page, ".tr-pause")
     wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status")
 
+    open_tab(page, "Model file")
     click(page, ".tr-forget")
     wait_until(page, lambda: "keeps nothing" in text_of(page, ".tr-storage .tr-pre"), 30, "Forget to clear the store")
     page.reload(wait_until="domcontentloaded")
@@ -341,9 +352,42 @@ def test_reload_restores_the_model_which_continues_exactly_and_forget_clears_it(
     assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"
 
 
+FIRST_SCREEN = (".tr-corpus select", ".tr-train button", ".tr-pause button", ".tr-readouts .tr-step",
+                ".tr-readouts .tr-val-loss", ".tr-status pre")
+
+
+def assert_first_screen(page, width: int, height: int) -> None:
+    """The text choice, Train/Pause and the live readouts are on the first screen, and nothing is wider than it."""
+    page.evaluate("() => window.scrollTo(0, 0)")
+    scroll_width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"the page is {scroll_width} px wide on a {width} px screen"
+    for selector in FIRST_SCREEN:
+        box = page.locator(selector).first.bounding_box()
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height, (selector, box)
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, (selector, box)
+
+
+def test_the_first_screen_on_a_laptop_holds_the_text_choice_train_and_the_readouts(app_page, site_url):
+    page = app_page
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(site_url, wait_until="domcontentloaded")
+    wait_ready(page)
+    page.wait_for_timeout(1000)
+    assert_first_screen(page, 1366, 768)
+    click(page, ".tr-train")
+    wait_until(page, lambda: step_of(page) >= 30, 60, "training")
+    page.wait_for_timeout(1500)
+    assert_first_screen(page, 1366, 768)
+    page.screenshot(path=str(ARTIFACTS / "40-laptop-first-screen.png"))
+    click(page, ".tr-pause")
+    wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status")
+    assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"
+
+
 def test_phone_width_settings_messages_and_a_clean_console(app_page, site_url):
-    """On a 390 px screen: no horizontal overflow, the settings just above Train, disabled buttons that look
-    disabled; bad input everywhere gets its message on the page; the console shows no Python traceback."""
+    """On a 390 x 844 screen: the first screen holds the text choice, Train/Pause and the readouts, no horizontal
+    overflow (in every tab), disabled buttons that look disabled; bad input everywhere gets its message on the page;
+    the console shows no Python traceback."""
     page = app_page
     console = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
@@ -351,14 +395,16 @@ def test_phone_width_settings_messages_and_a_clean_console(app_page, site_url):
     page.goto(site_url, wait_until="domcontentloaded")
     wait_ready(page)
     page.wait_for_timeout(1000)  # charts and fonts settle
-    width = page.evaluate("() => document.documentElement.scrollWidth")
-    assert width <= 390, f"the page is {width} px wide on a 390 px screen"
-    settings_box = page.locator(".tr-hidden-size input").first.bounding_box()
-    train_box = page.locator(".tr-train button").first.bounding_box()
-    assert 0 < train_box["y"] - settings_box["y"] < 900, (settings_box, train_box)
+    assert_first_screen(page, 390, 844)
     opacity = page.locator(".tr-pause button").first.evaluate("b => getComputedStyle(b).opacity")
     assert float(opacity) <= 0.5, f"a disabled button looks enabled (opacity {opacity})"
+    page.screenshot(path=str(ARTIFACTS / "20-phone-first-screen.png"))
     shot(page, "20-phone")
+    for name in ("Inside the model", "The cells race", "Model file", "Text and settings"):
+        open_tab(page, name)
+        page.wait_for_timeout(300)
+        scroll_width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert scroll_width <= 390, f"the {name} tab is {scroll_width} px wide on a 390 px screen"
 
     # out-of-range settings: the page names the allowed range (and the input keeps what was typed)
     for selector, value, words in ((".tr-hidden-size input", "0", "from 1 to 512"),
@@ -377,10 +423,12 @@ def test_phone_width_settings_messages_and_a_clean_console(app_page, site_url):
         page.locator(selector).first.press("Enter")
     wait_until(page, lambda: not page.locator(".tr-settings-info").first.is_visible(), 30, "the messages to go")
     # a bad upload, an unusable text, a bad sampling input: each gets a message
+    open_tab(page, "Model file")
     page.locator(".tr-upload-model input[type=file]").first.set_input_files(
         files=[{"name": "junk.npz", "mimeType": "application/octet-stream", "buffer": b"junk"}])
     wait_until(page, lambda: "Could not load junk.npz" in page.locator(".tr-error .tr-alert").first.inner_text(), 30,
                "the bad upload's message")
+    open_tab(page, "Text and settings")
     set_text(page, ".tr-text textarea", "aaaaaaaa")
     wait_until(page, lambda: "one distinct character" in text_of(page, ".tr-text-info .tr-pre"), 30, "the text message")
     click(page, ".tr-train")
@@ -393,6 +441,7 @@ def test_phone_width_settings_messages_and_a_clean_console(app_page, site_url):
     wait_until(page, lambda: step_of(page) > 20, 60, "training")
     click(page, ".tr-pause")
     wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status")
+    open_tab(page, "Train")
     set_text(page, ".tr-temperature input", "-1")
     page.locator(".tr-temperature input").first.press("Enter")
     wait_until(page, lambda: "[0, 5]" in text_of(page, ".tr-settings-info .tr-pre"), 30, "the temperature message")
@@ -423,6 +472,7 @@ def test_the_largest_accepted_settings_train_and_pause_within_a_second(app_page,
     page = app_page
     page.goto(site_url, wait_until="domcontentloaded")
     wait_ready(page)
+    open_tab(page, "Text and settings")
     for css, value in ((".tr-hidden-size", H), (".tr-seq-len", T), (".tr-batch-size", B)):
         set_setting(page, css, str(value))
     wait_until(page, lambda: page.locator(".tr-hidden-size input").first.input_value() == str(H), 10, "the settings")
@@ -454,6 +504,7 @@ def test_overfitting_is_shown_and_the_best_model_can_be_downloaded(app_page, sit
     page.goto(site_url, wait_until="domcontentloaded")
     wait_ready(page)
     text = tinyrnn.default_corpus()[:3000]  # short: the model learns it by heart
+    open_tab(page, "Text and settings")
     set_text(page, ".tr-text textarea", text)
     wait_until(page, lambda: f"{len(text):,} characters" in text_of(page, ".tr-text-info .tr-pre"), 30, "the text")
     set_setting(page, ".tr-batch-size", "8")
@@ -466,6 +517,7 @@ def test_overfitting_is_shown_and_the_best_model_can_be_downloaded(app_page, sit
     wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status")
     shot(page, "30-overfitting")
     best_step = int(re.search(r"since step ([\d,]+)", notice).group(1).replace(",", ""))
+    open_tab(page, "Model file")
     assert page.locator(".tr-download-best button").first.is_enabled()
     with page.expect_download(timeout=60_000) as dl_info:
         page.locator(".tr-download-best button").first.click()
@@ -474,3 +526,37 @@ def test_overfitting_is_shown_and_the_best_model_can_be_downloaded(app_page, sit
     best = tinyrnn.load_checkpoint(str(path))
     assert "best" in path.name and best.progress["step"] == best_step < step_of(page)
     assert not unexpected_page_errors(page.net), f"uncaught errors in the page: {page.net.page_errors}"
+
+
+CHART_NOISE = re.compile(r"could not set initial ranges|could not determine (minimum|maximum) data value|"
+                         r"reference [0-9a-f-]+ isn't known")
+
+
+def test_a_visit_leaves_no_chart_warnings_in_the_console(app_page, site_url):
+    """Load, train, look at every tab, compare the cells, pause: Bokeh says nothing about its ranges or unknown
+    references in the console."""
+    page = app_page
+    console = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.goto(site_url, wait_until="domcontentloaded")
+    wait_ready(page)
+    click(page, ".tr-train")
+    wait_until(page, lambda: step_of(page) >= 30, 60, "training")
+    for name in ("Text and settings", "Inside the model", "The cells race", "Model file", "Train"):
+        open_tab(page, name)
+        page.wait_for_timeout(700)
+    open_tab(page, "The cells race")
+    click(page, ".tr-compare")
+    wait_until(page, lambda: "over a window of" in text_of(page, ".tr-compare-info .tr-pre"), 60, "the comparison")
+    open_tab(page, "Train")
+    page.wait_for_timeout(2500)  # live samples, flow snapshots
+    click(page, ".tr-pause")
+    wait_until(page, lambda: "Paused at step" in text_of(page, ".tr-status pre"), 10, "the Paused status")
+    noise = [line for line in console if CHART_NOISE.search(line)]
+    assert not noise, noise
+    # Upstream (holoviz/panel#5830): at start-up the worker patches the `stylesheets` of a model (Panel's own CSS,
+    # no app CSS) that it never sent to the page. The page applies that patch an event at a time and leaves out only
+    # such events (sitebuild/js/apply_patch.js): no error, and nothing dropped but styles of models not on the page.
+    assert not page.net.page_errors, page.net.page_errors
+    dropped = page.evaluate("() => window.tinyrnnDroppedPatchEvents || []")
+    assert all(d["attr"] == "stylesheets" for d in dropped), dropped

@@ -138,9 +138,14 @@ def test_isolated_from_the_second_load_with_shared_memory_between_pyodide_and_it
     assert first_worker is False
     # the page says so, and trains on one worker (tinyrnn.start_workers found no shared memory)
     assert text_of(page, ".tr-backend .tr-pre").endswith(
-        "Training: one worker: this page is not cross-origin isolated yet (reload it to use every core)")
+        "Training: one worker: this page is not cross-origin isolated yet (it is from the first load after this browser "
+        "has saved the site for offline use, usually within a minute: reload then)")
+    # and once that is done, the page says so (sitebuild/js/watchdog.js)
     page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=120_000)
     assert isolation_of(page)["isolated"] is False  # controlled now, but a document's isolation is set when it loads
+    note = page.locator(".tr-sw-note")
+    note.wait_for(timeout=10_000)
+    assert "reload to train on every core" in note.inner_text(), note.inner_text()
 
     page.net.console_errors.clear()
     scripts = []

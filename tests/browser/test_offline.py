@@ -87,5 +87,4 @@ def test_after_one_visit_the_site_starts_offline_from_the_cache_and_trains(sw_pa
     first = wait_for(page, lambda: (step_of(page) or 0) > 0 and step_of(page), 60, "a first training step")
     wait_for(page, lambda: (step_of(page) or 0) > first, 60, "the step counter to advance")
     page.locator(".tr-pause button").first.click()
-    assert not page.net.unmirrored and not page.net.page_errors or all(
-        re.match(r"^reference [0-9a-f-]{36} isn't known$", e.strip()) for e in page.net.page_errors)
+    assert not page.net.unmirrored and not page.net.page_errors, (page.net.unmirrored, page.net.page_errors)

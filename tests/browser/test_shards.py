@@ -178,7 +178,7 @@ def test_k_workers_compute_the_gradients_of_one(browser, isolated, script):
     for cell, train in out["train"].items():
         assert train["engines"] == ["sharded", workers, "kernel"], (cell, train)
         assert train["loss"] < 1e-4 and train["params"] < 1e-3, (cell, train)
-        assert train["last_loss"] < train["first_loss"] - 0.5, (cell, train)
+        assert train["last_loss"] < 0.93 * train["first_loss"], (cell, train)  # 20 steps: every cell learns
         assert train["checkpoint_loads"] == cell
     assert out["b1"] == ["kernel", ["batch size 1 is not split"]], out
 
@@ -209,4 +209,4 @@ def test_without_isolation_one_worker_trains(browser, not_isolated):
     for cell in CELLS:
         engine, workers, why = out[cell]["engine"]
         assert engine == "kernel" and workers == 1 and why == [out["not_isolated"]], (cell, out[cell])
-        assert out[cell]["last"] < out[cell]["first"] - 0.5, (cell, out[cell])
+        assert out[cell]["last"] < 0.93 * out[cell]["first"], (cell, out[cell])

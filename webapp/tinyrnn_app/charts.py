@@ -1,8 +1,15 @@
-"""The two charts: Bokeh ColumnDataSources that follow a ``ChartData``, and the figures drawn from them."""
+"""The charts: Bokeh ColumnDataSources that follow a ``ChartData``, and the figures drawn from them.
+
+Every chart's axes are explicit ``Range1d``s that ``ChartSources`` fits to the data whenever it changes (a log axis
+to whole decades, so that its labels are a few powers of ten). Bokeh's automatic ranges warn in the console while a
+chart has no data ("could not set initial ranges", "could not determine minimum data value for log axis")."""
 
 from __future__ import annotations
 
-from bokeh.models import ColumnDataSource, CustomJSTickFormatter, HoverTool, Label, Legend, LinearAxis, LogTicker
+import math
+
+from bokeh.models import (ColumnDataSource, CustomJSTickFormatter, HoverTool, Label, Legend, LinearAxis, LogTicker,
+                          Range1d)
 from bokeh.plotting import figure
 
 import tinyrnn
@@ -28,7 +35,30 @@ class ChartSources:
         self.chart_data = chart_data
         self.sources = {name: ColumnDataSource(data=_with_bits(name, chart_data.series[name])) for name in SERIES}
         self.placeholders = []  # (Label, series names)
+        self.fitted = []  # (figure, series names, x column, log y axis)
         chart_data.listeners.append(self)
+
+    def fit(self, fig, names: tuple[str, ...], x: str, log: bool = False):
+        """Keep ``fig``'s ranges around the series ``names`` (x from column ``x``; y from "loss" or "norm")."""
+        self.fitted.append((fig, names, x, log))
+        self._fit(fig, names, x, log)
+
+    def _fit(self, fig, names, x, log):
+        xs = [v for n in names for v in self.chart_data.series[n][x]]
+        ys = [v for n in names for v in self.chart_data.series[n]["norm" if log else "loss"]
+              if v is not None and math.isfinite(v) and (v > 0 or not log)]
+        x_range = (min(xs), max(xs)) if xs else (0, 1)
+        if x_range[1] - x_range[0] < 1:
+            x_range = (x_range[0], x_range[0] + 1)
+        y_range = log_span(ys) if log else linear_span(ys)
+        for axis, (start, end) in ((fig.x_range, x_range), (fig.y_range, y_range)):
+            if (axis.start, axis.end) != (start, end):
+                axis.update(start=start, end=end)
+
+    def _refit(self, name: str):
+        for fig, names, x, log in self.fitted:
+            if name in names:
+                self._fit(fig, names, x, log)
 
     def placeholder(self, fig, text: str, names: tuple[str, ...]):
         """``text`` in ``fig`` while every series in ``names`` is empty."""
@@ -47,16 +77,41 @@ class ChartSources:
     def on_replace(self, name: str, data: dict):
         self.sources[name].data = _with_bits(name, data)
         self._sync_placeholders()
+        self._refit(name)
 
     def on_append(self, name: str, points: dict):
         self.sources[name].stream(_with_bits(name, points), rollover=CHART_ROLLOVER)
         self._sync_placeholders()
+        self._refit(name)
+
+
+def linear_span(values) -> tuple[float, float]:
+    """(start, end) around ``values`` with 5 % room (at least 0.1 wide); (0, 5) without values."""
+    if not values:
+        return 0.0, 5.0
+    low, high = min(values), max(values)
+    pad = max(0.05 * (high - low), 0.05)
+    return round(max(0.0, low - pad), 3), round(high + pad, 3)
+
+
+def log_span(values) -> tuple[float, float]:
+    """(start, end) in whole decades around the positive ``values`` (at least two decades); (1e-3, 1) without."""
+    if not values:
+        return 1e-3, 1.0
+    low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+    high = max(high, low + 1)
+    # at least two decades: over less, Bokeh's log ticker falls back to ticks like 2e-3 ... 9e-3, which crowd
+    return 10.0 ** min(low, high - 2), 10.0 ** high
 
 
 def _chart(title: str, x_label: str, y_label: str, **options):
-    """A Bokeh figure with the app's common size, tools and toolbar."""
-    return figure(height=330, sizing_mode="stretch_width", min_width=260, tools="pan,wheel_zoom,box_zoom,reset,save",
-                  toolbar_location="above", title=title, x_axis_label=x_label, y_axis_label=y_label, **options)
+    """A Bokeh figure with the app's common size, tools and toolbar (short titles and no logo: on a phone the title
+    and the toolbar share one line)."""
+    fig = figure(height=330, sizing_mode="stretch_width", min_width=260, tools="pan,wheel_zoom,box_zoom,reset,save",
+                 toolbar_location="above", title=title, x_axis_label=x_label, y_axis_label=y_label,
+                 x_range=Range1d(0, 1), y_range=Range1d(0, 1), **options)
+    fig.toolbar.logo = None
+    return fig
 
 
 def loss_figure(sources: ChartSources):
@@ -79,17 +134,20 @@ def loss_figure(sources: ChartSources):
     )
     fig.add_layout(Legend(items=[("train", [train]), ("validation", [val])], orientation="horizontal"), "below")
     sources.placeholder(fig, "Press Train to see the loss here.", ("loss", "val"))
+    sources.fit(fig, ("loss", "val"), "step")
     return fig
 
 
 def _log_norm_axis(fig):
-    """A few decades, labelled 1e-3, 1e-2, ... (the default log ticks crowd their labels)."""
-    fig.yaxis.ticker = LogTicker(desired_num_ticks=5, num_minor_ticks=0)
-    fig.yaxis.formatter = CustomJSTickFormatter(code="return tick.toExponential(0)")
+    """A few decades, labelled 1e-3, 1e-2, ... (the default log ticks crowd their labels); the range is fitted to
+    whole decades (``log_span``), so every labelled tick is a power of ten."""
+    fig.yaxis.ticker = LogTicker(desired_num_ticks=5, num_minor_ticks=0, mantissas=[1])
+    fig.yaxis.formatter = CustomJSTickFormatter(  # a label at powers of ten only
+        code="const e = Math.log10(tick); return Math.abs(e - Math.round(e)) < 1e-6 ? tick.toExponential(0) : '';")
 
 
 def flow_figure(sources: ChartSources):
-    fig = _chart("Gradient flow (manual BPTT, current batch)", "t (position in the BPTT window)", "‖∂L/∂h_t‖",
+    fig = _chart("Gradient flow", "t (position in the BPTT window, current batch)", "‖∂L/∂h_t‖ (manual BPTT)",
                  y_axis_type="log")
     ref = fig.line("t", "norm", source=sources.sources["flow_ref"], color="#999999", line_dash="dashed",
                    line_width=1.5)
@@ -99,6 +157,7 @@ def flow_figure(sources: ChartSources):
     fig.add_layout(Legend(items=[("at the start", [ref]), ("latest", [cur])], orientation="horizontal"), "below")
     _log_norm_axis(fig)
     sources.placeholder(fig, "Appears once there is a model.", ("flow", "flow_ref"))
+    sources.fit(fig, ("flow", "flow_ref"), "t", log=True)
     return fig
 
 
@@ -108,7 +167,7 @@ CELL_LABELS = {"rnn": "tanh RNN", "gru": "GRU", "lstm": "LSTM"}
 
 def compare_figure(sources: ChartSources):
     """One curve per cell: the current model's and fresh models' of the other cells, on a log axis."""
-    fig = _chart("Gradient flow: the cells compared", "t (position in the comparison window)", "gradient norm",
+    fig = _chart("The cells compared", "t (position in the comparison window)", "gradient norm",
                  y_axis_type="log")
     items, renderers = [], []
     for cell, name in COMPARE_SERIES.items():
@@ -121,4 +180,5 @@ def compare_figure(sources: ChartSources):
     _log_norm_axis(fig)
     sources.placeholder(fig, "Press Compare cells to see how far each cell's gradients reach back.",
                         tuple(COMPARE_SERIES.values()))
+    sources.fit(fig, tuple(COMPARE_SERIES.values()), "t", log=True)
     return fig

@@ -240,11 +240,11 @@ class GatesView(Viewer):
         self._info.object = plain_html(self.info)
 
     def __panel__(self):
-        controls = pn.FlexBox(
-            pn.widgets.Select.from_param(self.param.trace, css_classes=["tr-gates-trace"], width=140),
-            pn.widgets.IntInput.from_param(self.param.unit, css_classes=["tr-gates-unit"], width=110),
-            pn.widgets.Select.from_param(self.param.tracking, css_classes=["tr-gates-tracking"], width=340),
-            flex_wrap="wrap", sizing_mode="stretch_width")
+        controls = pn.FlexBox(pn.widgets.Select.from_param(self.param.trace, css_classes=["tr-gates-trace"], width=140),
+                              pn.widgets.IntInput.from_param(self.param.unit, css_classes=["tr-gates-unit"], width=110),
+                              pn.widgets.Select.from_param(self.param.tracking, css_classes=["tr-gates-tracking"],
+                                                           width=300),
+                              flex_wrap="wrap", sizing_mode="stretch_width")  # wraps on a phone
         return pn.Column(controls, self._info, self.passage, self._list, css_classes=["tr-gates"],
                          sizing_mode="stretch_width")
 

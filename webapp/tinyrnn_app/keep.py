@@ -1,6 +1,6 @@
 """Keeping the work across visits: the text, the form, the model (the same checkpoint bytes as Download), the best
-model and the charts, saved to a ``storage`` store on their own -- every few seconds while training, on Pause and
-when the tab is hidden -- and restored when the page is next ready. No Bokeh here."""
+model, the charts and the milestone samples, saved to a ``storage`` store on their own -- every few seconds while
+training (a scheduler job), on Pause and when the tab is hidden -- and restored at start-up. No Bokeh here."""
 
 from __future__ import annotations
 
@@ -12,56 +12,70 @@ import param
 import tinyrnn
 
 from . import settings
-from .lifecycle import ModelLifeCycle
 from .render import sentence
+from .samples import Samples
+from .state import SettingsForm
 from .storage import StorageError, run_soon
+from .text import TextPart
+from .training import Run
 
 KEY = "work"
 RECORD_VERSION = 1
 SAVE_EVERY = 5.0  # seconds between saves while training (more if saving is slow: at most a tenth of the time)
 
 
-class KeptWork(ModelLifeCycle):
-    """The session's work, kept in ``store`` (a ``storage.MemoryStore``/``IndexedDBStore``; None: not kept)."""
+class KeptWork(param.Parameterized):
+    """The work of ``form``, ``text``, ``run`` and ``samples``, kept in ``store`` (a ``storage.MemoryStore`` or
+    ``IndexedDBStore``; None: not kept)."""
 
+    form = param.ClassSelector(class_=SettingsForm)
+    text = param.ClassSelector(class_=TextPart)
+    run = param.ClassSelector(class_=Run)
+    samples = param.ClassSelector(class_=Samples)
     storage_info = param.String(default="", doc="What this browser keeps of the work, or why it could not.")
+    keeping = param.Boolean(default=True, doc="False after Forget, until the next Train or Resume.")
 
     def __init__(self, store=None, **params):
-        self.store = store
         super().__init__(**params)
-        self._keeping = True  # False after Forget, until the next Train or Resume
-        self._last_save = time.perf_counter()
-        self._save_cost = 0.0
+        self.store = store
+        self.save_cost = 0.0  # seconds the last record took to make
+
+    @property
+    def page(self):
+        return self.run.page
 
     # --- saving ------------------------------------------------------------------------------------------------------
 
-    def keep_due(self) -> bool:
-        return (self.store is not None and self._keeping
-                and time.perf_counter() - self._last_save >= max(SAVE_EVERY, 10 * self._save_cost))
+    def save_every(self) -> float:
+        """Seconds between saves while training: ``SAVE_EVERY``, or ten times what a save costs if that is more."""
+        return max(SAVE_EVERY, 10 * self.save_cost)
+
+    def can_keep(self) -> bool:
+        return self.store is not None and self.keeping and self.page.ready
 
     def keep_work(self):
         """Save the work now (in the background: the store answers later)."""
-        if self.store is None or not self._keeping or not self.ready:
+        if not self.can_keep():
             return
         started = time.perf_counter()
         record = self.work_record()
-        self._last_save = time.perf_counter()
-        self._save_cost = self._last_save - started
+        self.save_cost = time.perf_counter() - started
         run_soon(self._put(record))
 
     def work_record(self) -> dict:
         """{"meta": JSON text, "model": checkpoint bytes or None, "best": checkpoint bytes or None}."""
-        step, _, _ = self.model.progress()
-        best = self.model.best
+        model = self.run.model
+        step, _, _ = model.progress()
+        text = self.text.text
         meta = {
-            "version": RECORD_VERSION, "saved_at": time.time(), "step": step, "text": self.text,
-            "model_text": self.model.text if self.model.text not in (None, self.text) else None,
-            "trainable": self.model.trainable, "best_val": None if best is None else best[0],
-            "form": self.form_values(settings.FORM_NAMES + settings.SAMPLING_NAMES), "prime": self.prime,
-            "charts": self.chart_data.to_dict(),
+            "version": RECORD_VERSION, "saved_at": time.time(), "step": step, "text": text,
+            "model_text": model.text if model.text not in (None, text) else None,
+            "trainable": model.trainable, "best_val": None if model.best is None else model.best[0],
+            "form": self.form.form_values(settings.FORM_NAMES + settings.SAMPLING_NAMES),
+            "prime": self.samples.prime, "milestones": self.samples.milestones,
+            "charts": self.run.chart_data.to_dict(),
         }
-        return {"meta": json.dumps(meta), "model": self.model.checkpoint_bytes(),
-                "best": self.model.best_checkpoint_bytes()}
+        return {"meta": json.dumps(meta), "model": model.checkpoint_bytes(), "best": model.best_checkpoint_bytes()}
 
     async def _put(self, record: dict):
         try:
@@ -75,33 +89,19 @@ class KeptWork(ModelLifeCycle):
         self.storage_info = (f"This browser keeps {what} (saved {self.store.clock(meta['saved_at'])}). "
                              "Forget clears it.")
 
-    def _start(self, new_model: bool):
-        super()._start(new_model)
-        self._keeping = True
-
-    @param.depends("running", watch=True)
-    def _keep_on_pause(self):
-        if not self.running:
-            self.keep_work()
+    @param.depends("run.running", watch=True)
+    def _on_running(self):
+        if self.run.running:
+            self.keeping = True  # Train or Resume: keep again after a Forget
+        else:
+            self.keep_work()  # Pause (or a stop) saves
 
     # --- restoring -----------------------------------------------------------------------------------------------------
 
-    def mark_ready(self):
-        """Ready once the kept work (if any) is back: restore first, so that a click cannot race the restore."""
-        if self.ready or self.store is None:
-            super().mark_ready()
-            return
-        run_soon(self._restore_then_ready())
-
-    async def _restore_then_ready(self):
-        await self.start_workers()  # first: a restored model then trains on every core too
-        line = await self.restore_work()
-        super().mark_ready()
-        if line:
-            self.status = line
-
     async def restore_work(self) -> str | None:
         """Put the kept work back; returns the status line saying what came back (None if nothing did)."""
+        if self.store is None:
+            return None
         try:
             record = await self.store.get(KEY)
         except StorageError as e:
@@ -121,26 +121,27 @@ class KeptWork(ModelLifeCycle):
         self.storage_info = f"This browser keeps your work (saved {when}). Forget clears it."
         if record.get("model") is None:
             return f"Restored your text and settings from {when}. Press Train to start learning the text."
-        return f"Restored the model from {when}, step {self.step:,}. Resume continues it; Forget clears what is kept."
+        return (f"Restored the model from {when}, step {self.run.step:,}. Resume continues it; Forget clears what is "
+                "kept.")
 
     def _restore(self, meta: dict, record: dict):
         names = set(settings.FORM_NAMES + settings.SAMPLING_NAMES)
-        self.text = meta["text"]
-        self.param.update(prime=meta.get("prime", ""), **{k: v for k, v in meta["form"].items() if k in names})
+        self.text.text = meta["text"]
+        self.form.param.update(**{k: v for k, v in meta["form"].items() if k in names})
         if record.get("model") is None:
+            self.samples.restore(meta.get("prime", ""), [])
             return
         checkpoint = tinyrnn.load_checkpoint(record["model"])
         if meta["trainable"]:
             text = meta["model_text"] or meta["text"]
-            self._install_trainer(tinyrnn.Trainer.from_checkpoint(checkpoint, text), text)
+            self.run.install(tinyrnn.Trainer.from_checkpoint(checkpoint, text), text)
         else:
-            self.model.hold_sampling_only(checkpoint, record["model"])
-            self._show_model()
+            self.run.hold_sampling_only(checkpoint, record["model"])
         if record.get("best") is not None:
-            self.model.best = (float(meta["best_val"]), tinyrnn.load_checkpoint(record["best"]))
-        self.chart_data.load_dict(meta["charts"])
-        self.param.update(best_step=self.model.best_step, status="")
-        self._text_changed()
+            self.run.model.best = (float(meta["best_val"]), tinyrnn.load_checkpoint(record["best"]))
+        self.run.chart_data.load_dict(meta["charts"])
+        self.run.best_step = self.run.model.best_step
+        self.samples.restore(meta.get("prime", ""), meta.get("milestones", []))
 
     # --- forgetting ----------------------------------------------------------------------------------------------------
 
@@ -150,7 +151,7 @@ class KeptWork(ModelLifeCycle):
             run_soon(self.forget_work())
 
     async def forget_work(self):
-        self._keeping = False
+        self.keeping = False
         try:
             await self.store.delete(KEY)
         except StorageError as e:

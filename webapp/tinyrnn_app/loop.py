@@ -1,5 +1,6 @@
-"""Scheduling: training steps in ticks of about a time budget, and the steps' metrics gathered until the page
-shows them (at most every ``UI_INTERVAL`` seconds). No UI here."""
+"""Scheduling: the page's periodic jobs (:class:`Scheduler`, on an injected clock), training steps in ticks of about
+a time budget and their metrics gathered until the page shows them (:class:`StepGatherer`), where the loop's time
+goes (:class:`LoopClock`), and the steps at which a sample is kept (``milestone_after``). No UI here."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import tinyrnn
 
 from .render import sentence
 
-TICK_SECONDS = 0.5  # training time per tick at most (a tick ends when the readouts are due, see UI_INTERVAL)
+TICK_SECONDS = 0.25  # training time per tick at most (a tick ends when the readouts are due, see UI_INTERVAL); a
+# Pause click can wait for two ticks (the page sends it once the worker has answered the patch before), so 2 x 0.25 s
 TICK_PERIOD_MS = 50  # the periodic callback's period (under `panel serve`); a tick always yields afterwards
 LIVE_SAMPLE_EVERY = 3.0  # seconds between live samples while training
 LIVE_SAMPLE_LENGTH = 240
@@ -33,7 +35,7 @@ class Summary:
     chars_per_sec: float | None = None
 
 
-PHASES = ("step", "validating_step", "flush", "flow", "sample", "views", "keep", "tick_other", "gap")
+PHASES = ("step", "validating_step", "flush", "flow", "sample", "milestone", "views", "keep", "tick_other", "gap")
 
 
 class LoopClock:
@@ -66,31 +68,83 @@ class LoopClock:
         return {"seconds": dict(self.seconds), "counts": dict(self.counts), "now": time.perf_counter()}
 
 
-class StepGatherer:
-    """Runs a trainer's steps for a budget and keeps their ``StepMetrics`` until ``take()``."""
+MILESTONE_START = 100  # the first milestone step; then 300, 1,000, 3,000, 10,000, ...
 
-    def __init__(self):
+
+def milestone_after(step: int) -> int:
+    """The first milestone step after ``step``: 100, 300, 1,000, 3,000, 10,000, 30,000, ... (1 and 3 times a power
+    of ten)."""
+    milestone = MILESTONE_START
+    while milestone <= step:
+        milestone = milestone * 3 if str(milestone).startswith("1") else milestone * 10 // 3
+    return milestone
+
+
+@dataclass
+class Job:
+    """A periodic job: ``action()`` every ``every()`` seconds while ``when()`` holds."""
+
+    action: object
+    every: object  # () -> seconds
+    when: object  # () -> bool
+    next_at: float = float("-inf")  # the clock's time from which it is due
+
+
+class Scheduler:
+    """The page's periodic jobs (readouts, gradient flow, live sample, memory readout, saving), each run at most
+    every so many seconds of ``clock`` (``time.perf_counter`` in the page; tests pass a clock they advance)."""
+
+    def __init__(self, clock=time.perf_counter):
+        self.clock = clock
+        self.jobs: dict[str, Job] = {}
+
+    def add(self, name: str, every, action, when=None):
+        """Run ``action()`` every ``every`` seconds (a number, or a function giving it) while ``when()`` is true."""
+        self.jobs[name] = Job(action, every if callable(every) else (lambda: every), when or (lambda: True))
+
+    def restart(self, first_in: dict | None = None):
+        """Each job next due a full period from now, or after ``first_in[name]`` seconds (0: at once)."""
+        now = self.clock()
+        for name, job in self.jobs.items():
+            wait = (first_in or {}).get(name)
+            job.next_at = now + (job.every() if wait is None else wait)
+
+    def seconds_until(self, name: str) -> float:
+        return max(0.0, self.jobs[name].next_at - self.clock())
+
+    def due(self, name: str) -> bool:
+        job = self.jobs[name]
+        return self.clock() >= job.next_at and bool(job.when())
+
+    def run(self, name: str, now: bool = False) -> bool:
+        """Run the job ``name`` if it is due, or ``now`` (its period then restarts); True if it ran."""
+        if not (now or self.due(name)):
+            return False
+        job = self.jobs[name]
+        job.next_at = self.clock() + job.every()
+        job.action()
+        return True
+
+    def run_first_due(self, names) -> str | None:
+        """Run the first of ``names`` that is due (at most one: a tick ends soon after its steps); its name or None."""
+        return next((name for name in names if self.run(name)), None)
+
+
+class StepGatherer:
+    """Runs a trainer's steps for a budget (in seconds of ``timer``) and keeps their ``StepMetrics`` until
+    ``take()``."""
+
+    def __init__(self, timer=time.perf_counter):
+        self.timer = timer
         self.clock = LoopClock()
         self.pending = []
         self.chars = 0
         self.wall = 0.0
-        self.last_flush = 0.0
-        self.last_flow = 0.0
-        self.last_sample = 0.0
-        self.last_memory = 0.0
 
-    def restart_clocks(self):
-        now = time.perf_counter()
-        self.last_sample = now - LIVE_SAMPLE_EVERY + 1.0  # first live sample after about a second
-        self.last_flow = now
-        self.last_memory = now
-        self.last_flush = 0.0  # the first tick shows its numbers at once
-        self.clock.tick_end = None
-
-    def run(self, trainer, budget: float, on_validation=None) -> tuple[int, str | None]:
-        """Steps for about ``budget`` seconds (at least one); ``on_validation(val_loss)`` right after a step that
-        validated. Returns (steps run, failure message or None)."""
-        n_steps, chars_before, start = 0, trainer.chars_seen, time.perf_counter()
+    def run(self, trainer, budget: float, on_validation=None, stop_at: int | None = None) -> tuple[int, str | None]:
+        """Steps for about ``budget`` seconds (at least one), ending early at step ``stop_at``;
+        ``on_validation(val_loss)`` right after a step that validated. Returns (steps run, failure message or None)."""
+        n_steps, chars_before, start = 0, trainer.chars_seen, self.timer()
         failure = None
         try:
             t0 = start
@@ -100,9 +154,9 @@ class StepGatherer:
                 n_steps += 1
                 if metrics.val_loss is not None and on_validation is not None:
                     on_validation(metrics.val_loss)
-                t1 = time.perf_counter()
+                t1 = self.timer()
                 self.clock.add("step" if metrics.val_loss is None else "validating_step", t1 - t0)
-                if t1 - start >= budget:
+                if t1 - start >= budget or trainer.step_count == stop_at:
                     break
                 t0 = t1
         except tinyrnn.TrainingDiverged as e:
@@ -115,23 +169,14 @@ class StepGatherer:
         except Exception as e:  # noqa: BLE001 - show anything unexpected instead of dying silently in a callback
             failure = f"Training stopped by an unexpected error: {type(e).__name__}: {e}"
         self.chars += trainer.chars_seen - chars_before
-        self.wall += time.perf_counter() - start
+        self.wall += self.timer() - start
         return n_steps, failure
-
-    def due(self, what: str, every: float) -> bool:
-        """True (and the clock restarts) if ``every`` seconds passed since ``what`` ("flush", "flow", "sample", "memory")."""
-        now = time.perf_counter()
-        if now - getattr(self, "last_" + what) >= every:
-            setattr(self, "last_" + what, now)
-            return True
-        return False
 
     def clear(self):
         self.pending, self.chars, self.wall = [], 0, 0.0
 
     def take(self) -> Summary | None:
         """The pending steps as one ``Summary`` (None if there are none); they are then no longer pending."""
-        self.last_flush = time.perf_counter()
         pending, self.pending = self.pending, []
         if not pending:
             return None

@@ -46,8 +46,16 @@ def decade_ticks(values) -> tuple[float, float, list[float]]:
 
 
 def _chart(title, x_label, y_label, **options):
-    return figure(height=300, sizing_mode="stretch_width", min_width=260, tools="pan,wheel_zoom,box_zoom,reset,save",
+    """A figure that fits a 390-px phone: its natural width is its minimum (Panel makes a figure's width the page's
+    minimum), short titles, four tools."""
+    return figure(height=300, width=260, sizing_mode="stretch_width", min_width=260, tools="pan,box_zoom,reset,save",
                   toolbar_location="above", title=title, x_axis_label=x_label, y_axis_label=y_label, **options)
+
+
+def _legend(items, **options) -> Legend:
+    """A compact legend for under a chart (about 250 px wide at three items a row)."""
+    return Legend(items=items, orientation="horizontal", label_text_font_size="11px", glyph_width=16, spacing=6,
+                  padding=4, margin=4, **options)
 
 
 class RaceView(Viewer):
@@ -71,7 +79,7 @@ class RaceView(Viewer):
         self._show_result()
 
     def _loss_figure(self):
-        fig = _chart("The cells race: validation loss", "training characters seen", "loss (nats/char)",
+        fig = _chart("The cells race: validation loss", "characters seen", "loss (nats/char)",
                      x_range=Range1d(0, 1), y_range=Range1d(0, 1))
         items = []
         for cell, source in self.loss_sources.items():
@@ -82,11 +90,11 @@ class RaceView(Viewer):
         fig.xaxis.formatter = NumeralTickFormatter(format="0.[0]a")  # 500k, 2m
         fig.add_tools(HoverTool(tooltips=[("cell", "$name"), ("characters", "@chars{0,0}"),
                                           ("nats/char", "@loss{0.000}")]))
-        fig.add_layout(Legend(items=items, orientation="horizontal"), "below")
+        fig.add_layout(_legend(items), "below")
         return fig
 
     def _reach_figure(self):
-        fig = _chart("How far back one prediction's gradient reaches", "steps back (T − t)",
+        fig = _chart("Gradient reach: trained and fresh", "steps back (T − t)",
                      "‖∂L_T/∂h_t‖ / ‖∂L_T/∂h_T‖", x_range=Range1d(0, 1), y_range=Range1d(1e-3, 1.0), y_axis_type="log")
         lines = {}
         for (cell, trained), source in self.reach_sources.items():
@@ -94,13 +102,13 @@ class RaceView(Viewer):
                                             line_dash="solid" if trained else "dashed",
                                             line_alpha=1.0 if trained else 0.6,
                                             name=f"{tinyrnn.get_cell(cell).label} {'trained' if trained else 'fresh'}")
-        key = {dash: fig.line([], [], color="#555555", line_width=2, line_dash=dash) for dash in ("solid", "dashed")}
-        items = [(tinyrnn.get_cell(c).label, [lines[c, True], lines[c, False]]) for c in tinyrnn.CELLS]
-        items += [("trained", [key["solid"]]), ("fresh", [key["dashed"]])]
+        # a column per cell: its trained model (solid) above its fresh one (dashed)
+        items = [(tinyrnn.get_cell(c).label + " trained", [lines[c, True]]) for c in tinyrnn.CELLS]
+        items += [("fresh", [lines[c, False]]) for c in tinyrnn.CELLS]
         fig.add_tools(HoverTool(renderers=list(lines.values()),
                                 tooltips=[("model", "$name"), ("steps back", "@back"),
                                           ("share", "@reach{0.00e}")]))
-        fig.add_layout(Legend(items=items, orientation="horizontal", ncols=3), "below")
+        fig.add_layout(_legend(items, ncols=3), "below")
         fig.yaxis.ticker = FixedTicker(ticks=[1e-3, 1e-2, 1e-1, 1.0], minor_ticks=[])
         fig.yaxis.formatter = CustomJSTickFormatter(
             code="const k = Math.round(Math.log10(tick)); return k === 0 ? '1' : '1e' + k;")
@@ -138,7 +146,9 @@ class RaceView(Viewer):
         self._verdict.object = plain_html(self.verdict or "The verdict appears when every cell has seen the budget.")
 
     def __panel__(self):
-        return pn.Column(pn.pane.Bokeh(self.loss_figure, css_classes=["tr-race-loss-chart"], sizing_mode="stretch_width"),
-                         pn.pane.Bokeh(self.reach_figure, css_classes=["tr-race-reach-chart"],
-                                       sizing_mode="stretch_width"),
+        def chart(fig, css_class):  # the column's min_width keeps the figure's default width from widening the page
+            return pn.Column(pn.pane.Bokeh(fig, sizing_mode="stretch_width"), css_classes=[css_class],
+                             sizing_mode="stretch_width", min_width=260)
+
+        return pn.Column(chart(self.loss_figure, "tr-race-loss-chart"), chart(self.reach_figure, "tr-race-reach-chart"),
                          self._verdict, css_classes=["tr-race"], sizing_mode="stretch_width")

@@ -41,6 +41,19 @@ WIDGETS: dict[str, str] = {
     "tr-loss-chart": "Bokeh chart: training and validation loss against step",
     "tr-flow-chart": "Bokeh chart: gradient norm ||dL/dh_t|| against t (log axis)",
     "tr-memory": "readout (`pre`): recall accuracy at the memory positions beside chance; hidden unless a recall text",
+    # the cells race
+    "tr-race-budget": "select: the race's budget, training characters per cell",
+    "tr-race-start": "button: start the cells race (the three cells on the current text and settings)",
+    "tr-race-stop": "button: stop the race",
+    "tr-race-progress": "readout (`pre`): how far each cell has come, then the verdict",
+    "tr-race": "the race's charts (`tr-race-loss-chart`, `tr-race-reach-chart`) and verdict (`tr-race-verdict`)",
+    # inside the model: connectivity, gates and memory, what the model expects
+    "tr-inside-note": "readout (`pre`): which models the views below show (the current one, the race's)",
+    "tr-connectivity": ("connectivity: click a character (`.tr-connectivity-passage [data-i=N]`), every earlier one "
+                        "coloured by how much its prediction depends on it, one column per model"),
+    "tr-gates": ("gates and memory: `tr-gates-trace` (select), `tr-gates-unit` (number), `tr-gates-tracking` "
+                 "(select), the passage `tr-gates-passage`, the unit list `tr-gates-units`"),
+    "tr-expect": "what the model expects: hover or tap a character (`.tr-expect-passage [data-i=N]`) for the top five",
     # the cells compared
     "tr-compare-len": "number input: the comparison's window T (2 to 200)",
     "tr-compare-last-step": "checkbox: compare the gradient of the last character's loss only",
@@ -52,8 +65,11 @@ WIDGETS: dict[str, str] = {
     "tr-temperature": "number input: temperature (0 = greedy)",
     "tr-length": "number input: characters to generate",
     "tr-sample": "button: sample now (disabled without a model)",
-    "tr-sample-output": "readout (`pre`): the latest sample, prime + continuation, plain text",
+    "tr-sample-output": "readout (`pre`): the sample asked for, prime + continuation, plain text (stays until the next)",
     "tr-sample-info": "readout (`pre`): where the latest sample came from (step, temperature)",
+    "tr-live-sample": "readout (`pre`): the latest live sample while training (its own line: an asked-for sample stays)",
+    "tr-live-info": "readout (`pre`): the live sample's step and temperature",
+    "tr-milestones": "readout (`pre`): the samples kept at steps 100, 300, 1,000, 3,000, ... with their step and loss",
     # the hidden-state view
     "tr-passage-source": "select: the passage (the training text, or the latest sample)",
     "tr-passage-start": "number input: where the passage starts in the training text",
@@ -73,6 +89,9 @@ WIDGETS: dict[str, str] = {
     # kept in this browser
     "tr-forget": "button: clear what this browser keeps (text, settings, model, charts)",
     "tr-storage": "readout (`pre`): what this browser keeps (saved HH:MM, step N), or why it could not keep it",
+    # the page's tabs
+    "tr-tabs": ('the tabs after the first screen: "Train", "Text and settings", "Inside the model", "The cells '
+                'compared", "Model file" (`.bk-tab` headers inside)'),
     # errors
     "tr-error": "alert with the last error message (`.tr-alert` inside; hidden when there is no error)",
 }

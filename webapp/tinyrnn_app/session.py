@@ -1,128 +1,103 @@
-"""The app's state and actions as one ``param.Parameterized``: :class:`TrainingSession`. No Bokeh here.
+"""The app's state and actions as a few parts: :class:`TrainingSession` makes them and wires them together. No Bokeh.
 
-The parts, each in its own module: ``state`` (the settings form's values, status and error), ``text`` (the
-training text), ``lifecycle`` (the model, the training loop, the readouts), ``keep`` (the work kept across visits),
-``views`` (the cells' gradient comparison, the hidden-state view, the memory readout); here: sampling, the gradient check and the model file. ``tests/test_webapp.py`` drives the session directly, the way the buttons do.
+Each part is a ``param.Parameterized`` with one concern and talks to the others through their parameters
+(``@param.depends("run.step")``) and small methods:
+
+- ``page`` (``state.PageStatus``): ready, the status line, the error;
+- ``form`` (``state.SettingsForm``): the settings form's values and what is wrong with them;
+- ``text`` (``text.TextPart``): the training text, the corpora, uploads;
+- ``run`` (``training.Run``): the model slot, the training loop, the readouts and chart data;
+- ``controls`` (``lifecycle.LifeCycle``): Train, Resume, Pause, Reset, the gradient check, the model files;
+- ``samples`` (``samples.Samples``): the asked-for, live and milestone samples;
+- ``views`` (``views.ModelViews``): the cells compared, the hidden-state view, the memory readout;
+- ``kept`` (``keep.KeptWork``): what the browser keeps across visits;
+- ``race`` (``racing.CellsRacePart``): the cells race, in the background;
+- ``inside`` (``explained.ModelInside``): the explain views' models (the current one, the race's).
+
+One ``scheduler`` (``loop.Scheduler``, on an injected ``clock``) owns the periodic jobs; :meth:`start` is the
+page's start-up (the helper workers, the kept work, then ready) as one coroutine.
 """
 
 from __future__ import annotations
 
-import io
+import time
 
 import param
 
 import tinyrnn
 
 from . import settings
-from .views import ModelViews
-from .render import gradcheck_text
-from .state import batched
-from .text import text_problem
+from .explained import ModelInside
+from .keep import KeptWork
+from .lifecycle import LOADING_STATUS, LifeCycle, requested_workers
+from .loop import FLOW_EVERY, LIVE_SAMPLE_EVERY, Scheduler
+from .racing import CellsRacePart
+from .samples import Samples
+from .state import PageStatus, SettingsForm
+from .text import TextPart
+from .training import Run
+from .views import MEMORY_EVERY, ModelViews
+
+FORM_NAMES = frozenset(settings.FORM_NAMES + settings.SAMPLING_NAMES + settings.VIEW_NAMES)
 
 
-class TrainingSession(ModelViews):
-    """Everything the app knows and does; the layout only displays it."""
+class TrainingSession(param.Parameterized):
+    """Everything the app knows and does, as parts; the layout only displays them."""
 
-    prime = param.String(default="", label="Priming text")
+    page = param.ClassSelector(class_=PageStatus)
+    form = param.ClassSelector(class_=SettingsForm)
+    text = param.ClassSelector(class_=TextPart)
+    run = param.ClassSelector(class_=Run)
+    controls = param.ClassSelector(class_=LifeCycle)
+    samples = param.ClassSelector(class_=Samples)
+    views = param.ClassSelector(class_=ModelViews)
+    kept = param.ClassSelector(class_=KeptWork)
+    race = param.ClassSelector(class_=CellsRacePart)
+    inside = param.ClassSelector(class_=ModelInside)
 
-    # --- sampling, gradient check ------------------------------------------------------------------------------------
+    def __init__(self, store=None, loading: bool = False, use_periodic_callback: bool = False,
+                 clock=time.perf_counter, **values):
+        """``values``: the form's values (``hidden_size=24``, ...), ``text`` and/or ``corpus``, ``prime``.
+        ``store``: where the work is kept (None: nowhere). ``loading``: wait for :meth:`start` (the page's
+        document is ready) before training; else ready at once. ``clock``: the scheduler's clock."""
+        unknown = set(values) - FORM_NAMES - {"text", "corpus", "prime"}
+        if unknown:
+            raise TypeError(f"TrainingSession got unknown values {sorted(unknown)}")
+        page = PageStatus(status=LOADING_STATUS)
+        form = SettingsForm(page=page, **{k: v for k, v in values.items() if k in FORM_NAMES})
+        text = TextPart(form=form, **{k: v for k, v in values.items() if k in ("text", "corpus")})
+        self.scheduler = Scheduler(clock)
+        run = Run(scheduler=self.scheduler, use_periodic_callback=use_periodic_callback, page=page)
+        samples = Samples(form=form, run=run, prime=values.get("prime", ""))
+        parts = dict(form=form, text=text, run=run)
+        views = ModelViews(**parts, samples=samples)
+        race = CellsRacePart(background=use_periodic_callback, **parts)
+        super().__init__(page=page, **parts, controls=LifeCycle(**parts), samples=samples, views=views,
+                         kept=KeptWork(store=store, **parts, samples=samples), race=race,
+                         inside=ModelInside(views=views, race=race))
+        run.stop_at = samples.next_milestone
+        self.scheduler.add("flow", FLOW_EVERY, run.refresh_flow)
+        self.scheduler.add("sample", LIVE_SAMPLE_EVERY, samples.take_live_sample)
+        self.scheduler.add("views", MEMORY_EVERY, self.views.refresh_memory, when=self.views.has_memory_readout)
+        self.scheduler.add("keep", self.kept.save_every, self.kept.keep_work, when=self.kept.can_keep)
+        if not loading:
+            self.mark_ready()
 
-    @batched
-    def sample(self) -> bool:
-        """Sample ``sample_length`` characters after ``prime``; shows prime + continuation."""
-        self.clear_error()
-        if not self.has_model:
-            self.show_error("There is no model yet: press Train (or load a model file) first")
-            return False
-        problems = settings.problems(self.form_values(settings.SAMPLING_NAMES), settings.SAMPLING)
-        if problems:
-            self.show_error("Cannot sample: " + " ".join(problems), about_form=True)
-            return False
-        try:
-            out = self.model.sample(int(self.sample_length), self.prime, float(self.temperature))
-        except (tinyrnn.TinyRNNError, ValueError) as e:
-            self.show_error(f"Cannot sample: {e}")
-            return False
-        self.sample_output = self.prime + out
-        self.sample_info = (
-            f"Sample at step {self.step}: {len(out)} characters after a {len(self.prime)}-character prime "
-            f"(temperature {self.temperature:g})"
-        )
-        return True
+    def mark_ready(self):
+        """Python runs in the page now: the controls come alive."""
+        if self.page.ready:
+            return
+        self.run.show_backend()
+        self.page.param.update(status="Ready. Press Train to start learning the text.", ready=True)
 
-    @batched
-    def gradient_check(self) -> bool:
-        """Compare autograd, the fused engine, manual BPTT and finite differences on the current batch."""
-        self.clear_error()
-        if not self.has_model and not self.build_model():
-            return False
-        if not self._ensure_trainable():
-            return False
-        try:
-            report = self.trainer.gradient_check()
-        except (tinyrnn.TinyRNNError, ValueError) as e:
-            self.show_error(f"Gradient check failed to run: {e}")
-            return False
-        self.gradcheck_output = gradcheck_text(report, self.trainer.step_count)
-        self.status = f"Gradient check at step {self.trainer.step_count}: {'passed' if report.passed else 'FAILED'}."
-        return True
-
-    # --- the model file ----------------------------------------------------------------------------------------------
-
-    def checkpoint_file(self) -> io.BytesIO | None:
-        """The current model as a checkpoint file (FileDownload's callback)."""
-        return self._download(self.model.checkpoint_bytes(), "There is no model to download yet: press Train first")
-
-    def best_checkpoint_file(self) -> io.BytesIO | None:
-        """The best-validation model as a checkpoint file (the second download button's callback)."""
-        return self._download(self.model.best_checkpoint_bytes(),
-                              "There is no best-validation model yet: it is kept from the first validation on")
-
-    def _download(self, data: bytes | None, missing: str) -> io.BytesIO | None:
-        if data is None:
-            self.show_error(missing)
-            return None
-        return io.BytesIO(data)
-
-    @batched
-    def load_model(self, data: bytes | None, filename: str | None = None) -> bool:
-        """Load an uploaded checkpoint. On any problem the message is shown and the current model is kept."""
-        if data is None:
-            return False
-        self.clear_error()
-        name = filename or "the file"
-        try:
-            ckpt = tinyrnn.load_checkpoint(bytes(data))
-        except tinyrnn.TinyRNNError as e:
-            self.show_error(f"Could not load {name} as a model: {e}. The current model is kept")
-            return False
-        except Exception as e:  # noqa: BLE001 - a hostile file must never crash the app
-            self.show_error(f"Could not load {name} as a model ({type(e).__name__}: {e}). The current model is kept")
-            return False
-        self._stop_loop()
-        trainer, why_not = None, text_problem(self.text)
-        if why_not is None:
-            try:
-                trainer = tinyrnn.Trainer.from_checkpoint(ckpt, self.text)
-            except tinyrnn.TinyRNNError as e:
-                why_not = str(e)
-        if trainer is not None:
-            self._install_trainer(trainer, self.text)
-            note = " Resume continues training it on the current text; Sample generates from it."
-        else:
-            self.model.hold_sampling_only(ckpt, data)
-            self._show_model()
-            note = (
-                f" It can sample but cannot train on the current text ({why_not.rstrip('.')}). "
-                "Paste text that fits it and press Resume to train it."
-            )
-        self._apply_config_to_inputs(ckpt.config)
-        self.sample_output = ""
-        self.sample_info = ""
-        self.status = (
-            f"Loaded {name}: H={ckpt.config.hidden_size}, vocabulary of {ckpt.vocab.size}, step {self.step}." + note
-        )
-        return True
-
-    def _apply_config_to_inputs(self, config):
-        self.param.update(**settings.form_values(config))
+    async def start(self):
+        """The page's start-up: start a helper Web Worker per core (``?workers=N`` asks for N in all; a restored
+        model then trains on every core too), put the kept work back, then mark the page ready -- so that no click
+        can race the restore. The status says what came back."""
+        if self.page.ready:
+            return
+        await tinyrnn.start_workers(requested_workers())  # never raises: tinyrnn.workers() says why
+        line = await self.kept.restore_work()
+        self.mark_ready()
+        if line:
+            self.page.status = line

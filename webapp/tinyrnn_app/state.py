@@ -1,5 +1,6 @@
-"""The parts of the session's state every other part uses: the status line, the error message, batched updates,
-and the settings form's values as parameters built from the one settings table. No UI here."""
+"""Two small parts every other part reads: :class:`PageStatus` (is the page ready, the status line, the error
+alert) and :class:`SettingsForm` (the settings form's values as parameters built from the one settings table, and
+what is wrong with them). No UI here."""
 
 from __future__ import annotations
 
@@ -24,10 +25,26 @@ def batched(method):
     return wrapper
 
 
+class PageStatus(param.Parameterized):
+    """Whether the page is ready, what the app is doing, and the last error (with whether it is about the form)."""
+
+    ready = param.Boolean(default=False, doc="Python runs where the page is shown (not a pre-render at build time).")
+    status = param.String(default="")
+    error = param.String(default="", doc="The last error message ('' when there is none).")
+    error_about_form = param.Boolean(default=False, doc="The error shown is about the form: it goes once fixed.")
+
+    def show_error(self, message: str, about_form: bool = False):
+        self.param.update(error=sentence(message), error_about_form=about_form)
+
+    def clear_error(self):
+        if self.error or self.error_about_form:
+            self.param.update(error="", error_about_form=False)
+
+
 def _form_parameter(field: settings.FormSetting) -> param.Parameter:
     """The parameter holding one form input's value, with the table's label and default. Numbers have no bounds
     here: a number input with bounds snaps an out-of-range value back without a word, so the input takes what is
-    typed and the session says what the allowed range is (``settings.problems``)."""
+    typed and the form says what the allowed range is (``settings.problems``)."""
     if field.kind == "choice":
         return param.Selector(default=field.default, objects=list(field.setting.choices), label=field.label)
     if field.kind == "int":
@@ -41,16 +58,15 @@ FormValues = param.parameterized_class(
 FormValues.__doc__ = "The form's values: one parameter per row of settings.FORM, SAMPLING and VIEWS."
 
 
-class Messages(FormValues):
-    """The status line, the error alert and what is wrong with the form's values."""
+class SettingsForm(FormValues):
+    """The form's values and what is wrong with them; a problem is shown on ``page`` until it is fixed."""
 
-    status = param.String(default="")
-    error = param.String(default="", doc="The last error message ('' when there is none).")
+    page = param.ClassSelector(class_=PageStatus, doc="Where the form's problems are shown.")
     settings_info = param.String(default="", doc="Why form values are not allowed, naming the ranges ('' if none).")
 
     def __init__(self, **params):
+        params.setdefault("page", PageStatus())
         super().__init__(**params)
-        self._error_about_form = False  # the error shown is about the form's values: it goes once they are fixed
         self._check_form()
 
     def form_problems(self) -> list[str]:
@@ -62,18 +78,17 @@ class Messages(FormValues):
     def _check_form(self):
         self.settings_info = " ".join(self.form_problems())
         if self.settings_info:
-            self.show_error(self.settings_info, about_form=True)
-        elif self._error_about_form:
-            self.clear_error()
-
-    def show_error(self, message: str, about_form: bool = False):
-        self._error_about_form = about_form
-        self.error = sentence(message)
-
-    def clear_error(self):
-        self._error_about_form = False
-        if self.error:
-            self.error = ""
+            self.page.show_error(self.settings_info, about_form=True)
+        elif self.page.error_about_form:
+            self.page.clear_error()
 
     def form_values(self, names=settings.FORM_NAMES) -> dict:
         return {name: getattr(self, name) for name in names}
+
+    def config(self):
+        """A ``TrainConfig`` from the training settings (not yet validated)."""
+        return settings.config_from(self.form_values())
+
+    def show(self, config):
+        """Put ``config``'s values (a ``TrainConfig``, e.g. a loaded model's) into the inputs."""
+        self.param.update(**settings.form_values(config))

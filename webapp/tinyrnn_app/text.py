@@ -8,7 +8,7 @@ import tinyrnn
 
 from . import settings
 from .render import sentence, text_summary
-from .state import Messages, batched
+from .state import PageStatus, SettingsForm, batched
 
 MAX_TEXT_CHARS = 2_000_000  # a longer paste is refused with a message (the text area also stops at +1 char)
 MAX_TEXT_FILE_BYTES = 8_000_000  # uploads: read_text_file refuses more than this; then MAX_TEXT_CHARS applies
@@ -24,28 +24,31 @@ def text_problem(text: str) -> str | None:
     return None if problem is None else sentence(problem)
 
 
-class TextPart(Messages):
-    """The text to learn from. Subclasses hear of edits through ``_text_changed()``."""
+class TextPart(param.Parameterized):
+    """The text to learn from: the text area, the corpus picker (the recall corpus made for ``form.recall_k``)."""
 
+    form = param.ClassSelector(class_=SettingsForm, doc="The form (recall_k) and, through it, the page's messages.")
     text = param.String(default="", label="Training text", doc="The text to learn from.")
     corpus = param.Selector(default=CUSTOM_TEXT, objects=[CUSTOM_TEXT, *tinyrnn.corpus_names()], label="Built-in corpus")
     text_info = param.String(default="", doc="Size and vocabulary of the text, or what is wrong with it.")
 
     def __init__(self, **params):
         names = list(tinyrnn.corpus_names())
+        params.setdefault("form", SettingsForm())
         params.setdefault("corpus", names[0] if names else CUSTOM_TEXT)
         if "text" not in params:
-            params["text"] = (tinyrnn.recall_corpus(int(params.get("recall_k", RECALL_DEFAULT_K)))
+            params["text"] = (tinyrnn.recall_corpus(int(params["form"].recall_k))
                               if params["corpus"] == RECALL_CORPUS
                               else tinyrnn.load_corpus(params["corpus"]) if params["corpus"] != CUSTOM_TEXT else "")
         super().__init__(**params)
         self._setting_corpus = False
         self._update_text_info()
 
-    def _text_changed(self):
-        """Called after every edit of the text."""
+    @property
+    def page(self) -> PageStatus:
+        return self.form.page
 
-    @param.depends("recall_k", watch=True)
+    @param.depends("form.recall_k", watch=True)
     def _on_recall_k(self):
         if self.corpus == RECALL_CORPUS:
             self._on_corpus()
@@ -55,19 +58,19 @@ class TextPart(Messages):
         """Load the chosen corpus; the memory experiment's ("recall") with the recall distance ``recall_k``."""
         if self.corpus == CUSTOM_TEXT:
             return
-        self.clear_error()
+        self.page.clear_error()
         self._setting_corpus = True
         try:
             if self.corpus == RECALL_CORPUS:
-                problems = settings.view_problems(dict(recall_k=self.recall_k))
+                problems = settings.view_problems(dict(recall_k=self.form.recall_k))
                 if problems:
-                    self.show_error(" ".join(problems), about_form=True)
+                    self.page.show_error(" ".join(problems), about_form=True)
                     return
-                self.text = tinyrnn.recall_corpus(int(self.recall_k))
+                self.text = tinyrnn.recall_corpus(int(self.form.recall_k))
             else:
                 self.text = tinyrnn.load_corpus(self.corpus)
         except (tinyrnn.TinyRNNError, KeyError, ValueError) as e:
-            self.show_error(f"Could not load the corpus: {e}")
+            self.page.show_error(f"Could not load the corpus: {e}")
         finally:
             self._setting_corpus = False
 
@@ -77,10 +80,9 @@ class TextPart(Messages):
             self.corpus = CUSTOM_TEXT
         problem = self._update_text_info()
         if problem is not None and len(self.text) > MAX_TEXT_CHARS:
-            self.show_error(problem)
-        elif self.error.startswith("The text is too long"):
-            self.clear_error()
-        self._text_changed()
+            self.page.show_error(problem)
+        elif self.page.error.startswith("The text is too long"):
+            self.page.clear_error()
 
     def _update_text_info(self) -> str | None:
         problem = text_problem(self.text)
@@ -92,17 +94,17 @@ class TextPart(Messages):
         """Use an uploaded ``.txt`` file as the training text. Returns False (and shows why) if it is unusable."""
         if data is None:
             return False
-        self.clear_error()
+        self.page.clear_error()
         name = filename or "the file"
         try:
             text = tinyrnn.read_text_file(bytes(data), max_bytes=MAX_TEXT_FILE_BYTES)
         except tinyrnn.TinyRNNError as e:
-            self.show_error(f"Could not use {name} as training text: {e}")
+            self.page.show_error(f"Could not use {name} as training text: {e}")
             return False
         problem = text_problem(text)
         if problem is not None:
-            self.show_error(f"Could not use {name} as training text. {problem}")
+            self.page.show_error(f"Could not use {name} as training text. {problem}")
             return False
         self.text = text
-        self.status = f"Loaded {name} as the training text."
+        self.page.status = f"Loaded {name} as the training text."
         return True

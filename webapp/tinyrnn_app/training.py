@@ -1,7 +1,8 @@
-"""Training in ticks: in the browser an asyncio task (:meth:`TrainingLoop.run_loop`; Panel's periodic callback under
-``panel serve``) runs :meth:`TrainingLoop.tick` (steps until the readouts are due, at most ``TICK_SECONDS``), then
-control goes back to the event loop, so Pause takes effect within a second and the page stays responsive;
-the readouts, the charts' data, live samples and notices follow the steps. No Bokeh here."""
+"""The run: the current model (a ``ModelSlot``), the training loop that trains it in ticks, and the readouts and chart
+data it feeds. In the browser an asyncio task (:meth:`Run.run_loop`; Panel's periodic callback under ``panel
+serve``) runs :meth:`Run.tick` (steps until the readouts are due, at most ``TICK_SECONDS``), then control goes back
+to the event loop, so Pause takes effect within a second and the page stays responsive. The periodic extras (gradient
+flow, live sample, memory readout, saving) are the ``scheduler``'s jobs, registered by the session. No Bokeh here."""
 
 from __future__ import annotations
 
@@ -15,52 +16,125 @@ import param
 import tinyrnn
 
 from .chartdata import ChartData
-from .loop import FLOW_EVERY, LIVE_SAMPLE_EVERY, LIVE_SAMPLE_LENGTH, TICK_PERIOD_MS, TICK_SECONDS, UI_INTERVAL, StepGatherer
+from .loop import TICK_PERIOD_MS, TICK_SECONDS, UI_INTERVAL, Scheduler, StepGatherer
 from .model import ModelSlot
 from .notices import diverging_notice, overfitting_notice
-from .text import TextPart
+from .state import PageStatus
 
 IN_BROWSER = sys.platform == "emscripten"  # the page (Pyodide): the loop is an asyncio task, not a periodic callback
 YIELD_SECONDS = 0.004  # the yield between two ticks (a setTimeout in Pyodide: see run_loop)
+EXTRAS = ("flow", "sample", "views", "keep")  # the scheduler's jobs a tick may run after its steps (one per tick)
 
 
-class TrainingLoop(TextPart):
-    """The current model (``self.model``, a ``ModelSlot``), the loop that trains it and the readouts it feeds."""
+def training_readout(trainer) -> str:
+    """How many workers train, in words: "k workers (shared memory)", or "one worker" and why (from
+    ``tinyrnn.workers()`` and the trainer's ``engine_choice``)."""
+    pool = tinyrnn.workers()
+    if pool.count < 2:
+        if pool.reason == tinyrnn.Workers.NOT_ISOLATED:
+            return ("one worker: this page is not cross-origin isolated yet (it is from the first load after this "
+                    "browser has saved the site for offline use, usually within a minute: reload then)")
+        if pool.reason == tinyrnn.Workers.NO_SHARED_MEMORY:
+            return "one worker: this browser offers no SharedArrayBuffer to Web Workers"
+        if pool.reason == tinyrnn.Workers.ONE_WANTED:
+            return f"one worker ({pool.cores} core{'s' if pool.cores != 1 else ''} here)"
+        return f"one worker: {pool.reason}" if pool.reason else "one worker"
+    shared = f"{pool.count} workers (shared memory)"
+    if trainer is None or trainer.engine_choice.engine == "sharded":
+        return shared
+    why = trainer.engine_choice.not_faster
+    return f"one worker: {why[0] if why else 'this model was made before the helpers started'}; {shared} for other models"
 
+
+class Run(param.Parameterized):
+    """The current model (``model``, a ``ModelSlot``), the loop that trains it and the readouts it feeds."""
+
+    page = param.ClassSelector(class_=PageStatus)
     running = param.Boolean(default=False, doc="True while the training loop runs.")
+    model_id = param.Integer(default=0, doc="Goes up by one whenever another model (or none) takes the slot.")
+    has_model = param.Boolean(default=False)
+    trainable = param.Boolean(default=False, doc="The model has training text attached (not sampling-only).")
+    backend = param.String(default="Matrix products: known once Python has loaded in the page",
+                           doc="What computes the matrix products and on how many workers, once known.")
     step = param.Integer(default=0)
     chars_seen = param.Integer(default=0)
     chars_per_sec = param.Number(default=0.0)
     elapsed = param.Number(default=0.0)
     train_loss = param.Number(default=None, allow_None=True)
     val_loss = param.Number(default=None, allow_None=True)
-    sample_output = param.String(default="")
-    sample_info = param.String(default="")
     notice = param.String(default="", doc="A warning about the run in words (diverging, overfitting), or ''.")
     best_step = param.Integer(default=None, allow_None=True, doc="Step of the best-validation model kept, if any.")
 
-    def __init__(self, use_periodic_callback: bool = False, **params):
-        """``use_periodic_callback``: train from Panel's periodic callback (in a page; tests call ``tick``)."""
+    def __init__(self, scheduler: Scheduler | None = None, use_periodic_callback: bool = False, **params):
+        """``scheduler``: the page's periodic jobs ("flush" is added here; the others by the session).
+        ``use_periodic_callback``: train from an asyncio task or Panel's periodic callback (tests call ``tick``)."""
+        params.setdefault("page", PageStatus())
         super().__init__(**params)
+        self.scheduler = scheduler or Scheduler()
+        self.scheduler.add("flush", lambda: self.ui_interval, lambda: self.flush())
         self.use_periodic_callback = use_periodic_callback
         self.model = ModelSlot()
         self.chart_data = ChartData()
         self.gatherer = StepGatherer()
         self.ui_interval = UI_INTERVAL
+        self.stop_at = lambda: None  # the next step at which a tick stops early (the session: the next milestone)
         self._callback = None  # the periodic callback (under `panel serve`)
         self._task = None  # the training loop's asyncio task (in the browser)
+
+    @property
+    def loop_task(self):
+        """The training loop's asyncio task in the browser (None before the first Train there)."""
+        return self._task
 
     @property
     def trainer(self):
         """The current model's ``tinyrnn.Trainer`` (None without a model or for a sampling-only one)."""
         return self.model.trainer
 
-    def _start(self, new_model: bool):
-        self.running = True
+    # --- the model in the slot ---------------------------------------------------------------------------------------
+
+    def show_model(self):
+        """Readouts and charts from the model in the slot (its saved history, if any); the views of the previous one
+        go (``model_id``)."""
+        self.gatherer.clear()
+        self.chart_data.clear()
+        train_loss, val_loss = self.chart_data.replay(self.model.history)
+        step, chars_seen, elapsed = self.model.progress()
+        self.param.update(has_model=self.model.has_model, trainable=self.model.trainable, step=step,
+                          chars_seen=chars_seen, chars_per_sec=0.0, elapsed=elapsed, train_loss=train_loss,
+                          val_loss=val_loss, notice="", best_step=self.model.best_step, model_id=self.model_id + 1)
+
+    def install(self, trainer, text: str):
+        """Make ``trainer`` (training on ``text``) the current model; the charts restart from its history."""
+        self.model.hold_trainer(trainer, text)
+        self.show_model()
+        self.refresh_flow(reference=True)
+
+    def hold_sampling_only(self, checkpoint, data: bytes):
+        """Make an uploaded checkpoint (``data``, its file) the current model; it can sample, not train."""
+        self.model.hold_sampling_only(checkpoint, data)
+        self.show_model()
+
+    def clear(self):
+        self.stop()
+        self.model.clear()
+        self.show_model()
+
+    def show_backend(self):
+        """The readout of what computes: the products, and how many workers train (it changes if a helper fails)."""
+        line = f"Matrix products: {tinyrnn.BACKEND}\nTraining: {training_readout(self.trainer)}"
+        if line != self.backend:
+            self.backend = line
+
+    # --- starting and stopping the loop ------------------------------------------------------------------------------
+
+    def start(self, new_model: bool):
         what = "a new model" if new_model else f"from step {self.step}"
         config = self.trainer.config
-        self.status = f"Training {what} ({config.cell}, H={config.hidden_size}) ..."
-        self.gatherer.restart_clocks()
+        self.page.status = f"Training {what} ({config.cell}, H={config.hidden_size}) ..."
+        self.scheduler.restart({"flush": 0.0, "sample": 1.0})  # numbers at once, a first live sample after 1 s
+        self.gatherer.clock.tick_end = None
+        self.running = True
         if not self.use_periodic_callback:
             return
         if IN_BROWSER:
@@ -69,24 +143,10 @@ class TrainingLoop(TextPart):
                 self._task = asyncio.ensure_future(self.run_loop())
         elif self._callback is None:
             # background=True: the ticks do not toggle the page's busy indicator (two page updates per tick)
-            self._callback = pn.io.PeriodicCallback(callback=self._periodic, period=TICK_PERIOD_MS, background=True)
+            self._callback = pn.io.PeriodicCallback(callback=self.periodic_tick, period=TICK_PERIOD_MS, background=True)
             self._callback.start()
 
-    def view_due(self) -> bool:
-        """True if the views that follow training should be refreshed now (subclasses; see views.py)."""
-        return False
-
-    def refresh_views(self):
-        """Refresh the views that follow training (subclasses; see views.py)."""
-
-    def keep_due(self) -> bool:
-        """True if the work should be saved now (subclasses keep it; see keep.py)."""
-        return False
-
-    def keep_work(self):
-        """Save the work (subclasses keep it; see keep.py)."""
-
-    def _stop_loop(self):
+    def stop(self):
         self.running = False
         self.gatherer.clock.tick_end = None  # paused time is no gap between ticks
         if self._callback is not None:  # (the browser's loop ends by itself: never cancelled, see run_loop)
@@ -95,6 +155,14 @@ class TrainingLoop(TextPart):
             except Exception:  # noqa: BLE001 - a stopped/cleaned-up callback must not break Pause
                 pass
             self._callback = None
+
+    def fail(self, message: str, show_steps: bool = True):
+        """Stop training with ``message`` on the page (the model is kept); ``show_steps``: flush the readouts."""
+        self.stop()
+        if show_steps:
+            self.flush()
+        self.page.show_error(message)
+        self.page.status = f"Stopped at step {self.step} (see the message above)."
 
     # --- the training loop -------------------------------------------------------------------------------------------
 
@@ -108,13 +176,11 @@ class TrainingLoop(TextPart):
             try:
                 self.tick(self.tick_budget())
             except Exception as e:  # noqa: BLE001 - a failure must reach the page, not end the loop silently
-                self._stop_loop()
-                self.show_error(f"Training stopped by an unexpected error: {type(e).__name__}: {e}")
-                self.status = f"Stopped at step {self.step} (see the message above)."
+                self.fail(f"Training stopped by an unexpected error: {type(e).__name__}: {e}", show_steps=False)
                 return
             await asyncio.sleep(YIELD_SECONDS)
 
-    async def _periodic(self):
+    async def periodic_tick(self):
         """One tick of the periodic callback (under `panel serve`)."""
         self.tick(self.tick_budget())
         await asyncio.sleep(YIELD_SECONDS)  # hand control back to the event loop even if a tick outlasts the period
@@ -122,13 +188,13 @@ class TrainingLoop(TextPart):
     def tick_budget(self) -> float:
         """Seconds of steps for the next tick: until the readouts are due (every tick then ends with a refresh, and
         the readouts refresh every ``ui_interval`` seconds), at most ``TICK_SECONDS``."""
-        due_in = self.gatherer.last_flush + self.ui_interval - time.perf_counter()
-        return min(TICK_SECONDS, max(0.0, due_in))
+        return min(TICK_SECONDS, self.scheduler.seconds_until("flush"))
 
     def tick(self, budget: float = TICK_SECONDS) -> int:
-        """Run training steps for about ``budget`` seconds (at least one). Readouts and charts are refreshed at
-        most every ``ui_interval`` seconds (and on pause/stop), which keeps the page's update traffic small.
-        Returns the number of steps run. Does nothing unless training is running."""
+        """Run training steps for about ``budget`` seconds (at least one; fewer if the next milestone step comes
+        first, whose readouts are then shown at once). Readouts and charts are refreshed at most every
+        ``ui_interval`` seconds (and on pause/stop); then at most one of the scheduler's extras runs. Returns the
+        number of steps run. Does nothing unless training is running."""
         if not self.running or self.trainer is None:
             return 0
         clock = self.gatherer.clock
@@ -136,30 +202,24 @@ class TrainingLoop(TextPart):
         if clock.tick_end is not None:
             clock.add("gap", start - clock.tick_end)
         inner = sum(clock.seconds.values())
-        n_steps, failure = self.gatherer.run(self.trainer, budget, on_validation=self.model.note_validation)
+        stop_at = self.stop_at()
+        n_steps, failure = self.gatherer.run(self.trainer, budget, on_validation=self.model.note_validation,
+                                             stop_at=stop_at)
         with pn.io.hold():  # also required under `panel serve` for the ColumnDataSource updates
             if failure is not None:
-                self._stop_loop()
-                self.flush()
-                self.show_error(failure)
-                self.status = f"Stopped at step {self.trainer.step_count} (see the message above)."
+                self.fail(failure)
                 return n_steps
-            if self.gatherer.due("flush", self.ui_interval):
+            if self.trainer.step_count == stop_at:  # a milestone step: its readouts (and sample) at once
+                with clock.phase("milestone"):
+                    self.scheduler.run("flush", now=True)
+            elif self.scheduler.due("flush"):
                 with clock.phase("flush"):
-                    self.flush()
-            # at most one of the two extras per tick, so that a tick ends soon after its steps (Pause)
-            if self.gatherer.due("flow", FLOW_EVERY):
-                with clock.phase("flow"):
-                    self._refresh_flow()
-            elif self.gatherer.due("sample", LIVE_SAMPLE_EVERY):
-                with clock.phase("sample"):
-                    self._live_sample()
-            elif self.view_due():
-                with clock.phase("views"):
-                    self.refresh_views()
-            elif self.keep_due():
-                with clock.phase("keep"):
-                    self.keep_work()
+                    self.scheduler.run("flush")
+            for name in EXTRAS:  # at most one extra per tick, so that a tick ends soon after its steps (Pause)
+                if self.scheduler.due(name):
+                    with clock.phase(name):
+                        self.scheduler.run(name)
+                    break
         end = time.perf_counter()
         clock.add("tick_other", (end - start) - (sum(clock.seconds.values()) - inner))
         clock.tick_end = end if self.running else None
@@ -183,17 +243,14 @@ class TrainingLoop(TextPart):
                              or overfitting_notice(self.trainer.history) or "")
         updates["best_step"] = self.model.best_step
         self.param.update(**updates)  # one batch: the readout pane re-renders once, not once per number
+        self.show_backend()
 
-    def _refresh_flow(self, reference: bool = False):
+    def refresh_flow(self, reference: bool = False):
+        """The gradient-flow chart from the current batch (``reference``: also the dashed "at the start" curve)."""
+        if self.trainer is None:
+            return
         try:
             self.chart_data.set_flow(self.trainer.gradient_flow(), reference=reference)
         except tinyrnn.TinyRNNError:
             return
 
-    def _live_sample(self):
-        try:
-            out = self.trainer.sample(LIVE_SAMPLE_LENGTH, prime="", temperature=self.temperature)
-        except (tinyrnn.TinyRNNError, ValueError):
-            return
-        self.sample_output = out
-        self.sample_info = f"Live sample at step {self.trainer.step_count} (temperature {self.temperature:g})"

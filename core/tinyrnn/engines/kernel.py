@@ -56,8 +56,9 @@ class KernelEngine:
 
     # --- storage ---------------------------------------------------------------------------------------------
     def load(self, params: dict, optimizer_state: dict) -> None:
+        m, v = (f"{slot}/" for slot in self.optimizer.slots)  # Adam's two slots, named by optim.Adam
         self.flat = self.layout.flatten(params)
-        self.m, self.v = self.layout.flatten(optimizer_state, "m/"), self.layout.flatten(optimizer_state, "v/")
+        self.m, self.v = self.layout.flatten(optimizer_state, m), self.layout.flatten(optimizer_state, v)
         self.t = int(optimizer_state.get("t", 0))
 
     def params(self) -> dict:
@@ -66,7 +67,8 @@ class KernelEngine:
     def optimizer_state(self) -> dict:
         if self.t == 0:  # as optim.Adam before its first step
             return {}
-        return {"t": self.t, **self.layout.views(self.m, "m/"), **self.layout.views(self.v, "v/")}
+        m, v = (f"{slot}/" for slot in self.optimizer.slots)
+        return {"t": self.t, **self.layout.views(self.m, m), **self.layout.views(self.v, v)}
 
     # --- one step --------------------------------------------------------------------------------------------
     def step(self, inputs, targets, state):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..shards import ShardedWindow, ShardError
 from .kernel import supports
 
 
@@ -31,14 +32,10 @@ class FallbackWindow:
     pool and computes the same window on this worker alone."""
 
     def __init__(self, sharded: ShardedKernels, layout, inputs, targets, h0, scale):
-        from ..shards import ShardedWindow
-
         self.sharded, self.args = sharded, (layout, inputs, targets, h0, scale)
         self.window = ShardedWindow(sharded.pool, sharded.kernels, layout, inputs, targets, h0)
 
     def forward(self, flat) -> float:
-        from ..shards import ShardError
-
         try:
             return self.window.forward(flat)
         except ShardError as exc:  # never lose the step: the same window on this worker alone

@@ -35,22 +35,8 @@
 
 /* --- the shared arithmetic of whole windows, clipping + Adam and sums of squares (window_impl.h, the same source
  * the native package compiles), here with vectors of 8 floats (two v128) and 4-row product tiles --------------- */
-#define VW 8
-#ifdef TINYRNN_RELAXED  /* the relaxed-SIMD build: the products' c + a b as f32x4.relaxed_madd (FMA where fast) */
-typedef float f32x4 __attribute__((vector_size(16)));
-typedef float f32x8 __attribute__((vector_size(32)));
-static inline __attribute__((always_inline)) f32x8 madd_relaxed(f32x8 a, f32x8 b, f32x8 c) {
-    f32x4 lo = __builtin_wasm_relaxed_madd_f32x4(__builtin_shufflevector(a, a, 0, 1, 2, 3),
-                                                 __builtin_shufflevector(b, b, 0, 1, 2, 3),
-                                                 __builtin_shufflevector(c, c, 0, 1, 2, 3));
-    f32x4 hi = __builtin_wasm_relaxed_madd_f32x4(__builtin_shufflevector(a, a, 4, 5, 6, 7),
-                                                 __builtin_shufflevector(b, b, 4, 5, 6, 7),
-                                                 __builtin_shufflevector(c, c, 4, 5, 6, 7));
-    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
-}
-#define MADD(a, b, c) madd_relaxed((f32x8){0} + (a), (b), (c))
-#endif
 #include "vector.h"
+#define VW 8
 #define NAME(x) x##_simd
 #define MR 4
 #define NO_CONTRACT  /* the whole module is built with -ffp-contract=off */

@@ -1,39 +1,15 @@
-/* What every build of tinyrnn's window kernels shares before window_impl.h: the vector type, its loads and
- * stores, the window's cells and the layout of its work buffer. Included by native/tinyrnn_native/kernels.c
- * (GCC, x86-64 or any other processor) and by kernels/simd.c (clang, WebAssembly SIMD128).
- *
- * VW (floats per vector) is set by the includer: 16 natively (one AVX-512 register, two AVX2 or four SSE ones),
- * 8 in WebAssembly (two v128). Nothing here calls the C library: the WebAssembly build has none. */
+/* What every build of tinyrnn's window kernels shares before window_impl.h: the window's cells, the layout of its
+ * work buffer and a scalar log. Included by native/tinyrnn_native/kernels.c (GCC, x86-64 or any other processor)
+ * and by kernels/simd.c (clang, WebAssembly SIMD128). Each variant's vector type is window_impl.h's (its includer
+ * sets VW, the floats per vector). Nothing here calls the C library: the WebAssembly build has none. */
 #ifndef TINYRNN_VECTOR_H
 #define TINYRNN_VECTOR_H
-
-#ifndef VW
-#error "define VW (floats per vector) before including vector.h"
-#endif
-
-typedef float vf __attribute__((vector_size(4 * VW)));
-typedef int vi __attribute__((vector_size(4 * VW)));
 
 #define INLINE static inline __attribute__((always_inline))
 #define KERNEL static __attribute__((unused))
 
-INLINE vf load(const float *p) { vf v; __builtin_memcpy(&v, p, sizeof v); return v; }
-INLINE void store(float *p, vf v) { __builtin_memcpy(p, &v, sizeof v); }
-INLINE vf vselect(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
-/* A whole vector at p when full, else the float at p in every lane (a row's last H mod VW floats go through the
- * same vector code one at a time, so both paths round alike). */
-INLINE vf load_n(const float *p, int full) { return full ? load(p) : (vf){0} + *p; }
-INLINE void store_n(float *p, vf v, int full) {
-    if (full) store(p, v);
-    else *p = v[0];
-}
-/* c + a b in the products' inner loops (a scalar or a vector): a multiply and an add, which GCC contracts into one
- * fused multiply-add where the variant has one; an includer may define MADD (e.g. WebAssembly's relaxed_madd). */
-#ifndef MADD
-#define MADD(a, b, c) ((c) + (a) * (b))
-#endif
-/* logits rows are padded to whole vectors: the row stride of a (., V) logits buffer */
-INLINE long padded(long V) { return (V + VW - 1) / VW * VW; }
+/* logits rows are padded to 16 floats (whole vectors of every variant): the row stride of a (., V) logits buffer */
+INLINE long padded(long V) { return (V + 15) / 16 * 16; }
 
 /* log(x) in double for x > 0 (the softmax's row sums, >= 1): x = m 2^e with m in [sqrt(1/2), sqrt(2)),
  * log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172, by its series to s^23 (error < 1e-17). NaN and

@@ -8,6 +8,28 @@
  * The order of operations is the fused engine's (ops.py, gru.py, lstm.py: the numpy reference every build is
  * tested against, to float32 rounding). */
 
+/* This variant's vector: VW floats (its includer sets VW; 4 = one SSE or v128 register, 8 = one AVX2 register,
+ * 16 = one AVX-512 register), with its loads and stores, under this variant's names. */
+typedef float NAME(vf) __attribute__((vector_size(4 * VW)));
+typedef int NAME(vi) __attribute__((vector_size(4 * VW)));
+#define vf NAME(vf)
+#define vi NAME(vi)
+#define load NAME(load)
+#define store NAME(store)
+#define vselect NAME(vselect)
+#define load_n NAME(load_n)
+#define store_n NAME(store_n)
+INLINE vf load(const float *p) { vf v; __builtin_memcpy(&v, p, sizeof v); return v; }
+INLINE void store(float *p, vf v) { __builtin_memcpy(p, &v, sizeof v); }
+INLINE vf vselect(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
+/* A whole vector at p when full, else the float at p in every lane (a row's last H mod VW floats go through the
+ * same vector code one at a time, so both paths round alike). */
+INLINE vf load_n(const float *p, int full) { return full ? load(p) : (vf){0} + *p; }
+INLINE void store_n(float *p, vf v, int full) {
+    if (full) store(p, v);
+    else *p = v[0];
+}
+
 /* C (M, N) = [C +] A B over k < K with A(i, k) = A[i*sai + k*sak] (A may be read transposed in place) and
  * B(k, j) = B[k*ldb + j]. Tiles of MR rows x VW columns (MR independent accumulators hide the FMA latency);
  * single rows take 8 VW (then 4 VW, then VW) columns at a time; the last N % VW columns are scalar. */
@@ -23,7 +45,7 @@ KERNEL void NAME(gemm)(long M, long N, long K, const float *A, long sai, long sa
                 vf b = load(B + k * ldb + j);
                 const float *a = A + i * sai + k * sak;
 #pragma GCC unroll 8
-                for (int r = 0; r < MR; r++) acc[r] = MADD(a[r * sai], b, acc[r]);
+                for (int r = 0; r < MR; r++) acc[r] += a[r * sai] * b;
             }
 #pragma GCC unroll 8
             for (int r = 0; r < MR; r++) store(C + (i + r) * ldc + j, acc[r]);
@@ -41,7 +63,7 @@ KERNEL void NAME(gemm)(long M, long N, long K, const float *A, long sai, long sa
                 float ak = a[k * sak];
                 const float *b = B + k * ldb + j;
 #pragma GCC unroll 8
-                for (int q = 0; q < 8; q++) acc[q] = MADD(ak, load(b + VW * q), acc[q]);
+                for (int q = 0; q < 8; q++) acc[q] += ak * load(b + VW * q);
             }
 #pragma GCC unroll 8
             for (int q = 0; q < 8; q++) store(c + j + VW * q, acc[q]);
@@ -52,14 +74,13 @@ KERNEL void NAME(gemm)(long M, long N, long K, const float *A, long sai, long sa
             for (long k = 0; k < K; k++) {
                 float ak = a[k * sak];
                 const float *b = B + k * ldb + j;
-                c0 = MADD(ak, load(b), c0), c1 = MADD(ak, load(b + VW), c1);
-                c2 = MADD(ak, load(b + 2 * VW), c2), c3 = MADD(ak, load(b + 3 * VW), c3);
+                c0 += ak * load(b), c1 += ak * load(b + VW), c2 += ak * load(b + 2 * VW), c3 += ak * load(b + 3 * VW);
             }
             store(c + j, c0), store(c + j + VW, c1), store(c + j + 2 * VW, c2), store(c + j + 3 * VW, c3);
         }
         for (; j + VW <= N; j += VW) {
             vf c0 = accumulate ? load(c + j) : (vf){0};
-            for (long k = 0; k < K; k++) c0 = MADD(a[k * sak], load(B + k * ldb + j), c0);
+            for (long k = 0; k < K; k++) c0 += a[k * sak] * load(B + k * ldb + j);
             store(c + j, c0);
         }
     }
@@ -314,3 +335,11 @@ KERNEL double NAME(sum_squares)(long n, const float *x, float clip) {
     }
     return s;
 }
+
+#undef vf
+#undef vi
+#undef load
+#undef store
+#undef vselect
+#undef load_n
+#undef store_n

@@ -1,0 +1,32 @@
+"""The start-up watchdog (sitebuild/js/watchdog.js), in Debian's Chromium: when a phase of the start takes far
+longer than usual (here the app's wheel never arrives, and ``?watchdog=0.1`` makes "far longer" ten times sooner)
+the page says what it is waiting for and offers a reload, which then starts the page."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_stalled_start_says_what_it_waits_for_and_its_reload_button_recovers(app_page, site_url):
+    page = app_page
+    stalled = []
+    page.route(re.compile(r"/wheels/tinyrnn_app-[^/]*\.whl$"), lambda route: stalled.append(route))  # never answered
+    page.goto(site_url + "?watchdog=0.1", wait_until="domcontentloaded")
+    notice = page.locator(".tr-watchdog")
+    # (on a busy machine an earlier phase may outlast its shortened limit first: the notice then names that one)
+    page.wait_for_function("() => (document.querySelector('.tr-watchdog') || {}).textContent"
+                           "?.includes('the packages to install')", timeout=180_000)
+    text = notice.inner_text()
+    assert notice.get_attribute("role") == "alert"
+    assert "Still waiting for the packages to install (2/3)" in text, text
+    assert "served from the network" in text and "online" in text, text
+    assert page.evaluate("() => document.body.classList.contains('pn-loading')")  # never said ready
+    page.unroute(re.compile(r"/wheels/tinyrnn_app-[^/]*\.whl$"))
+    with page.expect_navigation():
+        page.locator(".tr-watchdog button", has_text="Reload the page").click()
+    page.wait_for_function("() => !document.body.classList.contains('pn-loading')", timeout=240_000)
+    page.wait_for_function("() => window.tinyrnnStartup.done", timeout=120_000)  # the app said Ready
+    assert page.locator(".tr-watchdog").count() == 0
