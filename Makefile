@@ -102,7 +102,7 @@ $(BENCH)/.installed: pyproject.toml $(NATIVE)
 	$(BENCH)/pip install -q -e . ./native
 	touch $@
 
-# `make bench` prints every table of docs/performance.md (≈ 35 min on 2 cores; each step alone is a target below).
+# `make bench` prints every table of docs/performance.md (30-60 min on 2 cores by load; each step alone is a target below).
 bench: bench-native bench-page bench-peers bench-startup quality
 
 # Python API per cell: default vs one BLAS thread, with the native kernels, JAX jit, PyTorch (≈ 3 min)

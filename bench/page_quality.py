@@ -36,7 +36,8 @@ SCORE_JS = """() => self.pyodide.runPython(`
 import json, time
 import tinyrnn
 from panel.io.state import state
-trainer = state.cache["tinyrnn_session"].trainer
+session = state.cache["tinyrnn_session"]
+trainer = getattr(session, "run", session).trainer
 started = time.perf_counter()
 nats = tinyrnn.evaluate_loss(trainer.params, trainer.val_ids, cell=trainer.config.cell)
 json.dumps({"val_nats": nats, "val_chars": int(trainer.val_ids.size), "step": trainer.step_count,
