@@ -85,12 +85,12 @@ test-min:
 		tests/test_cells.py tests/test_checkpoint_v1.py tests/test_explain.py tests/test_race.py tests/test_reliability2.py
 
 # The three engines (Debian's chromium, firefox-esr, webkit2gtk-driver under xvfb) and npm's puppeteer-core come from
-# browser-deps (scripts/install_browser_deps.sh); tests/browser/test_engines.py drives the key flows in each.
+# browser-deps (scripts/install_browser_deps.sh); tests/browser/test_every_browser.py drives the key flows in each.
 test-browser: site
 	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m "browser and not slow" tests/browser
 
 # Soak tests, run on demand (about 6 minutes on a quiet machine, too long for every CI run): 20 offline reloads in a
-# row in Firefox must each start (tests/browser/test_engines.py, marked slow).
+# row in Firefox must each start (tests/browser/test_every_browser.py, marked slow).
 test-soak: site
 	TINYRNN_SITE=$(SITE) TINYRNN_MIRROR=$(MIRROR) $(BIN)/python -m pytest -q -m "browser and slow" tests/browser
 

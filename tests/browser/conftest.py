@@ -1,5 +1,5 @@
 """Fixtures for the real-browser tests: the built self-contained site, a local server, Debian's Chromium (and, for
-tests/browser/test_engines.py, each of the three engines of tests/browser/engines.py).
+tests/browser/test_every_browser.py, each of the three engines of tests/browser/engines.py).
 
 The page may reach nothing but the local server and the offline mirror: every request to another origin is
 answered from ``.cache/mirror/<host>/<path>`` or aborted and recorded, and the test fails on any such request.

@@ -49,7 +49,7 @@ REACH = r"""
     if (el) break;
   }
   if (!el || attempt < 0) return el;
-  if (el.getClientRects().length > 0) {
+  if (el.getClientRects().length > 0 && getComputedStyle(el).visibility === 'visible') {  // (tabs hide by visibility)
     el.scrollIntoView({block: 'center'});
     return el;
   }
