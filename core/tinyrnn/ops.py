@@ -11,6 +11,7 @@ Internally everything is time-major: arrays are (T, B, ...), so one time step is
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import autograd.numpy as anp
@@ -30,9 +31,14 @@ _EINSUM_LIMIT = 2**31 - 1
 def simd_for(*arrays):
     """The WebAssembly kernels (``engines.wasm_module.ACTIVE``: inside Pyodide) if they can read these arrays, else
     None."""
-    from .engines import wasm_module  # at call time: the engines package imports model and optim, which import ops
+    return _wasm_module().for_arrays(*arrays)
 
-    return wasm_module.for_arrays(*arrays)
+
+@functools.cache
+def _wasm_module():
+    from .engines import wasm_module  # at first use: the engines package imports model and optim, which import ops
+
+    return wasm_module
 
 
 def _wasm_product(kernel, spec, a, b, n_terms, plain):
