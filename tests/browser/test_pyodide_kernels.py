@@ -176,7 +176,7 @@ def test_kernels_load_and_agree_with_numpy_inside_pyodide(site_dir, tmp_path):
         # one forward and one backward loop per gradient (manual, fused) and per training step
         assert result["gated_calls"][f"{cell}_forward"] >= 62 and result["gated_calls"][f"{cell}_backward"] >= 62
     for cell, flat in result["flat"].items():  # the kernel engine: the same training as numpy, to float32 rounding
-        assert flat["engines"] == ["kernel", "reference"] and flat["backend"] == "WebAssembly kernels", (cell, flat)
+        assert flat["engines"] == ["kernel", "reference"] and flat["backend"] == "WebAssembly SIMD kernels", (cell, flat)
         assert flat["first_steps"] < 1e-5, (cell, flat)  # from the same parameters: rounding only
         # 20 steps at lr 1e-2 with clipping: the two trajectories drift apart by rounding, slowly
         assert flat["loss"] < 1e-4 and flat["norm"] < 1e-3 and flat["params"] < 1e-3, (cell, flat)
