@@ -286,10 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help=f"(default {DEFAULTS.seed}){kept}")
     train.add_argument("--steps", type=int, default=1000, help="steps to train (default 1000; with --resume: more "
                                                                 "steps)")
-    train.add_argument("--resume", help="continue from this checkpoint, at the window and with the state where it "
-                       "stopped. It fixes --cell, --hidden, --dtype, --optimizer, --val-fraction and --seed: leave "
-                       f"them out (given, they must match it); {RESUME_CHANGES} may change and are applied "
-                       f"(another {RESUME_RESTARTS} starts again at the beginning of the text)")
+    train.add_argument("--resume", help="continue from this checkpoint. It fixes --cell, --hidden, --dtype, "
+                       "--optimizer, --val-fraction and --seed: leave them out (given, they must match it); "
+                       f"{RESUME_CHANGES} may change and are applied, and training continues at the window and "
+                       f"with the state where it stopped (another {RESUME_RESTARTS} starts again at the beginning "
+                       "of the text)")
     train.add_argument("--out", default="model.npz", help="checkpoint to write (default model.npz); checked before "
                        "training: writable, not immutable, enough free space")
     train.add_argument("--force", action="store_true", help="replace --out even if it is a read-only file")
