@@ -28,8 +28,9 @@ $(VENV)/.site-installed: pyproject.toml webapp/pyproject.toml requirements-dev.t
 	touch $@
 
 # Everything the tests need on top: PyTorch (tinyrnn.interop's tests) and the optional native kernels.
+SHARED_C := core/tinyrnn/engines/kernels
 NATIVE := native/pyproject.toml native/setup.py native/tinyrnn_native/kernels.c \
-	core/tinyrnn/kernels/vector.h core/tinyrnn/kernels/window_impl.h core/tinyrnn/kernels/window_cells.h
+	$(SHARED_C)/vector.h $(SHARED_C)/window_impl.h $(SHARED_C)/window_cells.h
 $(VENV)/.installed: $(VENV)/.site-installed requirements-torch.txt $(NATIVE)
 	$(BIN)/pip install -q --no-deps -r requirements-torch.txt
 	$(BIN)/pip install -q ./native  # the optional native kernels, so that tests/test_native_kernels.py runs

@@ -1,4 +1,4 @@
-"""In-browser training on k workers (tinyrnn.shards): Trainer.step in Pyodide in a Web Worker in Chromium, with
+"""In-browser training on k workers (tinyrnn.engines.workers): Trainer.step in Pyodide in a Web Worker in Chromium, with
 1, 2 (and more) workers on shared memory, in one run.
 
     .venv/bin/python -m bench.browser_workers                        # B in {1, 16, 32}, workers 1 and 2, 3 rounds

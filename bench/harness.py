@@ -97,9 +97,9 @@ def _tinyrnn_trainer_step(H, B, T, V, seed=0, native=False, cell="rnn"):
 
     backend = None
     if native:  # the optional native kernels (pip install ./native): an explicit opt-in, off by default
-        from tinyrnn import native_kernels
+        from tinyrnn.engines.native import use_native_kernels
 
-        backend = native_kernels.use_native_kernels()
+        backend = use_native_kernels()
 
     # Evaluation every k steps is part of training, but not of "one training step": push it out of range.
     cfg = tinyrnn.TrainConfig(hidden_size=H, batch_size=B, seq_len=T, engine="fused", dtype="float32",
@@ -112,7 +112,7 @@ def _tinyrnn_trainer_step(H, B, T, V, seed=0, native=False, cell="rnn"):
     def step():
         return trainer.step().train_loss
 
-    return step, {"api": "Trainer.step()" + (" with tinyrnn.native_kernels" if native else ""),
+    return step, {"api": "Trainer.step()" + (" with tinyrnn.engines.native" if native else ""),
                   "config": dataclasses.asdict(cfg), "backend": backend or tinyrnn.BACKEND}
 
 
@@ -145,9 +145,9 @@ def make_trainer(text: str, config, native: bool = False):
     trainer = tinyrnn.Trainer(text, config)
     if not native or _uses_native(trainer) or hasattr(trainer, "engine_choice"):  # the engine picks by itself
         return trainer, False
-    from tinyrnn import native_kernels
+    from tinyrnn.engines.native import use_native_kernels
 
-    native_kernels.use_native_kernels()
+    use_native_kernels()
     return tinyrnn.Trainer(text, config), True
 
 

@@ -75,10 +75,10 @@ def numpy_pieces(H, B, T=25, V=65) -> dict:
 
 
 def native_pieces(H, B, T=25, V=65) -> dict:
-    """The native path's pieces (tinyrnn.native_kernels), as Trainer.step calls them."""
+    """The native path's pieces (tinyrnn.engines.native), as Trainer.step calls them."""
     import tinyrnn
     from autograd import value_and_grad
-    from tinyrnn import native_kernels as nk
+    from tinyrnn.engines import native as nk
 
     layout = nk.FlatLayout(H, V)
     flat = layout.flatten(tinyrnn.init_params(tinyrnn.ModelConfig(V, H), 0, np.float32))
@@ -118,11 +118,11 @@ def main(argv=None) -> int:
 
     threadpoolctl.threadpool_limits(1)
     _steady_state_malloc()
-    from tinyrnn import native_kernels
+    from tinyrnn.engines import native
 
-    have_native = native_kernels.available()
+    have_native = native.available()
     print(f"load average {os.getloadavg()}; CPU µs per call; native kernels: "
-          f"{native_kernels.library().tinyrnn_variant().decode() if have_native else 'not installed'}")
+          f"{native.library().tinyrnn_variant().decode() if have_native else 'not installed'}")
     for cell in args.sizes:
         H, B = (int(n) for n in cell.lower().split("x"))
         paths = {"numpy": numpy_pieces(H, B)}
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
             print(f"\nH={H} B={B}, {name} path")
             for piece, us in pieces.items():
                 print(f"  {piece:52s} {us:8.1f}")
-            native_kernels.use_native_kernels(name == "native")
+            native.use_native_kernels(name == "native")
             step, _ = make_step("tinyrnn-trainer", H, B)
             us = per_call_us(step, 1.0)
             print(f"  {'Trainer.step, whole':52s} {us:8.1f}   ({B * 25 / us * 1e6:,.0f} chars/s)")
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
                     for _ in range(int(2e6 / us)):
                         step()
                 print(prof.output_text(unicode=True, show_all=False))
-            native_kernels.use_native_kernels(False)
+            native.use_native_kernels(False)
     return 0
 
 

@@ -1,6 +1,6 @@
 """The one compiled module of tinyrnn-native (metadata in pyproject.toml).
 
-Its arithmetic is the header core/tinyrnn/kernels/window_impl.h (shared with the browser's WebAssembly build),
+Its arithmetic is the header core/tinyrnn/engines/kernels/window_impl.h (shared with the browser's WebAssembly build),
 found relative to this file: build from the repository (``pip install ./native``, an in-tree build)."""
 
 from pathlib import Path
@@ -8,7 +8,7 @@ from pathlib import Path
 from setuptools import Extension, setup
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parent / "core" / "tinyrnn" / "kernels"  # vector.h, window_impl.h, window_cells.h
+SHARED = HERE.parent / "core" / "tinyrnn" / "engines" / "kernels"  # vector.h, window_impl.h, window_cells.h
 if not (SHARED / "window_impl.h").is_file():
     raise SystemExit(f"tinyrnn-native builds from the tinyrnn repository: {SHARED}/window_impl.h is missing")
 

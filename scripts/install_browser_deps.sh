@@ -8,7 +8,7 @@
 #   font so screenshots have legible text, and npm's puppeteer-core for Firefox (tests/browser/package.json);
 # - Node.js/npm (the mirror fetches the Pyodide core with `npm pack pyodide@0.27.7`; tests run Pyodide in Node);
 # - clang, lld and wabt: tools/build_kernel.py rebuilds the browser's WebAssembly SIMD kernels
-#   (core/tinyrnn/kernels/simd.wasm) and a test checks that the shipped module is what its source compiles to;
+#   (core/tinyrnn/engines/kernels/simd.wasm) and a test checks that the shipped module is what its source compiles to;
 # - a Python 3.12 venv with pyodide-build (for `pyodide lockfile add-wheels` and `pyodide py-compile`;
 #   Pyodide 0.27.7 runs CPython 3.12). The site build (sitebuild/pyodide_build.py) makes the same venv on
 #   demand; doing it here keeps the mirror step's time predictable.

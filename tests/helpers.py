@@ -43,7 +43,7 @@ def flat_problem(V, H, B, T, seed=0, cell="rnn"):
     """A random problem of a ``cell`` model whose float64 params and state h0 (B, S) are exactly float32 values (so
     that both sides start from the same numbers), with W_hh scaled to a non-chaotic recurrence at every H:
     (layout, params, flat, inputs, targets, h0)."""
-    from tinyrnn.flat import FlatLayout
+    from tinyrnn.engines.flat import FlatLayout
 
     params, inputs, targets, h0 = random_problem(V, H, B, T, seed=seed, scale=min(0.3, 1.2 / np.sqrt(H)), cell=cell)
     params = {k: v.astype(np.float32).astype(np.float64) for k, v in params.items()}

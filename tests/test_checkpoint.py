@@ -60,6 +60,31 @@ def test_continue_on_another_text_needs_known_characters(trained):
         Trainer.from_checkpoint(ckpt, TEXT + "😀")
 
 
+def test_resume_with_another_learning_rate_continues_where_it_stopped(trained):
+    """Only what fixes the stream of windows (the text, batch_size, seq_len, val_fraction) decides where a resumed
+    run starts: with another learning rate, clipping and evaluation period it continues at the saved window with the
+    saved state, so its first loss is the one the saved run would have had next."""
+    ckpt = tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(trained.state()))
+    changed = TrainConfig(**{**CONFIG.to_dict(), "lr": CONFIG.lr * 3, "clip_norm": 1.0, "eval_every": 7})
+    resumed = Trainer.from_checkpoint(ckpt, TEXT, changed)
+    assert resumed.config.lr == CONFIG.lr * 3 and resumed.window == trained.window == 12
+    assert np.any(trained.hidden != 0)
+    np.testing.assert_array_equal(resumed.hidden, trained.hidden)
+    assert resumed.step().train_loss == trained.step().train_loss
+
+
+@pytest.mark.parametrize("change", [{"seq_len": 5}, {"batch_size": 2}, {"val_fraction": 0.2}])
+def test_resume_with_another_stream_starts_a_new_pass(trained, change):
+    """Another window length, batch size or validation split is another stream: the saved position and state mean
+    nothing there, so the run starts at the beginning of the text with a zero state (from the saved weights)."""
+    ckpt = tinyrnn.load_checkpoint(tinyrnn.checkpoint_bytes(trained.state()))
+    resumed = Trainer.from_checkpoint(ckpt, TEXT, TrainConfig(**{**CONFIG.to_dict(), **change}))
+    assert resumed.window == 0 and resumed.step_count == 12
+    assert resumed.hidden.shape == (resumed.config.batch_size, CONFIG.hidden_size) and not np.any(resumed.hidden)
+    for name, value in trained.params.items():
+        np.testing.assert_array_equal(resumed.params[name], value)
+
+
 def _rewrite(data: bytes, change) -> bytes:
     """Load the members of a checkpoint, let ``change`` edit the dict, save again."""
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:

@@ -30,6 +30,14 @@ def test_train_then_sample(tmp_path):
     assert sampled.stdout.startswith("the ") and len(sampled.stdout) == 4 + 40 + 1
     resumed = run("train", text, "--steps", 5, "--resume", out, "--out", out, "--quiet")
     assert resumed.returncode == 0 and tinyrnn.load_checkpoint(out).progress["step"] == 35
+    assert tinyrnn.load_checkpoint(out).progress["window"] == 35
+    # another learning rate continues the same stream where it stopped; another window length starts a new pass
+    faster = run("train", text, "--steps", 5, "--resume", out, "--lr", 0.01, "--out", out, "--quiet")
+    assert faster.returncode == 0, faster.stderr
+    assert tinyrnn.load_checkpoint(out).progress["window"] == 40
+    shorter = run("train", text, "--steps", 5, "--resume", out, "--seq-len", 8, "--out", out, "--quiet")
+    assert shorter.returncode == 0, shorter.stderr
+    assert tinyrnn.load_checkpoint(out).progress["window"] == 5 and tinyrnn.load_checkpoint(out).progress["step"] == 45
 
 
 def test_gradcheck_command():

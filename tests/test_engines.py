@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import tinyrnn
-from tinyrnn import ModelConfig, TrainConfig, Trainer, TrainingDiverged, engines, native_kernels, wasm_flat
+from tinyrnn import ModelConfig, TrainConfig, Trainer, TrainingDiverged, engines
+from tinyrnn.engines import native, wasm, wasm_module
 from tinyrnn.engines import Platform
 from tinyrnn.engines.kernel import supports
 
@@ -23,13 +24,13 @@ from test_wasm_kernels import WasmtimeHeap
 
 def wasm_kernel_set():
     heap = WasmtimeHeap(pages=1024)
-    return wasm_flat.WasmFlatKernels(tinyrnn.wasm_kernels.SimdKernels(heap, heap.address))
+    return wasm.WasmFlatKernels(wasm_module.SimdKernels(heap, heap.address))
 
 
 def native_kernel_set():
-    if not native_kernels.available():
+    if not native.available():
         pytest.fail("the native kernels are not installed: make setup installs them (pip install ./native)")
-    return native_kernels.NATIVE
+    return native.NATIVE
 
 
 class FailingHost:
@@ -43,7 +44,7 @@ class FailingHost:
 
 
 class FakePool:
-    """shards.POOL's shape with two workers whose helper fails (natively there are no Web Workers)."""
+    """workers.POOL's shape with two workers whose helper fails (natively there are no Web Workers)."""
 
     def __init__(self):
         self.host, self.helpers, self.shape, self.reason = FailingHost(), 1, None, ""
@@ -196,14 +197,14 @@ def test_installed_native_kernels_are_used_unless_switched_off(monkeypatch):
     native_kernel_set()
     monkeypatch.delenv(engines.NATIVE_SWITCH, raising=False)
     trainer = Trainer(REPETITIVE, config())
-    variant = native_kernels.library().tinyrnn_variant().decode()
+    variant = native.library().tinyrnn_variant().decode()
     assert trainer.engine_choice == engines.EngineChoice("kernel", f"native kernels ({variant})")
     monkeypatch.setenv(engines.NATIVE_SWITCH, "0")
     off = Trainer(REPETITIVE, config())
     assert off.engine_choice.engine == "reference"
     assert off.engine_choice.not_faster == ("native kernels turned off (TINYRNN_NATIVE_KERNELS=0)",)
     monkeypatch.delenv(engines.NATIVE_SWITCH)
-    monkeypatch.setattr(native_kernels, "_LIB", None)
+    monkeypatch.setattr(native, "_LIB", None)
     monkeypatch.setitem(sys.modules, "tinyrnn_native", None)  # as if not installed
     missing = Trainer(REPETITIVE, config())
     assert missing.engine_choice.not_faster == ("native kernels not installed (pip install ./native)",)

@@ -1,4 +1,4 @@
-"""The optional native fast path (tinyrnn.native_kernels + the compiled tinyrnn-native package in native/).
+"""The optional native fast path (tinyrnn.engines.native + the compiled tinyrnn-native package in native/).
 
 Every kernel, for every cell (tanh RNN, GRU, LSTM), is checked against the numpy reference (float64 fused engine,
 the traced autograd engine, optim's clipping and Adam) to float32 rounding, on every instruction-set variant this
@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 import tinyrnn_native  # noqa: E402,F401 - make setup installs it (pip install ./native); without it these tests fail, never skip
 
 import tinyrnn  # noqa: E402
-from tinyrnn import native_kernels, optim  # noqa: E402
-from tinyrnn import flat as flat_module  # noqa: E402
+from tinyrnn import optim  # noqa: E402
+from tinyrnn.engines import flat as flat_module  # noqa: E402
+from tinyrnn.engines import native  # noqa: E402
 from tinyrnn.cells import CELL_NAMES  # noqa: E402
 
 from helpers import (assert_close, assert_window_matches_the_numpy_reference, flat_loss_and_grad,  # noqa: E402
@@ -28,7 +29,7 @@ VARIANTS = {1: "base", 2: "avx2", 3: "avx512"}
 
 
 def runnable_variants():
-    lib = native_kernels.library()
+    lib = native.library()
     found = {v for v in VARIANTS if lib.tinyrnn_select(v) == v}
     lib.tinyrnn_select(0)
     return sorted(found)
@@ -36,7 +37,7 @@ def runnable_variants():
 
 @pytest.fixture(params=runnable_variants(), ids=lambda v: VARIANTS[v])
 def variant(request):
-    lib = native_kernels.library()
+    lib = native.library()
     assert lib.tinyrnn_select(request.param) == request.param
     assert lib.tinyrnn_variant().decode() == VARIANTS[request.param]
     yield request.param
@@ -45,7 +46,7 @@ def variant(request):
 
 CELLS = CELL_NAMES
 SHAPES = [(65, 128, 1, 25), (65, 128, 32, 25), (11, 13, 3, 7), (16, 16, 1, 1), (100, 40, 17, 4), (33, 21, 2, 3)]
-NATIVE = native_kernels.NATIVE
+NATIVE = native.NATIVE
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -59,7 +60,7 @@ def test_window_loss_and_gradient_match_the_numpy_reference(variant, cell, V, H,
 def test_a_window_is_repeatable_bit_for_bit_and_every_variant_agrees(cell):
     """The same window twice gives the same bits; the variants (other widths, FMA) agree to float32 rounding."""
     layout, params, flat, inputs, targets, h0 = flat_problem(40, 48, 5, 9, seed=8, cell=cell)
-    lib, results = native_kernels.library(), {}
+    lib, results = native.library(), {}
     try:
         for v in runnable_variants():
             lib.tinyrnn_select(v)
@@ -100,10 +101,10 @@ def test_the_state_carries_across_windows_like_one_long_window():
     """h_last of one window started from its state continues the sequence: two halves = the whole (LSTM [h|c])."""
     layout, _, flat, inputs, targets, h0 = flat_problem(20, 16, 3, 10, seed=9, cell="lstm")
     h0 = h0.astype(np.float32)
-    whole = native_kernels.Window(layout, inputs, targets, h0)
-    first = native_kernels.Window(layout, inputs[:, :4], targets[:, :4], h0)
+    whole = native.Window(layout, inputs, targets, h0)
+    first = native.Window(layout, inputs[:, :4], targets[:, :4], h0)
     total = first.forward(flat)
-    second = native_kernels.Window(layout, inputs[:, 4:], targets[:, 4:], first.h_last)
+    second = native.Window(layout, inputs[:, 4:], targets[:, 4:], first.h_last)
     total += second.forward(flat)
     assert total == pytest.approx(whole.forward(flat), rel=1e-6)
     assert_close(second.h_last, whole.h_last, 1e-6)
@@ -114,8 +115,8 @@ def native_gemm(a, b) -> np.ndarray:
     (M, K), N = a.shape, b.shape[1]
     out = np.zeros((M, N), np.float32)
     if out.size and K:
-        at = native_kernels._at
-        native_kernels.library().tinyrnn_gemm(M, N, K, at(a), K, 1, at(b), N, at(out), N, 0)
+        at = native._at
+        native.library().tinyrnn_gemm(M, N, K, at(a), K, 1, at(b), N, at(out), N, 0)
     return out
 
 
@@ -190,15 +191,15 @@ def test_bad_windows_are_refused_before_any_kernel_runs(cell):
     too_big = targets.copy()
     too_big[0, 1] = 11
     with pytest.raises(IndexError, match=r"ids must lie in \[0, 11\)"):
-        native_kernels.Window(layout, inputs, too_big, h0)
+        native.Window(layout, inputs, too_big, h0)
     negative = inputs.copy()
     negative[1, 2] = -1
     with pytest.raises(IndexError):
-        native_kernels.Window(layout, negative, targets, h0)
+        native.Window(layout, negative, targets, h0)
     for state in (h0[:1], np.zeros((2, 3 * 8))):  # too few streams; a state as wide as no cell's
         with pytest.raises(ValueError, match="h0 of shape"):
-            native_kernels.Window(layout, inputs, targets, state)
-    window = native_kernels.Window(layout, inputs, targets, h0)
+            native.Window(layout, inputs, targets, state)
+    window = native.Window(layout, inputs, targets, h0)
     for bad in (flat[:-1], flat.astype(np.float64)):
         with pytest.raises(ValueError, match="parameters"):
             window.forward(bad)
@@ -208,12 +209,12 @@ def test_bad_windows_are_refused_before_any_kernel_runs(cell):
 
 
 def test_without_the_package_asking_for_it_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(native_kernels, "_LIB", None)
+    monkeypatch.setattr(native, "_LIB", None)
     monkeypatch.setitem(sys.modules, "tinyrnn_native", None)  # as if not installed
-    assert not native_kernels.available()
-    with pytest.raises(native_kernels.NativeKernelsUnavailable, match=r"pip install 'tinyrnn\[native\]'"):
-        native_kernels.use_native_kernels()
-    assert not native_kernels.enabled()
+    assert not native.available()
+    with pytest.raises(native.NativeKernelsUnavailable, match=r"pip install 'tinyrnn\[native\]'"):
+        native.use_native_kernels()
+    assert not native.enabled()
 
 
 def test_the_optional_extra_is_a_platform_wheel_that_plugs_into_the_pure_one(tmp_path):
@@ -238,7 +239,7 @@ def test_the_optional_extra_is_a_platform_wheel_that_plugs_into_the_pure_one(tmp
     python = venv / "bin" / "python"
     subprocess.run([str(python), "-m", "pip", "install", "-q", *map(str, wheels.glob("*.whl"))], check=True,
                    timeout=600, env=env)
-    code = ("import tinyrnn; from tinyrnn import native_kernels as nk; assert 'site-packages' in nk.__file__; "
+    code = ("import tinyrnn; from tinyrnn.engines import native as nk; assert 'site-packages' in nk.__file__; "
             "t = tinyrnn.Trainer(tinyrnn.default_corpus(), tinyrnn.TrainConfig(hidden_size=16, batch_size=2)); "
             "print(t.engine_choice.backend); assert t.engine_choice.engine == 'kernel'; t.run(3); "
             "print(t.history[-1].train_loss < t.history[0].train_loss + 1)")

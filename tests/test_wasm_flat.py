@@ -1,10 +1,10 @@
-"""The browser's flat path (tinyrnn.wasm_flat on kernels/simd.wasm's window_forward/window_backward, the shared
+"""The browser's flat path (tinyrnn.engines.wasm on kernels/simd.wasm's window_forward/window_backward, the shared
 arithmetic of kernels/window_impl.h), run natively with wasmtime on a canary-filled memory
 (test_wasm_kernels.WasmtimeHeap: a kernel that writes outside the arrays it is given fails the test).
 
 For every cell (tanh RNN, GRU, LSTM): checked against the numpy reference (the fused engine in float64 and the
 traced autograd engine, the independent one), against centred differences of its own loss and against the native
-build of the same source; the Trainer on it: tests/test_engines.py. The shards (tinyrnn.shards) split a window by
+build of the same source; the Trainer on it: tests/test_engines.py. The shards (engines.workers) split a window by
 streams: their summed gradients must equal the whole window's up to float32 summation order, which is tested here
 on the kernels themselves.
 """
@@ -13,7 +13,7 @@ on the kernels themselves.
 import numpy as np
 import pytest
 
-from tinyrnn import native_kernels, wasm_flat, wasm_kernels
+from tinyrnn.engines import native, wasm, wasm_module
 from tinyrnn.cells import CELL_NAMES
 
 from helpers import assert_close, assert_window_matches_the_numpy_reference, flat_loss_and_grad, flat_problem
@@ -24,7 +24,7 @@ from test_wasm_kernels import WasmtimeHeap
 @pytest.fixture
 def kernels():
     heap = WasmtimeHeap(pages=1024)
-    return wasm_flat.WasmFlatKernels(wasm_kernels.SimdKernels(heap, heap.address))
+    return wasm.WasmFlatKernels(wasm_module.SimdKernels(heap, heap.address))
 
 
 def whole(kernels, layout, flat, inputs, targets, h0):
@@ -43,16 +43,16 @@ def test_the_browser_build_computes_what_the_native_build_of_the_same_source_doe
     """One C source, two compilers and vector widths: equal up to float32 summation order (the products and the
     time loops add in the same order; the softmax's row sums in lanes of 8 here, 16 natively)."""
     layout, params, flat, inputs, targets, h0 = flat_problem(65, 32, 4, 9, seed=3, cell=cell)
-    native_kernels.library().tinyrnn_select(1)  # the baseline variant: no fused multiply-adds, as here
+    native.library().tinyrnn_select(1)  # the baseline variant: no fused multiply-adds, as here
     try:
-        native = whole(native_kernels.NATIVE, layout, flat, inputs, targets, h0)
+        natively = whole(native.NATIVE, layout, flat, inputs, targets, h0)
     finally:
-        native_kernels.library().tinyrnn_select(0)
+        native.library().tinyrnn_select(0)
     browser = whole(kernels, layout, flat, inputs, targets, h0)
-    assert browser.loss == pytest.approx(native.loss, rel=1e-6)
-    np.testing.assert_array_equal(browser.h_last, native.h_last)  # the forward recurrence: the same operations
-    assert_close(browser.grad, native.grad, 1e-5)
-    assert_close(browser.dh0, native.dh0, 1e-5)
+    assert browser.loss == pytest.approx(natively.loss, rel=1e-6)
+    np.testing.assert_array_equal(browser.h_last, natively.h_last)  # the forward recurrence: the same operations
+    assert_close(browser.grad, natively.grad, 1e-5)
+    assert_close(browser.dh0, natively.dh0, 1e-5)
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
@@ -72,7 +72,7 @@ def test_the_gradient_is_the_derivative_of_the_flat_loss(kernels, cell):
 @pytest.mark.parametrize("cell", CELL_NAMES)
 @pytest.mark.parametrize("cuts", [(2,), (1, 3), (1, 2, 3)])
 def test_shards_of_a_window_sum_to_the_whole_window(kernels, cell, cuts):
-    """What the workers compute (tinyrnn.shards): each a slice of the streams with the whole window's scale."""
+    """What the workers compute (tinyrnn.engines.workers): each a slice of the streams with the whole window's scale."""
     layout, params, flat, inputs, targets, h0 = flat_problem(40, 24, 4, 6, seed=11, cell=cell)
     full = whole(kernels, layout, flat, inputs, targets, h0)
     scale, bounds = 1.0 / inputs.size, (0, *cuts, inputs.shape[0])

@@ -1,4 +1,4 @@
-"""The browser's WebAssembly SIMD kernels (core/tinyrnn/kernels/simd.wasm), run natively with wasmtime.
+"""The browser's WebAssembly SIMD kernels (core/tinyrnn/engines/kernels/simd.wasm), run natively with wasmtime.
 
 The same bytes the wheel ships are instantiated on a wasmtime memory; every array handed to a kernel is copied
 in before the call and back after it, and every other byte of the memory is filled with a canary that must
@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinyrnn
-from tinyrnn import bptt, model, ops, wasm_kernels
+from tinyrnn import bptt, model, ops
+from tinyrnn.engines import wasm_module
 
 from helpers import random_problem
 
@@ -31,7 +32,7 @@ class WasmtimeHeap:
         engine = wasmtime.Engine()
         self.store = wasmtime.Store(engine)
         self.memory = wasmtime.Memory(self.store, wasmtime.MemoryType(wasmtime.Limits(pages, None)))
-        module = wasmtime.Module(engine, wasm_kernels.wasm_bytes())
+        module = wasmtime.Module(engine, wasm_module.wasm_bytes())
         self._exports = wasmtime.Instance(self.store, module, [self.memory]).exports(self.store)
         self._placed = []
         self._top = FIRST_OFFSET
@@ -76,7 +77,7 @@ class WasmtimeHeap:
 @pytest.fixture
 def simd():
     heap = WasmtimeHeap()
-    kernels = wasm_kernels.SimdKernels(heap, heap.address)
+    kernels = wasm_module.SimdKernels(heap, heap.address)
     kernels.heap = heap
     return kernels
 
@@ -97,7 +98,7 @@ def assert_product_close(out, a64, b64):
 @given(M=st.integers(0, 19), N=st.integers(0, 21), K=st.integers(0, 37), seed=st.integers(0, 2**32 - 1))
 def test_products_match_numpy_for_every_shape(M, N, K, seed):
     heap = WasmtimeHeap(pages=8)
-    simd = wasm_kernels.SimdKernels(heap, heap.address)
+    simd = wasm_module.SimdKernels(heap, heap.address)
     rng = np.random.default_rng(seed)
     a, b = f32(rng, M, K), f32(rng, K, N)
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
@@ -188,7 +189,7 @@ def test_adam_matches_numpy_bit_for_bit(simd, monkeypatch, n, t):
     state = {"t": t} if t == 0 else {"t": t, "m/w": f32(rng, n, scale=0.01), "v/w": np.abs(f32(rng, n, scale=1e-4))}
     opt = tinyrnn.make_optimizer("adam", 2e-3)
     ref_params, ref_state = opt.compute({"w": p}, {"w": g}, state)
-    monkeypatch.setattr(wasm_kernels, "ACTIVE", simd)
+    monkeypatch.setattr(wasm_module, "ACTIVE", simd)
     got_params, got_state = opt.compute({"w": p}, {"w": g}, state)
     assert simd.heap.calls == 1
     np.testing.assert_array_equal(got_params["w"], ref_params["w"])
@@ -226,7 +227,7 @@ def test_fused_engine_with_kernels_matches_native(simd, monkeypatch, seed):
     native = model.loss_and_grads(params, inputs, targets, h0, engine="fused")
     native_manual = bptt.manual_bptt(params, inputs, targets, h0)
     monkeypatch.setattr(ops, "WASM", True)
-    monkeypatch.setattr(wasm_kernels, "ACTIVE", simd)
+    monkeypatch.setattr(wasm_module, "ACTIVE", simd)
     browser = model.loss_and_grads(params, inputs, targets, h0, engine="fused")
     browser_manual = bptt.manual_bptt(params, inputs, targets, h0)
     assert simd.heap.calls >= 2 * (2 + 4 + 1)  # time loops, products and softmax went through the kernels
@@ -243,14 +244,14 @@ def test_float64_never_reaches_the_kernels(simd, monkeypatch):
     params, inputs, targets, h0 = random_problem(9, 24, 4, 6, seed=3, dtype=np.float32, scale=0.1)
     params64 = {k: v.astype(np.float64) for k, v in params.items()}
     monkeypatch.setattr(ops, "WASM", True)
-    monkeypatch.setattr(wasm_kernels, "ACTIVE", simd)
+    monkeypatch.setattr(wasm_module, "ACTIVE", simd)
     report = tinyrnn.gradient_check(params64, inputs, targets, h0.astype(np.float64))
     assert report.passed, report.summary()
     assert simd.heap.calls == 0
 
 
 def test_shipped_module_is_the_one_bptt_would_load():
-    data = wasm_kernels.wasm_bytes()
+    data = wasm_module.wasm_bytes()
     assert data[:4] == b"\0asm"
     module = wasmtime.Module(wasmtime.Engine(), data)
     assert [(i.module, i.name) for i in module.imports] == [("env", "memory")]
@@ -388,7 +389,7 @@ def test_fused_engine_of_gated_cells_with_kernels_matches_native(simd, monkeypat
     native = model.loss_and_grads(params, inputs, targets, h0, engine="fused", cell=cell)
     native_manual = bptt.manual_bptt(params, inputs, targets, h0, cell=cell)
     monkeypatch.setattr(ops, "WASM", True)
-    monkeypatch.setattr(wasm_kernels, "ACTIVE", simd)
+    monkeypatch.setattr(wasm_module, "ACTIVE", simd)
     calls = simd.heap.calls
     browser = model.loss_and_grads(params, inputs, targets, h0, engine="fused", cell=cell)
     assert simd.heap.calls >= calls + 2 + 3 + 1  # both time loops, the products and the softmax

@@ -1,4 +1,4 @@
-"""Compile core/tinyrnn/kernels/simd.c to the WebAssembly module the wheel ships (kernels/simd.wasm).
+"""Compile core/tinyrnn/engines/kernels/simd.c to the WebAssembly module the wheel ships (kernels/simd.wasm).
 
 simd.c includes the shared arithmetic of the whole-window kernels (kernels/vector.h, window_impl.h,
 window_cells.h), which the native package compiles too.
@@ -25,8 +25,8 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCE = REPO / "core" / "tinyrnn" / "kernels" / "simd.c"
-SHIPPED = REPO / "core" / "tinyrnn" / "kernels" / "simd.wasm"
+SOURCE = REPO / "core" / "tinyrnn" / "engines" / "kernels" / "simd.c"
+SHIPPED = REPO / "core" / "tinyrnn" / "engines" / "kernels" / "simd.wasm"
 EXPORTS = ("sgemm", "rnn_forward", "rnn_backward", "gru_forward", "gru_backward", "lstm_forward", "lstm_backward",
            "softmax_xent", "adam", "sum_squares", "window_size", "window_forward", "window_backward")
 

@@ -20,12 +20,12 @@ from .model import (CELLS, ENGINES, NATS_TO_BITS, PARAM_NAMES, LossAndGrads, Mod
                     forward_with_state, init_hidden, init_params, loss, loss_and_grads)
 from .optim import (OPTIMIZERS, SGD, Adagrad, Adam, clip_by_global_norm, clip_by_value, global_norm,
                     make_optimizer)
-from .ops import BACKEND
 from .probes import UnitMatch, read_passage, recall_accuracy, text_features, unit_correlations
 from .race import CellsRace, LossPoint, RaceResult, verdict
 from .sampling import sample
 from .engines import EngineChoice
-from .shards import MAX_WORKERS, ShardError, Workers, start as start_workers, workers
+from .engines.wasm_module import BACKEND
+from .engines.workers import MAX_WORKERS, ShardError, Workers, start as start_workers, workers
 from .trainer import Trainer, is_diverging
 from .vocab import Vocabulary, check_text, read_text_file, text_problem
 

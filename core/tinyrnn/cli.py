@@ -28,7 +28,7 @@ from .optim import OPTIMIZERS
 from .sampling import sample
 from .config import DTYPES, SETTINGS, TrainConfig
 from .engines import blas_threads
-from .trainer import HISTORY_LIMIT, Trainer
+from .trainer import HISTORY_LIMIT, STREAM_SETTINGS, Trainer
 from .vocab import Vocabulary, read_text_file
 
 DEFAULTS = TrainConfig()
@@ -40,6 +40,9 @@ FIXED_ON_RESUME = {"cell": "cell", "hidden": "hidden_size", "dtype": "dtype", "o
 CHANGEABLE_ON_RESUME = {"lr": "lr", "clip_norm": "clip_norm", "eval_every": "eval_every", "engine": "engine",
                         "seq_len": "seq_len", "batch": "batch_size"}
 RESUME_CHANGES = ", ".join(f"--{flag.replace('_', '-')}" for flag in CHANGEABLE_ON_RESUME) + ", --steps"
+# of those, the ones that change the stream of windows: another value starts the text from its beginning
+RESUME_RESTARTS = " or ".join(f"--{flag.replace('_', '-')}" for flag, field in CHANGEABLE_ON_RESUME.items()
+                              if field in STREAM_SETTINGS)
 
 
 def _train(args) -> int:
@@ -266,11 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("file", nargs="?", help="UTF-8 text file (default: the built-in corpus)")
     train.add_argument("--corpus", default=corpora.corpus_names()[0], choices=corpora.corpus_names())
     kept = " (with --resume: the checkpoint's)"
-    changed = " (with --resume: applied to the continued run)"
+    changed = " (with --resume: applied; training continues where it stopped)"
+    restarts = " (with --resume: another value starts again at the beginning of the text, with a zero state)"
     train.add_argument("--cell", choices=CELLS, help=f"the recurrent cell (default {DEFAULTS.cell}: tanh){kept}")
     train.add_argument("--hidden", type=int, help=f"hidden size H (default {DEFAULTS.hidden_size}){kept}")
-    train.add_argument("--seq-len", type=int, help=f"BPTT window T (default {DEFAULTS.seq_len}){changed}")
-    train.add_argument("--batch", type=int, help=f"batch size B (default {DEFAULTS.batch_size}){changed}")
+    train.add_argument("--seq-len", type=int, help=f"BPTT window T (default {DEFAULTS.seq_len}){restarts}")
+    train.add_argument("--batch", type=int, help=f"batch size B (default {DEFAULTS.batch_size}){restarts}")
     train.add_argument("--lr", type=float, help=f"learning rate (default {DEFAULTS.lr:g}){changed}")
     train.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {DEFAULTS.optimizer}){kept}")
     train.add_argument("--clip-norm", type=float, help=f"clip the gradient norm; 0 disables (default "
@@ -284,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                 "steps)")
     train.add_argument("--resume", help="continue from this checkpoint. It fixes --cell, --hidden, --dtype, "
                        "--optimizer, --val-fraction and --seed: leave them out (given, they must match it); "
-                       f"{RESUME_CHANGES} may change and are applied")
+                       f"{RESUME_CHANGES} may change and are applied, and training continues at the window and "
+                       f"with the state where it stopped (another {RESUME_RESTARTS} starts again at the beginning "
+                       "of the text)")
     train.add_argument("--out", default="model.npz", help="checkpoint to write (default model.npz); checked before "
                        "training: writable, not immutable, enough free space")
     train.add_argument("--force", action="store_true", help="replace --out even if it is a read-only file")

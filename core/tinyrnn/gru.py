@@ -17,7 +17,7 @@ Backward, from t = T down, with g = ∂L/∂h_t (from the output layer plus from
     ∂L/∂h_{t-1} = g ⊙ z + W_hhᵀ d_hh
 
 Time-major arrays: (T, B, ...). ``forward_time_loop`` and ``backward_time_loop`` are the numpy twins (and the
-reference) of the WebAssembly kernels ``gru_forward`` / ``gru_backward`` (wasm_kernels.py).
+reference) of the WebAssembly kernels ``gru_forward`` / ``gru_backward`` (engines/wasm_module.py).
 """
 
 from __future__ import annotations

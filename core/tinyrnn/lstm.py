@@ -16,7 +16,7 @@ g = ∂L/∂h_t (output layer plus step t+1) and ∂L/∂c_t = (from step t+1: �
     ∂L/∂h_{t-1} = W_hhᵀ ∂a_t                 ∂L/∂c_{t-1} = ∂L/∂c_t ⊙ f_t
 
 Time-major arrays: (T, B, ...). ``forward_time_loop`` and ``backward_time_loop`` are the numpy twins (and the
-reference) of the WebAssembly kernels ``lstm_forward`` / ``lstm_backward`` (wasm_kernels.py).
+reference) of the WebAssembly kernels ``lstm_forward`` / ``lstm_backward`` (engines/wasm_module.py).
 """
 
 from __future__ import annotations

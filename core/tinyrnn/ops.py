@@ -11,24 +11,34 @@ Internally everything is time-major: arrays are (T, B, ...), so one time step is
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import autograd.numpy as anp
 import numpy as np
 
-from . import wasm_kernels
-
 # In Pyodide (WebAssembly) numpy has no BLAS: its matmul is a scalar loop. There, for float32, the products, the
 # two time loops and the softmax run in WebAssembly SIMD kernels that work in place on numpy's buffers
-# (wasm_kernels.py); float64 (gradient checks) uses einsum, whose loops beat numpy's matmul 1.5-3x on these shapes
-# (docs/performance.md). Natively, matmul calls BLAS. The numpy code here is the reference the kernels are tested
-# against.
+# (engines/wasm_module.py); float64 (gradient checks) uses einsum, whose loops beat numpy's matmul 1.5-3x on these
+# shapes (docs/performance.md). Natively, matmul calls BLAS. The numpy code here is the reference the kernels are
+# tested against.
 WASM = sys.platform == "emscripten"
-BACKEND = wasm_kernels.BACKEND  # what computes the products here, for the app and the benchmarks
-simd_for = wasm_kernels.for_arrays  # the kernels for these arrays inside Pyodide, else None
 # numpy's einsum runs a product as one iterator over every (n, i, j), which numpy refuses beyond 2**31 elements
 # ("iterator is too large"); such products take numpy's own loop (matmul) instead.
 _EINSUM_LIMIT = 2**31 - 1
+
+
+def simd_for(*arrays):
+    """The WebAssembly kernels (``engines.wasm_module.ACTIVE``: inside Pyodide) if they can read these arrays, else
+    None."""
+    return _wasm_module().for_arrays(*arrays)
+
+
+@functools.cache
+def _wasm_module():
+    from .engines import wasm_module  # at first use: the engines package imports model and optim, which import ops
+
+    return wasm_module
 
 
 def _wasm_product(kernel, spec, a, b, n_terms, plain):
@@ -76,7 +86,7 @@ def scatter_rows_t(ids, rows, n_ids):
 def forward_time_loop(a, W_hh_t, h0):
     """In place over ``a`` (T, B, H), which holds W_hx x_t + b_h: a[t] = tanh(a[t] + a[t-1] @ W_hh_t), with
     a[-1] = ``h0`` (B, H) and ``W_hh_t`` = W_hh transposed. Returns ``a``, now the hidden states.
-    The numpy twin of ``wasm_kernels.SimdKernels.rnn_forward`` (same signature, the kernels' reference)."""
+    The numpy twin of ``wasm_module.SimdKernels.rnn_forward`` (same signature, the kernels' reference)."""
     h = h0
     for t in range(a.shape[0]):
         h = np.tanh(a[t] + mm(h, W_hh_t))
@@ -88,7 +98,7 @@ def backward_time_loop(das, dhs, W_hh, norms=None):
     """In place over ``das`` (T, B, H), which holds 1 - h_t^2: from t = T-1 down, g = dhs[t] + dh,
     das[t] *= g (= dL/da_t), dh = das[t] @ W_hh, from dh = 0 beyond the window. ``norms`` (T,), if given, receives
     ||g|| = ||dL/dh_t|| per step. Returns dL/dh0 (B, H).
-    The numpy twin of ``wasm_kernels.SimdKernels.rnn_backward`` (same signature, the kernels' reference)."""
+    The numpy twin of ``wasm_module.SimdKernels.rnn_backward`` (same signature, the kernels' reference)."""
     dh_next = np.zeros(das.shape[1:], dtype=das.dtype)  # W_hh^T dL/da_{t+1}
     for t in range(das.shape[0] - 1, -1, -1):
         dh = dhs[t] + dh_next

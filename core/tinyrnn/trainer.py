@@ -23,6 +23,9 @@ from .errors import CheckpointError, ConfigError, TextError, TrainingDiverged
 from .vocab import Vocabulary, check_text
 
 HISTORY_LIMIT = 20_000  # StepMetrics kept in memory (and in checkpoints): the newest as they are, older ones thinned
+# the settings that, with the text, fix the stream of training windows: a resumed run with the same ones continues
+# at the saved window with the saved state (from_checkpoint); the others (lr, clipping, engine, …) may change
+STREAM_SETTINGS = ("batch_size", "seq_len", "val_fraction")
 
 
 def text_fingerprint(text: str) -> str:
@@ -271,8 +274,10 @@ class Trainer:
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint, text: str | None = None,
                         config: TrainConfig | None = None) -> "Trainer":
-        """A trainer that continues ``checkpoint``. With the same text and config it continues exactly where
-        the saved run stopped; with another text (same vocabulary) it continues from the saved weights."""
+        """A trainer that continues ``checkpoint``. With the same text and the same data stream
+        (``STREAM_SETTINGS``: batch size, window length, validation split) it continues at the saved window with
+        the saved state, whatever else ``config`` changes (e.g. the learning rate); otherwise (another text in
+        the same vocabulary, or another stream) it continues from the saved weights at the start of the text."""
         if not isinstance(checkpoint, Checkpoint):
             raise TypeError(f"from_checkpoint needs a Checkpoint (e.g. load_checkpoint(path)), got {type(checkpoint).__name__}")
         check_state(checkpoint)
@@ -293,7 +298,8 @@ class Trainer:
             )
         params = {k: v.astype(np.dtype(config.dtype)) for k, v in checkpoint.params.items()}
         trainer = cls(text, config, vocab=checkpoint.vocab, params=params)
-        same_run = (checkpoint.progress.get("text_sha256") == trainer.text_sha256 and config == checkpoint.config)
+        same_run = (checkpoint.progress.get("text_sha256") == trainer.text_sha256
+                    and all(getattr(config, f) == getattr(checkpoint.config, f) for f in STREAM_SETTINGS))
         if config.optimizer == checkpoint.config.optimizer:
             trainer.engine.load(params, checkpoint.optimizer_state)
         progress = checkpoint.progress

@@ -1,4 +1,4 @@
-"""tinyrnn's optional native kernels (see kernels.c); tinyrnn.native_kernels loads ``LIBRARY`` with ctypes."""
+"""tinyrnn's optional native kernels (see kernels.c); tinyrnn.engines.native loads ``LIBRARY`` with ctypes."""
 
 from . import _kernels
 

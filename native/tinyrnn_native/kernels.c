@@ -1,8 +1,8 @@
 /* tinyrnn's native kernels: one training window of any cell (the tanh RNN, the GRU, the LSTM; forward and
  * backward, every time step inside one call), and clipping + Adam over one flat parameter buffer, in float32 with
- * SIMD. core/tinyrnn/native_kernels.py calls them through ctypes.
+ * SIMD. core/tinyrnn/engines/native.py calls them through ctypes.
  *
- * The arithmetic is not here: it is core/tinyrnn/kernels/window_impl.h (with vector.h and window_cells.h), the
+ * The arithmetic is not here: it is core/tinyrnn/engines/kernels/window_impl.h (with vector.h and window_cells.h), the
  * one source the browser's WebAssembly module (kernels/simd.c) compiles too; setup.py puts that directory on the
  * include path. The numpy code in core/tinyrnn/ (ops.py, gru.py, lstm.py, optim.py) stays the reference both are
  * tested against (tests/test_native_kernels.py, tests/test_wasm_flat.py).

@@ -181,7 +181,7 @@ def test_train_sample_download_upload_offline(app_page, site_url, tmp_path):
     assert not net.unmirrored, f"requests outside the site and the mirror: {net.unmirrored}"
     # The widgets are live: the default corpus is in the text area and its size is reported.
     assert page.locator(".tr-text textarea").first.input_value().strip(), "the text area should be pre-filled"
-    # Training runs on the WebAssembly SIMD kernels (tinyrnn.wasm_kernels), not numpy's fallback.
+    # Training runs on the WebAssembly SIMD kernels (tinyrnn.engines.wasm_module), not numpy's fallback.
     backend = text_of(page, ".tr-backend .tr-pre")
     assert backend.startswith("Matrix products: WebAssembly SIMD kernels"), backend
 

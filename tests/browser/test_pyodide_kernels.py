@@ -20,7 +20,8 @@ SCRIPT = r'''
 import json
 import numpy as np
 import tinyrnn
-from tinyrnn import bptt, model, wasm_kernels
+from tinyrnn import bptt, model
+from tinyrnn.engines import wasm_module
 
 rng = np.random.default_rng(0)
 config = tinyrnn.ModelConfig(vocab_size=13, hidden_size=37)
@@ -39,11 +40,11 @@ def adam():
     state = {"t": 3, **{f"{slot}/{k}": np.abs(v) * 1e-3 for k, v in params.items() for slot in ("m", "v")}}
     return opt.compute(params, grads, state)
 
-kernels = wasm_kernels.ACTIVE
+kernels = wasm_module.ACTIVE
 (manual_k, fused_k), adam_k = run(), adam()
-wasm_kernels.ACTIVE = None  # numpy (einsum) in the same runtime
+wasm_module.ACTIVE = None  # numpy (einsum) in the same runtime
 (manual_n, fused_n), adam_n = run(), adam()
-wasm_kernels.ACTIVE = kernels
+wasm_module.ACTIVE = kernels
 
 def rel(a, b):
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
@@ -66,14 +67,14 @@ losses = [m.train_loss for m in trainer.run(60)]
 out["first_loss"], out["last_loss"] = float(np.mean(losses[:5])), float(np.mean(losses[-5:]))
 
 # the gated cells: their time loops go through their kernels, and agree with numpy in the same runtime
-from tinyrnn import wasm_flat
+from tinyrnn.engines import wasm
 def reference_trainer(config):
     """A Trainer on the numpy reference engine (whose time loops run on the per-step kernels here)."""
-    flat_kernels, wasm_flat.ACTIVE = wasm_flat.ACTIVE, None
+    flat_kernels, wasm.ACTIVE = wasm.ACTIVE, None
     try:
         return tinyrnn.Trainer(text, config)
     finally:
-        wasm_flat.ACTIVE = flat_kernels
+        wasm.ACTIVE = flat_kernels
 calls = {}
 for name in ("gru_forward", "gru_backward", "lstm_forward", "lstm_backward"):
     def counted(*args, _name=name, _kernel=getattr(kernels, name)):
@@ -89,9 +90,9 @@ for cell in ("gru", "lstm"):
         return (bptt.manual_bptt(params, inputs, targets, state0, cell=cell),
                 model.loss_and_grads(params, inputs, targets, state0, engine="fused", cell=cell))
     manual_k, fused_k = run_cell()
-    wasm_kernels.ACTIVE = None
+    wasm_module.ACTIVE = None
     manual_n, fused_n = run_cell()
-    wasm_kernels.ACTIVE = kernels
+    wasm_module.ACTIVE = kernels
     trainer = reference_trainer(tinyrnn.TrainConfig(hidden_size=32, seq_len=16, batch_size=8, lr=1e-2,
                                                      eval_every=10**6, cell=cell))
     losses = [m.train_loss for m in trainer.run(60)]
@@ -106,7 +107,7 @@ for cell in ("gru", "lstm"):
     }
 out["gated_calls"] = calls
 
-# the kernel engine (tinyrnn.wasm_flat's whole windows): the Trainer picks it by itself here, for every cell, and
+# the kernel engine (tinyrnn.engines.wasm's whole windows): the Trainer picks it by itself here, for every cell, and
 # trains as the numpy reference engine does
 out["flat"] = {}
 for cell in ("rnn", "gru", "lstm"):
@@ -124,8 +125,8 @@ for cell in ("rnn", "gru", "lstm"):
         "first_loss": pairs[0][0].train_loss, "last_loss": pairs[-1][0].train_loss,
     }
 
-# whole windows of every cell (wasm_flat, the shared window_impl.h): against numpy's float64 fused engine here
-from tinyrnn import flat as flat_module
+# whole windows of every cell (engines.wasm, the shared window_impl.h): against numpy's float64 fused engine here
+from tinyrnn.engines import flat as flat_module
 out["windows"] = {}
 for cell in ("rnn", "gru", "lstm"):
     mc = tinyrnn.ModelConfig(vocab_size=13, hidden_size=37, cell=cell)
@@ -133,16 +134,16 @@ for cell in ("rnn", "gru", "lstm"):
     flat_params = layout.flatten({k: v + rng.standard_normal(v.shape) * 0.1
                                   for k, v in model.init_params(mc, seed=2).items()})
     state0 = (rng.standard_normal((5, layout.S)) * 0.5).astype(np.float32)
-    window = wasm_flat.ACTIVE.window(layout, inputs, targets, state0, 1.0 / inputs.size)
+    window = wasm.ACTIVE.window(layout, inputs, targets, state0, 1.0 / inputs.size)
     loss, grad = window.forward(flat_params) / inputs.size, window.backward(flat_params)
     p64 = {k: v.astype(np.float64) for k, v in layout.views(flat_params).items()}
     ref = model.loss_and_grads(p64, inputs, targets, state0.astype(np.float64), engine="fused", cell=cell)
     grads = layout.flatten(ref.grads)
     clipped = layout.flatten({k: np.clip(g, -0.01, 0.01) for k, g in ref.grads.items() if k != "h0"})
     out["windows"][cell] = {
-        "supported": wasm_flat.ACTIVE.supports(cell), "loss": abs(loss - ref.loss) / ref.loss,
+        "supported": wasm.ACTIVE.supports(cell), "loss": abs(loss - ref.loss) / ref.loss,
         "grad": rel(grad, grads), "dh0": rel(window.dh0, ref.grads["h0"]), "h_last": rel(window.h_last, ref.h_last),
-        "norm_clipped": abs(wasm_flat.ACTIVE.sum_squares(grad, 0.01) / float(np.vdot(clipped, clipped)) - 1),
+        "norm_clipped": abs(wasm.ACTIVE.sum_squares(grad, 0.01) / float(np.vdot(clipped, clipped)) - 1),
     }
 print("RESULT " + json.dumps(out))
 '''
@@ -175,7 +176,7 @@ def test_kernels_load_and_agree_with_numpy_inside_pyodide(site_dir, tmp_path):
         # one forward and one backward loop per gradient (manual, fused) and per training step
         assert result["gated_calls"][f"{cell}_forward"] >= 62 and result["gated_calls"][f"{cell}_backward"] >= 62
     for cell, flat in result["flat"].items():  # the kernel engine: the same training as numpy, to float32 rounding
-        assert flat["engines"] == ["kernel", "reference"] and flat["backend"] == "WebAssembly kernels", (cell, flat)
+        assert flat["engines"] == ["kernel", "reference"] and flat["backend"] == "WebAssembly SIMD kernels", (cell, flat)
         assert flat["first_steps"] < 1e-5, (cell, flat)  # from the same parameters: rounding only
         # 20 steps at lr 1e-2 with clipping: the two trajectories drift apart by rounding, slowly
         assert flat["loss"] < 1e-4 and flat["norm"] < 1e-3 and flat["params"] < 1e-3, (cell, flat)

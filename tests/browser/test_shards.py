@@ -1,4 +1,4 @@
-"""Training on k Web Workers (tinyrnn.shards, the sharded engine) in Chromium, for every cell (tanh RNN, GRU, LSTM):
+"""Training on k Web Workers (engines.workers, the sharded engine) in Chromium, for every cell (tanh RNN, GRU, LSTM):
 the same loss and gradients as one worker, up to float32 summation order; the fallback to one worker without
 isolation or when a helper dies, which loses no step.
 
@@ -22,7 +22,8 @@ import asyncio
 import json
 import numpy as np
 import tinyrnn
-from tinyrnn import engines, flat, shards, wasm_flat
+from tinyrnn import engines
+from tinyrnn.engines import flat, wasm, workers
 
 TEXT = "the quick brown fox jumps over the lazy dog; " * 400
 def config(**kw):
@@ -34,11 +35,11 @@ def rel(a, b):
 
 def one_worker(cfg):
     """A trainer made while the pool is hidden: the kernel engine on this worker alone."""
-    host, shards.POOL.host = shards.POOL.host, None
+    host, workers.POOL.host = workers.POOL.host, None
     try:
         return tinyrnn.Trainer(TEXT, cfg)
     finally:
-        shards.POOL.host = host
+        workers.POOL.host = host
 
 def random_window(cell, H, B, T, V=30, seed=0):
     """(layout, float32 flat params, inputs, targets, state0 (B, S)) of a ``cell`` model."""
@@ -57,18 +58,18 @@ def run(kernels, layout, flat_params, inputs, targets, state0):
 '''
 
 SAME_GRADIENTS = COMMON + r'''
-started = await shards.start(WORKERS)
+started = await workers.start(WORKERS)
 out = {"workers": list(started), "cases": [], "train": {}}
-sharded_kernels = engines.ShardedKernels(wasm_flat.ACTIVE, shards.POOL)
+sharded_kernels = engines.ShardedKernels(wasm.ACTIVE, workers.POOL)
 for cell in ("rnn", "gru", "lstm"):  # every cell's window split across the workers, against one worker
     for H, B, T in [(32, 8, 16), (128, 16, 25), (24, 5, 3), (16, 2, 1)]:
         layout, flat_params, inputs, targets, state0 = random_window(cell, H, B, T, seed=H + B)
         a = run(sharded_kernels, layout, flat_params, inputs, targets, state0)
-        b = run(wasm_flat.ACTIVE, layout, flat_params, inputs, targets, state0)
+        b = run(wasm.ACTIVE, layout, flat_params, inputs, targets, state0)
         p64 = {k: v.astype(np.float64) for k, v in layout.views(flat_params).items()}
         ref = tinyrnn.loss_and_grads(p64, inputs, targets, state0.astype(np.float64), engine="autograd", cell=cell)
         out["cases"].append({
-            "cell": cell, "shape": [H, B, T], "configured": list(shards.POOL.shape or ()),
+            "cell": cell, "shape": [H, B, T], "configured": list(workers.POOL.shape or ()),
             "loss": abs(a[0] - b[0]) / b[0], "grad": rel(a[1], b[1]),
             "h_last_equal": bool(np.array_equal(a[2], b[2])), "h_last_shape": list(a[2].shape),
             "loss_ref": abs(a[0] - ref.loss) / ref.loss, "grad_ref": rel(a[1], layout.flatten(ref.grads)),
@@ -90,25 +91,25 @@ json.dumps(out)
 '''
 
 HELPER_DIES = COMMON + r'''
-shards.STEP_TIMEOUT_MS = 1500
+workers.STEP_TIMEOUT_MS = 1500
 out = {}
 for cell in ("rnn", "gru", "lstm"):
-    started = await shards.start(2)
+    started = await workers.start(2)
     trainer = tinyrnn.Trainer(TEXT, config(cell=cell))
     choice = trainer.engine_choice
     layout, flat_params, inputs, targets, state0 = random_window(cell, 32, 8, 16, seed=5)
-    sharded_kernels = engines.ShardedKernels(wasm_flat.ACTIVE, shards.POOL)
+    sharded_kernels = engines.ShardedKernels(wasm.ACTIVE, workers.POOL)
     split = run(sharded_kernels, layout, flat_params, inputs, targets, state0)
     before = [trainer.step().train_loss for _ in range(3)]
-    shards.POOL.host.helpers[0].terminate()  # the helper is gone: the next window cannot finish there
+    workers.POOL.host.helpers[0].terminate()  # the helper is gone: the next window cannot finish there
     await asyncio.sleep(3.0)  # Chromium ends a worker that is running (asleep in Atomics.wait) after 2 s
     after = [trainer.step().train_loss for _ in range(3)]  # the same step again on one worker, never lost
-    single = run(wasm_flat.ACTIVE, layout, flat_params, inputs, targets, state0)
+    single = run(wasm.ACTIVE, layout, flat_params, inputs, targets, state0)
     again = run(sharded_kernels, layout, flat_params, inputs, targets, state0)  # the pool stopped: one worker
     out[cell] = {
         "started": list(started), "engine": [choice.engine, choice.workers], "steps": trainer.step_count,
-        "finite": bool(np.isfinite(before + after).all()), "host_left": shards.POOL.host is None,
-        "reason": shards.workers().reason, "new_engine": tinyrnn.Trainer(TEXT, config(cell=cell)).engine_choice.engine,
+        "finite": bool(np.isfinite(before + after).all()), "host_left": workers.POOL.host is None,
+        "reason": workers.workers().reason, "new_engine": tinyrnn.Trainer(TEXT, config(cell=cell)).engine_choice.engine,
         "split": rel(split[1], single[1]),
         "again_identical": again[0] == single[0] and all(np.array_equal(x, y) for x, y in zip(again[1:], single[1:])),
     }
@@ -116,22 +117,22 @@ json.dumps(out)
 '''
 
 HEAP_GROWS = COMMON + r'''
-started = await shards.start(2)
+started = await workers.start(2)
 trainer = tinyrnn.Trainer(TEXT, config(cell="lstm"))
 trainer.step()
-kept, backward = [], wasm_flat.WasmWindow.backward
+kept, backward = [], wasm.WasmWindow.backward
 def growing_backward(self, flat_params):  # Pyodide's heap grows between the helpers' post and collect
     kept.append(np.ones(32 * 2**20 // 4, np.float32))
     return backward(self, flat_params)
-wasm_flat.WasmWindow.backward = growing_backward
+wasm.WasmWindow.backward = growing_backward
 losses = [trainer.step().train_loss for _ in range(3)]
-json.dumps({"engine": trainer.engine_choice.engine, "helpers_run": shards.POOL.host is not None, "grew": len(kept),
+json.dumps({"engine": trainer.engine_choice.engine, "helpers_run": workers.POOL.host is not None, "grew": len(kept),
             "finite": bool(np.isfinite(losses).all())})
 '''
 
 NOT_ISOLATED = COMMON + r'''
-started = await shards.start(2)
-out = {"workers": list(started), "not_isolated": shards.Workers.NOT_ISOLATED}
+started = await workers.start(2)
+out = {"workers": list(started), "not_isolated": workers.Workers.NOT_ISOLATED}
 for cell in ("rnn", "gru", "lstm"):
     trainer = tinyrnn.Trainer(TEXT, config(cell=cell))
     losses = [m.train_loss for m in trainer.run(20)]

@@ -4,8 +4,8 @@ the fastest one that applies here and records why as data (``EngineChoice``).
 - ``reference``: numpy + autograd (the traced or the fused engine of ``model.py``), every cell, dtype and
   optimiser; the reference every other engine is tested against.
 - ``kernel``: whole windows in compiled kernels on one flat float32 buffer (``flat.FlatLayout``), natively
-  (``native_kernels``, the optional ``tinyrnn-native`` package) or inside Pyodide (``wasm_flat``).
-- ``sharded``: the kernel engine with each window's streams split across Web Workers (``shards``).
+  (``native``, the optional ``tinyrnn-native`` package) or inside Pyodide (``wasm``).
+- ``sharded``: the kernel engine with each window's streams split across Web Workers (``workers``).
 
 An engine owns the parameters and the optimiser's state; ``Trainer`` only calls ``step`` and reads ``params()``
 and ``optimizer_state()`` (or ``load``\\ s them, from a checkpoint). A step whose loss, gradient norm or new
@@ -18,7 +18,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from .. import wasm_flat
+from . import wasm
 from ..optim import make_optimizer
 from .base import Engine, EngineChoice, StepResult  # noqa: F401  (the records, one home: base.py)
 from .kernel import KernelEngine, kernel_problem
@@ -32,7 +32,7 @@ NATIVE_SWITCH = "TINYRNN_NATIVE_KERNELS"  # "0" in the environment: the installe
 @dataclass(frozen=True)
 class Platform:
     """What this process can run: a kernel set for whole windows (or None, and why not) and Web Workers to share
-    them (``pool``: ``shards.POOL`` with helpers running, or None, and why not)."""
+    them (``pool``: ``workers.POOL`` with helpers running, or None, and why not)."""
 
     kernels: object | None
     backend: str = ""  # what the kernels are, e.g. "native kernels (avx2)"
@@ -43,12 +43,12 @@ class Platform:
     @classmethod
     def here(cls) -> "Platform":
         if sys.platform == "emscripten":
-            from .. import shards
+            from . import workers
 
-            pool = shards.POOL if shards.POOL.host is not None else None
-            if wasm_flat.ACTIVE is None:
-                return cls(None, "", "the WebAssembly kernels did not load", None, shards.POOL.reason)
-            return cls(wasm_flat.ACTIVE, "WebAssembly SIMD kernels", "", pool, "" if pool else shards.POOL.reason)
+            pool = workers.POOL if workers.POOL.host is not None else None
+            if wasm.ACTIVE is None:
+                return cls(None, "", "the WebAssembly kernels did not load", None, workers.POOL.reason)
+            return cls(wasm.ACTIVE, "WebAssembly SIMD kernels", "", pool, "" if pool else workers.POOL.reason)
         return cls(*native_kernel_set())
 
 
@@ -57,11 +57,11 @@ def native_kernel_set() -> tuple[object | None, str, str]:
     (None, "", why not)."""
     if os.environ.get(NATIVE_SWITCH, "").strip() == "0":
         return None, "", f"native kernels turned off ({NATIVE_SWITCH}=0)"
-    from .. import native_kernels
+    from . import native
 
-    if not native_kernels.available():
+    if not native.available():
         return None, "", "native kernels not installed (pip install ./native)"
-    return native_kernels.NATIVE, f"native kernels ({native_kernels.library().tinyrnn_variant().decode()})", ""
+    return native.NATIVE, f"native kernels ({native.library().tinyrnn_variant().decode()})", ""
 
 
 def pick(config, model_config, params: dict, platform: Platform | None = None) -> Engine:

@@ -1,6 +1,6 @@
 """The kernel engine: a whole window per kernel call on one flat float32 buffer (``flat.FlatLayout``), then the
 global norm, clipping and Adam, each one call. Any kernel set that follows ``flat.py``'s protocol runs it: the
-native one (``native_kernels``), the browser's (``wasm_flat``), or either split across Web Workers (``sharded``).
+native one (``native``), the browser's (``wasm``), or either split across Web Workers (``sharded``).
 
 The numpy reference engine trains the same model to float32 rounding (tests/test_engines.py).
 """
@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..flat import FlatLayout, adam_step_size
+from .flat import FlatLayout, adam_step_size
 from .base import StepResult
 
 

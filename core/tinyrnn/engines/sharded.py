@@ -1,13 +1,13 @@
 """The sharded engine: the kernel engine on a kernel set whose windows are split across the pool's Web Workers
-(``shards.ShardedWindow``: each worker a contiguous slice of the B streams, gradients summed, then one Adam
+(``workers.ShardedWindow``: each worker a contiguous slice of the B streams, gradients summed, then one Adam
 update here). If a helper fails, the same window is computed again on this worker alone and the pool stops:
-no step is lost, and the next engine ``pick`` makes says why (``shards.POOL.reason``)."""
+no step is lost, and the next engine ``pick`` makes says why (``workers.POOL.reason``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..shards import ShardedWindow, ShardError
+from .workers import ShardedWindow, ShardError
 from .kernel import supports
 
 
@@ -28,7 +28,7 @@ class ShardedKernels:
 
 
 class FallbackWindow:
-    """A window on every worker (``shards.ShardedWindow``) that, if a helper fails during ``forward``, stops the
+    """A window on every worker (``workers.ShardedWindow``) that, if a helper fails during ``forward``, stops the
     pool and computes the same window on this worker alone."""
 
     def __init__(self, sharded: ShardedKernels, layout, inputs, targets, h0, scale):

@@ -21,8 +21,8 @@ import os
 
 import numpy as np
 
-from .cells import CELL_NAMES
-from .errors import TinyRNNError
+from ..cells import CELL_NAMES
+from ..errors import TinyRNNError
 from .flat import FlatAdamResult, FlatLayout, check_flat, check_window
 
 ENV_VAR = "TINYRNN_NATIVE_KERNELS"

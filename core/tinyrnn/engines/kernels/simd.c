@@ -2,7 +2,7 @@
  *
  * Pyodide's numpy has no BLAS: its matrix products are scalar loops, and each numpy call inside a time loop
  * costs interpreter time. These kernels take over the hot part of training there (see
- * core/tinyrnn/wasm_kernels.py; the numpy code in bptt.py stays the reference they are tested against):
+ * core/tinyrnn/engines/wasm_module.py; the numpy code in bptt.py stays the reference they are tested against):
  *
  *   sgemm         C = A B                        one matrix product (the output layer, dW_hh)
  *   rnn_forward   h_t = tanh(a_t + h_{t-1} W)    the whole forward time loop, in place
@@ -14,7 +14,7 @@
  *   softmax_xent  loss terms and dL/dlogits      softmax cross-entropy over every row
  *   window_size, window_forward, window_backward
  *                 a whole window of any cell     forward (embedding, time loop, output layer, softmax) and the
- *                                                whole BPTT in one call each: the browser's flat path (wasm_flat.py)
+ *                                                whole BPTT in one call each: the browser's flat path (engines/wasm.py)
  *   adam          clipping + one Adam update     the optimiser's array operations in one pass
  *   sum_squares   the global norm's sum          (with clipping by value)
  *

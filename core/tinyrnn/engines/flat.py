@@ -1,6 +1,6 @@
 """The contract between the kernel engine (``engines.kernel``) and a set of kernels: one flat float32 buffer for
 all parameters (``FlatLayout``), and what a kernel set provides. Two sets exist: the optional native package
-(``native_kernels``) and, inside Pyodide, the browser's WebAssembly module (``wasm_flat``); ``engines.sharded``
+(``native``) and, inside Pyodide, the browser's WebAssembly module (``wasm``); ``engines.sharded``
 splits a window across Web Workers on top.
 
 What a set of kernels provides:
@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .model import ModelConfig
+from ..model import ModelConfig
 
 
 class FlatLayout:

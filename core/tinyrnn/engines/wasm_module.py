@@ -2,7 +2,7 @@
 
 ``kernels/simd.c``, compiled to ``kernels/simd.wasm`` by ``tools/build_kernel.py``, holds one matrix product, the
 two time loops of each cell's recurrence (tanh RNN: ops.py; GRU: gru.py; LSTM: lstm.py), the softmax
-cross-entropy, Adam's update, and whole training windows of every cell (wasm_flat.py). The module imports Pyodide's own linear memory, so it reads and writes numpy's buffers in place:
+cross-entropy, Adam's update, and whole training windows of every cell (wasm.py). The module imports Pyodide's own linear memory, so it reads and writes numpy's buffers in place:
 nothing is copied. Inside Pyodide, bptt and optim ask ``for_arrays`` and use these kernels for C-ordered float32
 arrays; everything else runs their numpy code, which is also the reference the kernels are tested against
 (tests/test_wasm_kernels.py runs this same ``.wasm`` natively with wasmtime). Every method checks shapes and
@@ -21,7 +21,7 @@ WASM_FILE = "kernels/simd.wasm"
 
 def wasm_bytes() -> bytes:
     """The compiled module shipped in the wheel."""
-    return resources.files("tinyrnn").joinpath(WASM_FILE).read_bytes()
+    return resources.files(__package__).joinpath(WASM_FILE).read_bytes()
 
 
 def usable(*arrays) -> bool:
@@ -48,10 +48,10 @@ class SimdKernels:
     """The module's exports with numpy-shaped signatures. ``exports`` has ``sgemm``, ``rnn_forward``,
     ``rnn_backward``, ``gru_forward``, ``gru_backward``, ``lstm_forward``, ``lstm_backward``, ``softmax_xent``,
     ``adam``, ``sum_squares``, ``window_size``, ``window_forward`` and ``window_backward`` (the last four used by
-    wasm_flat.py); ``address(array)`` gives an array's offset in the module's memory. Arrays must be C-contiguous float32 (``usable``) unless stated otherwise."""
+    wasm.py); ``address(array)`` gives an array's offset in the module's memory. Arrays must be C-contiguous float32 (``usable``) unless stated otherwise."""
 
     def __init__(self, exports, address=address):
-        self.exports, self.address = exports, address  # every export, for callers with their own shapes (wasm_flat)
+        self.exports, self.address = exports, address  # every export, for callers with their own shapes (wasm)
         self._sgemm, self._forward, self._backward = exports.sgemm, exports.rnn_forward, exports.rnn_backward
         self._softmax_xent, self._adam = exports.softmax_xent, exports.adam
         self._gru_forward, self._gru_backward = exports.gru_forward, exports.gru_backward

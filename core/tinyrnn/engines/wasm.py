@@ -1,7 +1,7 @@
 """The browser's flat kernels: a whole window of any cell per WebAssembly call (``window_forward`` /
 ``window_backward``, the shared arithmetic of kernels/window_impl.h compiled into kernels/simd.wasm), so that a
 training step inside Pyodide is a handful of calls instead of autograd's graph over T small products. This is
-the WebAssembly set of flat kernels (flat.py's protocol); ``shards.py`` splits a window across Web Workers.
+the WebAssembly set of flat kernels (flat.py's protocol); ``workers.py`` splits a window across Web Workers.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
-from . import flat, wasm_kernels
-from .cells import CELL_NAMES
+from . import flat, wasm_module
+from ..cells import CELL_NAMES
 from .flat import FlatAdamResult, FlatLayout
 
 
@@ -21,7 +21,7 @@ def clip_bound(clip_value) -> float:
 
 
 class WasmWindow:
-    """One (B, T) window of the layout's cell on the WebAssembly kernels ``simd`` (a ``wasm_kernels.SimdKernels``):
+    """One (B, T) window of the layout's cell on the WebAssembly kernels ``simd`` (a ``wasm_module.SimdKernels``):
     time-major int32 ids and targets, the state it starts from (B, S) and one work buffer (the module's
     ``window_size`` floats, laid out by it) that ``forward`` fills and ``backward`` reads. After ``forward``:
     ``h_last`` (B, S); after ``backward``: the flat gradient and ``dh0`` (B, S). ``scale``: summed nats -> loss
@@ -84,5 +84,5 @@ class WasmFlatKernels:
         return FlatAdamResult(p, m, v, bad == 0)
 
 
-ACTIVE = WasmFlatKernels(wasm_kernels.ACTIVE) if wasm_kernels.ACTIVE is not None else None  # None outside Pyodide
+ACTIVE = WasmFlatKernels(wasm_module.ACTIVE) if wasm_module.ACTIVE is not None else None  # None outside Pyodide
 

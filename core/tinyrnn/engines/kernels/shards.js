@@ -1,4 +1,4 @@
-// tinyrnn's shard workers (core/tinyrnn/shards.py runs this in the Pyodide worker): a window's B streams are split
+// tinyrnn's shard workers (core/tinyrnn/engines/workers.py runs this in the Pyodide worker): a window's B streams are split
 // across k workers, the Pyodide worker itself computing the first slice and k - 1 helper Web Workers the others,
 // each with its own instance of the kernels (simd.wasm, window_forward/window_backward, any cell) on its own
 // memory. Parameters, the window's ids and its state (B, S) go to the helpers, and their gradients, losses and

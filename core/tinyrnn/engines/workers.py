@@ -1,6 +1,6 @@
 """Every core in the page: a window's B streams split across k Web Workers on shared memory, inside Pyodide.
 
-The Pyodide worker computes the first slice of streams itself (``wasm_flat``); k - 1 helper workers, started by
+The Pyodide worker computes the first slice of streams itself (``wasm``); k - 1 helper workers, started by
 ``start`` (kernels/shards.js), compute the others with their own instance of the same WebAssembly kernels. Each
 slice's loss is scaled by the whole window's 1 / (B·T), so the slices' gradients add up to the window's gradient
 (up to float32 summation order: tests/test_wasm_flat.py on the kernels, tests/browser/test_shards.py in
@@ -19,9 +19,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import flat, wasm_flat, wasm_kernels
-from .cells import CELL_NAMES
-from .errors import TinyRNNError
+from . import flat, wasm, wasm_module
+from ..cells import CELL_NAMES
+from ..errors import TinyRNNError
 
 HOST_FILE = "kernels/shards.js"
 START_TIMEOUT_MS = 20_000  # a helper that has not started by then is left out
@@ -89,7 +89,7 @@ async def start(workers_wanted: int | None = None) -> Workers:
     """Start ``workers_wanted`` - 1 helpers (default: one per core the browser reports); returns ``workers()``.
     Outside Pyodide, without cross-origin isolation or without the kernels, nothing starts. Never raises: a
     failure to start leaves one worker, and ``workers().reason`` says why. Trainers made afterwards use them."""
-    if sys.platform != "emscripten" or wasm_flat.ACTIVE is None:  # natively: numpy (or the native kernels)
+    if sys.platform != "emscripten" or wasm.ACTIVE is None:  # natively: numpy (or the native kernels)
         return workers()
     import pyodide_js  # only inside Pyodide
     from js import navigator, self as js_self
@@ -111,8 +111,8 @@ async def start(workers_wanted: int | None = None) -> Workers:
         POOL.host.stop()
     POOL.host, POOL.helpers, POOL.shape = None, 0, None
     try:
-        host = run_js(resources.files("tinyrnn").joinpath(HOST_FILE).read_text())
-        helpers = int(await host.start(wanted - 1, to_js(wasm_kernels.wasm_bytes()), START_TIMEOUT_MS))
+        host = run_js(resources.files(__package__).joinpath(HOST_FILE).read_text())
+        helpers = int(await host.start(wanted - 1, to_js(wasm_module.wasm_bytes()), START_TIMEOUT_MS))
     except Exception as exc:  # noqa: BLE001 - one worker still trains; workers() says why
         POOL.reason = f"the helper workers did not start ({type(exc).__name__}: {exc})"
         return workers()
@@ -147,7 +147,7 @@ class ShardedWindow:
 
     def forward(self, flat_params) -> float:
         flat.check_flat(flat_params, self.layout)
-        pool, host, at = self.pool, self.pool.host, wasm_kernels.address
+        pool, host, at = self.pool, self.pool.host, wasm_module.address
         B, T = self.inputs.shape
         L = self.layout
         cell = CELL_NAMES.index(L.cell)
