@@ -1,4 +1,4 @@
-"""One way to drive the page in three browser engines (docs/_browsers.md): Debian's Chromium with Playwright (CDP),
+"""One way to drive the page in three browser engines (docs/app.md, "Supported browsers"): Debian's Chromium with Playwright (CDP),
 Debian's Firefox ESR with npm's puppeteer-core over WebDriver BiDi (``firefox_bidi.mjs``: Playwright's BiDi client
 sends commands Firefox ESR 153 lacks), and Debian's WebKitGTK with Selenium and ``WebKitWebDriver`` under Xvfb.
 

@@ -1,4 +1,4 @@
-"""The key flows in each of the three engines (tests/browser/engines.py; docs/_browsers.md): Chromium, Firefox ESR
+"""The key flows in each of the three engines (tests/browser/engines.py; docs/app.md, "Supported browsers"): Chromium, Firefox ESR
 and WebKitGTK, from Debian, on the built site served as ``make run`` serves it.
 
 One visit per engine, as a person would use the page: ready; paste a text; train; pause (three times, timed in the
