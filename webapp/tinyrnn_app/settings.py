@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 
 import tinyrnn
 
-# The library's defaults are the app's: in 5 minutes of in-browser training they reach about 1.74 nats/char on
-# tinyshakespeare, and none of the other settings tried at H=128 did better (docs/performance.md, "Learning quality").
+# The library's defaults are the app's (what they reach in 5 minutes in the page: docs/performance.md, "Learning
+# quality").
 _LIBRARY_DEFAULTS = tinyrnn.TrainConfig()
 
 MAX_PAGE_HIDDEN = 512
@@ -153,7 +153,7 @@ def form_values(config) -> dict:
 # Validation (``eval_chars`` = 4,096 characters read forward) every ``eval_every`` = 100 steps costs about 2 % of the
 # training time at B × T = 400 (B=16, T=25) but, since a small step costs about as much as a large one, 13 % at
 # B=1 (it read more characters than training did). The page validates every 100 steps or every VALIDATE_EVERY_CHARS
-# training characters, whichever is less often: unchanged from B × T = 200 up (docs/performance.md, issue 12).
+# training characters, whichever is less often: unchanged from B × T = 200 up.
 VALIDATE_EVERY_CHARS = 20_000
 
 
