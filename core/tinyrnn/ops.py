@@ -20,7 +20,7 @@ import numpy as np
 # In Pyodide (WebAssembly) numpy has no BLAS: its matmul is a scalar loop. There, for float32, the products, the
 # two time loops and the softmax run in WebAssembly SIMD kernels that work in place on numpy's buffers
 # (engines/wasm_module.py); float64 (gradient checks) uses einsum, whose loops beat numpy's matmul 1.5-3x on these
-# shapes (docs/performance.md). Natively, matmul calls BLAS. The numpy code here is the reference the kernels are
+# shapes (measured in Pyodide). Natively, matmul calls BLAS. The numpy code here is the reference the kernels are
 # tested against.
 WASM = sys.platform == "emscripten"
 # numpy's einsum runs a product as one iterator over every (n, i, j), which numpy refuses beyond 2**31 elements
