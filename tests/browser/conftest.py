@@ -183,7 +183,8 @@ def engine(request):
     """One of the three engines (tests/browser/engines.py), started once for the session."""
     from engines import Engine
 
-    started = Engine(request.param)
+    # Chromium shares the session's Playwright browser (the `browser` fixture): one sync Playwright per thread
+    started = Engine(request.param, request.getfixturevalue("browser") if request.param == "chromium" else None)
     yield started
     started.stop()
 

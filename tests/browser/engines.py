@@ -322,10 +322,14 @@ def minibrowser() -> str:
 class Engine:
     """A started browser of one engine; ``tab()`` opens a fresh profile/context, ``stop()`` ends everything."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, chromium=None):
+        """``chromium``: a Playwright Chromium browser already started in this thread (one sync Playwright per
+        thread: a second one refuses to start inside the first one's loop), else one is started here."""
         self.name = name
         self._stack = []
-        if name == "chromium":
+        if name == "chromium" and chromium is not None:
+            self._browser = chromium
+        elif name == "chromium":
             from playwright.sync_api import sync_playwright
 
             self._pw = sync_playwright().start()
