@@ -210,7 +210,8 @@ def test_the_race_runs_while_a_gru_trains_then_connectivity_gates_and_expectatio
         wait_until(page, lambda: "at 119:" in (spans.nth(119).get_attribute("title") or ""), 30,
                    f"model {k}'s connectivity at the clicked position")
         assert spans.count() == 160
-    assert "depends on each character before it" in text_of(page, ".tr-connectivity-info .tr-pre")
+    wait_until(page, lambda: "depends on each character before it" in text_of(page, ".tr-connectivity-info .tr-pre"),
+               30, "the connectivity explanation (it can come a patch after the colours)")
     page.locator(".tr-connectivity").first.scroll_into_view_if_needed()
     page.wait_for_timeout(500)
     page.locator(".tr-connectivity").first.screenshot(path=str(ARTIFACTS / "35-connectivity.png"))
