@@ -121,8 +121,10 @@ class Tab:
         self._call(FILL, self.reach(name, inner), value)
 
     def text(self, name: str, inner: str = "pre, .tr-kv, .tr-alert") -> str:
-        el = self._handle(name, inner, -1)
-        return "" if el is None else self._call("(el) => el.textContent", el)
+        """The control's text, found and read in one call in the page (the readouts are replaced twice a second, so
+        a handle taken in one call can be stale by the next)."""
+        return self.run(f"(name, inner) => {{ const el = ({REACH})(name, inner, -1); return el ? el.textContent : ''; }}",
+                        name, inner)
 
     def enabled(self, name: str) -> bool:
         return self._call("(el) => !el.disabled", self.reach(name, "button"))

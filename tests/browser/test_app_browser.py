@@ -356,13 +356,26 @@ FIRST_SCREEN = (".tr-corpus select", ".tr-train button", ".tr-pause button", ".t
                 ".tr-readouts .tr-val-loss", ".tr-status pre")
 
 
+def first_box(page, selector: str, attempts: int = 8):
+    """The bounding box of the first element matching ``selector``. The readouts pane replaces its elements twice a
+    second, and an element replaced between being found and measured has no box (None): it is measured again, up
+    to ``attempts`` times. An element that is there but not shown stays None."""
+    box = None
+    for _ in range(attempts):
+        box = page.locator(selector).first.bounding_box()
+        if box is not None:
+            return box
+        page.wait_for_timeout(100)
+    return box
+
+
 def assert_first_screen(page, width: int, height: int) -> None:
     """The text choice, Train/Pause and the live readouts are on the first screen, and nothing is wider than it."""
     page.evaluate("() => window.scrollTo(0, 0)")
     scroll_width = page.evaluate("() => document.documentElement.scrollWidth")
     assert scroll_width <= width, f"the page is {scroll_width} px wide on a {width} px screen"
     for selector in FIRST_SCREEN:
-        box = page.locator(selector).first.bounding_box()
+        box = first_box(page, selector)
         assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height, (selector, box)
         assert box["x"] >= 0 and box["x"] + box["width"] <= width, (selector, box)
 
