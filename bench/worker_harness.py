@@ -3,7 +3,8 @@ wheels, optionally cross-origin isolated (COOP/COEP sent by this server, where t
 service worker). Used by tests/browser/test_shards.py and bench/browser_workers.py.
 
     with harness_server(site_dir, scripts={"name": "python source"}, isolate=True) as base:
-        result = run_script(browser, base, "name")   # {"ok": <the script's last expression, JSON>, "isolated": bool}
+        result = run_script(browser, base, "name")
+        # {"ok": <the script's last expression, JSON>, "isolated": bool, "pageStarted": helpers the page started}
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import threading
 from pathlib import Path
 
 HARNESS = Path(__file__).resolve().parent / "worker_harness"
+PAGE_HELPERS = Path(__file__).resolve().parent.parent / "sitebuild" / "js" / "helpers.js"  # the site's page's own
 
 
 class HarnessHandler(http.server.SimpleHTTPRequestHandler):
-    """The harness, the site's pyodide/ and wheels/, /wheels.json, /scripts/NAME and /text.txt; COOP/COEP if
-    ``isolate``."""
+    """The harness, the site's pyodide/ and wheels/, the site's page's /helpers.js, /wheels.json, /scripts/NAME and
+    /text.txt; COOP/COEP if ``isolate``."""
 
     site: Path
     scripts: dict
@@ -56,6 +58,8 @@ class HarnessHandler(http.server.SimpleHTTPRequestHandler):
 
     def translate_path(self, path):
         path = path.split("?")[0]
+        if path == "/helpers.js":
+            return str(PAGE_HELPERS)
         for prefix in ("/pyodide/", "/wheels/"):
             if path.startswith(prefix):
                 return str(self.site / path.lstrip("/"))
@@ -80,14 +84,15 @@ def harness_server(site_dir: Path, scripts: dict, isolate: bool, text: str | Non
         server.server_close()
 
 
-def run_script(browser, base: str, script: str, timeout_s: float = 240) -> dict:
-    """Opens the harness on ``script`` in a new context of the Playwright ``browser``; the worker's answer."""
+def run_script(browser, base: str, script: str, timeout_s: float = 240, helpers: str = "worker") -> dict:
+    """Opens the harness on ``script`` in a new context of the Playwright ``browser``; the worker's answer.
+    ``helpers``: who starts the helper workers, the Pyodide ``"worker"`` itself or the ``"page"`` (as the site's)."""
     context = browser.new_context()
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        page.goto(f"{base}index.html?script={script}")
+        page.goto(f"{base}index.html?script={script}&helpers={helpers}")
         page.wait_for_function("window.result !== undefined", timeout=timeout_s * 1000)
         result = page.evaluate("window.result")
     finally:

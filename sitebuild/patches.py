@@ -15,6 +15,9 @@
   the app) is shown on the page as an alert and the spinner stops; the page never becomes ready after one.
 * **No silent hang.** A watchdog (js/watchdog.js) names the start-up phase that takes far longer than usual and
   offers a reload.
+* **Training helpers start from the page** (js/helpers.js): the page's main thread starts the Web Workers that
+  share a window's streams (tinyrnn's kernels/shards.js asks for them), since Firefox can stall a worker that starts
+  one of its own.
 * **Offline use** (sitebuild/pwa.py): the manifest and icon links, and the service worker's registration once the
   app has rendered.
 """
@@ -161,6 +164,9 @@ def patch_worker(js: str, wheel_names: list[str], site_packages: set[str], site_
         ("PANEL_CDN", PANEL_CDN), ("PANEL_LOCAL", PANEL_LOCAL), ("BOKEH_CDN", BOKEH_CDN), ("BOKEH_LOCAL", BOKEH_LOCAL)])
     first_newline = js.index("\n") + 1  # after importScripts(...)
     js = js[:first_newline] + "\n" + consts + (JS / "localize.js").read_text() + js[first_newline:]
+    # 7. The page starts the training helper workers (js/helpers.js; the other side is tinyrnn's kernels/shards.js).
+    js = js[:first_newline] + "self.tinyrnnPageStartsHelpers = true  // tinyrnn build: see sitebuild/js/helpers.js\n" \
+        + js[first_newline:]
     return f"// Built by sitebuild (Pyodide {PYODIDE_VERSION}, Panel {PANEL_VERSION}, Bokeh {BOKEH_VERSION}).\n" + js
 
 
@@ -201,6 +207,12 @@ def patch_page(page: str) -> str:
                     "apply the worker's patches an event at a time when one names an unknown model", count=1)
     page = must_sub(r"(<head>)", lambda m: m.group(1) + "\n<script>\n" + (JS / "apply_patch.js").read_text() + "</script>",
                     page, "add tinyrnnApplyPatch", count=1)
+    # The training helper workers start from here, not nested in the Python worker (js/helpers.js).
+    page = must_sub(r"(<head>)", lambda m: m.group(1) + "\n<script>\n" + (JS / "helpers.js").read_text() + "</script>",
+                    page, "add tinyrnnHelperWorkers", count=1)
+    page = must_sub(r"(\n(\s*)pyodideWorker\.busy = false\n)",
+                    lambda m: (m.group(1) + m.group(2) + "pyodideWorker.addEventListener('message', tinyrnnHelperWorkers)"
+                               "  // tinyrnn build\n"), page, "start the helper workers the worker asks for", count=1)
     # Offline use: once the app has rendered (so caching does not compete with the start), the service worker is
     # registered; it precaches the site (sitebuild/pwa.py). Not being able to is no error for the app.
     page = must_sub(r"\n(\s*)pyodideWorker\.postMessage\(\{'type': 'rendered'\}\)\n",

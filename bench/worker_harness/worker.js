@@ -2,6 +2,7 @@
 // server at /wheels.json), then the test's Python script; its last expression (JSON text) goes back to the page.
 importScripts("/pyodide/pyodide.js");
 onmessage = async (event) => {
+  self.tinyrnnPageStartsHelpers = event.data.pageStartsHelpers;  // see index.html
   try {
     const pyodide = await loadPyodide({indexURL: "/pyodide/"});
     const wheels = await (await fetch("/wheels.json")).json();

@@ -1,6 +1,7 @@
 """Training on k Web Workers (engines.workers, the sharded engine) in Chromium, for every cell (tanh RNN, GRU, LSTM):
 the same loss and gradients as one worker, up to float32 summation order; the fallback to one worker without
-isolation or when a helper dies, which loses no step.
+isolation or when a helper dies, which loses no step; with the helpers started by the Pyodide worker itself or, as
+on the site, by the page.
 
 A small harness (bench/worker_harness.py) runs a Python script in Pyodide in a Web Worker, as the app does,
 with the built site's own Pyodide and wheels. The harness's server sends COOP/COEP itself (the shipped site gets
@@ -161,11 +162,12 @@ def not_isolated(site_dir):
         yield base
 
 
-@pytest.mark.parametrize("script", ["same2", "same3"])
-def test_k_workers_compute_the_gradients_of_one(browser, isolated, script):
-    result = run_script(browser, isolated, script)
+@pytest.mark.parametrize(("script", "helpers"), [("same2", "worker"), ("same3", "worker"), ("same2", "page")])
+def test_k_workers_compute_the_gradients_of_one(browser, isolated, script, helpers):
+    result = run_script(browser, isolated, script, helpers=helpers)
     out, workers = result["ok"], int(script[-1])
     assert result["isolated"] is True
+    assert result["pageStarted"] == (workers - 1 if helpers == "page" else 0), result["pageStarted"]
     assert out["workers"][:2] == [workers, ""], out
     for case in out["cases"]:
         H, B, T = case["shape"]
@@ -184,8 +186,11 @@ def test_k_workers_compute_the_gradients_of_one(browser, isolated, script):
     assert out["b1"] == ["kernel", ["batch size 1 is not split"]], out
 
 
-def test_a_dead_helper_falls_back_to_one_worker_without_losing_a_step(browser, isolated):
-    out = run_script(browser, isolated, "dies")["ok"]
+@pytest.mark.parametrize("helpers", ["worker", "page"])
+def test_a_dead_helper_falls_back_to_one_worker_without_losing_a_step(browser, isolated, helpers):
+    result = run_script(browser, isolated, "dies", helpers=helpers)
+    assert (result["pageStarted"] > 0) == (helpers == "page"), result["pageStarted"]
+    out = result["ok"]
     for cell in CELLS:
         case = out[cell]
         assert case["started"][:2] == [2, ""] and case["engine"] == ["sharded", 2], (cell, case)

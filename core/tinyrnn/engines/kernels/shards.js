@@ -4,6 +4,13 @@
 // memory. Parameters, the window's ids and its state (B, S) go to the helpers, and their gradients, losses and
 // last states come back, through one SharedArrayBuffer; Atomics wake and wait (no messages while training). The layout of that
 // buffer is `layoutOf`, the one home of the offsets both sides use. This expression evaluates to the host object.
+//
+// Who starts the helpers: the page's main thread when it offers to, else this worker itself. Firefox can leave a
+// worker that starts a worker of its own asleep for good (offline reloads, issue 19). A page that offers sets
+// `self.tinyrnnPageStartsHelpers` in this worker and answers two messages from it (the site's page does,
+// sitebuild/js/helpers.js): {type: "tinyrnn-helpers", source, ids, ports}: one new Worker(source) per id, handed
+// {type: "port", port}; {type: "tinyrnn-helpers-stop", ids}: terminate those. Either way the host talks to each
+// helper through one port-like object (postMessage, onmessage, terminate).
 (() => {
   const CTRL_INTS = 64;                 // control words (Int32): the generation, a command and per-helper words
   const GEN = 0, CMD = 1, RUN = 1, YIELD = 2;
@@ -31,6 +38,7 @@
   // ---- a helper worker (this function's source becomes the worker's script) ------------------------------------
   function helperMain() {
     let me = 0, sab = null, ctrl = null, L = null, k = null, mem = null, at = null, W = null;
+    let port = self;  // to the host: this worker's own channel, or the MessagePort the page hands it
     function configure(msg) {
       me = msg.index; sab = msg.sab; L = msg.layout; W = msg.words; ctrl = new Int32Array(sab, 0, W.CTRL_INTS);
       const [b0, b1] = L.bounds[me], Bs = b1 - b0, N = L.T * Bs, {H, S, V, n} = L;
@@ -75,17 +83,38 @@
         seen = Atomics.load(ctrl, W.GEN);
         if (Atomics.load(ctrl, W.CMD) !== W.RUN) return;  // YIELD: back to the event loop for the next configure
         let status = 0;
-        try { run(); } catch (err) { status = 1; postMessage({type: "error", message: String(err && err.stack || err)}); }
+        try { run(); } catch (err) { status = 1; port.postMessage({type: "error", message: String(err && err.stack || err)}); }
         Atomics.store(ctrl, W.STATUS + me, status);
         Atomics.store(ctrl, W.DONE + me, seen);
         Atomics.notify(ctrl, W.DONE + me);
       }
     }
-    onmessage = (event) => {
+    const answer = (event) => {
       const msg = event.data;
       if (msg.type === "configure") configure(msg);
-      else if (msg.type === "ping") postMessage({type: "ready"});
+      else if (msg.type === "ping") port.postMessage({type: "ready"});
     };
+    onmessage = (event) => {
+      if (event.data.type === "port") { port = event.data.port; port.onmessage = answer; }  // started by the page
+      else answer(event);
+    };
+  }
+
+  // `count` helpers running `source`, each as a port-like object (postMessage, onmessage, terminate).
+  let lastId = 0;  // the helpers the page started, by number
+  function startHelpers(source, count) {
+    if (self.tinyrnnPageStartsHelpers) {
+      const channels = Array.from({length: count}, () => new MessageChannel());
+      const ids = channels.map(() => ++lastId), ports = channels.map((c) => c.port2);
+      self.postMessage({type: "tinyrnn-helpers", source, ids, ports}, ports);
+      return channels.map(({port1}, i) => Object.assign(port1, {
+        terminate() { self.postMessage({type: "tinyrnn-helpers-stop", ids: [ids[i]]}); },
+      }));
+    }
+    const url = URL.createObjectURL(new Blob([source], {type: "text/javascript"}));
+    const workers = Array.from({length: count}, (_, i) => new Worker(url, {name: `tinyrnn-shard-${i + 1}`}));
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);  // after the workers have loaded it
+    return workers;
   }
 
   // ---- the host, in the Pyodide worker ---------------------------------------------------------------------------
@@ -97,32 +126,25 @@
     async start(count, wasmBytes, timeoutMs) {
       if (!self.crossOriginIsolated || typeof SharedArrayBuffer === "undefined") return 0;
       this.module = new WebAssembly.Module(wasmBytes);
-      const url = URL.createObjectURL(new Blob([`(${helperMain.toString()})();`], {type: "text/javascript"}));
-      const started = [];
-      for (let i = 0; i < Math.min(count, MAX_HELPERS); i++) {
-        const worker = new Worker(url, {name: `tinyrnn-shard-${i + 1}`});
-        started.push(new Promise((resolve) => {
-          const timer = setTimeout(() => resolve(null), timeoutMs);
-          worker.onmessage = (event) => {
-            if (event.data.type === "ready") { clearTimeout(timer); resolve(worker); }
-            else if (event.data.type === "error") this.errors.push(event.data.message);
-          };
-          worker.onerror = (event) => { this.errors.push(String(event.message)); clearTimeout(timer); resolve(null); };
-          worker.postMessage({type: "ping"});
-        }));
-      }
-      this.helpers = (await Promise.all(started)).filter((w) => w !== null);
-      URL.revokeObjectURL(url);
+      const helpers = startHelpers(`(${helperMain.toString()})();`, Math.min(count, MAX_HELPERS));
+      const started = helpers.map((helper) => new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(null), timeoutMs);
+        helper.onmessage = (event) => {
+          if (event.data.type === "ready") { clearTimeout(timer); resolve(helper); }
+          else if (event.data.type === "error") this.errors.push(event.data.message);
+        };
+        helper.onerror = (event) => { this.errors.push(String(event.message)); clearTimeout(timer); resolve(null); };
+        helper.postMessage({type: "ping"});
+      }));
+      const answered = await Promise.all(started);
+      helpers.forEach((helper, i) => { if (answered[i] === null) helper.terminate(); });  // late ones are not used
+      this.helpers = answered.filter((h) => h !== null);
       return this.helpers.length;
     },
 
     // A new shared buffer for this window shape; blocks (Atomics.wait) until every helper has taken it.
     configure(cell, T, B, H, S, V, n, bounds, timeoutMs) {
-      if (this.ctrl !== null) {  // helpers asleep in their loop: wake them to return to their event loop
-        Atomics.store(this.ctrl, CMD, YIELD);
-        Atomics.add(this.ctrl, GEN, 1);
-        Atomics.notify(this.ctrl, GEN);
-      }
+      this.release();
       const L = layoutOf(cell, T, B, H, S, V, n, bounds.map((b) => [b[0], b[1]]));
       this.sab = new SharedArrayBuffer(L.bytes);
       this.ctrl = new Int32Array(this.sab, 0, CTRL_INTS);
@@ -134,6 +156,14 @@
                                          epoch: this.epoch, words: WORDS});
       }
       for (let i = 1; i < L.bounds.length; i++) this.waitFor(ACK + i, this.epoch, timeoutMs, "take the new layout");
+    },
+
+    // Helpers asleep in their loop go back to their event loop (to take a new layout, or "stop").
+    release() {
+      if (this.ctrl === null) return;
+      Atomics.store(this.ctrl, CMD, YIELD);
+      Atomics.add(this.ctrl, GEN, 1);
+      Atomics.notify(this.ctrl, GEN);
     },
 
     waitFor(word, value, timeoutMs, what) {
@@ -187,7 +217,8 @@
     },
 
     stop() {
-      for (const worker of this.helpers) worker.terminate();
+      this.release();
+      for (const helper of this.helpers) helper.terminate();
       this.helpers = [];
       this.ctrl = this.sab = this.L = null;
     },
