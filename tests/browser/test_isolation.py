@@ -176,7 +176,11 @@ def test_isolated_from_the_second_load_with_shared_memory_between_pyodide_and_it
     # isolated, the app started a helper worker per core (beyond its own), and the page says how many train
     cores = page.evaluate("() => navigator.hardwareConcurrency")
     expected = f"Training: {cores} workers (shared memory)" if cores > 1 else "Training: one worker (1 core here)"
-    wait_for(page, lambda: text_of(page, ".tr-backend .tr-pre").endswith(expected), 30, expected)
+    try:
+        wait_for(page, lambda: text_of(page, ".tr-backend .tr-pre").endswith(expected), 30, expected)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; the page says {text_of(page, '.tr-backend .tr-pre')!r} and "
+                             f"{text_of(page, '.tr-status pre')!r}") from None
     page.locator(".tr-train button").first.click()  # the defaults: the tanh RNN, B=16: its windows are split
     first_step = wait_for(page, lambda: (step_of(page) or 0) > 0 and step_of(page), 60, "a first training step")
     wait_for(page, lambda: (step_of(page) or 0) > first_step, 60, "the step counter to advance")
