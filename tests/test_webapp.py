@@ -782,8 +782,13 @@ def test_the_work_is_kept_and_restored_on_the_next_visit_and_continues_exactly(a
     assert all(np.array_equal(saved.params[k], download.params[k]) for k in download.params)
     assert "keeps the model at step" in s.kept.storage_info and "Forget clears it" in s.kept.storage_info
 
-    t = visit(app, store)  # the next visit starts with the default corpus and settings
+    t = app.TrainingSession(store=store, loading=True)  # the next visit starts with the default corpus and settings
+    shown = []  # every status line the page shows, in order, with whether the page was ready then
+    t.page.param.watch(lambda *events: shown.append((t.page.status, t.page.ready)), ["status", "ready"])
+    t.run.ui_interval = 0.0
+    asyncio.run(t.start())
     assert t.page.ready and t.page.status.startswith("Restored the model from ") and f"step {s.run.step:,}" in t.page.status
+    assert [line for line, _ in shown] == [t.page.status] and shown[0][1]  # never "Ready" first: one update, true
     assert t.text.text == TEXT and t.form.hidden_size == SMALL["hidden_size"] and t.form.lr == SMALL["lr"]
     assert t.form.sample_length == 77 and t.samples.prime == "the "
     assert t.run.step == s.run.step and t.run.has_model and t.run.trainable and not t.controls.model_is_stale()

@@ -20,6 +20,7 @@ from .text import TextPart, text_problem
 from .training import Run
 
 LOADING_STATUS = "Loading Python and the app in the page ... (the buttons work once it has loaded)"
+READY_STATUS = "Ready. Press Train to start learning the text."
 
 
 def requested_workers() -> int | None:

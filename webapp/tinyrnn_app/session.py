@@ -29,7 +29,7 @@ import tinyrnn
 from . import settings
 from .explained import ModelInside
 from .keep import KeptWork
-from .lifecycle import LOADING_STATUS, LifeCycle, requested_workers
+from .lifecycle import LOADING_STATUS, READY_STATUS, LifeCycle, requested_workers
 from .loop import FLOW_EVERY, LIVE_SAMPLE_EVERY, Scheduler
 from .racing import CellsRacePart
 from .samples import Samples
@@ -83,12 +83,13 @@ class TrainingSession(param.Parameterized):
         if not loading:
             self.mark_ready()
 
-    def mark_ready(self):
-        """Python runs in the page now: the controls come alive."""
+    def mark_ready(self, status: str = READY_STATUS):
+        """Python runs in the page now: the controls come alive, and the status says so (or what came back) in the
+        same update -- the page never shows "Ready" before the line that is true."""
         if self.page.ready:
             return
         self.run.show_backend()
-        self.page.param.update(status="Ready. Press Train to start learning the text.", ready=True)
+        self.page.param.update(status=status, ready=True)
 
     async def start(self):
         """The page's start-up: start a helper Web Worker per core (``?workers=N`` asks for N in all; a restored
@@ -98,6 +99,4 @@ class TrainingSession(param.Parameterized):
             return
         await tinyrnn.start_workers(requested_workers())  # never raises: tinyrnn.workers() says why
         line = await self.kept.restore_work()
-        self.mark_ready()
-        if line:
-            self.page.status = line
+        self.mark_ready(line or READY_STATUS)
