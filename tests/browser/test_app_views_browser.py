@@ -171,16 +171,26 @@ def test_the_race_runs_while_a_gru_trains_then_connectivity_gates_and_expectatio
 
     # --- the race, in the background ------------------------------------------------------------------------------
     open_tab(page, "The cells race")
-    choose(page, ".tr-race-budget", "100000")
+    choose(page, ".tr-race-budget", "300000")  # long enough to overlap the training on a loaded machine
     page.wait_for_timeout(300)
     click(page, ".tr-race-start")
     wait_until(page, lambda: no_error(page) and "Racing:" in text_of(page, ".tr-race-progress .tr-pre"), 60,
                "the race to start")
     click(page, ".tr-train")  # the page trains the current model while the race runs
-    wait_until(page, lambda: step_of(page) >= 20 and "Racing:" in text_of(page, ".tr-race-progress .tr-pre"), 60,
-               "training while the race runs")
-    first = text_of(page, ".tr-race-progress .tr-pre")
-    wait_until(page, lambda: text_of(page, ".tr-race-progress .tr-pre") != first, 30, "the race to move on")
+    seen = []  # (training step, race progress) as the page shows them, every poll
+
+    def both_move() -> bool:
+        """Two moments, both while the race is racing, between which the training steps and the race moved on."""
+        no_error(page)
+        seen.append((step_of(page), text_of(page, ".tr-race-progress .tr-pre")))
+        racing = [(step, progress) for step, progress in seen if step >= 1 and progress.startswith("Racing:")]
+        return any(b[0] > a[0] and b[1] != a[1] for a in racing[:1] for b in racing[1:])
+
+    try:
+        wait_until(page, both_move, 120, "training and the race to move on together")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; the page showed (step, race progress): {seen[:3]} ... {seen[-3:]}; "
+                             f"status: {text_of(page, '.tr-status pre')!r}") from None
     verdict = wait_until(page, lambda: no_error(page) and "nats/char" in text_of(page, ".tr-race-verdict .tr-pre")
                          and text_of(page, ".tr-race-verdict .tr-pre"), 300, "the race's verdict")
     print("verdict:", verdict)
