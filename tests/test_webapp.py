@@ -757,9 +757,12 @@ def test_overfitting_is_shown_and_the_best_model_is_kept_beside_the_latest(app):
 # --- keeping the work across visits -------------------------------------------------------------------------------
 
 
-def visit(app, store, **params):
-    """A new page visit: a session that restores what ``store`` keeps when the page is ready."""
+def visit(app, store, shown=None, **params):
+    """A new page visit: a session that restores what ``store`` keeps when the page is ready. ``shown``: a list
+    that gets every (status line, ready) the page shows on the way."""
     s = app.TrainingSession(store=store, loading=True, **params)
+    if shown is not None:
+        s.page.param.watch(lambda *events: shown.append((s.page.status, s.page.ready)), ["status", "ready"])
     s.run.ui_interval = 0.0
     asyncio.run(s.start())  # the page's start-up: helpers, restore, ready
     return s
@@ -782,11 +785,8 @@ def test_the_work_is_kept_and_restored_on_the_next_visit_and_continues_exactly(a
     assert all(np.array_equal(saved.params[k], download.params[k]) for k in download.params)
     assert "keeps the model at step" in s.kept.storage_info and "Forget clears it" in s.kept.storage_info
 
-    t = app.TrainingSession(store=store, loading=True)  # the next visit starts with the default corpus and settings
-    shown = []  # every status line the page shows, in order, with whether the page was ready then
-    t.page.param.watch(lambda *events: shown.append((t.page.status, t.page.ready)), ["status", "ready"])
-    t.run.ui_interval = 0.0
-    asyncio.run(t.start())
+    shown = []
+    t = visit(app, store, shown)  # the next visit starts with the default corpus and settings
     assert t.page.ready and t.page.status.startswith("Restored the model from ") and f"step {s.run.step:,}" in t.page.status
     assert [line for line, _ in shown] == [t.page.status] and shown[0][1]  # never "Ready" first: one update, true
     assert t.text.text == TEXT and t.form.hidden_size == SMALL["hidden_size"] and t.form.lr == SMALL["lr"]

@@ -184,7 +184,10 @@ def test_the_race_runs_while_a_gru_trains_then_connectivity_gates_and_expectatio
         no_error(page)
         seen.append((step_of(page), text_of(page, ".tr-race-progress .tr-pre")))
         racing = [(step, progress) for step, progress in seen if step >= 1 and progress.startswith("Racing:")]
-        return any(b[0] > a[0] and b[1] != a[1] for a in racing[:1] for b in racing[1:])
+        if not racing:
+            return False
+        first_step, first_progress = racing[0]
+        return any(step > first_step and progress != first_progress for step, progress in racing[1:])
 
     try:
         wait_until(page, both_move, 120, "training and the race to move on together")
