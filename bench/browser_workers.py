@@ -3,11 +3,14 @@
 
     .venv/bin/python -m bench.browser_workers                        # B in {1, 16, 32}, workers 1 and 2, 3 rounds
     .venv/bin/python -m bench.browser_workers --batches 16 --workers 1 2 3 --secs 10
+    .venv/bin/python -m bench.browser_workers --cell gru --batches 16    # a gated cell (default: the tanh RNN)
 
 (The project's ``.venv``, which has Playwright; a built site: ``make site``.) The engine alone, without the page's
 own work (bench/page_throughput.py measures the page): bench/worker_harness.py runs the script below in the built
 site's Pyodide with its wheels, cross-origin isolated by the harness's server. The task is the in-browser peers'
-(bench/browser_peers.py): the first 1 M characters of tinyshakespeare, tanh RNN H=128, T=25, Adam 2e-3, clip 5.
+(bench/browser_peers.py): the first 1 M characters of tinyshakespeare, tanh RNN (or ``--cell``) H=128, T=25, Adam
+2e-3, clip 5. With helpers, each line also says per step how long the Pyodide worker waited for them and how long a
+helper worked on its slice (kernels/shards.js's ``stats``).
 chars/s over ``--secs`` seconds after a ``--warm``-second warm-up; every configuration in a new browser context
 (a new Pyodide), the order rotated each round, the median of ``--rounds``. Results with machine, date and load
 go to ``bench/results/browser-workers.json``.
@@ -36,17 +39,21 @@ from pyodide.http import pyfetch
 
 text = await (await pyfetch("/text.txt")).string()
 status = await tinyrnn.start_workers(WORKERS)
-trainer = tinyrnn.Trainer(text, tinyrnn.TrainConfig(hidden_size=HIDDEN, batch_size=BATCH, seq_len=25, lr=2e-3,
-                                                    clip_norm=5.0, eval_every=10**9))
+trainer = tinyrnn.Trainer(text, tinyrnn.TrainConfig(cell="CELL", hidden_size=HIDDEN, batch_size=BATCH, seq_len=25,
+                                                    lr=2e-3, clip_norm=5.0, eval_every=10**9))
 end = time.perf_counter() + WARM
 while time.perf_counter() < end:
     trainer.step()
-chars0, t0, c0 = trainer.chars_seen, time.perf_counter(), time.process_time()
+host = tinyrnn.engines.workers.POOL.host
+stats0 = host.stats.to_py() if host is not None else None
+steps0, chars0, t0, c0 = trainer.step_count, trainer.chars_seen, time.perf_counter(), time.process_time()
 while time.perf_counter() - t0 < SECS:
     trainer.step()
 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-json.dumps({"status": status, "engine": type(trainer._flat).__name__, "chars": trainer.chars_seen - chars0,
-            "wall": wall, "chars_per_sec": (trainer.chars_seen - chars0) / wall, "loss": trainer.history[-1].train_loss})
+stats = ({k: host.stats.to_py()[k] - stats0[k] for k in stats0} if host is not None else None)
+json.dumps({"status": status, "engine": trainer.engine_choice.backend, "workers": trainer.engine_choice.workers,
+            "chars": trainer.chars_seen - chars0, "wall": wall, "chars_per_sec": (trainer.chars_seen - chars0) / wall,
+            "steps": trainer.step_count - steps0, "loss": trainer.history[-1].train_loss, "host_stats": stats})
 '''
 
 
@@ -56,6 +63,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 16, 32])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--cell", default="rnn", choices=("rnn", "gru", "lstm"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warm", type=float, default=3.0)
     ap.add_argument("--secs", type=float, default=10.0)
@@ -67,7 +75,7 @@ def main(argv=None) -> int:
     text = args.data.read_text(encoding="utf-8")[:1_000_000]
     configs = [(b, w) for b in args.batches for w in args.workers if w == 1 or b >= 2]
     scripts = {f"b{b}w{w}": SCRIPT.replace("WORKERS", str(w)).replace("BATCH", str(b))
-               .replace("HIDDEN", str(args.hidden)).replace("WARM", str(args.warm)).replace("SECS", str(args.secs))
+               .replace("HIDDEN", str(args.hidden)).replace("CELL", args.cell).replace("WARM", str(args.warm)).replace("SECS", str(args.secs))
                for b, w in configs}
     exe = os.environ.get("TINYRNN_CHROMIUM", "/usr/bin/chromium")
     runs: dict = {c: [] for c in configs}
@@ -80,12 +88,16 @@ def main(argv=None) -> int:
             for b, w in order:
                 out = run_script(browser, base, f"b{b}w{w}")["ok"]
                 runs[(b, w)].append(out)
-                print(f"round {r + 1}: B={b:>3} workers={w}: {out['chars_per_sec']:>9,.0f} chars/s  ({out['status']})",
-                      flush=True)
+                stats, per_step = out["host_stats"], ""
+                if stats and stats["windows"]:  # the host's time per sharded window: waiting for, and inside, the helpers
+                    per_step = (f", per step {1e3 * out['wall'] / out['steps']:.2f} ms: waited "
+                                f"{stats['waitMs'] / stats['windows']:.2f} ms, helper worked {stats['helperMs'] / stats['windows']:.2f} ms")
+                print(f"round {r + 1}: B={b:>3} workers={w}: {out['chars_per_sec']:>9,.0f} chars/s  ({out['status']}"
+                      f"{per_step})", flush=True)
         browser.close()
     load_after = os.getloadavg()
     print(f"\n{started}, nproc={os.cpu_count()}, load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
-          f"H={args.hidden} T=25, median of {args.rounds} rounds, chars/s")
+          f"{args.cell}, H={args.hidden} T=25, median of {args.rounds} rounds, chars/s")
     print(f"{'B':>4} " + "".join(f"{f'{w} worker' + ('s' if w > 1 else ''):>14}" for w in args.workers)
           + "".join(f"{f'{w} vs 1':>10}" for w in args.workers if w > 1))
     table = []

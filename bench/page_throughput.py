@@ -2,10 +2,10 @@
 under Node.js, one run, interleaved.
 
     .venv/bin/python -m bench.page_throughput                      # B in {1, 16}, 3 rounds, 5 s warm-up + 20 s
-    .venv/bin/python -m bench.page_throughput --batches 1 --rounds 5 --query "?workers=2"
+    .venv/bin/python -m bench.page_throughput --batches 1 --rounds 5
 
 (The project's ``.venv``, which has Playwright.) The page: ``build/site`` (``python -m sitebuild.build``) served by
-``sitebuild.serve`` on 127.0.0.1 to Debian's Chromium (``$TINYRNN_CHROMIUM`` overrides), one cold browser per
+``sitebuild.serve`` on 127.0.0.1 (not cross-origin isolated: one worker, as under Node) to Debian's Chromium (``$TINYRNN_CHROMIUM`` overrides), one cold browser per
 measurement, every other host unresolvable. As a user would: upload the first ``--chars`` characters of
 tinyshakespeare as a ``.txt`` file, choose tanh RNN, H=128, T=25, B, press Train; after ``--warm`` seconds count
 the page's own "Chars seen" readout over at least ``--secs`` seconds of wall time (from one change of the readout to
@@ -198,7 +198,7 @@ def main(argv=None) -> int:
     ap.add_argument("--warm", type=float, default=5.0, help="seconds of training before counting")
     ap.add_argument("--secs", type=float, default=20.0, help="seconds counted (steady state), page and Node")
     ap.add_argument("--chars", type=int, default=1_000_000, help="characters of the text used")
-    ap.add_argument("--query", default="", help="appended to the page's URL, e.g. '?workers=2'")
+    ap.add_argument("--query", default="", help="appended to the page's URL (served without isolation: one worker whatever it asks)")
     ap.add_argument("--site", type=Path, default=DEFAULT_SITE)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--pyodide-dir", type=Path, default=None, help="Pyodide 0.27.7 for Node (the offline mirror)")

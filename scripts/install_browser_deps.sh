@@ -7,8 +7,8 @@
 #   Chromium, Firefox ESR and WebKitGTK (webkit2gtk-driver: WebKitWebDriver and MiniBrowser, under xvfb), a basic
 #   font so screenshots have legible text, and npm's puppeteer-core for Firefox (tests/browser/package.json);
 # - Node.js/npm (the mirror fetches the Pyodide core with `npm pack pyodide@0.27.7`; tests run Pyodide in Node);
-# - clang, lld and wabt: tools/build_kernel.py rebuilds the browser's WebAssembly SIMD kernels
-#   (core/tinyrnn/engines/kernels/simd.wasm) and a test checks that the shipped module is what its source compiles to;
+# - clang-16, lld-16 and wabt: tools/build_kernel.py rebuilds the browser's WebAssembly SIMD kernels
+#   (core/tinyrnn/engines/kernels/simd.wasm, simd_relaxed.wasm) and a test checks that they are what their source compiles to;
 # - a Python 3.12 venv with pyodide-build (for `pyodide lockfile add-wheels` and `pyodide py-compile`;
 #   Pyodide 0.27.7 runs CPython 3.12). The site build (sitebuild/pyodide_build.py) makes the same venv on
 #   demand; doing it here keeps the mirror step's time predictable.
@@ -27,7 +27,7 @@ need_apt=()
 for pkg in firefox-esr webkit2gtk-driver xvfb xauth; do dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg"); done
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need_apt+=(fonts-dejavu-core)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
-for pkg in clang lld wabt; do dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg"); done
+for pkg in clang-16 lld-16 wabt; do dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg"); done
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "[install_browser_deps] apt-get install ${need_apt[*]}"
   $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq

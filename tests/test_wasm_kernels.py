@@ -26,13 +26,17 @@ FIRST_OFFSET = 4096  # offset 0 means "no array" to the kernels
 
 
 class WasmtimeHeap:
-    """A wasmtime instance of the kernels plus a bump allocator over its memory, for ``SimdKernels``."""
+    """A wasmtime instance of the kernels (``variant``: a key of ``wasm_module.VARIANTS``) plus a bump allocator
+    over its memory, for ``SimdKernels``."""
 
-    def __init__(self, pages=256):
-        engine = wasmtime.Engine()
+    def __init__(self, pages=256, variant="simd"):
+        config = wasmtime.Config()
+        config.wasm_relaxed_simd = variant == "relaxed"  # (f32x4.relaxed_madd: one FMA on this x86-64)
+        engine = wasmtime.Engine(config)
         self.store = wasmtime.Store(engine)
         self.memory = wasmtime.Memory(self.store, wasmtime.MemoryType(wasmtime.Limits(pages, None)))
-        module = wasmtime.Module(engine, wasm_module.wasm_bytes())
+        module = wasmtime.Module(engine, wasm_module.wasm_bytes(variant))
+        self.variant = variant
         self._exports = wasmtime.Instance(self.store, module, [self.memory]).exports(self.store)
         self._placed = []
         self._top = FIRST_OFFSET
@@ -250,10 +254,13 @@ def test_float64_never_reaches_the_kernels(simd, monkeypatch):
     assert simd.heap.calls == 0
 
 
-def test_shipped_module_is_the_one_bptt_would_load():
-    data = wasm_module.wasm_bytes()
+@pytest.mark.parametrize("variant", wasm_module.VARIANTS)
+def test_shipped_modules_import_only_the_memory_and_export_every_kernel(variant):
+    data = wasm_module.wasm_bytes(variant)
     assert data[:4] == b"\0asm"
-    module = wasmtime.Module(wasmtime.Engine(), data)
+    config = wasmtime.Config()
+    config.wasm_relaxed_simd = variant == "relaxed"
+    module = wasmtime.Module(wasmtime.Engine(config), data)
     assert [(i.module, i.name) for i in module.imports] == [("env", "memory")]
     assert {"sgemm", "rnn_forward", "rnn_backward", "gru_forward", "gru_backward", "lstm_forward",
             "lstm_backward", "window_size", "window_forward", "window_backward", "adam",

@@ -158,15 +158,16 @@ def test_train_ticks_lower_the_loss_and_fill_the_readouts(session):
     first_loss = session.run.train_loss
     assert first_loss is not None and session.run.step >= 1
     cfg = session.run.trainer.config
-    while session.run.step < max(250, 2 * cfg.eval_every):
+    while session.run.step < 250 or len(session.run.chart_data.val["step"]) < 2:  # the page validates by time
         session.run.tick(0.05)
     assert session.run.train_loss < first_loss - 0.5, (first_loss, session.run.train_loss)
     assert session.run.chars_seen == session.run.step * cfg.batch_size * cfg.seq_len
     assert session.run.chars_per_sec > 0 and session.run.elapsed > 0
     assert len(session.run.chart_data.loss["step"]) >= 2
     assert session.run.chart_data.loss["step"][-1] == session.run.step
-    # validation points arrive every eval_every steps
-    assert session.run.val_loss is not None and session.run.chart_data.val["step"][:2] == [cfg.eval_every, 2 * cfg.eval_every]
+    # validation points arrive (ValidationPacer: tests/test_webapp.py's pacing test), each at a step that validated
+    validated = {m.step: m.val_loss for m in session.run.trainer.history if m.val_loss is not None}
+    assert session.run.val_loss is not None and session.run.chart_data.val["step"] == sorted(validated)
     # gradient flow: one norm per time step of the window, all positive
     norms = session.run.chart_data.flow["norm"]
     assert len(norms) == cfg.seq_len and min(norms) > 0
@@ -313,17 +314,30 @@ def test_an_unexpected_failure_in_the_browser_loop_reaches_the_page(session):
     assert session.page.status.startswith("Stopped at step")
 
 
-def test_the_page_validates_every_100_steps_or_20000_characters_whichever_is_rarer(app):
-    from tinyrnn_app import settings
+def test_the_page_validates_by_time_for_at_most_2_percent_of_it_and_at_milestones():
+    from tinyrnn_app.loop import FIRST_VALIDATION_AFTER, VALIDATION_SHARE, StepGatherer
 
-    assert settings.eval_every(8, 25) == 100 and settings.eval_every(32, 25) == 100  # the library's default
-    assert settings.eval_every(1, 25) == 800 and settings.eval_every(1, 100) == 200 and settings.eval_every(4, 12) == 417
-    s = app.TrainingSession(text=TEXT, **{**SMALL, "batch_size": 1, "seq_len": 25})
-    assert s.controls.train() and s.run.trainer.config.eval_every == 800
-    assert not s.controls.model_is_stale()  # the rule follows the form: the model still matches the settings
-    s.controls.pause()
-    s.form.batch_size = 16
-    assert s.controls.train() and s.run.trainer.config.eval_every == 100
+    trainer = tinyrnn.Trainer(TEXT, tinyrnn.TrainConfig(**SMALL, eval_every=1))  # eval_every does not pace the page
+    PLAIN, VALIDATING = 1 / 64, 1 / 16  # seconds a step takes on the clock below (exact in binary)
+    now, seen = [0.0], [0]
+
+    def clock():  # moves on by each new step's duration when read after it
+        if trainer.step_count != seen[0]:
+            seen[0] = trainer.step_count
+            now[0] += VALIDATING if trainer.history[-1].val_loss is not None else PLAIN
+        return now[0]
+
+    gatherer = StepGatherer(timer=clock)
+    gatherer.run(trainer, budget=2.0)
+    now[0] += 60.0  # a pause: not training time
+    gatherer.run(trainer, budget=6.0)
+    gatherer.run(trainer, budget=1.0, stop_at=trainer.step_count + 5)  # a milestone step validates
+    validated = [m.step for m in trainer.history if m.val_loss is not None]
+    first = int(FIRST_VALIDATION_AFTER / PLAIN) + 1
+    gap = VALIDATING / VALIDATION_SHARE / PLAIN  # plain steps between two validations
+    assert validated[0] == first, validated  # after FIRST_VALIDATION_AFTER seconds of steps
+    assert all(gap - 1 <= b - a - 1 <= gap + 1 for a, b in zip(validated[:-2], validated[1:-1])), (gap, validated)
+    assert validated[-1] == trainer.step_count and len(validated) == 4, validated  # the pause did not count
 
 
 def test_divergence_to_nan_pauses_with_a_clear_message_and_keeps_the_model(session):
@@ -1284,7 +1298,7 @@ def test_samples_are_kept_at_milestone_steps_with_their_loss_and_restored(app):
     history = {m.step: m for m in s.run.trainer.history}
     for m in kept:
         assert len(m["text"]) == LIVE_SAMPLE_LENGTH and set(m["text"]) <= set(TEXT)
-        assert m["val_loss"] == pytest.approx(history[m["step"]].val_loss)  # eval_every = 100: validated there
+        assert m["val_loss"] == pytest.approx(history[m["step"]].val_loss)  # a milestone step validates
         assert m["train_loss"] > 0
     shown = milestones_text(kept)
     assert shown.index("Step 100 (train") < shown.index("Step 300 (train") and kept[1]["text"] in shown

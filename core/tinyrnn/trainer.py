@@ -152,9 +152,11 @@ class Trainer:
         return self._inputs[:, start:stop], self._targets[:, start:stop]
 
     # --- training -----------------------------------------------------------------------------------------
-    def step(self) -> StepMetrics:
-        """One window on all streams and one optimiser update. Raises ``TrainingDiverged`` (keeping the last
-        good parameters and optimiser state) if the loss, gradients or new parameters are not finite."""
+    def step(self, validate: bool | None = None) -> StepMetrics:
+        """One window on all streams and one optimiser update, then a validation (``val_loss``) every
+        ``eval_every`` steps, or exactly when ``validate`` says (True / False: the caller paces it, e.g. by time).
+        Raises ``TrainingDiverged`` (keeping the last good parameters and optimiser state) if the loss,
+        gradients or new parameters are not finite."""
         cfg = self.config
         started = time.perf_counter()
         inputs, targets = self.current_batch()
@@ -181,7 +183,9 @@ class Trainer:
         seconds = time.perf_counter() - started
         self.elapsed += seconds
         val = None
-        if self.val_ids.size >= 2 and self.step_count % cfg.eval_every == 0:
+        if validate is None:
+            validate = self.step_count % cfg.eval_every == 0
+        if validate and self.val_ids.size >= 2:
             val = self.evaluate()
         metrics = StepMetrics(self.step_count, loss, val, n_chars / max(seconds, 1e-9), norm,
                               self.chars_seen, self.elapsed)

@@ -57,6 +57,10 @@ WORKER_SAB = """() => new Promise((resolve) => {
   w.onmessage = (e) => { w.terminate(); resolve(e.data); };
   w.onerror = () => resolve(false);
 })"""
+# Whether this engine has relaxed SIMD: it validates (module (func (param v128 v128 v128) (result v128)
+#   local.get 0 local.get 1 local.get 2 f32x4.relaxed_madd)), wat2wasm --enable-relaxed-simd's 37 bytes.
+RELAXED_SIMD = """() => WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123,
+  1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11]))"""
 STUCK = """() => ({body: document.body && document.body.className, status: (window.tinyrnnStartup || {}).phase,
                   notice: ((window.tinyrnnStartup || {}).shown || {}).textContent,
                   errors: (window.tinyrnnStartup || {}).errors, controlled: !!navigator.serviceWorker.controller})"""
@@ -129,6 +133,10 @@ def test_key_flows(engine, serve_site, tmp_path):
     try:
         # --- first visit: ready; paste a text; train; the loss falls ---------------------------------------------
         report["ready_first_s"] = visit.load(tab.goto, url)
+        # the kernels' module: the relaxed SIMD build exactly where the engine has relaxed SIMD (feature detection)
+        report["relaxed_simd"] = tab.run(RELAXED_SIMD)
+        if ("relaxed SIMD" in tab.text("tr-backend")) != report["relaxed_simd"]:
+            problems.append(f"relaxed SIMD {report['relaxed_simd']} here, yet the page says {tab.text('tr-backend')!r}")
         tab.fill("tr-text", TRAINING_TEXT, "textarea")
         wait(lambda: f"{len(TRAINING_TEXT):,} characters" in tab.text("tr-text-info"), 30, "the text to reach Python")
         tab.click("tr-train")

@@ -1,6 +1,7 @@
-"""The WebAssembly module the wheel ships is what its C source compiles to, and passes the build's safety checks.
+"""The WebAssembly modules the wheel ships (SIMD128 and relaxed SIMD) are what their C source compiles to, and pass
+the build's safety checks.
 
-Needs Debian's clang, lld and wabt (scripts/install_browser_deps.sh installs them), hence the marker.
+Needs Debian's clang-16, lld-16 and wabt (scripts/install_browser_deps.sh installs them), hence the marker.
 """
 
 import subprocess
@@ -29,7 +30,7 @@ def test_build_refuses_a_module_that_uses_the_stack(tmp_path):
     src.write_text('__attribute__((export_name("f"))) float f(int i) { volatile float buf[64]; buf[i & 63] = 1.0f;'
                    ' return buf[(i + 1) & 63]; }\n')
     out = tmp_path / "stack.wasm"
-    subprocess.run(["clang", "--target=wasm32", "-O2", "-nostdlib", "-Wl,--no-entry", "-Wl,--import-memory",
+    subprocess.run([build_kernel.CLANG, "--target=wasm32", "-O2", "-nostdlib", "-Wl,--no-entry", "-Wl,--import-memory",
                     "-o", str(out), str(src)], check=True)
     with pytest.raises(SystemExit, match="reads or writes a global"):
         build_kernel.check_module(out)

@@ -21,6 +21,8 @@ LIVE_SAMPLE_EVERY = 3.0  # seconds between live samples while training
 LIVE_SAMPLE_LENGTH = 240
 FLOW_EVERY = 2.0  # seconds between gradient-flow snapshots while training
 UI_INTERVAL = 0.5  # seconds between readout/chart refreshes while training
+VALIDATION_SHARE = 0.02  # the page's validation takes at most this share of the training time (ValidationPacer)
+FIRST_VALIDATION_AFTER = UI_INTERVAL  # seconds of steps before a run's first validation
 
 
 @dataclass
@@ -130,31 +132,54 @@ class Scheduler:
         return next((name for name in names if self.run(name)), None)
 
 
+class ValidationPacer:
+    """When the page validates: after ``FIRST_VALIDATION_AFTER`` seconds of steps, then each time the steps since
+    the last validation took ``1 / VALIDATION_SHARE`` times as long as that validating step did, so that validating
+    costs at most that share of the training time whatever the cell, size, batch or machine (every ~1 s for the
+    default tanh RNN). Only the steps' own time counts: a pause is not training."""
+
+    def __init__(self):
+        self.wait = FIRST_VALIDATION_AFTER  # seconds of steps from the last validation to the next
+        self.since = 0.0  # seconds of steps since the last validation
+
+    def due(self) -> bool:
+        return self.since >= self.wait
+
+    def ran(self, seconds: float, validated: bool):
+        """After a step that took ``seconds`` (its validation included, if it ``validated``)."""
+        if validated:
+            self.since, self.wait = 0.0, seconds / VALIDATION_SHARE
+        else:
+            self.since += seconds
+
+
 class StepGatherer:
-    """Runs a trainer's steps for a budget (in seconds of ``timer``) and keeps their ``StepMetrics`` until
-    ``take()``."""
+    """Runs a trainer's steps for a budget (in seconds of ``timer``), validating when ``pacer`` says (and at the
+    step a tick stops at: the milestones), and keeps their ``StepMetrics`` until ``take()``."""
 
     def __init__(self, timer=time.perf_counter):
         self.timer = timer
         self.clock = LoopClock()
+        self.pacer = ValidationPacer()
         self.pending = []
         self.chars = 0
         self.wall = 0.0
 
     def run(self, trainer, budget: float, on_validation=None, stop_at: int | None = None) -> tuple[int, str | None]:
-        """Steps for about ``budget`` seconds (at least one), ending early at step ``stop_at``;
+        """Steps for about ``budget`` seconds (at least one), ending early at step ``stop_at`` (which validates);
         ``on_validation(val_loss)`` right after a step that validated. Returns (steps run, failure message or None)."""
         n_steps, chars_before, start = 0, trainer.chars_seen, self.timer()
         failure = None
         try:
             t0 = start
             while True:
-                metrics = trainer.step()
+                metrics = trainer.step(validate=self.pacer.due() or trainer.step_count + 1 == stop_at)
                 self.pending.append(metrics)
                 n_steps += 1
                 if metrics.val_loss is not None and on_validation is not None:
                     on_validation(metrics.val_loss)
                 t1 = self.timer()
+                self.pacer.ran(t1 - t0, validated=metrics.val_loss is not None)
                 self.clock.add("step" if metrics.val_loss is None else "validating_step", t1 - t0)
                 if t1 - start >= budget or trainer.step_count == stop_at:
                     break
@@ -173,7 +198,9 @@ class StepGatherer:
         return n_steps, failure
 
     def clear(self):
+        """For a new model: nothing pending, its first validation after ``FIRST_VALIDATION_AFTER``."""
         self.pending, self.chars, self.wall = [], 0, 0.0
+        self.pacer = ValidationPacer()
 
     def take(self) -> Summary | None:
         """The pending steps as one ``Summary`` (None if there are none); they are then no longer pending."""

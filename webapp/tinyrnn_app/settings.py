@@ -150,27 +150,10 @@ def form_values(config) -> dict:
     return {s.name: s.form_value(getattr(config, s.name)) for s in FORM}
 
 
-# Validation (``eval_chars`` = 4,096 characters read forward) every ``eval_every`` = 100 steps costs about 2 % of the
-# training time at B × T = 400 (B=16, T=25) but, since a small step costs about as much as a large one, 13 % at
-# B=1 (it read more characters than training did). The page validates every 100 steps or every VALIDATE_EVERY_CHARS
-# training characters, whichever is less often: unchanged from B × T = 200 up.
-VALIDATE_EVERY_CHARS = 20_000
-
-
-def eval_every(batch_size, seq_len) -> int:
-    """Steps between validations for the page: ``max(100, ceil(VALIDATE_EVERY_CHARS / (B × T)))`` (100 if B or T
-    is not a positive whole number)."""
-    default = _LIBRARY_DEFAULTS.eval_every
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (batch_size, seq_len)):
-        return default
-    return max(default, -(-VALIDATE_EVERY_CHARS // (batch_size * seq_len)))
-
-
 def config_from(values: dict):
-    """A ``TrainConfig`` from the form's values (``eval_every`` from ``eval_every``; the other fields the form does
-    not show keep their defaults); not yet validated."""
-    fields = {s.name: s.config_value(values[s.name]) for s in FORM}
-    return tinyrnn.TrainConfig(**fields, eval_every=eval_every(fields["batch_size"], fields["seq_len"]))
+    """A ``TrainConfig`` from the form's values (the fields the form does not show keep their defaults: the page
+    validates by time, ``loop.ValidationPacer``, not every ``eval_every`` steps); not yet validated."""
+    return tinyrnn.TrainConfig(**{s.name: s.config_value(values[s.name]) for s in FORM})
 
 
 def matches(config, values: dict) -> bool:

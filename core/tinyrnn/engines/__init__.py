@@ -18,7 +18,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from . import wasm
+from . import wasm, wasm_module
 from ..optim import make_optimizer
 from .base import Engine, EngineChoice, StepResult  # noqa: F401  (the records, one home: base.py)
 from .kernel import KernelEngine, kernel_problem
@@ -48,7 +48,8 @@ class Platform:
             pool = workers.POOL if workers.POOL.host is not None else None
             if wasm.ACTIVE is None:
                 return cls(None, "", "the WebAssembly kernels did not load", None, workers.POOL.reason)
-            return cls(wasm.ACTIVE, "WebAssembly SIMD kernels", "", pool, "" if pool else workers.POOL.reason)
+            name = "WebAssembly SIMD kernels" + (" (relaxed SIMD)" if wasm_module.VARIANT == "relaxed" else "")
+            return cls(wasm.ACTIVE, name, "", pool, "" if pool else workers.POOL.reason)
         return cls(*native_kernel_set())
 
 

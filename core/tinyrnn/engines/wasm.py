@@ -37,7 +37,7 @@ class WasmWindow:
         self.state0 = np.array(state0, dtype=np.float32, order="C")
         self.h_last = np.empty((B, layout.S), np.float32)
         self.dh0 = np.empty((B, layout.S), np.float32)
-        self.work = np.empty(simd.exports.window_size(self.cell, T, B, layout.H, layout.V), np.float32)
+        self.work = np.empty(simd.window_size(self.cell, T, B, layout.H, layout.V), np.float32)
         self.grad = np.empty(layout.size, np.float32)
 
     def forward(self, flat_params) -> float:

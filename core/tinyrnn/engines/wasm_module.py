@@ -16,12 +16,18 @@ from importlib import resources
 
 import numpy as np
 
-WASM_FILE = "kernels/simd.wasm"
+# The compiled modules shipped in the wheel (tools/build_kernel.py), fastest first: the same source, the second
+# with the products' multiply-adds fused by f32x4.relaxed_madd where the browser has relaxed SIMD (Chromium,
+# Firefox; not Safari): ``load_in_pyodide`` takes the first that the browser validates.
+VARIANTS = {"relaxed": "kernels/simd_relaxed.wasm", "simd": "kernels/simd.wasm"}
+DESCRIBED = {"relaxed": "WebAssembly SIMD kernels (float32; relaxed SIMD: fused multiply-adds)",
+             "simd": "WebAssembly SIMD kernels (float32)"}
 
 
-def wasm_bytes() -> bytes:
-    """The compiled module shipped in the wheel."""
-    return resources.files(__package__).joinpath(WASM_FILE).read_bytes()
+def wasm_bytes(variant: str | None = None) -> bytes:
+    """A compiled module shipped in the wheel: ``variant`` (a key of ``VARIANTS``), by default the one loaded here
+    (``VARIANT``; the plain SIMD one outside Pyodide)."""
+    return resources.files(__package__).joinpath(VARIANTS[variant or VARIANT or "simd"]).read_bytes()
 
 
 def usable(*arrays) -> bool:
@@ -57,6 +63,14 @@ class SimdKernels:
         self._gru_forward, self._gru_backward = exports.gru_forward, exports.gru_backward
         self._lstm_forward, self._lstm_backward = exports.lstm_forward, exports.lstm_backward
         self._address = address
+        self._window_sizes = {}  # (cell, T, B, H, V) -> floats of a window's work buffer
+
+    def window_size(self, cell: int, T: int, B: int, H: int, V: int) -> int:
+        """Floats of the work buffer of a (cell, T, B, H, V) window (the module's ``window_size``, asked once)."""
+        key = (cell, T, B, H, V)
+        if key not in self._window_sizes:
+            self._window_sizes[key] = int(self.exports.window_size(*key))
+        return self._window_sizes[key]
 
     def _product(self, M, N, K, a, sa_i, sa_k, b):
         """C (M, N) with C[i, j] = sum_k a.flat[i*sa_i + k*sa_k] * b[k, j]."""
@@ -182,8 +196,9 @@ class SimdKernels:
         return -float(np.mean(target_terms - np.log(sums))), dlogits
 
 
-def load_in_pyodide() -> SimdKernels:
-    """The kernels bound to Pyodide's heap; raises RuntimeError (or ImportError outside Pyodide) if they cannot be."""
+def load_in_pyodide() -> tuple[SimdKernels, str]:
+    """The fastest variant the browser validates, bound to Pyodide's heap, and its name; raises RuntimeError (or
+    ImportError outside Pyodide) if none can be."""
     import pyodide_js  # only exists inside Pyodide
     from js import Object, WebAssembly
     from pyodide.ffi import to_js
@@ -196,21 +211,26 @@ def load_in_pyodide() -> SimdKernels:
     if memory is None or memory.buffer != module.HEAPU8.buffer:
         raise RuntimeError("Pyodide's WebAssembly memory is not where the kernels expect it")
     imports = to_js({"env": {"memory": memory}}, dict_converter=Object.fromEntries)
-    instance = WebAssembly.Instance.new(WebAssembly.Module.new(to_js(wasm_bytes())), imports)
-    return SimdKernels(instance.exports)
+    variant, data = next((name, to_js(wasm_bytes(name))) for name in VARIANTS
+                         if name == "simd" or WebAssembly.validate(to_js(wasm_bytes(name))))
+    instance = WebAssembly.Instance.new(WebAssembly.Module.new(data), imports)
+    return SimdKernels(instance.exports), variant
 
 
 def _load():
-    """(kernels or None, what computes the products on this platform: shown by the app and the benchmarks)."""
+    """(kernels or None, their variant or None, what computes the products on this platform: shown by the app and
+    the benchmarks)."""
     if sys.platform != "emscripten":
-        return None, "numpy (BLAS)"
+        return None, None, "numpy (BLAS)"
     try:
-        return load_in_pyodide(), "WebAssembly SIMD kernels (float32); numpy einsum for float64"
+        kernels, variant = load_in_pyodide()
+        return kernels, variant, f"{DESCRIBED[variant]}; numpy einsum for float64"
     except Exception as exc:  # an unexpected runtime: numpy alone still computes everything
-        return None, f"numpy einsum (the SIMD kernels did not load: {exc})"
+        return None, None, f"numpy einsum (the SIMD kernels did not load: {exc})"
 
 
-ACTIVE, BACKEND = _load()  # ACTIVE: the loaded SimdKernels inside Pyodide, else None
+# ACTIVE: the loaded SimdKernels inside Pyodide, else None; VARIANT: which module they are (a key of VARIANTS)
+ACTIVE, VARIANT, BACKEND = _load()
 
 
 def for_arrays(*arrays):

@@ -40,6 +40,20 @@
 #define NAME(x) x##_simd
 #define MR 4
 #define NO_CONTRACT  /* the whole module is built with -ffp-contract=off */
+#ifdef TINYRNN_RELAXED_SIMD  /* the relaxed build (tools/build_kernel.py): the products' multiply-adds fused */
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef float f32x4 __attribute__((vector_size(16)));
+/* acc + a b as two f32x4.relaxed_madd (one FMA each where the processor has FMA, as x86-64 and ARM64 do) */
+INLINE f32x8 relaxed_madd(f32x8 acc, float a, f32x8 b) {
+    const f32x4 av = {a, a, a, a};
+    f32x4 lo = __builtin_wasm_relaxed_madd_f32x4(av, __builtin_shufflevector(b, b, 0, 1, 2, 3),
+                                                 __builtin_shufflevector(acc, acc, 0, 1, 2, 3));
+    f32x4 hi = __builtin_wasm_relaxed_madd_f32x4(av, __builtin_shufflevector(b, b, 4, 5, 6, 7),
+                                                 __builtin_shufflevector(acc, acc, 4, 5, 6, 7));
+    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
+}
+#define MADD(acc, a, b) relaxed_madd((acc), (a), (b))
+#endif
 #include "window_impl.h"
 
 /* C (M, N) = [C +] A B over k < K, A(i, k) = A[i*sa_i + k*sa_k] (so A may be read transposed in place),

@@ -30,6 +30,12 @@ INLINE void store_n(float *p, vf v, int full) {
     else *p = v[0];
 }
 
+/* acc + a b for a float a and a vector b: a multiply and an add, which GCC's native variants contract into one FMA
+ * (-ffp-contract=fast); a variant may fuse it itself (simd.c's relaxed build: f32x4.relaxed_madd). */
+#ifndef MADD
+#define MADD(acc, a, b) ((acc) + (a) * (b))
+#endif
+
 /* C (M, N) = [C +] A B over k < K with A(i, k) = A[i*sai + k*sak] (A may be read transposed in place) and
  * B(k, j) = B[k*ldb + j]. Tiles of MR rows x VW columns (MR independent accumulators hide the FMA latency);
  * single rows take 8 VW (then 4 VW, then VW) columns at a time; the last N % VW columns are scalar. */
@@ -45,7 +51,7 @@ KERNEL void NAME(gemm)(long M, long N, long K, const float *A, long sai, long sa
                 vf b = load(B + k * ldb + j);
                 const float *a = A + i * sai + k * sak;
 #pragma GCC unroll 8
-                for (int r = 0; r < MR; r++) acc[r] += a[r * sai] * b;
+                for (int r = 0; r < MR; r++) acc[r] = MADD(acc[r], a[r * sai], b);
             }
 #pragma GCC unroll 8
             for (int r = 0; r < MR; r++) store(C + (i + r) * ldc + j, acc[r]);
@@ -63,7 +69,7 @@ KERNEL void NAME(gemm)(long M, long N, long K, const float *A, long sai, long sa
                 float ak = a[k * sak];
                 const float *b = B + k * ldb + j;
 #pragma GCC unroll 8
-                for (int q = 0; q < 8; q++) acc[q] += ak * load(b + VW * q);
+                for (int q = 0; q < 8; q++) acc[q] = MADD(acc[q], ak, load(b + VW * q));
             }
 #pragma GCC unroll 8
             for (int q = 0; q < 8; q++) store(c + j + VW * q, acc[q]);
@@ -74,13 +80,14 @@ KERNEL void NAME(gemm)(long M, long N, long K, const float *A, long sai, long sa
             for (long k = 0; k < K; k++) {
                 float ak = a[k * sak];
                 const float *b = B + k * ldb + j;
-                c0 += ak * load(b), c1 += ak * load(b + VW), c2 += ak * load(b + 2 * VW), c3 += ak * load(b + 3 * VW);
+                c0 = MADD(c0, ak, load(b)), c1 = MADD(c1, ak, load(b + VW));
+                c2 = MADD(c2, ak, load(b + 2 * VW)), c3 = MADD(c3, ak, load(b + 3 * VW));
             }
             store(c + j, c0), store(c + j + VW, c1), store(c + j + 2 * VW, c2), store(c + j + 3 * VW, c3);
         }
         for (; j + VW <= N; j += VW) {
             vf c0 = accumulate ? load(c + j) : (vf){0};
-            for (long k = 0; k < K; k++) c0 += a[k * sak] * load(B + k * ldb + j);
+            for (long k = 0; k < K; k++) c0 = MADD(c0, a[k * sak], load(B + k * ldb + j));
             store(c + j, c0);
         }
     }
