@@ -50,7 +50,8 @@ steps0, chars0, t0, c0 = trainer.step_count, trainer.chars_seen, time.perf_count
 while time.perf_counter() - t0 < SECS:
     trainer.step()
 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-stats = ({k: host.stats.to_py()[k] - stats0[k] for k in stats0} if host is not None else None)
+stats1 = host.stats.to_py() if host is not None else None
+stats = {k: stats1[k] - stats0[k] for k in stats0} if host is not None else None
 json.dumps({"status": status, "engine": trainer.engine_choice.backend, "workers": trainer.engine_choice.workers,
             "chars": trainer.chars_seen - chars0, "wall": wall, "chars_per_sec": (trainer.chars_seen - chars0) / wall,
             "steps": trainer.step_count - steps0, "loss": trainer.history[-1].train_loss, "host_stats": stats})

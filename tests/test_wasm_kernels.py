@@ -25,14 +25,19 @@ CANARY = 0x3F  # float32 0.747, float64 4.8e-4: not a fixed point of tanh or of 
 FIRST_OFFSET = 4096  # offset 0 means "no array" to the kernels
 
 
+def wasmtime_engine(variant: str) -> wasmtime.Engine:
+    """An engine that runs ``variant`` (a key of ``wasm_module.VARIANTS``): relaxed SIMD only where it is asked for."""
+    config = wasmtime.Config()
+    config.wasm_relaxed_simd = variant == "relaxed"  # (f32x4.relaxed_madd: one FMA on this x86-64)
+    return wasmtime.Engine(config)
+
+
 class WasmtimeHeap:
     """A wasmtime instance of the kernels (``variant``: a key of ``wasm_module.VARIANTS``) plus a bump allocator
     over its memory, for ``SimdKernels``."""
 
     def __init__(self, pages=256, variant="simd"):
-        config = wasmtime.Config()
-        config.wasm_relaxed_simd = variant == "relaxed"  # (f32x4.relaxed_madd: one FMA on this x86-64)
-        engine = wasmtime.Engine(config)
+        engine = wasmtime_engine(variant)
         self.store = wasmtime.Store(engine)
         self.memory = wasmtime.Memory(self.store, wasmtime.MemoryType(wasmtime.Limits(pages, None)))
         module = wasmtime.Module(engine, wasm_module.wasm_bytes(variant))
@@ -258,9 +263,7 @@ def test_float64_never_reaches_the_kernels(simd, monkeypatch):
 def test_shipped_modules_import_only_the_memory_and_export_every_kernel(variant):
     data = wasm_module.wasm_bytes(variant)
     assert data[:4] == b"\0asm"
-    config = wasmtime.Config()
-    config.wasm_relaxed_simd = variant == "relaxed"
-    module = wasmtime.Module(wasmtime.Engine(config), data)
+    module = wasmtime.Module(wasmtime_engine(variant), data)
     assert [(i.module, i.name) for i in module.imports] == [("env", "memory")]
     assert {"sgemm", "rnn_forward", "rnn_backward", "gru_forward", "gru_backward", "lstm_forward",
             "lstm_backward", "window_size", "window_forward", "window_backward", "adam",

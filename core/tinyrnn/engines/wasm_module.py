@@ -211,8 +211,12 @@ def load_in_pyodide() -> tuple[SimdKernels, str]:
     if memory is None or memory.buffer != module.HEAPU8.buffer:
         raise RuntimeError("Pyodide's WebAssembly memory is not where the kernels expect it")
     imports = to_js({"env": {"memory": memory}}, dict_converter=Object.fromEntries)
-    variant, data = next((name, to_js(wasm_bytes(name))) for name in VARIANTS
-                         if name == "simd" or WebAssembly.validate(to_js(wasm_bytes(name))))
+    for variant in VARIANTS:  # fastest first
+        data = to_js(wasm_bytes(variant))
+        if WebAssembly.validate(data):
+            break
+    else:
+        raise RuntimeError(f"this browser validates none of the kernel modules ({', '.join(VARIANTS)})")
     instance = WebAssembly.Instance.new(WebAssembly.Module.new(data), imports)
     return SimdKernels(instance.exports), variant
 

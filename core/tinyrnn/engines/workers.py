@@ -135,7 +135,8 @@ class ShardedWindow:
         self.inputs = np.ascontiguousarray(inputs, dtype=np.int32)
         self.targets = np.ascontiguousarray(targets, dtype=np.int32)
         self.h0 = np.ascontiguousarray(h0, dtype=np.float32)
-        self.kernels, self.local = kernels, None  # the first slice's window: made once the helpers have theirs
+        b1 = self.bounds[0][1]
+        self.local = kernels.window(layout, self.inputs[:b1], self.targets[:b1], self.h0[:b1], self.scale)
         self.hs_last = np.empty((B, layout.S), np.float32)
         self.dh0 = None  # dL/dh0 is not gathered from the helpers (the trainer does not use it)
         self.grad = None
@@ -156,10 +157,9 @@ class ShardedWindow:
                 host.configure(cell, T, B, L.H, L.S, L.V, L.size, pool.to_js(self.bounds), STEP_TIMEOUT_MS)
                 pool.shape = shape
             host.post(pool.module, at(flat_params), at(self.inputs), at(self.targets), at(self.h0), self.scale)
-            b1 = self.bounds[0][1]  # while the helpers wake up: this worker's slice
-            self.local = self.kernels.window(L, self.inputs[:b1], self.targets[:b1], self.h0[:b1], self.scale)
             total = self.local.forward(flat_params)
             grad = self.local.backward(flat_params)  # this window's own buffer; collect() adds the helpers' gradients into it
+            b1 = self.bounds[0][1]
             self.hs_last[:b1] = self.local.h_last
             total += float(host.collect(pool.module, at(grad), at(self.hs_last), STEP_TIMEOUT_MS))
         except Exception as exc:  # a JavaScript error from the host (a helper failed or timed out)
