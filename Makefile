@@ -118,8 +118,9 @@ bench-page: site
 bench-peers: site
 	$(BIN)/python -m bench.browser_peers
 
-# learning: natively (the GRU, 300 s) and in the page (the GRU, 300 s); the data is ../shared/data (never copied)
-NATIVE_QUALITY ?= --set batch_size=32 --set seq_len=50 --set lr=0.003
+# learning: natively (the GRU, H=256, 300 s, the learning rate cosine-decayed over the steps 300 s give) and in the
+# page (the GRU, 300 s); the data is ../shared/data (never copied)
+NATIVE_QUALITY ?= --set hidden_size=256 --set batch_size=32 --set seq_len=50 --set lr=0.003 --decay-over-budget
 quality: $(BENCH)/.installed site
 	$(BENCH)/python -m bench.quality --cell gru $(NATIVE_QUALITY)
 	$(BIN)/python -m bench.page_quality --cells gru

@@ -6,6 +6,7 @@
     python -m bench.quality --quick          # 45 s
     python -m bench.quality --seconds 120 --set hidden_size=256 --set lr=0.003   # try other settings
     python -m bench.quality --cell lstm      # another cell (the same as --set cell=lstm)
+    python -m bench.quality --cell gru --set hidden_size=256 --set batch_size=32 --set seq_len=50 --set lr=0.003 --decay-over-budget
 
 The text is split as the issue asks: the first 90% trains, the last 10% validates (``val_fraction`` is
 pinned to 0.1 whatever the defaults say).  Every other setting is ``tinyrnn.TrainConfig()``'s default (the
@@ -37,6 +38,7 @@ from bench.harness import shared_data
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = shared_data()  # ../shared/data/tinyshakespeare.txt (never copied into the repository)
 DEFAULT_JSON = REPO / "bench" / "results" / "quality.json"
+CALIBRATE_SECONDS = 10.0  # --decay-over-budget's trial run
 TARGET_NATS = 1.55  # issue 17: natively within 5 minutes on this machine (the page's target is bench.page_quality's)
 
 
@@ -58,7 +60,10 @@ def validation_loss(tinyrnn, params, ids, window: int = 512, cell: str = "rnn") 
     return total / count
 
 
-def parse_overrides(pairs, config):
+def parse_overrides(pairs, config, kinds=None):
+    """``--set FIELD=VALUE`` pairs as {field: value}, typed like the config's default (or ``kinds[field]``, the
+    settings table's kind, for a setting whose default is None)."""
+    kinds = kinds or {}
     fields = {f.name: f for f in dataclasses.fields(config)}
     out = {}
     for pair in pairs:
@@ -70,7 +75,7 @@ def parse_overrides(pairs, config):
             out[key] = None
         elif isinstance(cur, bool):
             out[key] = raw.lower() in ("1", "true", "yes")
-        elif isinstance(cur, int):
+        elif isinstance(cur, int) or (cur is None and kinds.get(key) == "int"):
             out[key] = int(raw)
         elif isinstance(cur, float) or cur is None:
             try:
@@ -110,6 +115,9 @@ def main(argv=None) -> int:
                     help="BLAS threads (default 1, like the single-threaded browser; needs threadpoolctl)")
     ap.add_argument("--cell", default=None, choices=("rnn", "gru", "lstm"), help="the recurrent cell (default rnn)")
     ap.add_argument("--target", type=float, default=TARGET_NATS, help=f"nats/char to reach (default {TARGET_NATS})")
+    ap.add_argument("--decay-over-budget", action="store_true",
+                    help="cosine-decay the learning rate over the steps the budget gives (lr_decay_steps = the "
+                         f"steps/s of a {CALIBRATE_SECONDS:.0f}-s trial run, not counted, × the budget)")
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = ap.parse_args(argv)
     try:
@@ -128,13 +136,24 @@ def main(argv=None) -> int:
         return 2
     text = tinyrnn.read_text_file(str(args.data)) if hasattr(tinyrnn, "read_text_file") else args.data.read_text("utf-8")
     defaults = tinyrnn.TrainConfig()
-    overrides = parse_overrides(args.overrides, defaults)
+    overrides = parse_overrides(args.overrides, defaults, {k: v.kind for k, v in tinyrnn.SETTINGS.items()})
     overrides["val_fraction"] = 0.1
     if args.cell:
         overrides["cell"] = args.cell
     config = dataclasses.replace(defaults, **overrides).validate()
     from bench.harness import engine_of, make_trainer, native_installed
 
+    if args.decay_over_budget:
+        trial, _ = make_trainer(text, config, native=native_installed())
+        trial.step()  # the first step pays for set-up
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < CALIBRATE_SECONDS:
+            trial.step()
+        rate = (trial.step_count - 1) / (time.perf_counter() - t0)
+        config = dataclasses.replace(config, lr_decay_steps=max(1, round(rate * budget))).validate()
+        print(f"trial run: {rate:.1f} steps/s over {CALIBRATE_SECONDS:.0f} s -> the learning rate decays over "
+              f"{config.lr_decay_steps} steps")
+        del trial
     trainer, opted_in = make_trainer(text, config, native=native_installed())
     val_ids = np.asarray(trainer.val_ids)
 

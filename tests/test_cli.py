@@ -49,6 +49,7 @@ def test_gradcheck_command():
     (("train", "{tmp}/missing.txt"), "error: cannot read"),
     (("train", "{tmp}/bad.txt"), "error: '.*bad.txt' is not valid UTF-8"),
     (("train", "--hidden", "0", "--steps", "1"), "error: hidden_size must be a whole number from 1"),
+    (("train", "--lr-decay-steps", "0", "--steps", "1"), "error: lr_decay_steps must be a whole number from 1"),
     (("sample", "{tmp}/bad.txt"), "error: this is not a tinyrnn checkpoint"),
     (("sample", "{tmp}/missing.npz"), "error: cannot read"),
 ])

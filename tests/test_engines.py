@@ -108,6 +108,19 @@ def test_clipping_by_value_on_the_kernel_engines_trains_like_the_numpy_reference
     assert_follows_the_numpy_trainer(fast, plain)
 
 
+@pytest.mark.parametrize("where", sorted(PLATFORMS))
+def test_a_decaying_learning_rate_on_the_kernel_engines_trains_like_the_numpy_reference(on, where):
+    """lr_decay_steps changes the rate every update; the kernels' Adam takes each step's rate (30 steps of a
+    60-step decay: the rate falls at every one)."""
+    platform = PLATFORMS[where]()
+    on(platform)
+    fast = Trainer(REPETITIVE, config(cell="gru", lr_decay_steps=60))
+    on(None)
+    plain = Trainer(REPETITIVE, config(cell="gru", lr_decay_steps=60))
+    assert fast.engine_choice == engines.EngineChoice("kernel", platform.backend)
+    assert_follows_the_numpy_trainer(fast, plain)
+
+
 def test_the_sharded_engine_loses_no_step_when_a_helper_fails(on):
     """A helper that fails mid-window: that window is computed on this worker alone, exactly as the kernel engine
     computes it, and the pool stops (the next engine says why)."""

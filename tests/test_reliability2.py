@@ -312,14 +312,15 @@ def test_resume_refuses_flags_that_differ_from_the_checkpoint_naming_each(gru_mo
 
 
 def test_flags_that_may_change_on_resume_are_applied_and_listed_in_help(gru_model, text_file):
-    result = cli("train", text_file, "--resume", gru_model, "--lr", 0.05, "--clip-norm", 0, "--steps", 2,
-                 "--out", gru_model, "--cell", "gru")
+    result = cli("train", text_file, "--resume", gru_model, "--lr", 0.05, "--clip-norm", 0, "--lr-decay-steps", 4,
+                 "--steps", 2, "--out", gru_model, "--cell", "gru")
     assert result.returncode == 0, result.stderr
     resumed = load_checkpoint(gru_model)
     assert resumed.progress["step"] == 5 and resumed.config.cell == "gru"
-    assert resumed.config.lr == 0.05 and resumed.config.clip_norm is None
+    assert resumed.config.lr == 0.05 and resumed.config.clip_norm is None and resumed.config.lr_decay_steps == 4
     help_text = " ".join(cli("train", "--help").stdout.split())
-    assert "--lr, --clip-norm, --eval-every, --engine, --seq-len, --batch, --steps may change" in help_text
+    assert ("--lr, --lr-decay-steps, --clip-norm, --eval-every, --engine, --seq-len, --batch, --steps may change"
+            in help_text)
     assert "512 MiB per array (member) and 1 GiB in all" in help_text
 
 

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import numpy as np
@@ -40,6 +41,39 @@ def test_engines_train_the_same_model():
     fused = Trainer(text, config).run(10)
     traced = Trainer(text, TrainConfig(**{**config.to_dict(), "engine": "autograd"})).run(10)
     np.testing.assert_allclose([m.train_loss for m in fused], [m.train_loss for m in traced], rtol=1e-12)
+
+
+def test_the_learning_rate_decays_along_half_a_cosine_to_a_tenth():
+    from tinyrnn.optim import LR_FLOOR, scheduled_lr
+    lrs = [scheduled_lr(0.01, 8, step) for step in range(12)]
+    assert lrs[0] == 0.01 and lrs[4] == pytest.approx(0.01 * (1 + LR_FLOOR) / 2)
+    assert all(a > b for a, b in zip(lrs[:8], lrs[1:9]))  # falling until the 8th update, then the floor
+    assert lrs[8:] == [pytest.approx(0.01 * LR_FLOOR)] * 4
+    assert scheduled_lr(0.01, None, 10**6) == 0.01
+
+
+@pytest.mark.parametrize("engine", tinyrnn.ENGINES)
+def test_a_decaying_run_updates_with_the_scheduled_rate_and_resumes_on_it(engine):
+    """The first update is a constant-rate run's; later ones take smaller steps; the rate reaches the floor after
+    lr_decay_steps updates, and a run continued from a checkpoint goes on along the same schedule."""
+    from tinyrnn.optim import scheduled_lr
+    text = tinyrnn.default_corpus()[:20_000]
+    constant = TrainConfig(hidden_size=16, seq_len=8, batch_size=3, engine=engine, lr=0.01)
+    decaying = Trainer(text, dataclasses.replace(constant, lr_decay_steps=6))
+    steady = Trainer(text, constant)
+    first = [t.step().train_loss for t in (decaying, steady)]
+    assert first[0] == first[1]
+    before = {k: v.copy() for k, v in decaying.params.items()}
+    decaying.step(), steady.step()
+    assert decaying.optimizer.lr == pytest.approx(scheduled_lr(0.01, 6, 1)) and decaying.optimizer.lr < 0.01
+    assert any(not np.array_equal(decaying.params[k], steady.params[k]) for k in before)
+    decaying.run(2)
+    resumed = Trainer.from_checkpoint(decaying.state(), text)
+    for trainer in (decaying, resumed):
+        trainer.run(3)
+        assert trainer.optimizer.lr == pytest.approx(0.001)  # the 7th update onwards: lr × LR_FLOOR
+    for k in decaying.params:
+        np.testing.assert_array_equal(resumed.params[k], decaying.params[k])
 
 
 def test_streams_and_hidden_state_follow_the_char_rnn_loader():

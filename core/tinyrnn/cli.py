@@ -37,8 +37,8 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if 
 # from the checkpoint (given, they must match it), and those a resumed run may change
 FIXED_ON_RESUME = {"cell": "cell", "hidden": "hidden_size", "dtype": "dtype", "optimizer": "optimizer",
                    "val_fraction": "val_fraction", "seed": "seed"}
-CHANGEABLE_ON_RESUME = {"lr": "lr", "clip_norm": "clip_norm", "eval_every": "eval_every", "engine": "engine",
-                        "seq_len": "seq_len", "batch": "batch_size"}
+CHANGEABLE_ON_RESUME = {"lr": "lr", "lr_decay_steps": "lr_decay_steps", "clip_norm": "clip_norm",
+                        "eval_every": "eval_every", "engine": "engine", "seq_len": "seq_len", "batch": "batch_size"}
 RESUME_CHANGES = ", ".join(f"--{flag.replace('_', '-')}" for flag in CHANGEABLE_ON_RESUME) + ", --steps"
 # of those, the ones that change the stream of windows: another value starts the text from its beginning
 RESUME_RESTARTS = " or ".join(f"--{flag.replace('_', '-')}" for flag, field in CHANGEABLE_ON_RESUME.items()
@@ -276,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seq-len", type=int, help=f"BPTT window T (default {DEFAULTS.seq_len}){restarts}")
     train.add_argument("--batch", type=int, help=f"batch size B (default {DEFAULTS.batch_size}){restarts}")
     train.add_argument("--lr", type=float, help=f"learning rate (default {DEFAULTS.lr:g}){changed}")
+    train.add_argument("--lr-decay-steps", type=int, help="cosine-decay the learning rate to a tenth over N steps "
+                       f"(counted from the model's first step; default: constant){changed}")
     train.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {DEFAULTS.optimizer}){kept}")
     train.add_argument("--clip-norm", type=float, help=f"clip the gradient norm; 0 disables (default "
                                                           f"{DEFAULTS.clip_norm:g}){changed}")

@@ -74,6 +74,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("seq_len", "Sequence length T (BPTT window)", "int", 1, 1000),
     Setting("batch_size", "Batch size B", "int", 1, 1024),
     Setting("lr", "Learning rate", "float", 0, 10, low_open=True),
+    Setting("lr_decay_steps", "Cosine learning-rate decay over N steps", "int", 1, 10**9, optional=True),
     Setting("optimizer", "Optimiser", "choice", choices=("sgd", "adagrad", "adam")),  # optim.py implements each
     Setting("clip_norm", "Clip gradient norm", "float", 0, 1e6, low_open=True, optional=True),
     Setting("clip_value", "Clip gradient values", "float", 0, 1e6, low_open=True, optional=True),
@@ -94,6 +95,7 @@ class TrainConfig:
     seq_len: int = 25
     batch_size: int = 16
     lr: float = 2e-3
+    lr_decay_steps: int | None = None  # cosine from lr down to lr × LR_FLOOR over these steps (optim.scheduled_lr)
     optimizer: str = "adam"
     clip_norm: float | None = 5.0
     clip_value: float | None = None

@@ -16,6 +16,17 @@ from .config import SETTINGS, is_number
 from .errors import ConfigError
 
 OPTIMIZERS = SETTINGS["optimizer"].choices  # the settings table is the one list of names
+LR_FLOOR = 0.1  # a decayed learning rate ends at this fraction of the starting one (nanoGPT's min_lr = lr / 10)
+
+
+def scheduled_lr(lr: float, decay_steps: int | None, step: int) -> float:
+    """The learning rate for update number ``step`` (0-based) of a run that starts at ``lr``: constant when
+    ``decay_steps`` is None, else half a cosine from ``lr`` down to ``lr × LR_FLOOR`` over ``decay_steps`` updates,
+    then ``lr × LR_FLOOR``."""
+    if decay_steps is None:
+        return lr
+    progress = min(step, decay_steps) / decay_steps
+    return lr * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def global_norm(grads: dict) -> float:

@@ -20,6 +20,7 @@ from .bptt import gradient_reach, manual_bptt
 from .checkpoint import Checkpoint, check_state
 from .config import StepMetrics, TrainConfig, thin_history
 from .errors import CheckpointError, ConfigError, TextError, TrainingDiverged
+from .optim import scheduled_lr
 from .vocab import Vocabulary, check_text
 
 HISTORY_LIMIT = 20_000  # StepMetrics kept in memory (and in checkpoints): the newest as they are, older ones thinned
@@ -160,6 +161,7 @@ class Trainer:
         cfg = self.config
         started = time.perf_counter()
         inputs, targets = self.current_batch()
+        self.optimizer.lr = scheduled_lr(cfg.lr, cfg.lr_decay_steps, self.step_count)
         result = self.engine.step(inputs, targets, self.hidden)
         loss, norm = result.loss, result.grad_norm
         if not (math.isfinite(loss) and math.isfinite(norm)):
