@@ -14,7 +14,8 @@
   from the moment the page is parsed; the messages are set with ``textContent``. A failure (the runtime, a package,
   the app) is shown on the page as an alert and the spinner stops; the page never becomes ready after one.
 * **No silent hang.** A watchdog (js/watchdog.js) names the start-up phase that takes far longer than usual and
-  offers a reload.
+  offers a reload; the worker sends it a heartbeat, and when that stops (the worker's thread blocked, as Firefox
+  can leave it) the page reloads itself once.
 * **Training helpers start from the page** (js/helpers.js): the page's main thread starts the Web Workers that
   share a window's streams (tinyrnn's kernels/shards.js asks for them), since Firefox can stall a worker that starts
   one of its own.
@@ -167,6 +168,9 @@ def patch_worker(js: str, wheel_names: list[str], site_packages: set[str], site_
     # 7. The page starts the training helper workers (js/helpers.js; the other side is tinyrnn's kernels/shards.js).
     js = js[:first_newline] + "self.tinyrnnPageStartsHelpers = true  // tinyrnn build: see sitebuild/js/helpers.js\n" \
         + js[first_newline:]
+    # 8. The heartbeat the page's watchdog (js/watchdog.js) tells a blocked worker thread by.
+    js = js[:first_newline] + ("setInterval(() => self.postMessage({type: 'tinyrnn-alive'}), 1000)  // tinyrnn build: "
+                               "the heartbeat js/watchdog.js listens to\n") + js[first_newline:]
     return f"// Built by sitebuild (Pyodide {PYODIDE_VERSION}, Panel {PANEL_VERSION}, Bokeh {BOKEH_VERSION}).\n" + js
 
 
@@ -199,7 +203,8 @@ def patch_page(page: str) -> str:
     page = must_sub(r"(<head>)", lambda m: m.group(1) + "\n<script>\n" + (JS / "watchdog.js").read_text() + "</script>",
                     page, "add the start-up watchdog", count=1)
     page = must_sub(r"(pyodideWorker\.onmessage = async \(event\) => \{\n(\s*)const msg = event\.data\n)",
-                    lambda m: m.group(1) + m.group(2) + "window.tinyrnnStartup.message(msg)  // tinyrnn build\n",
+                    lambda m: (m.group(1) + m.group(2) + "window.tinyrnnStartup.message(msg)  // tinyrnn build\n"
+                               + m.group(2) + "if (msg.type === 'tinyrnn-alive') return  // the worker's heartbeat\n"),
                     page, "tell the watchdog what the worker says", count=1)
     # Patches from the worker go through js/apply_patch.js (an unknown reference loses one event, not the patch).
     page = must_sub(r"pyodideWorker\.jsdoc\.apply_json_patch\(msg\.patch, msg\.buffers\)",

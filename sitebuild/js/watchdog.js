@@ -3,6 +3,9 @@
 // finishes starting: helper workers, what this browser kept); each usually takes seconds. When one takes far
 // longer than usual, a notice says what the page is waiting for, since when, what it knows (online? served by the
 // service worker? any error?) and offers a reload. It never declares the page ready or failed itself.
+// The Python worker also sends a heartbeat every second (sitebuild/patches.py). When it stops for STALLED_S during
+// the start, the worker's thread is blocked, not busy: Firefox has left it waiting inside the browser for good
+// (issue 19). Then the page says so and reloads itself, once per tab session; a second time it only offers the reload.
 // Uncaught errors and unhandled rejections are kept in `tinyrnnStartup.errors` (and named in the notice). And when the
 // service worker takes over a page that is not cross-origin isolated, a note says that a reload trains on every core.
 (() => {
@@ -11,6 +14,10 @@
   const LIMIT_S = {  // far longer than the slowest start measured in any engine on a busy 2-core machine
     worker: 60, runtime: 90, packages: 90, app: 120, draw: 60, finish: 90,
   };
+  // No heartbeat for this long: the worker's thread is blocked (its longest busy stretch, importing the app, takes
+  // seconds); not scaled by ?watchdog, since a busy machine stretches that stretch, not the phases' slack.
+  const STALLED_S = 40;
+  const STALL_RELOADS = "tinyrnn-stall-reloads";  // sessionStorage: the reloads this tab made for a blocked worker
   const WHAT = {
     worker: "the Python worker's script (app.js) to start",
     runtime: "the Python runtime to load (1/3)",
@@ -20,7 +27,7 @@
     finish: "the app to finish starting (helper workers, then what this browser kept)",
   };
   const state = window.tinyrnnStartup = {phase: "worker", since: performance.now(), done: false, errors: [],
-                                         shown: null};
+                                         shown: null, alive: 0, stalled: false};
   const keep = (text) => { if (state.errors.length < 50) state.errors.push(String(text)); };
   window.addEventListener("error", (e) => keep(e.message || (e.target && e.target.src) || "an error"), true);
   window.addEventListener("unhandledrejection", (e) => {
@@ -38,6 +45,7 @@
   // What the worker said: its status messages name the phase; an error ends the watch (the page shows the error).
   state.message = (msg) => {
     if (!msg || state.done) return;
+    if (msg.type === "tinyrnn-alive") { state.alive = performance.now(); return; }
     if (msg.type === "status" && msg.error) state.finish();
     else if (msg.type === "status") {
       const step = /\((\d)\/3\)/.exec(String(msg.msg));
@@ -72,6 +80,8 @@
       : "from the network";
     const lines = [
       `Still waiting for ${WHAT[state.phase]}: ${Math.round(seconds)} s so far; this usually takes seconds.`,
+      ...(state.stalled ? [`The Python worker has not answered for ${Math.round((performance.now() - state.alive) / 1000)} s: `
+                           + "its thread is blocked inside the browser (seen in Firefox)."] : []),
       `The page was served ${sw}; the browser reports it is ${navigator.onLine ? "online" : "offline"}.`,
     ];
     if (state.errors.length) {
@@ -110,8 +120,26 @@
     });
   }
 
+  // The worker's thread is blocked: reload once by ourselves (a new worker starts); after that, say so and offer it.
+  function stalled(seconds) {
+    let reloads = 0;
+    try { reloads = Number(sessionStorage.getItem(STALL_RELOADS)) || 0; } catch (e) { reloads = 1; }
+    state.stalled = true;
+    show(seconds);
+    if (reloads >= 1) return;
+    try { sessionStorage.setItem(STALL_RELOADS, String(reloads + 1)); } catch (e) { return; }
+    state.shown.querySelector("button").textContent = "Reloading the page…";
+    state.done = true;
+    clearInterval(timer);
+    location.reload();
+  }
+
   const timer = setInterval(() => {
     if (state.done) return;
+    if (state.alive && (performance.now() - state.alive) / 1000 > STALLED_S) {
+      stalled((performance.now() - state.since) / 1000);
+      return;
+    }
     if (state.phase === "draw" && document.body && !document.body.classList.contains("pn-loading")) {
       state.enter("finish");
     }

@@ -30,3 +30,28 @@ def test_a_stalled_start_says_what_it_waits_for_and_its_reload_button_recovers(a
     page.wait_for_function("() => !document.body.classList.contains('pn-loading')", timeout=240_000)
     page.wait_for_function("() => window.tinyrnnStartup.done", timeout=120_000)  # the app said Ready
     assert page.locator(".tr-watchdog").count() == 0
+
+
+def test_a_blocked_python_worker_is_noticed_and_the_page_reloads_itself_once(app_page, site_url):
+    """The worker's thread blocks (here its script ends with a loop that never returns, 2 s after it starts; in
+    Firefox the browser left it waiting for good, issue 19): its heartbeat stops, the page says why and reloads
+    itself once, and the new worker starts the app."""
+    page = app_page
+    served = []
+
+    def app_js(route):
+        response = route.fetch()
+        body = response.text()
+        if not served:
+            body += "\nsetTimeout(() => { for (;;) {} }, 2000)  // the test: the worker's thread never returns\n"
+        served.append(route.request.url)
+        route.fulfill(response=response, body=body)
+
+    page.route(re.compile(r"/app\.js(\?.*)?$"), app_js)
+    page.goto(site_url + "?watchdog=0.1", wait_until="domcontentloaded")
+    page.wait_for_function("() => window.tinyrnnStartup.done && !document.body.classList.contains('pn-loading')",
+                           timeout=240_000)
+    assert len(served) == 2  # the blocked worker's page, then the one that reloaded itself
+    assert page.evaluate("() => sessionStorage.getItem('tinyrnn-stall-reloads')") == "1"
+    assert page.locator(".tr-watchdog").count() == 0
+    assert not page.evaluate("() => window.tinyrnnStartup.stalled")
