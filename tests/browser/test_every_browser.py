@@ -65,6 +65,7 @@ STUCK = """() => ({body: document.body && document.body.className, status: (wind
                   notice: ((window.tinyrnnStartup || {}).shown || {}).textContent,
                   errors: (window.tinyrnnStartup || {}).errors, controlled: !!navigator.serviceWorker.controller})"""
 START_RECORD = "() => { const s = window.tinyrnnStartup; return s ? {errors: s.errors, shown: !!s.shown} : null; }"
+STALL_RELOADS = "() => sessionStorage.getItem('tinyrnn-stall-reloads')"  # the reloads the watchdog made by itself
 
 
 def step_of(tab) -> int:
@@ -102,6 +103,8 @@ class Visit:
         self.ready_s.append(round(time.monotonic() - t0, 1))
         record = self.tab.run(START_RECORD)
         assert record is not None and not record["shown"], f"the start-up watchdog spoke: {record}"
+        assert self.tab.run(STALL_RELOADS) is None, (
+            "the page reloaded itself: its Python worker's thread was blocked (sitebuild/js/watchdog.js)")
         return self.ready_s[-1]
 
     def collect(self):
