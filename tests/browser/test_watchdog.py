@@ -4,6 +4,7 @@ the page says what it is waiting for and offers a reload, which then starts the 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -49,8 +50,12 @@ def test_a_blocked_python_worker_is_noticed_and_the_page_reloads_itself_once(app
 
     page.route(re.compile(r"/app\.js(\?.*)?$"), app_js)
     page.goto(site_url + "?watchdog=0.1", wait_until="domcontentloaded")
-    page.wait_for_function("() => window.tinyrnnStartup.done && !document.body.classList.contains('pn-loading')",
-                           timeout=240_000)
+    deadline = time.monotonic() + 180  # the heartbeat stops ~2 s in; the page waits 40 s for it
+    while len(served) < 2:  # the reloaded page's worker asks for app.js again (the route answers it as it is)
+        assert time.monotonic() < deadline, "the page did not reload itself"
+        page.wait_for_timeout(250)
+    page.wait_for_function("() => window.tinyrnnStartup && window.tinyrnnStartup.done && document.body"
+                           " && !document.body.classList.contains('pn-loading')", timeout=240_000)
     assert len(served) == 2  # the blocked worker's page, then the one that reloaded itself
     assert page.evaluate("() => sessionStorage.getItem('tinyrnn-stall-reloads')") == "1"
     assert page.locator(".tr-watchdog").count() == 0
