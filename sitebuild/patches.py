@@ -16,9 +16,11 @@
 * **No silent hang.** A watchdog (js/watchdog.js) names the start-up phase that takes far longer than usual and
   offers a reload; the worker sends it a heartbeat, and when that stops (the worker's thread blocked, as Firefox
   can leave it) the page reloads itself once.
-* **Training helpers start from the page** (js/helpers.js): the page's main thread starts the Web Workers that
-  share a window's streams (tinyrnn's kernels/shards.js asks for them), since Firefox can stall a worker that starts
-  one of its own.
+* **No worker started by a worker.** Firefox can deadlock a worker that starts a Web Worker of its own (issue 19;
+  seen in the Worker constructor). The page's main thread starts the training helpers that share a window's
+  streams (js/helpers.js; tinyrnn's kernels/shards.js asks for them), and pyodide-http, which Panel imports, is
+  imported while the Python worker's ``crossOriginIsolated`` reads false, so that it starts no streaming worker
+  (js/no_streaming_worker.js).
 * **Offline use** (sitebuild/pwa.py): the manifest and icon links, and the service worker's registration once the
   app has rendered.
 """
@@ -145,9 +147,10 @@ def patch_worker(js: str, wheel_names: list[str], site_packages: set[str], site_
     if futures:
         js = js.replace(prefix, "await self.pyodide.runPythonAsync(`" + "\\n".join(futures)
                         + "\\nimport asyncio\\n", 1)
-    # 4. jsnull shim, before the app's code runs.
+    # 4. jsnull shim, and pyodide-http imported without its streaming worker, before the app's code runs.
     js = must_insert_before("    const [docs_json, render_items, root_ids] = await self.pyodide.runPythonAsync(",
-                            (JS / "jsnull_shim.js").read_text(), js, "find where the worker runs the app")
+                            (JS / "jsnull_shim.js").read_text() + (JS / "no_streaming_worker.js").read_text(), js,
+                            "find where the worker runs the app")
     # 5. Apply page->Python patches one at a time. The converter stores each incoming patch in one Python global
     #    and starts runPythonAsync, which runs the code later; a second patch arriving before that (the charts send
     #    range updates while training) overwrites the first, so a click (e.g. Pause) could be lost.

@@ -241,9 +241,11 @@ def test_key_flows(engine, serve_site, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["firefox"], indirect=True)
 def test_twenty_offline_reloads_in_a_row_all_start(engine, serve_site):
-    """Firefox stalled on about one offline reload in five while the Python worker started the helper workers
-    (issue 19; the page starts them now, sitebuild/js/helpers.js): every one of 20 in a row must become ready and
-    train on its helpers, and the watchdog must not have had to speak."""
+    """Firefox can deadlock a worker that starts a Web Worker of its own (issue 19): offline reloads stalled while
+    the Python worker started the training helpers (the page starts them now, sitebuild/js/helpers.js), and under
+    load while pyodide-http started its streaming worker (now imported without it, js/no_streaming_worker.js).
+    Every one of 20 in a row must become ready and train on its helpers, and the watchdog must not have had to
+    speak."""
     url, take_offline = serve_site()
     tab = engine.tab()
     visit = Visit(tab)

@@ -162,6 +162,10 @@ def test_isolated_from_the_second_load_with_shared_memory_between_pyodide_and_it
         assert headers.get("cross-origin-embedder-policy") == "require-corp", (response.url, headers)
     assert scripts and document.all_headers()["content-type"].startswith("text/html")
     worker = pyodide_worker(page)
+    # Panel's pyodide-http was imported without its streaming worker (a worker started by a worker, which Firefox
+    # can deadlock: issue 19), and the Python worker's crossOriginIsolated reads true again
+    assert worker.evaluate("""() => [self.crossOriginIsolated, self.pyodide.runPython(
+        'import pyodide_http._streaming as s; s._fetcher is None and s.crossOriginIsolated is False')]""") == [True, True]
     for source in ("blob", "url"):
         got = worker.evaluate(IN_PYODIDE_WORKER, [source, PROBE_JS, f"./{PROBE}"])
         print(source, json.dumps(got))
