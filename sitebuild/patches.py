@@ -21,6 +21,8 @@
   streams (js/helpers.js; tinyrnn's kernels/shards.js asks for them), and pyodide-http, which Panel imports, is
   imported while the Python worker's ``crossOriginIsolated`` reads false, so that it starts no streaming worker
   (js/no_streaming_worker.js).
+* **No ResizeObserver loop.** Observers' callbacks run at the next animation frame (js/resize_frames.js): BokehJS
+  re-lays out the page from them, which WebKit reported as an uncaught "ResizeObserver loop" error (bokeh#14287).
 * **Offline use** (sitebuild/pwa.py): the manifest and icon links, and the service worker's registration once the
   app has rendered.
 """
@@ -69,6 +71,12 @@ def must_sub(pattern: str, repl, text: str, what: str, count: int = 0, flags: in
     if n == 0:
         raise SystemExit(f"sitebuild: could not {what} (pattern {pattern!r} not found in the converter output)")
     return new
+
+
+def script_first_in_head(page: str, js_file: str, what: str) -> str:
+    """``page`` with js/``js_file`` as an inline script right after ``<head>`` (before any script of the page)."""
+    return must_sub(r"(<head>)", lambda m: m.group(1) + "\n<script>\n" + (JS / js_file).read_text() + "</script>",
+                    page, what, count=1)
 
 
 def must_insert_before(anchor: str, insert: str, text: str, what: str) -> str:
@@ -203,8 +211,7 @@ def patch_page(page: str) -> str:
                     "drop the favicon.ico link (the site has none; head_links names its own icon)", count=1)
     page = must_insert_before("</head>", LOADING_CSS + head_links(), page, "style the loading message")
     # The start-up watchdog (js/watchdog.js): from the top of <head>, so that it sees every phase; told each message.
-    page = must_sub(r"(<head>)", lambda m: m.group(1) + "\n<script>\n" + (JS / "watchdog.js").read_text() + "</script>",
-                    page, "add the start-up watchdog", count=1)
+    page = script_first_in_head(page, "watchdog.js", "add the start-up watchdog")
     page = must_sub(r"(pyodideWorker\.onmessage = async \(event\) => \{\n(\s*)const msg = event\.data\n)",
                     lambda m: (m.group(1) + m.group(2) + "window.tinyrnnStartup.message(msg)  // tinyrnn build\n"
                                + m.group(2) + "if (msg.type === 'tinyrnn-alive') return  // the worker's heartbeat\n"),
@@ -213,11 +220,11 @@ def patch_page(page: str) -> str:
     page = must_sub(r"pyodideWorker\.jsdoc\.apply_json_patch\(msg\.patch, msg\.buffers\)",
                     "tinyrnnApplyPatch(pyodideWorker.jsdoc, msg.patch, msg.buffers)  // tinyrnn build", page,
                     "apply the worker's patches an event at a time when one names an unknown model", count=1)
-    page = must_sub(r"(<head>)", lambda m: m.group(1) + "\n<script>\n" + (JS / "apply_patch.js").read_text() + "</script>",
-                    page, "add tinyrnnApplyPatch", count=1)
+    page = script_first_in_head(page, "apply_patch.js", "add tinyrnnApplyPatch")
+    # ResizeObserver callbacks a frame later (js/resize_frames.js): before Bokeh's scripts, which make the observers.
+    page = script_first_in_head(page, "resize_frames.js", "defer ResizeObserver callbacks to the next frame")
     # The training helper workers start from here, not nested in the Python worker (js/helpers.js).
-    page = must_sub(r"(<head>)", lambda m: m.group(1) + "\n<script>\n" + (JS / "helpers.js").read_text() + "</script>",
-                    page, "add tinyrnnHelperWorkers", count=1)
+    page = script_first_in_head(page, "helpers.js", "add tinyrnnHelperWorkers")
     page = must_sub(r"(\n(\s*)pyodideWorker\.busy = false\n)",
                     lambda m: (m.group(1) + m.group(2) + "pyodideWorker.addEventListener('message', tinyrnnHelperWorkers)"
                                "  // tinyrnn build\n"), page, "start the helper workers the worker asks for", count=1)
