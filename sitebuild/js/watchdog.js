@@ -4,8 +4,9 @@
 // longer than usual, a notice says what the page is waiting for, since when, what it knows (online? served by the
 // service worker? any error?) and offers a reload. It never declares the page ready or failed itself.
 // The Python worker also sends a heartbeat every second (sitebuild/patches.py). When it stops for STALLED_S during
-// the start, the worker's thread is blocked, not busy: Firefox has left it waiting inside the browser for good
-// (issue 19). Then the page says so and reloads itself, once per tab session; a second time it only offers the reload.
+// the start, the worker's thread is blocked, not busy, as Firefox left it when the worker started a worker of its
+// own (issue 19; js/no_streaming_worker.js). Then the page says so and reloads itself, once per tab session; a second
+// time it only offers the reload.
 // Uncaught errors and unhandled rejections are kept in `tinyrnnStartup.errors` (and named in the notice). And when the
 // service worker takes over a page that is not cross-origin isolated, a note says that a reload trains on every core.
 (() => {
