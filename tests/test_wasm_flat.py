@@ -105,6 +105,19 @@ def test_sum_squares_is_the_global_norm(kernels, cell):
     assert_sum_squares_is_the_global_norm(kernels, cell)
 
 
+@pytest.mark.parametrize("n", [1, 7, 8, 1001])
+def test_add_into_is_numpys_float32_sum(kernels, n):
+    """How the sharded engine adds a helper's gradient into its own: x + y in float32, bit for bit, tails included."""
+    rng = np.random.default_rng(n)
+    x, y = ((rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)).astype(np.float32) for _ in range(2))
+    expected, y_before = x + y, y.copy()
+    kernels.add_into(x, y)  # (the test heap copies both in, and x back out)
+    np.testing.assert_array_equal(x, expected)
+    np.testing.assert_array_equal(y, y_before)
+    with pytest.raises(ValueError, match="add_into"):
+        kernels.add_into(x, np.zeros(n + 1, np.float32))
+
+
 @pytest.mark.parametrize("cell", CELL_NAMES)
 def test_bad_windows_are_refused_before_any_kernel_runs(kernels, cell):
     layout, params, flat, inputs, targets, h0 = flat_problem(10, 5, 2, 3, cell=cell)

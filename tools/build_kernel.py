@@ -36,7 +36,7 @@ CLANG = "clang-16"
 VARIANTS = {"simd": (KERNELS / "simd.wasm", []),
             "relaxed": (KERNELS / "simd_relaxed.wasm", ["-mrelaxed-simd", "-DTINYRNN_RELAXED_SIMD"])}
 EXPORTS = ("sgemm", "rnn_forward", "rnn_backward", "gru_forward", "gru_backward", "lstm_forward", "lstm_backward",
-           "softmax_xent", "adam", "sum_squares", "window_size", "window_forward", "window_backward")
+           "softmax_xent", "adam", "sum_squares", "add_into", "window_size", "window_forward", "window_backward")
 
 
 def compile_kernel(out: Path, flags=()) -> None:

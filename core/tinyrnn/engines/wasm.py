@@ -77,6 +77,12 @@ class WasmFlatKernels:
         x = np.ascontiguousarray(x, dtype=np.float32)
         return float(self.simd.exports.sum_squares(x.size, self.simd.address(x), clip_bound(clip_value)))
 
+    def add_into(self, x, y) -> None:
+        """x += y for float32 arrays of one size (one call; the sharded engine adds the helpers' gradients)."""
+        if not (x.shape == y.shape and wasm_module.usable(x, y)):
+            raise ValueError(f"add_into called with {x.shape} {x.dtype} and {y.shape} {y.dtype}")
+        self.simd.exports.add_into(x.size, self.simd.address(x), self.simd.address(y))
+
     def adam(self, flat_params, grad, m, v, scale, beta1, beta2, step, eps, clip_value=None) -> FlatAdamResult:
         """Clipping by value, the global norm's scale and one Adam step in one call (optim's arithmetic)."""
         p, m, v, bad = self.simd.clipped_adam(flat_params, grad, m, v, beta1, beta2, step, eps,

@@ -56,6 +56,7 @@ class _Pool:
         self.cores = 0
         self.reason = "" if sys.platform != "emscripten" else Workers.NOT_STARTED  # natively there are no Web Workers
         self.shape = None  # the (cell, T, B, H, V) the shared buffer is laid out for
+        self.gathered = None  # (helpers, n) float32: the helpers' gradients, copied here by the host's collect()
         self.to_js = self.module = None  # Pyodide's to_js and Emscripten module (whose HEAPU8 is the heap now)
 
     def fail(self, error: Exception) -> None:
@@ -130,7 +131,7 @@ class ShardedWindow:
     def __init__(self, pool, kernels, layout, inputs, targets, h0):
         inputs, targets = np.asarray(inputs), np.asarray(targets)
         B, T = flat.check_window(layout, inputs, targets, h0)
-        self.pool, self.layout, self.scale = pool, layout, 1.0 / (B * T)
+        self.pool, self.kernels, self.layout, self.scale = pool, kernels, layout, 1.0 / (B * T)
         self.bounds = bounds(B, pool.workers)
         self.inputs = np.ascontiguousarray(inputs, dtype=np.int32)
         self.targets = np.ascontiguousarray(targets, dtype=np.int32)
@@ -156,14 +157,17 @@ class ShardedWindow:
             if pool.shape != shape:
                 host.configure(cell, T, B, L.H, L.S, L.V, L.size, pool.to_js(self.bounds), STEP_TIMEOUT_MS)
                 pool.shape = shape
+                pool.gathered = np.empty((len(self.bounds) - 1, L.size), np.float32)
             host.post(pool.module, at(flat_params), at(self.inputs), at(self.targets), at(self.h0), self.scale)
             total = self.local.forward(flat_params)
-            grad = self.local.backward(flat_params)  # this window's own buffer; collect() adds the helpers' gradients into it
+            grad = self.local.backward(flat_params)  # this window's own buffer; the helpers' gradients are added to it
             b1 = self.bounds[0][1]
             self.hs_last[:b1] = self.local.h_last
-            total += float(host.collect(pool.module, at(grad), at(self.hs_last), STEP_TIMEOUT_MS))
+            total += float(host.collect(pool.module, at(pool.gathered), at(self.hs_last), STEP_TIMEOUT_MS))
         except Exception as exc:  # a JavaScript error from the host (a helper failed or timed out)
             raise ShardError(f"training on {pool.workers} workers failed: {exc}") from exc
+        for helper_grad in pool.gathered:  # in the helpers' order, as one float32 sum
+            self.kernels.add_into(grad, helper_grad)
         self.grad = grad
         return total
 

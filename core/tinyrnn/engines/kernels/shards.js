@@ -192,21 +192,21 @@
       Atomics.notify(this.ctrl, GEN);
     },
 
-    // Waits for the helpers; adds their gradients into grad (n floats) and writes their rows of hLast (B, S), both
-    // in Pyodide's heap; returns the sum of their summed nats.
-    collect(module, grad, hLast, timeoutMs) {
+    // Waits for the helpers; copies their gradients into gathered (helpers, n) and their rows of hLast (B, S), both
+    // in Pyodide's heap (the caller adds the gradients with the kernels' add_into); returns the sum of their
+    // summed nats.
+    collect(module, gathered, hLast, timeoutMs) {
       const {n, S, bounds} = this.L, gen = Atomics.load(this.ctrl, GEN), waitFrom = performance.now();
       for (let i = 1; i < bounds.length; i++) this.waitFor(DONE + i, gen, timeoutMs, "finish its window");
       this.stats.waitMs += performance.now() - waitFrom;
       this.stats.windows += 1;
-      const buf = module.HEAPU8.buffer, g = new Float32Array(buf, grad, n);  // the heap now, not at post()
+      const buf = module.HEAPU8.buffer;  // the heap now, not at post()
       let total = 0;
       for (let i = 1; i < bounds.length; i++) {
         if (Atomics.load(this.ctrl, STATUS + i) !== 0) {
           throw new Error(`helper worker ${i} failed: ${this.errors[this.errors.length - 1] || "no message"}`);
         }
-        const gi = new Float32Array(this.sab, this.L.grads[i], n);
-        for (let j = 0; j < n; j++) g[j] += gi[j];
+        new Float32Array(buf, gathered + 4 * n * (i - 1), n).set(new Float32Array(this.sab, this.L.grads[i], n));
         const [b0, b1] = bounds[i];
         new Float32Array(buf, hLast + 4 * b0 * S, (b1 - b0) * S).set(new Float32Array(this.sab, this.L.hLast[i], (b1 - b0) * S));
         const result = new Float64Array(this.sab, this.L.loss[i], 2);

@@ -17,8 +17,9 @@
  *                                                whole BPTT in one call each: the browser's flat path (engines/wasm.py)
  *   adam          clipping + one Adam update     the optimiser's array operations in one pass
  *   sum_squares   the global norm's sum          (with clipping by value)
+ *   add_into      x += y                         the helpers' gradients into this worker's (the sharded engine)
  *
- * The last four are the shared arithmetic of window_impl.h, which the native package (native/) compiles too.
+ * window_size .. sum_squares are the shared arithmetic of window_impl.h, which the native package (native/) compiles too.
  * The time-loop kernels above them serve the numpy engines (ops.py, gru.py, lstm.py) inside Pyodide: their
  * tanh and exp are computed in double precision and rounded once (0.5 ulp, like numpy's), where the whole
  * windows use the few-ulp float32 approximations both builds share.
@@ -40,19 +41,29 @@
 #define NAME(x) x##_simd
 #define MR 4
 #define NO_CONTRACT  /* the whole module is built with -ffp-contract=off */
-#ifdef TINYRNN_RELAXED_SIMD  /* the relaxed build (tools/build_kernel.py): the products' multiply-adds fused */
 typedef float f32x8 __attribute__((vector_size(32)));
 typedef float f32x4 __attribute__((vector_size(16)));
-/* acc + a b as two f32x4.relaxed_madd (one FMA each where the processor has FMA, as x86-64 and ARM64 do) */
+#define LO(v) __builtin_shufflevector((v), (v), 0, 1, 2, 3)
+#define HI(v) __builtin_shufflevector((v), (v), 4, 5, 6, 7)
+#define JOIN(lo, hi) __builtin_shufflevector((lo), (hi), 0, 1, 2, 3, 4, 5, 6, 7)
+/* b < a ? b : a and a < b ? b : a: one f32x4.pmin / f32x4.pmax per half (one minps / maxps on x86-64) */
+INLINE f32x8 pmin8(f32x8 a, f32x8 b) { return JOIN(__builtin_wasm_pmin_f32x4(LO(a), LO(b)), __builtin_wasm_pmin_f32x4(HI(a), HI(b))); }
+INLINE f32x8 pmax8(f32x8 a, f32x8 b) { return JOIN(__builtin_wasm_pmax_f32x4(LO(a), LO(b)), __builtin_wasm_pmax_f32x4(HI(a), HI(b))); }
+#define VMIN(a, b) pmin8((a), (b))
+#define VMAX(a, b) pmax8((a), (b))
+#ifdef TINYRNN_RELAXED_SIMD  /* the relaxed build (tools/build_kernel.py): multiply-adds fused */
+/* acc + a b and p x + c (a float c), each as two f32x4.relaxed_madd (one FMA each where the processor has FMA, as
+ * x86-64 and ARM64 do): the products' tiles and tanh's polynomials */
 INLINE f32x8 relaxed_madd(f32x8 acc, float a, f32x8 b) {
     const f32x4 av = {a, a, a, a};
-    f32x4 lo = __builtin_wasm_relaxed_madd_f32x4(av, __builtin_shufflevector(b, b, 0, 1, 2, 3),
-                                                 __builtin_shufflevector(acc, acc, 0, 1, 2, 3));
-    f32x4 hi = __builtin_wasm_relaxed_madd_f32x4(av, __builtin_shufflevector(b, b, 4, 5, 6, 7),
-                                                 __builtin_shufflevector(acc, acc, 4, 5, 6, 7));
-    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
+    return JOIN(__builtin_wasm_relaxed_madd_f32x4(av, LO(b), LO(acc)), __builtin_wasm_relaxed_madd_f32x4(av, HI(b), HI(acc)));
+}
+INLINE f32x8 relaxed_poly(f32x8 p, f32x8 x, float c) {
+    const f32x4 cv = {c, c, c, c};
+    return JOIN(__builtin_wasm_relaxed_madd_f32x4(LO(p), LO(x), cv), __builtin_wasm_relaxed_madd_f32x4(HI(p), HI(x), cv));
 }
 #define MADD(acc, a, b) relaxed_madd((acc), (a), (b))
+#define POLY(p, x, c) relaxed_poly((p), (x), (c))
 #endif
 #include "window_impl.h"
 
@@ -432,6 +443,14 @@ EXPORT("adam")
 int adam(int n, const float *P, const float *G, const float *M, const float *Vs, float clip, float gscale, float b1,
          float c1, float b2, float c2, float step, float eps, float *P_out, float *M_out, float *V_out) {
     return (int)adam_simd(n, P, G, M, Vs, clip, gscale, b1, c1, b2, c2, step, eps, P_out, M_out, V_out);
+}
+
+/* x += y over n floats: the sharded engine adds each helper's gradient into this worker's (engines/workers.py) */
+EXPORT("add_into")
+void add_into(int n, float *x, const float *y) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) wasm_v128_store(x + i, wasm_f32x4_add(wasm_v128_load(x + i), wasm_v128_load(y + i)));
+    for (; i < n; i++) x[i] += y[i];
 }
 
 /* sum of clip(x, -clip, clip)^2 over n floats, in double */

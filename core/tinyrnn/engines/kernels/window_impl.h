@@ -30,17 +30,38 @@ INLINE void store_n(float *p, vf v, int full) {
     else *p = v[0];
 }
 
-/* acc + a b for a float a and a vector b: a multiply and an add, which GCC's native variants contract into one FMA
- * (-ffp-contract=fast); a variant may fuse it itself (simd.c's relaxed build: f32x4.relaxed_madd). */
+/* acc + a b for a float a and a vector b, and p x + c for vectors p, x and a float c (a polynomial's step): a
+ * multiply and an add, which GCC's native variants contract into one FMA (-ffp-contract=fast); a variant may fuse
+ * them itself (simd.c's relaxed build: f32x4.relaxed_madd). */
 #ifndef MADD
 #define MADD(acc, a, b) ((acc) + (a) * (b))
+#endif
+#ifndef POLY
+#define POLY(p, x, c) ((p) * (x) + (c))
+#endif
+
+/* b < a ? b : a and a < b ? b : a, lane by lane (a NaN in a passes through): x86's minps and maxps; a variant may
+ * name its own instruction for them (simd.c: f32x4.pmin and f32x4.pmax, where clang would otherwise emit the
+ * NaN-propagating f32x4.min, several instructions in a browser's code). */
+#ifndef VMIN
+#define VMIN(a, b) vselect((b) < (a), (b), (a))
+#define VMAX(a, b) vselect((a) < (b), (b), (a))
 #endif
 
 /* C (M, N) = [C +] A B over k < K with A(i, k) = A[i*sai + k*sak] (A may be read transposed in place) and
  * B(k, j) = B[k*ldb + j]. Tiles of MR rows x VW columns (MR independent accumulators hide the FMA latency);
- * single rows take 8 VW (then 4 VW, then VW) columns at a time; the last N % VW columns are scalar. */
+ * single rows take 8 VW (then 4 VW, then VW) columns at a time; the last N % VW columns are scalar. A long K
+ * goes in chunks of KC (the rows of A and B a chunk reads stay in L1, and their pages in the TLB, however far
+ * apart they lie), each chunk adding into C: the same float32 operations in the same order as one pass. */
+#define KC 64
 KERNEL void NAME(gemm)(long M, long N, long K, const float *A, long sai, long sak, const float *B, long ldb,
                        float *C, long ldc, int accumulate) {
+    if (K > 2 * KC) {
+        for (long k0 = 0; k0 < K; k0 += KC)
+            NAME(gemm)(M, N, K - k0 < KC ? K - k0 : KC, A + k0 * sak, sai, sak, B + k0 * ldb, ldb, C, ldc,
+                       accumulate || k0 > 0);
+        return;
+    }
     long i = 0;
     for (; i + MR <= M; i += MR) {
         for (long j = 0; j + VW <= N; j += VW) {
@@ -103,22 +124,19 @@ KERNEL void NAME(gemm)(long M, long N, long K, const float *A, long sai, long sa
  * 4e-4 in magnitude; a few ulp from the correctly rounded value. */
 INLINE vf NAME(tanh_v)(vf x) {
     const float clamp = 7.90531110763549805f;
-    vf xc = x;
-    vi big = xc > clamp, small = xc < -clamp;
-    xc = vselect(big, (vf){0} + clamp, xc);
-    xc = vselect(small, (vf){0} - clamp, xc);
+    vf xc = VMAX(VMIN(x, (vf){0} + clamp), (vf){0} - clamp);
     vf x2 = xc * xc;
-    vf p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
-    p = p * x2 + -8.60467152213735e-11f;
-    p = p * x2 + 5.12229709037114e-08f;
-    p = p * x2 + 1.48572235717979e-05f;
-    p = p * x2 + 6.37261928875436e-04f;
-    p = p * x2 + 4.89352455891786e-03f;
+    vf p = POLY(x2, (vf){0} - 2.76076847742355e-16f, 2.00018790482477e-13f);
+    p = POLY(p, x2, -8.60467152213735e-11f);
+    p = POLY(p, x2, 5.12229709037114e-08f);
+    p = POLY(p, x2, 1.48572235717979e-05f);
+    p = POLY(p, x2, 6.37261928875436e-04f);
+    p = POLY(p, x2, 4.89352455891786e-03f);
     p = p * xc;
-    vf q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
-    q = q * x2 + 2.26843463243900e-03f;
-    q = q * x2 + 4.89352518554385e-03f;
-    vf ax = vselect(x < 0, -x, x);
+    vf q = POLY(x2, (vf){0} + 1.19825839466702e-06f, 1.18534705686654e-04f);
+    q = POLY(q, x2, 2.26843463243900e-03f);
+    q = POLY(q, x2, 4.89352518554385e-03f);
+    vf ax = (vf)((vi)x & 0x7fffffff);  /* |x| */
     return vselect(ax < 0.0004f, x, p / q);
 }
 
@@ -343,6 +361,7 @@ KERNEL double NAME(sum_squares)(long n, const float *x, float clip) {
     return s;
 }
 
+#undef KC
 #undef vf
 #undef vi
 #undef load
