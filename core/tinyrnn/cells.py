@@ -10,6 +10,7 @@ cell's own parameters as a tuple ``weights`` in the order of ``recurrence_names`
 time-major ids (T, B):
 
     forward(weights, state0, inputs_tm)  -> (hs (T, B, H), last state (B, S), cache)         numpy
+                                            (the gated cells take ``prepare(weights)`` as a 4th argument too)
     backward(weights, state0, inputs_tm, hs, cache, dhs, with_norms)
                                          -> (weight gradients, ∂L/∂state0, {"h": ‖∂L/∂h_t‖, ("c": ...)})
     traced(weights, state0, inputs_tm)   -> (hs, last state)                                  autograd.numpy
@@ -44,6 +45,7 @@ class Cell:
     traced: Callable
     label: str = ""  # its short name in sentences and legends: "tanh RNN", "GRU", "LSTM"
     gate_names: tuple = ()  # the row blocks of W_hh in order (the gated cells' gates), as ``gate_trace`` names them
+    prepare: Callable | None = None  # gated cells: weights -> what ``forward`` reads, for its ``prepared`` argument
 
     @property
     def param_names(self) -> tuple:
@@ -74,14 +76,22 @@ class Cell:
         params["b_y"] = np.zeros(V)
         return params
 
-    def step(self, weights, state, i):
-        """One step of one sequence in float64 (for sampling): (h (H,), new state (S,)) after id ``i``."""
+    def stepper(self, weights) -> Callable:
+        """``step(state (S,), i) -> (h (H,), new state (S,))``: one step of one sequence after id ``i``, in
+        float64 (for sampling); what ``forward`` would redo at every step (``prepare``) is done once here."""
         if self.name == "rnn":
             W_hx, W_hh, b_h = weights
-            h = np.tanh(W_hx[:, i] + W_hh @ state + b_h)
-            return h, h
-        hs, last, _ = self.forward(weights, state[None], np.array([[i]]))
-        return hs[0, 0], last[0]
+
+            def step(state, i):
+                h = np.tanh(W_hx[:, i] + W_hh @ state + b_h)
+                return h, h
+            return step
+        prepared = self.prepare(weights)
+
+        def step(state, i):
+            hs, last, _ = self.forward(weights, state[None], np.array([[i]]), prepared)
+            return hs[0, 0], last[0]
+        return step
 
 
 def _rnn_forward(weights, h0, inputs_tm):
@@ -112,10 +122,10 @@ CELLS: dict[str, Cell] = {c.name: c for c in (
          1, 1, ("W_hx", "W_hh", "b_h"), _rnn_forward, _rnn_backward, _rnn_traced, "tanh RNN"),
     Cell("gru", "GRU: update and reset gates choose how much of h to keep, so gradients travel further",
          3, 1, _GATED_NAMES, gru.recurrence_forward, gru.recurrence_backward, gru.traced_recurrence, "GRU",
-         ("r", "z", "n")),
+         ("r", "z", "n"), gru.prepare),
     Cell("lstm", "LSTM: a separate memory c with input, forget and output gates; the longest memory",
          4, 2, _GATED_NAMES, lstm.recurrence_forward, lstm.recurrence_backward, lstm.traced_recurrence, "LSTM",
-         ("i", "f", "g", "o")),
+         ("i", "f", "g", "o"), lstm.prepare),
 )}
 CELL_NAMES = tuple(CELLS)
 

@@ -76,14 +76,20 @@ def backward_time_loop(gates, hn, hs, h0, dhs, W_hh, dhh, norms=None):
     return dh_next
 
 
-def recurrence_forward(weights, h0, inputs_tm):
-    """(hs (T, B, H), last state h_T (B, H), cache (gates (T, B, 3H), hn (T, B, H))) for ids (T, B)."""
+def prepare(weights):
+    """What the forward pass reads: W_ih transposed (V, 3H) and W_hh transposed (H, 3H), contiguous; b_ih, b_hh."""
     W_ih, W_hh, b_ih, b_hh = weights
+    return np.ascontiguousarray(W_ih.T), np.ascontiguousarray(W_hh.T), b_ih, b_hh
+
+
+def recurrence_forward(weights, h0, inputs_tm, prepared=None):
+    """(hs (T, B, H), last state h_T (B, H), cache (gates (T, B, 3H), hn (T, B, H))) for ids (T, B);
+    ``prepared``: ``prepare(weights)``, if the caller keeps it (sampling steps a character at a time)."""
+    W_ih_t, W_hh_t, b_ih, b_hh = prepared or prepare(weights)
     T, B = inputs_tm.shape
-    H = W_hh.shape[1]
-    x = np.ascontiguousarray(W_ih.T)[inputs_tm]  # (T, B, 3H): the embedding lookup, from contiguous rows
+    H = W_hh_t.shape[0]
+    x = W_ih_t[inputs_tm]  # (T, B, 3H): the embedding lookup, from contiguous rows (a new array)
     x += b_ih
-    W_hh_t = np.ascontiguousarray(W_hh.T)
     hs, hn = np.empty((T, B, H), dtype=x.dtype), np.empty((T, B, H), dtype=x.dtype)
     h0 = np.ascontiguousarray(h0, dtype=x.dtype)
     simd = simd_for(x, W_hh_t, b_hh, h0)

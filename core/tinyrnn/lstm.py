@@ -82,14 +82,20 @@ def split_state(state):
     return np.ascontiguousarray(state[:, :H]), np.ascontiguousarray(state[:, H:])
 
 
-def recurrence_forward(weights, state0, inputs_tm):
-    """(hs (T, B, H), last state [h_T | c_T] (B, 2H), cache (gates (T, B, 4H), cs (T, B, H))) for ids (T, B)."""
+def prepare(weights):
+    """What the forward pass reads: W_ih transposed (V, 4H) and W_hh transposed (H, 4H), contiguous; b_ih + b_hh."""
     W_ih, W_hh, b_ih, b_hh = weights
+    return np.ascontiguousarray(W_ih.T), np.ascontiguousarray(W_hh.T), b_ih + b_hh
+
+
+def recurrence_forward(weights, state0, inputs_tm, prepared=None):
+    """(hs (T, B, H), last state [h_T | c_T] (B, 2H), cache (gates (T, B, 4H), cs (T, B, H))) for ids (T, B);
+    ``prepared``: ``prepare(weights)``, if the caller keeps it (sampling steps a character at a time)."""
+    W_ih_t, W_hh_t, bias = prepared or prepare(weights)
     T, B = inputs_tm.shape
-    H = W_hh.shape[1]
-    x = np.ascontiguousarray(W_ih.T)[inputs_tm]  # (T, B, 4H): the embedding lookup, from contiguous rows
-    x += b_ih + b_hh
-    W_hh_t = np.ascontiguousarray(W_hh.T)
+    H = W_hh_t.shape[0]
+    x = W_ih_t[inputs_tm]  # (T, B, 4H): the embedding lookup, from contiguous rows (a new array)
+    x += bias
     h0, c0 = split_state(state0.astype(x.dtype, copy=False))
     hs, cs = np.empty((T, B, H), dtype=x.dtype), np.empty((T, B, H), dtype=x.dtype)
     simd = simd_for(x, W_hh_t, h0, c0)

@@ -51,10 +51,11 @@ def sample(params: dict, vocab, length: int, prime: str = "", temperature: float
     weights = tuple(np.asarray(w, dtype=np.float64) for w in recurrence_weights(params, cell))
     W_yh, b_y = (np.asarray(params[k], dtype=np.float64) for k in ("W_yh", "b_y"))
     rng = np.random.default_rng(seed)
+    step = recurrence.stepper(weights)
     h = np.zeros(W_yh.shape[1])
     state = np.zeros(recurrence.state_size(W_yh.shape[1]))
     for i in vocab.encode(prime):
-        h, state = recurrence.step(weights, state, i)
+        h, state = step(state, i)
     out = []
     for _ in range(length):
         logits = W_yh @ h + b_y
@@ -66,5 +67,5 @@ def sample(params: dict, vocab, length: int, prime: str = "", temperature: float
             p = np.exp(z)
             i = int(rng.choice(p.size, p=p / p.sum()))
         out.append(i)
-        h, state = recurrence.step(weights, state, i)
+        h, state = step(state, i)
     return vocab.decode(out)
