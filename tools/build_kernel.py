@@ -1,5 +1,5 @@
 """Compile core/tinyrnn/engines/kernels/simd.c to the WebAssembly modules the wheel ships: kernels/simd.wasm
-(SIMD128) and kernels/simd_relaxed.wasm (the same source with the products' multiply-adds fused by
+(SIMD128) and kernels/simd_relaxed.wasm (the same source with the products' and tanh's multiply-adds fused by
 f32x4.relaxed_madd, for browsers with relaxed SIMD: Chromium and Firefox; the page picks it by feature detection,
 engines/wasm_module.py).
 

@@ -17,7 +17,7 @@ from importlib import resources
 import numpy as np
 
 # The compiled modules shipped in the wheel (tools/build_kernel.py), fastest first: the same source, the second
-# with the products' multiply-adds fused by f32x4.relaxed_madd where the browser has relaxed SIMD (Chromium,
+# with the products' and tanh's multiply-adds fused by f32x4.relaxed_madd where the browser has relaxed SIMD (Chromium,
 # Firefox; not Safari): ``load_in_pyodide`` takes the first that the browser validates.
 VARIANTS = {"relaxed": "kernels/simd_relaxed.wasm", "simd": "kernels/simd.wasm"}
 DESCRIBED = {"relaxed": "WebAssembly SIMD kernels (float32; relaxed SIMD: fused multiply-adds)",

@@ -19,9 +19,9 @@
  *   sum_squares   the global norm's sum          (with clipping by value)
  *   add_into      x += y                         the helpers' gradients into this worker's (the sharded engine)
  *
- * window_size .. sum_squares are the shared arithmetic of window_impl.h, which the native package (native/) compiles too.
- * The time-loop kernels above them serve the numpy engines (ops.py, gru.py, lstm.py) inside Pyodide: their
- * tanh and exp are computed in double precision and rounded once (0.5 ulp, like numpy's), where the whole
+ * window_size .. sum_squares are the shared arithmetic of window_impl.h, which the native package (native/)
+ * compiles too. The time-loop kernels above them serve the numpy engines (ops.py, gru.py, lstm.py) inside
+ * Pyodide: their tanh and exp are computed in double precision and rounded once (0.5 ulp, like numpy's), where the whole
  * windows use the few-ulp float32 approximations both builds share.
  *
  * The module imports its caller's linear memory (Pyodide's heap, where numpy keeps its arrays) and works on
@@ -47,8 +47,12 @@ typedef float f32x4 __attribute__((vector_size(16)));
 #define HI(v) __builtin_shufflevector((v), (v), 4, 5, 6, 7)
 #define JOIN(lo, hi) __builtin_shufflevector((lo), (hi), 0, 1, 2, 3, 4, 5, 6, 7)
 /* b < a ? b : a and a < b ? b : a: one f32x4.pmin / f32x4.pmax per half (one minps / maxps on x86-64) */
-INLINE f32x8 pmin8(f32x8 a, f32x8 b) { return JOIN(__builtin_wasm_pmin_f32x4(LO(a), LO(b)), __builtin_wasm_pmin_f32x4(HI(a), HI(b))); }
-INLINE f32x8 pmax8(f32x8 a, f32x8 b) { return JOIN(__builtin_wasm_pmax_f32x4(LO(a), LO(b)), __builtin_wasm_pmax_f32x4(HI(a), HI(b))); }
+INLINE f32x8 pmin8(f32x8 a, f32x8 b) {
+    return JOIN(__builtin_wasm_pmin_f32x4(LO(a), LO(b)), __builtin_wasm_pmin_f32x4(HI(a), HI(b)));
+}
+INLINE f32x8 pmax8(f32x8 a, f32x8 b) {
+    return JOIN(__builtin_wasm_pmax_f32x4(LO(a), LO(b)), __builtin_wasm_pmax_f32x4(HI(a), HI(b)));
+}
 #define VMIN(a, b) pmin8((a), (b))
 #define VMAX(a, b) pmax8((a), (b))
 #ifdef TINYRNN_RELAXED_SIMD  /* the relaxed build (tools/build_kernel.py): multiply-adds fused */
@@ -56,11 +60,13 @@ INLINE f32x8 pmax8(f32x8 a, f32x8 b) { return JOIN(__builtin_wasm_pmax_f32x4(LO(
  * x86-64 and ARM64 do): the products' tiles and tanh's polynomials */
 INLINE f32x8 relaxed_madd(f32x8 acc, float a, f32x8 b) {
     const f32x4 av = {a, a, a, a};
-    return JOIN(__builtin_wasm_relaxed_madd_f32x4(av, LO(b), LO(acc)), __builtin_wasm_relaxed_madd_f32x4(av, HI(b), HI(acc)));
+    return JOIN(__builtin_wasm_relaxed_madd_f32x4(av, LO(b), LO(acc)),
+                __builtin_wasm_relaxed_madd_f32x4(av, HI(b), HI(acc)));
 }
 INLINE f32x8 relaxed_poly(f32x8 p, f32x8 x, float c) {
     const f32x4 cv = {c, c, c, c};
-    return JOIN(__builtin_wasm_relaxed_madd_f32x4(LO(p), LO(x), cv), __builtin_wasm_relaxed_madd_f32x4(HI(p), HI(x), cv));
+    return JOIN(__builtin_wasm_relaxed_madd_f32x4(LO(p), LO(x), cv),
+                __builtin_wasm_relaxed_madd_f32x4(HI(p), HI(x), cv));
 }
 #define MADD(acc, a, b) relaxed_madd((acc), (a), (b))
 #define POLY(p, x, c) relaxed_poly((p), (x), (c))
