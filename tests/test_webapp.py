@@ -1356,6 +1356,34 @@ def test_the_charts_ranges_follow_the_data_and_log_axes_span_whole_decades(app, 
     assert compare.y_range.start <= min(cmp_norms) and max(cmp_norms) <= compare.y_range.end
 
 
+def test_a_chart_the_reader_zoomed_keeps_its_view_until_reset_or_a_new_model(app, session):
+    """Zooming or panning a chart (the browser sends the ranges' new start and end) holds its view while points
+    arrive; the toolbar's reset (which sets the ranges to reset_start/reset_end) goes to the latest fit and lets
+    the chart follow the data again; so does a new model."""
+    tpl = app.create_app(session)
+    loss = next(o.object for o in find(pn.Column(*tpl.main), "tr-loss-chart").select(pn.pane.Bokeh))
+    session.controls.train()
+    train_ticks(session, 3)
+    fitted = (loss.x_range.start, loss.x_range.end), (loss.y_range.start, loss.y_range.end)
+    assert [(r.reset_start, r.reset_end) for r in (loss.x_range, loss.y_range)] == list(fitted)
+    zoomed = (fitted[0][0], (fitted[0][0] + fitted[0][1]) / 2), (fitted[1][0], fitted[1][0] + 0.01)
+    loss.x_range.update(start=zoomed[0][0], end=zoomed[0][1])  # what a wheel zoom in the page does
+    loss.y_range.update(start=zoomed[1][0], end=zoomed[1][1])
+    steps_before = len(session.run.chart_data.loss["step"])
+    train_ticks(session, 3)
+    assert len(session.run.chart_data.loss["step"]) > steps_before  # new points arrived ...
+    assert ((loss.x_range.start, loss.x_range.end), (loss.y_range.start, loss.y_range.end)) == zoomed  # ... view held
+    latest = [(r.reset_start, r.reset_end) for r in (loss.x_range, loss.y_range)]
+    assert latest[0][1] > fitted[0][1]  # reset would show the points that arrived meanwhile
+    for r, (start, end) in zip((loss.x_range, loss.y_range), latest):  # the toolbar's reset
+        r.update(start=start, end=end)
+    train_ticks(session, 3)
+    assert loss.x_range.end == max(session.run.chart_data.loss["step"]) > latest[0][1]  # following the data again
+    loss.x_range.update(start=5, end=6)  # zoomed again, then a new model: the empty chart's view
+    session.run.chart_data.clear()
+    assert (loss.x_range.start, loss.x_range.end) == (0, 1) and loss.y_range.start < loss.y_range.end
+
+
 # --- issue 18: the cells race and the explain views in the page -----------------------------------------------------
 
 

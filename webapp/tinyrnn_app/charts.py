@@ -1,8 +1,10 @@
 """The charts: Bokeh ColumnDataSources that follow a ``ChartData``, and the figures drawn from them.
 
 Every chart's axes are explicit ``Range1d``s that ``ChartSources`` fits to the data whenever it changes (a log axis
-to whole decades, so that its labels are a few powers of ten). Bokeh's automatic ranges warn in the console while a
-chart has no data ("could not set initial ranges", "could not determine minimum data value for log axis")."""
+to whole decades, so that its labels are a few powers of ten), unless the reader has zoomed or panned that chart:
+then its view stays until the toolbar's reset (which returns to the latest fit) or until the chart empties. Bokeh's
+automatic ranges warn in the console while a chart has no data ("could not set initial ranges", "could not
+determine minimum data value for log axis")."""
 
 from __future__ import annotations
 
@@ -35,15 +37,18 @@ class ChartSources:
         self.chart_data = chart_data
         self.sources = {name: ColumnDataSource(data=_with_bits(name, chart_data.series[name])) for name in SERIES}
         self.placeholders = []  # (Label, series names)
-        self.fitted = []  # (figure, series names, x column, log y axis)
+        self.fitted = []  # [figure, series names, x column, log y axis, the (start, end) of each axis fitted last]
         chart_data.listeners.append(self)
 
     def fit(self, fig, names: tuple[str, ...], x: str, log: bool = False):
-        """Keep ``fig``'s ranges around the series ``names`` (x from column ``x``; y from "loss" or "norm")."""
-        self.fitted.append((fig, names, x, log))
-        self._fit(fig, names, x, log)
+        """Keep ``fig``'s ranges around the series ``names`` (x from column ``x``; y from "loss" or "norm"), which
+        is also where the toolbar's reset goes. Once the reader zooms or pans (the ranges are not the ones fitted
+        last), new points leave the view alone until reset is pressed or the series empty (a new model)."""
+        self.fitted.append([fig, names, x, log, None])
+        self._fit(self.fitted[-1])
 
-    def _fit(self, fig, names, x, log):
+    def _fit(self, fitted: list):
+        fig, names, x, log, last = fitted
         xs = [v for n in names for v in self.chart_data.series[n][x]]
         ys = [v for n in names for v in self.chart_data.series[n]["norm" if log else "loss"]
               if v is not None and math.isfinite(v) and (v > 0 or not log)]
@@ -51,14 +56,19 @@ class ChartSources:
         if x_range[1] - x_range[0] < 1:
             x_range = (x_range[0], x_range[0] + 1)
         y_range = log_span(ys) if log else linear_span(ys)
-        for axis, (start, end) in ((fig.x_range, x_range), (fig.y_range, y_range)):
-            if (axis.start, axis.end) != (start, end):
+        axes = ((fig.x_range, x_range), (fig.y_range, y_range))
+        moved_by_reader = bool(xs) and last is not None and [(a.start, a.end) for a, _ in axes] != last
+        for axis, (start, end) in axes:
+            if (axis.reset_start, axis.reset_end) != (start, end):
+                axis.update(reset_start=start, reset_end=end)
+            if not moved_by_reader and (axis.start, axis.end) != (start, end):
                 axis.update(start=start, end=end)
+        fitted[4] = [x_range, y_range]
 
     def _refit(self, name: str):
-        for fig, names, x, log in self.fitted:
-            if name in names:
-                self._fit(fig, names, x, log)
+        for fitted in self.fitted:
+            if name in fitted[1]:
+                self._fit(fitted)
 
     def placeholder(self, fig, text: str, names: tuple[str, ...]):
         """``text`` in ``fig`` while every series in ``names`` is empty."""
