@@ -1291,8 +1291,9 @@ def test_samples_are_kept_at_milestone_steps_with_their_loss_and_restored(app):
     s = visit(app, store, text=TEXT, **SMALL)
     assert s.samples.milestones == [] and "steps 100, 300" in milestones_text([])
     assert s.controls.train()
-    while s.run.step < 320:
+    while s.run.step < 300:  # (not past it: a fast tick from step 300 can reach the next milestone, 1000)
         s.run.tick(0.05)  # a tick stops at a milestone step, so its sample is taken there
+    assert s.run.step == 300
     kept = s.samples.milestones
     assert [m["step"] for m in kept] == [100, 300], kept
     history = {m.step: m for m in s.run.trainer.history}
@@ -1369,10 +1370,13 @@ def test_a_chart_the_reader_zoomed_keeps_its_view_until_reset_or_a_new_model(app
     zoomed = (fitted[0][0], (fitted[0][0] + fitted[0][1]) / 2), (fitted[1][0], fitted[1][0] + 0.01)
     loss.x_range.update(start=zoomed[0][0], end=zoomed[0][1])  # what a wheel zoom in the page does
     loss.y_range.update(start=zoomed[1][0], end=zoomed[1][1])
+    sent = []  # changes Python tells the page about: the reader's view is sent back once (a fit on its way when
+    loss.x_range.on_change("end", lambda attr, old, new: sent.append(new))  # the reader zoomed must not stay)
     steps_before = len(session.run.chart_data.loss["step"])
     train_ticks(session, 3)
     assert len(session.run.chart_data.loss["step"]) > steps_before  # new points arrived ...
     assert ((loss.x_range.start, loss.x_range.end), (loss.y_range.start, loss.y_range.end)) == zoomed  # ... view held
+    assert sent == [zoomed[0][1]]
     latest = [(r.reset_start, r.reset_end) for r in (loss.x_range, loss.y_range)]
     assert latest[0][1] > fitted[0][1]  # reset would show the points that arrived meanwhile
     for r, (start, end) in zip((loss.x_range, loss.y_range), latest):  # the toolbar's reset

@@ -26,8 +26,9 @@ def test_a_zoomed_loss_chart_keeps_its_view_until_reset(app_page, site_url):
     wait_ready(page)
     open_tab(page, "Train")
     click(page, ".tr-train")
-    wait_until(page, lambda: step_of(page) > 100 and (page.evaluate(X_RANGE) or [0, 1])[1] > 100, 60,
-               "the loss chart to fit 100 steps")  # (a zoom while the first fits are on their way may be undone)
+    wait_until(page, lambda: (page.evaluate(X_RANGE) or [0, 1])[1] > 1, 60, "the loss chart to fit a few steps")
+    # (zooming in the first moment of training, while the page gets a fit several times a second, also checks that
+    # a fit which was on its way when the reader zoomed does not stay: Python sends the reader's view back)
     start, end = page.evaluate(X_RANGE)
     zoomed = [start, (start + end) / 2]
     page.evaluate(ZOOM_X, zoomed)

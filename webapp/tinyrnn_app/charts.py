@@ -9,6 +9,7 @@ determine minimum data value for log axis")."""
 from __future__ import annotations
 
 import math
+from collections import deque
 
 from bokeh.models import (ColumnDataSource, CustomJSTickFormatter, HoverTool, Label, Legend, LinearAxis, LogTicker,
                           Range1d)
@@ -19,6 +20,7 @@ import tinyrnn
 from .chartdata import CHART_ROLLOVER, COMPARE_SERIES, SERIES, ChartData
 
 NATS_TO_BITS = tinyrnn.NATS_TO_BITS
+RECENT_FITS = 16  # the fits a chart's ranges are compared with to tell the reader's zoom from a reset (a few s)
 
 
 def _with_bits(name: str, data: dict) -> dict:
@@ -37,18 +39,20 @@ class ChartSources:
         self.chart_data = chart_data
         self.sources = {name: ColumnDataSource(data=_with_bits(name, chart_data.series[name])) for name in SERIES}
         self.placeholders = []  # (Label, series names)
-        self.fitted = []  # [figure, series names, x column, log y axis, the (start, end) of each axis fitted last]
+        # [figure, series names, x column, log y axis, the latest fits (each axis's (start, end)), held by the reader]
+        self.fitted = []
         chart_data.listeners.append(self)
 
     def fit(self, fig, names: tuple[str, ...], x: str, log: bool = False):
         """Keep ``fig``'s ranges around the series ``names`` (x from column ``x``; y from "loss" or "norm"), which
-        is also where the toolbar's reset goes. Once the reader zooms or pans (the ranges are not the ones fitted
-        last), new points leave the view alone until reset is pressed or the series empty (a new model)."""
-        self.fitted.append([fig, names, x, log, None])
+        is also where the toolbar's reset goes. Once the reader zooms or pans (the ranges are none of the latest
+        fits), new points leave the view alone until reset is pressed or the series empty (a new model). The latest
+        fits, not only the last: a reset in the page may use a fit that a newer one has overtaken on its way."""
+        self.fitted.append([fig, names, x, log, deque(maxlen=RECENT_FITS), False])
         self._fit(self.fitted[-1])
 
     def _fit(self, fitted: list):
-        fig, names, x, log, last = fitted
+        fig, names, x, log, recent, held = fitted
         xs = [v for n in names for v in self.chart_data.series[n][x]]
         ys = [v for n in names for v in self.chart_data.series[n]["norm" if log else "loss"]
               if v is not None and math.isfinite(v) and (v > 0 or not log)]
@@ -57,13 +61,17 @@ class ChartSources:
             x_range = (x_range[0], x_range[0] + 1)
         y_range = log_span(ys) if log else linear_span(ys)
         axes = ((fig.x_range, x_range), (fig.y_range, y_range))
-        moved_by_reader = bool(xs) and last is not None and [(a.start, a.end) for a, _ in axes] != last
+        moved_by_reader = bool(xs) and bool(recent) and [(a.start, a.end) for a, _ in axes] not in recent
         for axis, (start, end) in axes:
             if (axis.reset_start, axis.reset_end) != (start, end):
                 axis.update(reset_start=start, reset_end=end)
             if not moved_by_reader and (axis.start, axis.end) != (start, end):
                 axis.update(start=start, end=end)
-        fitted[4] = [x_range, y_range]
+            elif moved_by_reader and not held:  # the reader's view, sent back once: a fit that was on its way to
+                for name in ("start", "end"):  # the page when the reader zoomed would otherwise stay there
+                    axis.trigger(name, getattr(axis, name), getattr(axis, name))
+        recent.append([x_range, y_range])
+        fitted[5] = moved_by_reader
 
     def _refit(self, name: str):
         for fitted in self.fitted:
