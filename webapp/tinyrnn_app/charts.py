@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import dataclass, field
 
 from bokeh.models import (ColumnDataSource, CustomJSTickFormatter, HoverTool, Label, Legend, LinearAxis, LogTicker,
                           Range1d)
@@ -21,6 +22,19 @@ from .chartdata import CHART_ROLLOVER, COMPARE_SERIES, SERIES, ChartData
 
 NATS_TO_BITS = tinyrnn.NATS_TO_BITS
 RECENT_FITS = 16  # the fits a chart's ranges are compared with to tell the reader's zoom from a reset (a few s)
+
+
+@dataclass
+class _Fitted:
+    """A figure whose ranges follow the series ``names`` (x from column ``x``; y from "loss", or "norm" on a log
+    axis), the latest fits (each [x (start, end), y (start, end)]) and whether the reader holds its view."""
+
+    fig: object
+    names: tuple
+    x: str
+    log: bool
+    recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_FITS))
+    held: bool = False
 
 
 def _with_bits(name: str, data: dict) -> dict:
@@ -39,8 +53,7 @@ class ChartSources:
         self.chart_data = chart_data
         self.sources = {name: ColumnDataSource(data=_with_bits(name, chart_data.series[name])) for name in SERIES}
         self.placeholders = []  # (Label, series names)
-        # [figure, series names, x column, log y axis, the latest fits (each axis's (start, end)), held by the reader]
-        self.fitted = []
+        self.fitted: list[_Fitted] = []
         chart_data.listeners.append(self)
 
     def fit(self, fig, names: tuple[str, ...], x: str, log: bool = False):
@@ -48,12 +61,12 @@ class ChartSources:
         is also where the toolbar's reset goes. Once the reader zooms or pans (the ranges are none of the latest
         fits), new points leave the view alone until reset is pressed or the series empty (a new model). The latest
         fits, not only the last: a reset in the page may use a fit that a newer one has overtaken on its way."""
-        self.fitted.append([fig, names, x, log, deque(maxlen=RECENT_FITS), False])
+        self.fitted.append(_Fitted(fig, names, x, log))
         self._fit(self.fitted[-1])
 
-    def _fit(self, fitted: list):
-        fig, names, x, log, recent, held = fitted
-        xs = [v for n in names for v in self.chart_data.series[n][x]]
+    def _fit(self, fitted: _Fitted):
+        fig, names, log = fitted.fig, fitted.names, fitted.log
+        xs = [v for n in names for v in self.chart_data.series[n][fitted.x]]
         ys = [v for n in names for v in self.chart_data.series[n]["norm" if log else "loss"]
               if v is not None and math.isfinite(v) and (v > 0 or not log)]
         x_range = (min(xs), max(xs)) if xs else (0, 1)
@@ -61,21 +74,21 @@ class ChartSources:
             x_range = (x_range[0], x_range[0] + 1)
         y_range = log_span(ys) if log else linear_span(ys)
         axes = ((fig.x_range, x_range), (fig.y_range, y_range))
-        moved_by_reader = bool(xs) and bool(recent) and [(a.start, a.end) for a, _ in axes] not in recent
+        moved_by_reader = bool(xs) and bool(fitted.recent) and [(a.start, a.end) for a, _ in axes] not in fitted.recent
         for axis, (start, end) in axes:
             if (axis.reset_start, axis.reset_end) != (start, end):
                 axis.update(reset_start=start, reset_end=end)
             if not moved_by_reader and (axis.start, axis.end) != (start, end):
                 axis.update(start=start, end=end)
-            elif moved_by_reader and not held:  # the reader's view, sent back once: a fit that was on its way to
+            elif moved_by_reader and not fitted.held:  # the reader's view, sent back once: a fit that was on its way to
                 for name in ("start", "end"):  # the page when the reader zoomed would otherwise stay there
                     axis.trigger(name, getattr(axis, name), getattr(axis, name))
-        recent.append([x_range, y_range])
-        fitted[5] = moved_by_reader
+        fitted.recent.append([x_range, y_range])
+        fitted.held = moved_by_reader
 
     def _refit(self, name: str):
         for fitted in self.fitted:
-            if name in fitted[1]:
+            if name in fitted.names:
                 self._fit(fitted)
 
     def placeholder(self, fig, text: str, names: tuple[str, ...]):

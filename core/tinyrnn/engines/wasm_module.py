@@ -17,8 +17,8 @@ from importlib import resources
 import numpy as np
 
 # The compiled modules shipped in the wheel (tools/build_kernel.py), fastest first: the same source, the second
-# with the products' and tanh's multiply-adds fused by f32x4.relaxed_madd where the browser has relaxed SIMD (Chromium,
-# Firefox; not Safari): ``load_in_pyodide`` takes the first that the browser validates.
+# with the products' and tanh's multiply-adds fused by f32x4.relaxed_madd where the browser has relaxed SIMD
+# (Chromium, Firefox; not Safari): ``load_in_pyodide`` takes the first that the browser validates.
 VARIANTS = {"relaxed": "kernels/simd_relaxed.wasm", "simd": "kernels/simd.wasm"}
 DESCRIBED = {"relaxed": "WebAssembly SIMD kernels (float32; relaxed SIMD: fused multiply-adds)",
              "simd": "WebAssembly SIMD kernels (float32)"}
@@ -53,8 +53,8 @@ def _require(ok: bool, what: str) -> None:
 class SimdKernels:
     """The module's exports with numpy-shaped signatures. ``exports`` has ``sgemm``, ``rnn_forward``,
     ``rnn_backward``, ``gru_forward``, ``gru_backward``, ``lstm_forward``, ``lstm_backward``, ``softmax_xent``,
-    ``adam``, ``sum_squares``, ``window_size``, ``window_forward`` and ``window_backward`` (the last four used by
-    wasm.py); ``address(array)`` gives an array's offset in the module's memory. Arrays must be C-contiguous float32 (``usable``) unless stated otherwise."""
+    ``adam``, ``sum_squares``, ``add_into``, ``window_size``, ``window_forward`` and ``window_backward`` (the last five
+    used by wasm.py); ``address(array)`` gives an array's offset in the module's memory. Arrays must be C-contiguous float32 (``usable``) unless stated otherwise."""
 
     def __init__(self, exports, address=address):
         self.exports, self.address = exports, address  # every export, for callers with their own shapes (wasm)

@@ -21,8 +21,8 @@
  *
  * window_size .. sum_squares are the shared arithmetic of window_impl.h, which the native package (native/)
  * compiles too. The time-loop kernels above them serve the numpy engines (ops.py, gru.py, lstm.py) inside
- * Pyodide: their tanh and exp are computed in double precision and rounded once (0.5 ulp, like numpy's), where the whole
- * windows use the few-ulp float32 approximations both builds share.
+ * Pyodide: their tanh and exp are computed in double precision and rounded once (0.5 ulp, like numpy's), where
+ * the whole windows use the few-ulp float32 approximations both builds share.
  *
  * The module imports its caller's linear memory (Pyodide's heap, where numpy keeps its arrays) and works on
  * numpy's buffers in place, so it must never touch memory it was not given: it has no data segment and uses
