@@ -364,7 +364,7 @@ def test_zip_bombs_are_refused_within_a_memory_limit():
 
 DAMAGE_PROPERTY = r"""
 import io, re, zipfile
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 trainer = tinyrnn.Trainer(tinyrnn.default_corpus()[:5000], tinyrnn.TrainConfig(hidden_size=6, seq_len=5, batch_size=2))
 trainer.run(2)
 with zipfile.ZipFile(io.BytesIO(tinyrnn.checkpoint_bytes(trainer.state()))) as archive:
@@ -390,6 +390,8 @@ def archive_of(members, compression):
                                 st.booleans()), max_size=5),
        keep=st.one_of(st.none(), st.floats(0, 1)), stored=st.booleans(),
        shape=st.one_of(st.none(), st.tuples(st.integers(0, 30), st.integers(0, 2**27))))
+@example(edits=[(0.0, b'\xff\xff\xff\x7f', True), (0.939453125, b'\xff\xff\xff\x7f', True)], keep=None, stored=True,
+         shape=None)  # a 0x7f in a .npy header: numpy 2.0's header parser raised tokenize.TokenError
 def damaged_files_only_raise_checkpoint_error(edits, keep, stored, shape):
     edited = list(members)
     if shape is not None:  # a header that promises more data than there is (a valid CRC: the archive is rebuilt)

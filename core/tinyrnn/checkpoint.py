@@ -15,6 +15,7 @@ import math
 import os
 import re
 import struct
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -157,8 +158,10 @@ def checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
 
 # --- reading ------------------------------------------------------------------------------------------------
 
-# whatever a damaged or odd archive makes zipfile, zlib or numpy's header reader raise
-_DAMAGE = (ValueError, OSError, EOFError, KeyError, NotImplementedError, RuntimeError, zipfile.BadZipFile, zlib.error)
+# whatever a damaged or odd archive makes zipfile, zlib or numpy's header reader raise (numpy 2.0's parser: also
+# tokenize.TokenError, on a control byte in a .npy header)
+_DAMAGE = (ValueError, OSError, EOFError, KeyError, NotImplementedError, RuntimeError, zipfile.BadZipFile, zlib.error,
+           tokenize.TokenError)
 
 
 def _shown(name: str) -> str:
