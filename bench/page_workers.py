@@ -1,7 +1,7 @@
 """The page per cell and worker count: the built site training in Chromium, each cell on 1 and 2 (or more) workers,
 optionally beside an older build of the site, in one run, interleaved; the targets as ratios.
 
-    .venv/bin/python -m bench.page_workers                        # rnn, gru, lstm on 1 and 2 workers, B=16, 2 rounds
+    .venv/bin/python -m bench.page_workers                        # rnn, gru, lstm on 1 and 2 workers, B=16, 3 rounds
     .venv/bin/python -m bench.page_workers --cells rnn --workers 1 2 --baseline-site /tmp/site-before --rounds 3
 
 (The project's ``.venv``, which has Playwright.) The measurement is ``bench/page_throughput.py``'s: one cold
@@ -10,9 +10,10 @@ the page's own "Chars seen" over ``--secs`` after ``--warm``. The site is served
 bench's server (COOP/COEP on every response): the state the site's service worker brings the page to with its
 isolating reload on the first visit (tests/browser/test_isolation.py checks that path), here without the reload,
 so every measurement starts from the same cold browser; ``?workers=N`` in the address. The page's backend readout
-(what computes, on how many workers) is kept with every measurement. Ratios (of the medians over the rounds):
-each gated cell against the tanh RNN at the same worker count (targets GRU ≥ 0.45, LSTM ≥ 0.35), and each cell's
-most workers against one (≥ 1.4). The baseline site (``git worktree add /tmp/before COMMIT`` and
+(what computes, on how many workers) and the page loop's time a step (its clock: steps without a validation) are
+kept with every measurement. Ratios (of the medians over the rounds): each gated cell against the tanh RNN at the
+same worker count (targets GRU ≥ 0.45, LSTM ≥ 0.35; beside, the ratio within each round, measured minutes apart:
+how far this machine's drift moves it), and each cell's most workers against one (≥ 1.4). The baseline site (``git worktree add /tmp/before COMMIT`` and
 ``python -m sitebuild.build --out ...`` there) is served the same way. Results with machine, date and load go to
 ``bench/results/page-workers.json``.
 """
@@ -55,20 +56,44 @@ CELL_TARGETS = {"gru": 0.45, "lstm": 0.35}  # issue 17: the page's gated cells a
 WORKERS_TARGET = 1.4  # issue 17: k workers against one, per cell, at B=16 on a 2-core machine
 
 
-def ratio_lines(med: dict, cells, workers) -> list[str]:
-    """The targets as ratios of the medians: ``med[(cell, workers)]`` chars/s."""
+def ratio_lines(med: dict, cells, workers, paired: dict | None = None) -> list[str]:
+    """The targets as ratios of the medians: ``med[(cell, workers)]`` chars/s; ``paired[(cell, workers)]``: the
+    gated cell's ratio to the tanh RNN within each round (measured minutes apart), shown beside as their range."""
     def ratio(a, b, target):
         return "—" if not (a and b) else f"{a / b:.2f}× {'✓' if a / b >= target else '✗'} (≥ {target})"
+
+    def rounds(key):
+        got = sorted((paired or {}).get(key) or [])
+        return f"; within each round {', '.join(f'{x:.3f}' for x in got)}" if got else ""
 
     lines = []
     for w in workers:
         lines += [f"  {cell} / rnn on {w} worker(s): {ratio(med.get((cell, w)), med.get(('rnn', w)), t)}"
-                  for cell, t in CELL_TARGETS.items() if cell in cells and "rnn" in cells]
+                  + rounds((cell, w)) for cell, t in CELL_TARGETS.items() if cell in cells and "rnn" in cells]
     if len(workers) > 1:
         lines += [f"  {cell}: {max(workers)} workers / 1: "
                   f"{ratio(med.get((cell, max(workers))), med.get((cell, min(workers))), WORKERS_TARGET)}"
                   for cell in cells]
     return lines
+
+
+def step_ms(result: dict) -> float | None:
+    """Milliseconds a training step took in the page (its loop clock: steps without a validation), or None."""
+    clock = result.get("clock") or {}
+    steps = (clock.get("counts") or {}).get("step")
+    return 1e3 * clock["seconds"]["step"] / steps if steps else None
+
+
+def paired_ratios(results: list, B: int) -> dict:
+    """{(gated cell, workers): [its chars/s / the tanh RNN's in the same round, ...]} for this site's results."""
+    ours = {(r["cell"], r["workers"], r["round"]): r["chars_per_sec"] for r in results
+            if r.get("ok") and r["B"] == B and r["site"] == "now"}
+    out = {}
+    for (cell, w, rnd), speed in ours.items():
+        rnn = ours.get(("rnn", w, rnd))
+        if cell in CELL_TARGETS and rnn:
+            out.setdefault((cell, w), []).append(speed / rnn)
+    return out
 
 
 def main(argv=None) -> int:
@@ -79,7 +104,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"], choices=["rnn", "gru", "lstm"])
     ap.add_argument("--batches", nargs="+", type=int, default=[16])
     ap.add_argument("--workers", nargs="+", type=int, default=[1, 2])
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warm", type=float, default=5.0)
     ap.add_argument("--secs", type=float, default=20.0)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -112,8 +137,10 @@ def main(argv=None) -> int:
                     results.append(r)
                     what = f"{site} {cell} " + (f"workers={w}" if w else "(its default)")
                     training = (r.get("backend") or "").partition("Training:")[2].strip()
+                    ms = step_ms(r) if r.get("ok") else None
                     print(f"  round {rnd + 1} B={B:<3d} {what:26s} " + (f"{r['chars_per_sec']:>9,.0f} chars/s"
-                          if r.get("ok") else f"FAILED: {r.get('error', '')[:300]}") + f"  (load {r['load'][0]:.1f})"
+                          if r.get("ok") else f"FAILED: {r.get('error', '')[:300]}")
+                          + (f", {ms:.2f} ms a step" if ms else "") + f"  (load {r['load'][0]:.1f})"
                           + (f"  [{training}]" if training else ""), flush=True)
     for server, _ in servers.values():
         server.shutdown()
@@ -131,7 +158,7 @@ def main(argv=None) -> int:
                   + (f"{statistics.median(got) / 1000:,.1f}k ({min(got) / 1000:,.1f}k–{max(got) / 1000:,.1f}k)"
                      if got else "—"))
         print(f"B={B}: targets (issue 17)")
-        print("\n".join(ratio_lines(med, args.cells, args.workers)))
+        print("\n".join(ratio_lines(med, args.cells, args.workers, paired_ratios(results, B))))
         summary[B] = {f"{c} workers={w}": v for (c, w), v in med.items()}
     info["loadavg_end"] = load_end
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,10 @@
   const DONE = 8, STATUS = 24, ACK = 40; // + helper index (1 .. 15)
   const MAX_HELPERS = 15;  // shards.MAX_WORKERS - 1: the DONE, STATUS and ACK words each have room for 15
   const WORDS = {CTRL_INTS, GEN, CMD, RUN, DONE, STATUS, ACK};  // sent to the helpers: one home for the indices
+  // Before Atomics.wait puts a worker to sleep, it watches its word for up to SPIN_MS: the next window (a helper) or
+  // the helpers' answers (this worker) usually arrive well within that, and waking a sleeping worker costs tens of
+  // microseconds, twice a step (docs/performance.md, the page per cell and worker count). Longer pauses sleep.
+  const SPIN_MS = 2;
 
   // Byte offsets in the shared buffer for a window of the cell `cell` (the kernels' number: 0 rnn, 1 gru, 2 lstm)
   // with T steps, B streams, H hidden, state width S, V vocabulary, n parameters and the helpers' stream bounds
@@ -37,10 +41,11 @@
 
   // ---- a helper worker (this function's source becomes the worker's script) ------------------------------------
   function helperMain() {
-    let me = 0, sab = null, ctrl = null, L = null, k = null, mem = null, at = null, W = null;
+    let me = 0, sab = null, ctrl = null, L = null, k = null, mem = null, at = null, W = null, spinMs = 0;
     let port = self;  // to the host: this worker's own channel, or the MessagePort the page hands it
     function configure(msg) {
-      me = msg.index; sab = msg.sab; L = msg.layout; W = msg.words; ctrl = new Int32Array(sab, 0, W.CTRL_INTS);
+      me = msg.index; sab = msg.sab; L = msg.layout; W = msg.words; spinMs = msg.spinMs;
+      ctrl = new Int32Array(sab, 0, W.CTRL_INTS);
       const [b0, b1] = L.bounds[me], Bs = b1 - b0, N = L.T * Bs, {H, S, V, n} = L;
       mem = new WebAssembly.Memory({initial: 2});  // the module declares 2 pages (wasm-ld's minimum); grown below
       k = new WebAssembly.Instance(msg.module, {env: {memory: mem}}).exports;
@@ -79,6 +84,8 @@
     }
     function loop(seen) {
       for (;;) {
+        const spinUntil = performance.now() + spinMs;
+        while (Atomics.load(ctrl, W.GEN) === seen && performance.now() < spinUntil) { /* the next window is near */ }
         Atomics.wait(ctrl, W.GEN, seen);  // asleep until the next window (or a new layout)
         seen = Atomics.load(ctrl, W.GEN);
         if (Atomics.load(ctrl, W.CMD) !== W.RUN) return;  // YIELD: back to the event loop for the next configure
@@ -153,7 +160,7 @@
       Atomics.store(this.ctrl, CMD, RUN);
       for (let i = 1; i < L.bounds.length; i++) {
         this.helpers[i - 1].postMessage({type: "configure", index: i, sab: this.sab, layout: L, module: this.module,
-                                         epoch: this.epoch, words: WORDS});
+                                         epoch: this.epoch, words: WORDS, spinMs: SPIN_MS});
       }
       for (let i = 1; i < L.bounds.length; i++) this.waitFor(ACK + i, this.epoch, timeoutMs, "take the new layout");
     },
@@ -167,6 +174,8 @@
     },
 
     waitFor(word, value, timeoutMs, what) {
+      const spinUntil = performance.now() + SPIN_MS;
+      while (Atomics.load(this.ctrl, word) !== value && performance.now() < spinUntil) { /* the answer is near */ }
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const now = Atomics.load(this.ctrl, word);
