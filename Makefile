@@ -110,7 +110,7 @@ bench: bench-native bench-page bench-peers bench-startup quality
 bench-native: $(BENCH)/.installed
 	$(BENCH)/python -m bench.throughput
 
-# the page per cell on 1 and 2 workers (≈ 10 min)
+# the page per cell on 1 and 2 workers, 3 rounds (≈ 14 min)
 bench-page: site
 	$(BIN)/python -m bench.page_workers
 
