@@ -13,9 +13,9 @@ so every measurement starts from the same cold browser; ``?workers=N`` in the ad
 (what computes, on how many workers) and the page loop's time a step (its clock: steps without a validation) are
 kept with every measurement. Ratios (of the medians over the rounds): each gated cell against the tanh RNN at the
 same worker count (targets GRU ≥ 0.45, LSTM ≥ 0.35; beside, the ratio within each round, measured minutes apart:
-how far this machine's drift moves it), and each cell's most workers against one (≥ 1.4). The baseline site (``git worktree add /tmp/before COMMIT`` and
-``python -m sitebuild.build --out ...`` there) is served the same way. Results with machine, date and load go to
-``bench/results/page-workers.json``.
+how far this machine's drift moves it), and each cell's most workers against one (≥ 1.4). The baseline site
+(``git worktree add /tmp/before COMMIT`` and ``python -m sitebuild.build --out ...`` there) is served the same way.
+Results with machine, date and load go to ``bench/results/page-workers.json``.
 """
 
 from __future__ import annotations

@@ -53,8 +53,9 @@ def _require(ok: bool, what: str) -> None:
 class SimdKernels:
     """The module's exports with numpy-shaped signatures. ``exports`` has ``sgemm``, ``rnn_forward``,
     ``rnn_backward``, ``gru_forward``, ``gru_backward``, ``lstm_forward``, ``lstm_backward``, ``softmax_xent``,
-    ``adam``, ``sum_squares``, ``add_into``, ``window_size``, ``window_forward`` and ``window_backward`` (the last five
-    used by wasm.py); ``address(array)`` gives an array's offset in the module's memory. Arrays must be C-contiguous float32 (``usable``) unless stated otherwise."""
+    ``adam``, ``sum_squares``, ``add_into``, ``window_size``, ``window_forward`` and ``window_backward`` (the last
+    five used by wasm.py); ``address(array)`` gives an array's offset in the module's memory. Arrays must be
+    C-contiguous float32 (``usable``) unless stated otherwise."""
 
     def __init__(self, exports, address=address):
         self.exports, self.address = exports, address  # every export, for callers with their own shapes (wasm)
